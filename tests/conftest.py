@@ -1,0 +1,30 @@
+"""Shared test setup: hardware markers, generated media and the tiny models.
+
+Fixture modules are loaded as plugins so each area owns its fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest_plugins = ["tests.fixtures_media", "tests.fixtures_models"]
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # GPU CI must not pass by skipping: FAIL_WITHOUT_CUDA=1 turns the skips into runs (and failures).
+    if os.environ.get("FAIL_WITHOUT_CUDA") == "1" or _cuda_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (set FAIL_WITHOUT_CUDA=1 to fail instead of skip)")
+    for item in items:
+        if "needs_cuda" in item.keywords:
+            item.add_marker(skip)

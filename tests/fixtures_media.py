@@ -1,0 +1,1 @@
+"""Media fixtures (owned by the media layer's tests)."""

@@ -1,0 +1,85 @@
+"""The answer a user gets back: :class:`Analysis`, and the :class:`Question` it answers.
+
+Pydantic models, so an ``Analysis`` round-trips through JSON and maps onto the
+Parquet rows of the batch job (``videoqa.records``) without loss. Every time here
+is absolute seconds on the video's presentation timeline.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Analysis", "Question", "Span", "Step", "Task", "WindowUsage"]
+
+Task = Literal["qa", "choice", "grounding", "events"]
+Strategy = Literal["auto", "single", "coarse_to_fine"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Question(_Model):
+    """One question to ask of a video."""
+
+    question_id: str = Field(default="q0", description="Stable id of the question, unique within a job.")
+    question: str = Field(description="The question, or for grounding the description of the event.")
+    task: Task = Field(default="qa", description="qa: free answer; choice: option letter; "
+                       "grounding: when does it happen; events: dense captioning with spans.")
+    options: list[str] | None = Field(default=None, description="Answer options for task='choice', in letter order.")
+
+
+class Span(_Model):
+    start_seconds: float = Field(description="Absolute start, seconds on the video's timeline.")
+    end_seconds: float = Field(description="Absolute end, seconds; >= start_seconds.")
+    label: str | None = Field(default=None, description="What happens in the span (events task).")
+
+
+class WindowUsage(_Model):
+    """What one window actually fed the model."""
+
+    index: int
+    start_seconds: float
+    end_seconds: float
+    num_frames: int
+    sampled_fps: float
+    second_per_grid: float
+    height: int
+    width: int
+    visual_tokens: int
+    pts_seconds: list[float] = Field(description="True pts of every frame the model saw.")
+    temporal_ids: list[int] = Field(description="MRoPE temporal ID of each temporal patch, relative to the window.")
+    cached: bool = Field(default=False, description="True when the vision features came from the visual cache.")
+
+
+class Step(_Model):
+    """One pass of a strategy: the windows it looked at and what the model said on each."""
+
+    name: str = Field(description="'single', 'coarse' or 'fine'.")
+    windows: list[WindowUsage]
+    raw_texts: list[str] = Field(description="The model's text for each request of this step, in order.")
+    spans: list[Span] = Field(default_factory=list, description="Spans found in this step, absolute seconds.")
+
+
+class Analysis(_Model):
+    """The structured answer to one question about one video."""
+
+    video: str
+    question: Question
+    answer: str = Field(description="Final answer text (for grounding: the span as text).")
+    choice: str | None = Field(default=None, description="Option letter for task='choice', None if none was found.")
+    spans: list[Span] = Field(default_factory=list, description="Grounded spans, absolute seconds, clamped to the video.")
+    parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    raw_text: str = Field(description="The model's final text, unedited.")
+    model_id: str
+    strategy: Literal["single", "coarse_to_fine"]
+    video_duration_seconds: float
+    video_start_seconds: float = 0.0
+    steps: list[Step]
+    timings_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
+
+    @property
+    def windows(self) -> list[WindowUsage]:
+        return [w for step in self.steps for w in step.windows]

@@ -1,0 +1,88 @@
+"""The one error hierarchy of videoqa.
+
+Every error names the thing that is wrong (usually the file) and what to do next.
+``transient`` tells batch jobs whether a retry can help: only I/O hiccups and
+worker deaths are worth retrying, never a broken file or a bad argument.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DecodeError",
+    "DecodeTimeoutError",
+    "EmptyVideoError",
+    "MediaError",
+    "MissingExtraError",
+    "ModelError",
+    "NoVideoStreamError",
+    "NotAVideoError",
+    "SourceIOError",
+    "TruncatedVideoError",
+    "VideoNotFoundError",
+    "VideoQAError",
+]
+
+
+class VideoQAError(Exception):
+    """Base class of every error videoqa raises on purpose."""
+
+    transient: bool = False
+
+
+class MediaError(VideoQAError):
+    """A video could not be opened or decoded. ``source`` names the file or URL."""
+
+    def __init__(self, source: object, message: str):
+        self.source = str(source)
+        super().__init__(f"{self.source}: {message}")
+
+
+class VideoNotFoundError(MediaError, FileNotFoundError):
+    """The path or URL does not exist."""
+
+
+class SourceIOError(MediaError):
+    """Reading the bytes failed (network, bucket, filesystem): worth a retry."""
+
+    transient = True
+
+
+class EmptyVideoError(MediaError):
+    """The file has zero bytes or no decodable frames."""
+
+
+class NotAVideoError(MediaError):
+    """The bytes are not a media container FFmpeg can read."""
+
+
+class NoVideoStreamError(MediaError):
+    """The container holds no video stream (audio only, or only cover art)."""
+
+
+class TruncatedVideoError(MediaError):
+    """The file ends early or lacks its index (for example an mp4 without a moov atom)."""
+
+
+class DecodeError(MediaError):
+    """The decoder failed on a file that opened correctly."""
+
+
+class DecodeTimeoutError(DecodeError):
+    """The decoder did not finish in time (a hung native decoder was abandoned)."""
+
+    transient = True
+
+
+class ModelError(VideoQAError):
+    """A model could not be loaded or run."""
+
+
+class MissingExtraError(VideoQAError, ImportError):
+    """An optional dependency is missing; the message gives the exact pip command."""
+
+    def __init__(self, *, feature: str, extra: str, module: str):
+        self.extra = extra
+        super().__init__(
+            f"{feature} needs the optional package '{module}', which is not installed. "
+            f"Install it with: pip install 'videoqa[{extra}]'"
+        )

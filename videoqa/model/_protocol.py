@@ -1,0 +1,76 @@
+"""The seam between videoqa's pipeline and a vision-language model.
+
+Everything above this seam (``Session``, strategies, the Ray job, evaluation) talks
+to a :class:`VideoLanguageModel`; the real Qwen runner and the scripted stand-in
+used in tests and the demo both implement it. Encoding is separate from generation
+so that the vision encoder's output per window can be cached on disk and reused
+for every later question on the same video.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from videoqa.video._types import Window
+
+TemporalKind = Literal["absolute_time", "patch_index"]
+
+
+@dataclass(frozen=True)
+class TemporalConfig:
+    """How a model turns a window's frames into MRoPE temporal position IDs."""
+
+    kind: TemporalKind
+    """``"absolute_time"`` (Qwen2.5-VL: IDs follow seconds) or ``"patch_index"`` (Qwen2-VL)."""
+    tokens_per_second: float
+    """Temporal IDs per second of video (Qwen2.5-VL checkpoints use 2, i.e. 0.5 s per ID)."""
+    temporal_patch_size: int = 2
+
+
+@dataclass
+class VisualFeatures:
+    """What a model's vision side made of one window; cacheable, model-specific ``data``."""
+
+    window: Window
+    pts_seconds: np.ndarray
+    """True presentation time of each frame that was encoded."""
+    data: Any
+    """Model-specific payload (merged vision embeddings for Qwen; per-frame facts for the scripted model)."""
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One prompt about one or more encoded windows (in time order)."""
+
+    features: tuple[VisualFeatures, ...]
+    prompt: str
+
+
+@dataclass(frozen=True)
+class Generation:
+    text: str
+    input_tokens: int
+    output_tokens: int
+
+
+@runtime_checkable
+class VideoLanguageModel(Protocol):
+    model_id: str
+    temporal: TemporalConfig
+
+    def fingerprint(self) -> str:
+        """A stable string naming the weights and preprocessing; part of every cache key."""
+        ...
+
+    def encode(self, clip: Any) -> VisualFeatures:
+        """Run the vision side on one decoded :class:`~videoqa.video.Clip`."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest], *, max_new_tokens: int) -> list[Generation]:
+        """Answer a batch of requests; one :class:`Generation` per request, in order."""
+        ...

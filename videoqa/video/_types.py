@@ -1,0 +1,178 @@
+"""Value types of the media layer: what a file is, what to sample, what was decoded.
+
+All times are seconds on the media's presentation timeline (``pts * time_base``),
+so a frame's ``pts_seconds`` is where a player shows it. For nearly every file the
+first frame sits at 0.0; when it does not, ``VideoInfo.start_seconds`` says where.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+NumFramesSource = Literal["header", "estimated"]
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Container and stream facts of one video, as read by :func:`videoqa.probe`."""
+
+    source: str
+    """The path or URL that was probed."""
+    container: str
+    """Container format name, e.g. ``"mov,mp4,m4a,3gp,3g2,mj2"`` or ``"matroska,webm"``."""
+    codec: str
+    """Video codec name, e.g. ``"h264"``, ``"hevc"``, ``"vp9"``, ``"av1"``."""
+    width: int
+    """Coded width in pixels, before rotation."""
+    height: int
+    """Coded height in pixels, before rotation."""
+    rotation: int
+    """Clockwise rotation in degrees (0, 90, 180, 270) a player applies from the display matrix."""
+    start_seconds: float
+    """Presentation time of the first frame; may be above 0."""
+    duration_seconds: float
+    """From the first frame's start to the last frame's end."""
+    average_fps: float
+    """Average frame rate: frames per second over the whole stream."""
+    num_frames: int
+    """Number of frames in the stream; see ``num_frames_source``."""
+    num_frames_source: NumFramesSource
+    """``"header"`` when the container states the count, ``"estimated"`` when derived from duration x fps."""
+    is_variable_frame_rate: bool
+    """True when frame durations differ (or the container says so)."""
+    keyframe_interval_seconds: float | None = None
+    """Typical spacing of keyframes when known (mean of the first keyframe gaps), else None."""
+
+    @property
+    def end_seconds(self) -> float:
+        """Presentation time at which the last frame stops being shown."""
+        return self.start_seconds + self.duration_seconds
+
+    @property
+    def display_width(self) -> int:
+        """Width as shown, after rotation."""
+        return self.height if self.rotation in (90, 270) else self.width
+
+    @property
+    def display_height(self) -> int:
+        """Height as shown, after rotation."""
+        return self.width if self.rotation in (90, 270) else self.height
+
+
+@dataclass(frozen=True)
+class Window:
+    """One stretch of video the model sees in one pass, and exactly how it is sampled."""
+
+    index: int
+    """Position of this window in its plan (0-based)."""
+    start_seconds: float
+    """Absolute start of the window; the model's relative time 0 is this instant."""
+    end_seconds: float
+    """Absolute end of the window (exclusive)."""
+    pts_seconds: tuple[float, ...]
+    """Target instants, absolute: ``start_seconds + k / sampled_fps`` for k in 0..num_frames-1."""
+    height: int
+    """Resized frame height: a multiple of 28 (the model's patch x merge size)."""
+    width: int
+    """Resized frame width: a multiple of 28."""
+    sampled_fps: float
+    """Frames per second of video time the model sees: ``num_frames / duration_seconds``."""
+    temporal_patch_size: int = 2
+    """Frames per temporal patch (2 for Qwen2-VL and Qwen2.5-VL)."""
+    patch_factor: int = 28
+    """Pixels per merged visual token side (14-pixel patches, 2x2 merge)."""
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.pts_seconds)
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.end_seconds - self.start_seconds
+
+    @property
+    def second_per_grid(self) -> float:
+        """Seconds of video per temporal patch: ``temporal_patch_size / sampled_fps``."""
+        return self.temporal_patch_size / self.sampled_fps
+
+    @property
+    def grid_thw(self) -> tuple[int, int, int]:
+        """Vision grid in 14-pixel patches: (temporal patches, height patches, width patches)."""
+        return (
+            self.num_frames // self.temporal_patch_size,
+            self.height // (self.patch_factor // 2),
+            self.width // (self.patch_factor // 2),
+        )
+
+    @property
+    def visual_tokens(self) -> int:
+        """Exact number of LLM tokens the window costs after the 2x2 merge."""
+        t, h, w = self.grid_thw
+        return t * (h // 2) * (w // 2)
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """The dynamic-FPS decision for one video: one or more windows, in time order."""
+
+    source: str
+    windows: tuple[Window, ...]
+    target_fps: float
+    """The fps asked for; each window's ``sampled_fps`` may be lower when budgets bind."""
+    min_pixels: int
+    max_pixels: int
+    total_pixels: float
+
+    @property
+    def num_frames(self) -> int:
+        return sum(w.num_frames for w in self.windows)
+
+    @property
+    def visual_tokens(self) -> int:
+        return sum(w.visual_tokens for w in self.windows)
+
+    def subset(self, indices: list[int] | tuple[int, ...]) -> SamplingPlan:
+        """A plan holding only the windows with these indices (keeps their indices)."""
+        wanted = set(indices)
+        return SamplingPlan(
+            source=self.source,
+            windows=tuple(w for w in self.windows if w.index in wanted),
+            target_fps=self.target_fps,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            total_pixels=self.total_pixels,
+        )
+
+
+@dataclass
+class Clip:
+    """The decoded frames of one window."""
+
+    window: Window
+    frames: np.ndarray
+    """uint8 array (T, H, W, 3), resized to the window's size, rotation applied."""
+    pts_seconds: np.ndarray
+    """float64 array (T,): true presentation time of each returned frame."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems met while decoding (skipped corrupt packets, frames repeated at the end)."""
+
+    def __post_init__(self) -> None:
+        if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
+            raise ValueError(f"Clip.frames must be uint8 (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}")
+        if self.pts_seconds.shape != (self.frames.shape[0],):
+            raise ValueError(
+                f"Clip.pts_seconds must have one entry per frame: {self.pts_seconds.shape} vs {self.frames.shape}"
+            )
+
+    @property
+    def index(self) -> int:
+        return self.window.index
+
+    def __repr__(self) -> str:
+        return (
+            f"Clip(window={self.window.index}, frames={tuple(self.frames.shape)}, "
+            f"pts_seconds=[{self.pts_seconds[0]:.3f} .. {self.pts_seconds[-1]:.3f}], warnings={len(self.warnings)})"
+        )
