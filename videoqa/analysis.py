@@ -29,6 +29,11 @@ class Question(_Model):
     task: Task = Field(default="qa", description="qa: free answer; choice: option letter; "
                        "grounding: when does it happen; events: dense captioning with spans.")
     options: list[str] | None = Field(default=None, description="Answer options for task='choice', in letter order.")
+    prompt: str | None = Field(
+        default=None,
+        description="Exact text sent to the model instead of videoqa's prompt template "
+        "(evaluations use this to reproduce published prompts).",
+    )
 
 
 class Span(_Model):
