@@ -1,1 +1,49 @@
-"""Model fixtures (owned by the model layer's tests)."""
+"""Model fixtures (owned by the model layer's tests).
+
+The tiny checkpoints are built once per test session with :func:`videoqa.model.build_tiny_model`
+(random weights, a tokenizer trained on the spot, the real processors) into a temporary
+directory, and then loaded by path through ``videoqa.load_model`` like any real checkpoint.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("tiny-models")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25_path(tiny_models_dir: Path) -> Path:
+    """Directory of a saved tiny random-weight Qwen2.5-VL checkpoint."""
+    from videoqa.model import build_tiny_model
+
+    return build_tiny_model(tiny_models_dir / "tiny-qwen2.5-vl", kind="qwen2.5-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2_path(tiny_models_dir: Path) -> Path:
+    """Directory of a saved tiny random-weight Qwen2-VL checkpoint."""
+    from videoqa.model import build_tiny_model
+
+    return build_tiny_model(tiny_models_dir / "tiny-qwen2-vl", kind="qwen2-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen25(tiny_qwen25_path: Path):
+    """The tiny Qwen2.5-VL loaded by path through ``videoqa.load_model`` (CPU, fp32, sdpa)."""
+    from videoqa.model import load_model
+
+    return load_model(str(tiny_qwen25_path), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen2(tiny_qwen2_path: Path):
+    """The tiny Qwen2-VL loaded by path through ``videoqa.load_model`` (CPU, fp32, sdpa)."""
+    from videoqa.model import load_model
+
+    return load_model(str(tiny_qwen2_path), device="cpu")

@@ -88,3 +88,13 @@ class Analysis(_Model):
     @property
     def windows(self) -> list[WindowUsage]:
         return [w for step in self.steps for w in step.windows]
+
+    def to_html(self, *, thumbnails: bool = True) -> str:
+        """This analysis as one self-contained HTML page: answer, spans on a timeline, each step.
+
+        ``thumbnails`` decodes the frames at each span's start and end from ``self.video``
+        (a missing video gives placeholders, never an error). See :mod:`videoqa.report`.
+        """
+        from videoqa.report import render_analysis_html
+
+        return render_analysis_html(self, thumbnails=thumbnails)

@@ -1,0 +1,24 @@
+"""Evaluate a model on LVBench (accuracy overall and per capability) on a Ray cluster:
+
+    ray job submit --address http://<head>:8265 --working-dir . -- \\
+        python pipelines/eval_lvbench.py \\
+            --annotations data/video_info.meta.jsonl \\
+            --videos s3://my-bucket/lvbench/videos/ \\
+            --output s3://my-bucket/eval/lvbench/qwen2.5-vl-7b/ \\
+            --model Qwen/Qwen2.5-VL-7B-Instruct --replicas 8 --gpus-per-replica 1 --decode-workers 16 --resume
+
+Videos are ``<videos>/<key>.mp4`` (YouTube ids). The annotation file is read on the driver (ship it in
+the working dir); videos and output may be any folder the workers share, or a bucket. Inside a Ray job
+the script joins the job's cluster; on one machine it starts a local Ray, like ``videoqa eval lvbench``.
+Flags: ``videoqa eval lvbench --help``. This file is only the entry point; the evaluation lives in
+:mod:`videoqa.eval`.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from videoqa.eval._cli import main
+
+if __name__ == "__main__":
+    sys.exit(main(benchmark="lvbench"))

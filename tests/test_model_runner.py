@@ -1,0 +1,515 @@
+"""The Qwen runner on tiny random-weight checkpoints loaded by path, like real ones."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from videoqa.errors import MissingExtraError, ModelError
+from videoqa.model import Generation, GenerationRequest, VideoLanguageModel, _devices, _inputs, load_model
+from videoqa.video._timing import temporal_ids
+from videoqa.video._types import Clip, Window
+
+PROMPT = "When does the red square appear?"
+
+
+def make_clip(
+    num_frames: int, fps: float, *, height: int = 56, width: int = 56, start: float = 0.0, seed: int = 0
+):
+    pts = tuple(start + k / fps for k in range(num_frames))
+    window = Window(
+        index=0,
+        start_seconds=start,
+        end_seconds=start + num_frames / fps,
+        pts_seconds=pts,
+        height=height,
+        width=width,
+        sampled_fps=fps,
+    )
+    frames = np.random.default_rng(seed).integers(0, 256, (num_frames, height, width, 3), dtype=np.uint8)
+    return Clip(window=window, frames=frames, pts_seconds=np.array(pts))
+
+
+def capture_positions(model, requests, max_new_tokens=1):
+    """position_ids the language model receives on its first (prefill) call inside generate()."""
+    seen = []
+
+    def hook(module, args, kwargs):
+        seen.append(kwargs["position_ids"].detach().clone())
+
+    handle = model.model.model.language_model.register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        model.generate(requests, max_new_tokens=max_new_tokens)
+    finally:
+        handle.remove()
+    return seen[0]
+
+
+# -- loading -----------------------------------------------------------------------------------------
+
+
+def test_load_qwen25_by_path(tiny_qwen25, tiny_qwen25_path):
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    m = tiny_qwen25
+    assert isinstance(m, VideoLanguageModel)
+    assert type(m.model) is Qwen2_5_VLForConditionalGeneration
+    assert m.model_id == str(tiny_qwen25_path)
+    assert (m.temporal.kind, m.temporal.tokens_per_second, m.temporal.temporal_patch_size) == (
+        "absolute_time",
+        2.0,
+        2,
+    )
+    assert m.model.dtype == torch.float32
+    assert m.model.config._attn_implementation == "sdpa"
+    assert m.settings.device == "cpu" and m.model.device.type == "cpu"
+    tok = m.processor.tokenizer
+    for special in (
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|video_pad|>",
+        "<|image_pad|>",
+        "<|im_start|>",
+        "<|im_end|>",
+    ):
+        assert tok.tokenize(special) == [special]
+    assert tok.convert_tokens_to_ids("<|video_pad|>") == m.model.config.video_token_id
+
+
+def test_load_qwen2_by_path(tiny_qwen2):
+    from transformers import Qwen2VLForConditionalGeneration
+
+    assert type(tiny_qwen2.model) is Qwen2VLForConditionalGeneration
+    assert tiny_qwen2.temporal.kind == "patch_index"
+    assert tiny_qwen2.model.dtype == torch.float32
+    assert tiny_qwen2.model.config._attn_implementation == "sdpa"
+
+
+def test_loads_a_hub_style_flat_config(tiny_qwen25, tiny_qwen25_path, tmp_path):
+    """Released Qwen2.5-VL config.json files are flat (text fields at the top, ``rope_scaling`` with
+    ``type: mrope``, ``torch_dtype: bfloat16``) with ``tokens_per_second`` inside ``vision_config``."""
+    import json
+    import shutil
+
+    copy = tmp_path / "flat"
+    shutil.copytree(tiny_qwen25_path, copy)
+    nested = json.loads((copy / "config.json").read_text())
+    text, vision = nested.pop("text_config"), nested.pop("vision_config")
+    rope = text.pop("rope_parameters")
+    for key in ("model_type", "layer_types", "dtype"):
+        text.pop(key, None)
+    vision.pop("model_type")
+    vision.pop("rope_parameters")
+    flat = {**nested, **text, "torch_dtype": "bfloat16", "rope_theta": rope["rope_theta"]}
+    flat["rope_scaling"] = {"type": "mrope", "mrope_section": rope["mrope_section"]}
+    flat["vision_config"] = {**vision, "in_chans": 3, "spatial_patch_size": 14}
+    flat.pop("dtype", None)
+    (copy / "config.json").write_text(json.dumps(flat))
+    m = load_model(str(copy), device="cpu")
+    assert m.temporal.tokens_per_second == 2.0 and m.temporal.kind == "absolute_time"
+    assert m.model.dtype == torch.float32  # dtype="auto" on CPU, whatever the checkpoint was saved in
+    clip = make_clip(4, 1.0, seed=9)
+    ours = m.generate([GenerationRequest(features=(m.encode(clip),), prompt=PROMPT)], max_new_tokens=6)
+    nested_out = tiny_qwen25.generate(
+        [GenerationRequest(features=(tiny_qwen25.encode(clip),), prompt=PROMPT)], max_new_tokens=6
+    )
+    assert ours == nested_out
+
+
+def test_builtin_tiny_is_built_once_into_cache_dir(tmp_path):
+    m = load_model("builtin:tiny-qwen2-vl", cache_dir=tmp_path, device="cpu")
+    config = tmp_path / "tiny-qwen2-vl" / "config.json"
+    assert config.is_file() and m.model_id == "builtin:tiny-qwen2-vl"
+    stamp = config.stat().st_mtime_ns
+    again = load_model("builtin:tiny-qwen2-vl", cache_dir=tmp_path, device="cpu")
+    assert config.stat().st_mtime_ns == stamp
+    assert again.fingerprint() == m.fingerprint()
+
+
+def test_fingerprint_names_the_weights_not_the_path(tiny_qwen25, tmp_path):
+    from videoqa.model import build_tiny_model
+
+    same = load_model(str(build_tiny_model(tmp_path / "elsewhere", kind="qwen2.5-vl")), device="cpu")
+    assert same.fingerprint() == tiny_qwen25.fingerprint()
+    other = load_model(str(build_tiny_model(tmp_path / "seed1", kind="qwen2.5-vl", seed=1)), device="cpu")
+    assert other.fingerprint() != tiny_qwen25.fingerprint()
+    assert load_model(str(tmp_path / "elsewhere"), dtype="bfloat16").fingerprint() != same.fingerprint()
+
+
+def test_default_models_dir_reads_env_at_call_time(monkeypatch, tmp_path):
+    from videoqa.model import default_models_dir
+
+    monkeypatch.setenv("VIDEOQA_CACHE_DIR", str(tmp_path / "c"))
+    assert default_models_dir() == tmp_path / "c" / "models"
+    monkeypatch.delenv("VIDEOQA_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert default_models_dir() == tmp_path / "x" / "videoqa" / "models"
+
+
+def test_unknown_builtin_and_unsupported_model_type(tmp_path):
+    with pytest.raises(ValueError, match=r"builtin:tiny-qwen2\.5-vl"):
+        load_model("builtin:nope")
+    (tmp_path / "config.json").write_text('{"model_type": "llama"}')
+    with pytest.raises(ModelError, match="'llama' is not supported"):
+        load_model(str(tmp_path))
+    with pytest.raises(ModelError, match="cannot read a model config"):
+        load_model(str(tmp_path / "missing"))
+
+
+def test_flash_attention_without_flash_attn_names_the_extra(tiny_qwen25_path, monkeypatch):
+    monkeypatch.setattr(_devices, "flash_attn_installed", lambda: False)
+    with pytest.raises(MissingExtraError, match=r"pip install 'videoqa\[gpu\]'"):
+        load_model(str(tiny_qwen25_path), attn_implementation="flash_attention_2")
+
+
+def test_scripted_builtin_dispatches_to_the_stand_in():
+    from videoqa.model._scripted import ScriptedModel
+
+    assert type(load_model("builtin:scripted")) is ScriptedModel
+
+
+# -- device decisions (pure, CPU-tested) -----------------------------------------------------------
+
+
+def test_dtype_and_attention_choices():
+    assert _devices.choose_dtype_name("auto", device_type="cuda") == "bfloat16"
+    assert _devices.choose_dtype_name("auto", device_type="cpu") == "float32"
+    assert _devices.choose_dtype_name("float16", device_type="cpu") == "float16"
+    with pytest.raises(ValueError, match="'fp8'"):
+        _devices.choose_dtype_name("fp8", device_type="cpu")
+    choose = _devices.choose_attn_implementation
+    assert choose(None, cuda_available=True, flash_attn_available=True) == "flash_attention_2"
+    assert choose(None, cuda_available=True, flash_attn_available=False) == "sdpa"
+    assert choose(None, cuda_available=False, flash_attn_available=True) == "sdpa"
+    assert choose("eager", cuda_available=False, flash_attn_available=False) == "eager"
+    with pytest.raises(MissingExtraError, match="flash_attn"):
+        choose("flash_attention_2", cuda_available=True, flash_attn_available=False)
+    with pytest.raises(ModelError, match="needs a CUDA GPU"):
+        choose("flash_attention_2", cuda_available=False, flash_attn_available=True)
+    with pytest.raises(ValueError, match="'flash'"):
+        choose("flash", cuda_available=True, flash_attn_available=True)
+
+
+def test_device_map_decision():
+    gib = 1024**3
+    decide = _devices.choose_device_map
+    # A 7B in bf16 (~16.6 GB) fits one 80 GB GPU: no sharding even with 4 GPUs.
+    assert (
+        decide(
+            None,
+            device_type="cuda",
+            cuda_device_count=4,
+            free_bytes_per_device=[80 * gib] * 4,
+            model_bytes=int(16.6e9),
+        )
+        is None
+    )
+    # A 72B in bf16 (~147 GB) does not fit one 80 GB GPU: shard over the visible GPUs.
+    assert (
+        decide(
+            None,
+            device_type="cuda",
+            cuda_device_count=4,
+            free_bytes_per_device=[80 * gib] * 4,
+            model_bytes=int(147e9),
+        )
+        == "auto"
+    )
+    # One GPU: nothing to shard over, whatever the size.
+    assert (
+        decide(
+            None,
+            device_type="cuda",
+            cuda_device_count=1,
+            free_bytes_per_device=[24 * gib],
+            model_bytes=int(147e9),
+        )
+        is None
+    )
+    assert (
+        decide(None, device_type="cpu", cuda_device_count=0, free_bytes_per_device=[], model_bytes=10) is None
+    )
+    # Headroom: 70 GB of weights do not fit 80 GB free (x1.25 = 87.5 GB).
+    assert (
+        decide(
+            None,
+            device_type="cuda",
+            cuda_device_count=2,
+            free_bytes_per_device=[80 * 10**9] * 2,
+            model_bytes=70 * 10**9,
+        )
+        == "auto"
+    )
+    # Explicit requests are kept; "auto" without a GPU is an error.
+    assert (
+        decide("auto", device_type="cuda", cuda_device_count=1, free_bytes_per_device=[gib], model_bytes=1)
+        == "auto"
+    )
+    assert decide(
+        {"": 0}, device_type="cuda", cuda_device_count=2, free_bytes_per_device=[gib] * 2, model_bytes=1
+    ) == {"": 0}
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        decide("auto", device_type="cpu", cuda_device_count=0, free_bytes_per_device=[], model_bytes=1)
+    with pytest.raises(ModelError, match="no CUDA GPU"):
+        _devices.choose_device("cuda", cuda_available=False)
+    assert _devices.choose_device(None, cuda_available=False) == "cpu"
+    assert _devices.choose_device(None, cuda_available=True) == "cuda"
+
+
+def test_parameter_estimate_of_qwen25_vl_7b_config():
+    from transformers import Qwen2_5_VLConfig
+
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "hidden_size": 3584,
+            "intermediate_size": 18944,
+            "num_hidden_layers": 28,
+            "num_attention_heads": 28,
+            "num_key_value_heads": 4,
+            "vocab_size": 152064,
+        },
+        vision_config={"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "out_hidden_size": 3584},
+    )
+    # Qwen2.5-VL-7B-Instruct has 8,292,166,656 parameters (sum of its safetensors shapes).
+    assert abs(_devices.estimate_parameter_count(config) / 8_292_166_656 - 1) < 0.01
+
+
+# -- inputs and positions ---------------------------------------------------------------------------
+
+
+def test_mrope_positions_reference_layout():
+    v = 9
+    ids = [1, 2, v, v, v, v, v, v, v, v, 3, 4]  # 2 text, a (t=2, 4x4 -> 2x2) video = 8 tokens, 2 text
+    pos = _inputs.mrope_positions(
+        ids, video_token_id=v, grids_thw=[(2, 4, 4)], temporal_ids=[np.array([0, 5])]
+    )
+    assert pos.tolist() == [
+        [0, 1, 2, 2, 2, 2, 7, 7, 7, 7, 8, 9],
+        [0, 1, 2, 2, 3, 3, 2, 2, 3, 3, 8, 9],
+        [0, 1, 2, 3, 2, 3, 2, 3, 2, 3, 8, 9],
+    ]
+    with pytest.raises(ValueError, match="exactly 8 consecutive"):
+        _inputs.mrope_positions(
+            [*ids[:-3], 3], video_token_id=v, grids_thw=[(2, 4, 4)], temporal_ids=[[0, 5]]
+        )
+    with pytest.raises(ValueError, match="2 video grids given but 1"):
+        _inputs.mrope_positions(ids, video_token_id=v, grids_thw=[(2, 4, 4)] * 2, temporal_ids=[[0, 5]] * 2)
+
+
+def test_left_pad_and_batch_positions():
+    ids, mask = _inputs.left_pad([[5, 6, 7], [8]], pad_token_id=0)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[1, 1, 1], [0, 0, 1]]
+    rows = [np.array([[0, 1, 2]] * 3), np.array([[0]] * 3)]
+    pos = _inputs.batch_positions(mask, rows)
+    assert pos[:, 1].tolist() == [[0, 0, 0]] * 4
+    assert pos[:, 0].tolist() == [[0, 1, 2]] * 4
+
+
+@pytest.mark.parametrize("fps", [0.5, 1.0, 2.0, 4.0])
+def test_model_uses_temporal_ids_of_the_window(tiny_qwen25, fps):
+    m = tiny_qwen25
+    clip = make_clip(8, fps, start=100.0)  # 4 temporal patches, 2x2 merged tokens each
+    feats = m.encode(clip)
+    request = GenerationRequest(features=(feats,), prompt=PROMPT)
+    used = capture_positions(m, [request])  # (4, 1, L): text positions, then t/h/w
+    assert used.shape[0] == 4
+    ids = torch.from_numpy(m.build_inputs([request])["input_ids"])
+    video = (ids[0] == m.video_token_id).nonzero()[:, 0]
+    offset = int(video[0])  # no video before: the text before the video ends at offset - 1
+    expected_t = temporal_ids(clip.window, tokens_per_second=2.0, temporal_patch_size=2) + offset
+    assert used[1, 0, video].reshape(4, 4).tolist() == [[t] * 4 for t in expected_t.tolist()]
+    # floor(2 * t_seconds) with t_seconds = k * 2 / fps, all exact here
+    assert expected_t.tolist() == [offset + round(k * 2 * (2 / fps)) for k in range(4)]
+    assert used[2, 0, video].tolist() == [offset + i for i in (0, 0, 1, 1)] * 4
+    assert used[3, 0, video].tolist() == [offset + j for j in (0, 1, 0, 1)] * 4
+    # The model's own get_rope_index gives the same ids to the video tokens (second_per_grid_ts as
+    # the processor makes it: a float32 tensor of temporal_patch_size / sampled_fps).
+    theirs, _ = m.model.model.get_rope_index(
+        ids,
+        mm_token_type_ids=(ids == m.video_token_id).int() * 2,
+        video_grid_thw=torch.tensor([[4, 4, 4]]),
+        second_per_grid_ts=torch.tensor([2 / fps], dtype=torch.float32),
+    )
+    assert torch.equal(theirs[:, 0, video], used[1:, 0, video])
+    # Text after the video resumes after the video's largest id (the reference layout).
+    after = int(video[-1]) + 1
+    assert used[1:, 0, after].tolist() == [int(used[1:, 0, video].max()) + 1] * 3
+
+
+def test_qwen2_vl_uses_patch_indices(tiny_qwen2):
+    clip = make_clip(8, 4.0, start=30.0)
+    request = GenerationRequest(features=(tiny_qwen2.encode(clip),), prompt=PROMPT)
+    used = capture_positions(tiny_qwen2, [request])
+    ids = torch.from_numpy(tiny_qwen2.build_inputs([request])["input_ids"])
+    video = (ids[0] == tiny_qwen2.video_token_id).nonzero()[:, 0]
+    offset = int(video[0])
+    assert used[1, 0, video].reshape(4, 4)[:, 0].tolist() == [offset + k for k in range(4)]
+
+
+def test_two_windows_in_one_request(tiny_qwen25):
+    m = tiny_qwen25
+    a, b = make_clip(4, 2.0, start=0.0, seed=1), make_clip(4, 1.0, start=10.0, seed=2)
+    request = GenerationRequest(features=(m.encode(a), m.encode(b)), prompt=PROMPT)
+    built = m.build_inputs([request])
+    ids = built["input_ids"][0]
+    runs = np.flatnonzero(ids == m.video_token_id)
+    # two blocks of 2x2x2 tokens with <|vision_end|><|vision_start|> between them
+    assert len(runs) == 16 and runs[7] + 3 == runs[8]
+    pos = built["position_ids"][1:, 0]
+    first_t = pos[0, runs[:8]].reshape(2, 4)[:, 0] - runs[0]
+    second_t = pos[0, runs[8:]].reshape(2, 4)[:, 0] - pos[1, runs[8]]
+    # The second video starts right after the first one's largest id (2) + the two tokens between.
+    assert pos[1, runs[8]] == runs[0] + 2 + 1 + 2
+    assert first_t.tolist() == [0, 2] and second_t.tolist() == [0, 4]  # 1 s and 2 s per patch
+    out = m.generate([request], max_new_tokens=4)
+    assert out[0].input_tokens == len(ids) and 1 <= out[0].output_tokens <= 4
+
+
+# -- encode -----------------------------------------------------------------------------------------
+
+
+def test_encode_keeps_frames_and_checks_the_grid(tiny_qwen25):
+    m = tiny_qwen25
+    clip = make_clip(6, 2.0, height=56, width=84)
+    feats = m.encode(clip)
+    assert feats.data["grid_thw"] == clip.window.grid_thw == (3, 4, 6)
+    assert tuple(feats.data["embeddings"].shape) == (clip.window.visual_tokens, 64) == (18, 64)
+    assert feats.data["embeddings"].device.type == "cpu"
+    assert feats.data["second_per_grid"] == 1.0
+    np.testing.assert_array_equal(feats.pts_seconds, clip.pts_seconds)
+    bad = Clip(window=clip.window, frames=clip.frames[:, :28], pts_seconds=clip.pts_seconds)
+    with pytest.raises(ModelError, match="frames are 84x28 but the window is 84x56"):
+        m.encode(bad)
+    odd = make_clip(5, 2.0)
+    with pytest.raises(ModelError, match=r"grid \(3, 4, 4\)"):
+        m.encode(odd)
+
+
+def test_features_survive_torch_save_and_pickle(tiny_qwen25):
+    m = tiny_qwen25
+    feats = m.encode(make_clip(4, 2.0))
+    buffer = io.BytesIO()
+    torch.save(feats.data, buffer)
+    buffer.seek(0)
+    data = torch.load(buffer, weights_only=True)
+    restored = pickle.loads(pickle.dumps(feats))
+    restored.data = data
+    a = m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)], max_new_tokens=6)
+    b = m.generate([GenerationRequest(features=(restored,), prompt=PROMPT)], max_new_tokens=6)
+    assert a == b
+
+
+def test_features_of_another_model_are_refused(tiny_qwen25, tiny_qwen2):
+    feats = tiny_qwen2.encode(make_clip(4, 2.0))
+    with pytest.raises(ModelError, match="encoded by another model"):
+        tiny_qwen25.generate([GenerationRequest(features=(feats,), prompt=PROMPT)], max_new_tokens=2)
+
+
+# -- generation -------------------------------------------------------------------------------------
+
+
+def pixel_path_tokens(m, clip, prompt, max_new_tokens, position_ids=None):
+    """The standard transformers path: processor on the frames + model.generate, greedy."""
+    from transformers.video_utils import VideoMetadata
+
+    p = m.processor
+    messages = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": prompt}]}]
+    text = p.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    n = clip.frames.shape[0]
+    fps = clip.window.sampled_fps
+    meta = VideoMetadata(
+        total_num_frames=n,
+        fps=fps,
+        frames_indices=list(range(n)),
+        duration=n / fps,
+        height=clip.window.height,
+        width=clip.window.width,
+    )
+    inputs = p(
+        text=[text],
+        videos=[clip.frames],
+        video_metadata=[meta],
+        do_resize=False,
+        do_sample_frames=False,
+        cap_pixels_per_frame=False,
+        return_tensors="pt",
+    )
+    if position_ids is not None:
+        inputs["position_ids"] = position_ids
+    out = m.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)
+    return inputs, out[0, inputs["input_ids"].shape[1] :].tolist()
+
+
+def as_generation(m, tokens, input_tokens):
+    """The Generation the runner must return for these new tokens: cut after the first stop token."""
+    eos = m.model.generation_config.eos_token_id
+    used = next((i + 1 for i, t in enumerate(tokens) if t in eos), len(tokens))
+    text = m.processor.tokenizer.decode(tokens[:used], skip_special_tokens=True)
+    return Generation(text=text, input_tokens=input_tokens, output_tokens=used)
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_qwen25", "tiny_qwen2"])
+def test_cached_features_generate_like_the_pixel_path(request, model_fixture):
+    m = request.getfixturevalue(model_fixture)
+    # 112x112 frames: 4x4 merged tokens, so the largest spatial id (3) >= the largest temporal id (2):
+    # transformers' own positions and the reference ones agree here and the comparison is end to end.
+    clip = make_clip(4, 2.0, height=112, width=112, seed=3)
+    inputs, expected = pixel_path_tokens(m, clip, PROMPT, 12)
+    req = GenerationRequest(features=(m.encode(clip),), prompt=PROMPT)
+    built = m.build_inputs([req])
+    np.testing.assert_array_equal(built["input_ids"], inputs["input_ids"].numpy())
+    tokens = m.model.generate(
+        input_ids=torch.from_numpy(built["input_ids"]),
+        inputs_embeds=m.embed(torch.from_numpy(built["input_ids"]), built["features"]),
+        attention_mask=torch.from_numpy(built["attention_mask"]),
+        position_ids=torch.from_numpy(built["position_ids"]),
+        max_new_tokens=12,
+        do_sample=False,
+    )[0, built["input_ids"].shape[1] :].tolist()
+    assert tokens == expected
+    gen = m.generate([req], max_new_tokens=12)[0]
+    assert gen == as_generation(m, expected, built["input_ids"].shape[1])
+    assert gen.output_tokens >= 4  # a real continuation, not an immediate stop
+
+
+def test_cached_features_generate_like_the_pixel_path_for_long_windows(tiny_qwen25):
+    # 8 frames at 1 fps: temporal ids 0, 4, 8, 12 exceed the spatial ones; give the pixel path our
+    # (reference) positions so the comparison isolates the features.
+    m = tiny_qwen25
+    clip = make_clip(8, 1.0, height=56, width=84, start=600.0, seed=4)
+    req = GenerationRequest(features=(m.encode(clip),), prompt=PROMPT)
+    built = m.build_inputs([req])
+    _, expected = pixel_path_tokens(m, clip, PROMPT, 10, position_ids=torch.from_numpy(built["position_ids"]))
+    gen = m.generate([req], max_new_tokens=10)[0]
+    assert gen == as_generation(m, expected, built["input_ids"].shape[1])
+    assert gen.output_tokens >= 4
+
+
+def test_batch_with_left_padding_equals_single_runs(tiny_qwen25):
+    m = tiny_qwen25
+    short = GenerationRequest(features=(m.encode(make_clip(4, 2.0, seed=5)),), prompt="Colour?")
+    long = GenerationRequest(
+        features=(m.encode(make_clip(8, 1.0, height=56, width=84, start=5.0, seed=6)),),
+        prompt="Describe the video in detail, then say when the red square appears and disappears.",
+    )
+    built = m.build_inputs([short, long])
+    assert built["attention_mask"][0].sum() < built["attention_mask"][1].sum()  # the short row is padded
+    together = m.generate([short, long], max_new_tokens=8)
+    alone = [m.generate([r], max_new_tokens=8)[0] for r in (short, long)]
+    assert together == alone
+    assert all(g.output_tokens >= 1 for g in together)
+
+
+@pytest.mark.needs_cuda
+def test_bf16_flash_attention_generation_on_cuda(tiny_qwen25_path: Path):
+    m = load_model(str(tiny_qwen25_path), attn_implementation="flash_attention_2")
+    assert m.model.dtype == torch.bfloat16 and m.model.config._attn_implementation == "flash_attention_2"
+    feats = m.encode(make_clip(4, 2.0))
+    assert feats.data["embeddings"].device.type == "cpu"
+    gens = m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)] * 2, max_new_tokens=4)
+    assert gens[0] == gens[1] and gens[0].output_tokens >= 1

@@ -1,0 +1,177 @@
+"""Model text -> spans and option letters: exact values, and a reason whenever nothing parses."""
+
+from __future__ import annotations
+
+import pytest
+
+from videoqa.parsing import ParsedSpan, parse_choice, parse_spans, parse_time
+
+S = ParsedSpan
+
+SPAN_CASES = [
+    # plain ranges
+    ("The event happens in 24.3 - 30.4 seconds.", [S(24.3, 30.4)], "range"),
+    ("24.3–30.4", [S(24.3, 30.4)], "range"),
+    ("24.3 — 30.4 s", [S(24.3, 30.4)], "range"),
+    ("It happens from 24.3 to 30.4 seconds.", [S(24.3, 30.4)], "range"),
+    ("37 s to 44.5 s", [S(37.0, 44.5)], "range"),
+    ("37s-44.5s", [S(37.0, 44.5)], "range"),
+    ("37-44.5 seconds", [S(37.0, 44.5)], "range"),
+    ("between 5 and 7 seconds", [S(5.0, 7.0)], "range"),
+    ("from 1 to 2 minutes", [S(60.0, 120.0)], "range"),
+    ("from 1.5 min to 90 s", [S(90.0, 90.0)], "range"),
+    # clock times
+    ("00:24 - 00:30", [S(24.0, 30.0)], "range"),
+    ("from 01:05 to 01:12.5", [S(65.0, 72.5)], "range"),
+    ("01:02:03.5 - 01:02:10", [S(3723.5, 3730.0)], "range"),
+    ("1:00:00 to 1:00:30", [S(3600.0, 3630.0)], "range"),
+    # reversed -> swapped
+    ("The event happens in 30.4 - 24.3 seconds.", [S(24.3, 30.4)], "range"),
+    ("00:30 - 00:24", [S(24.0, 30.0)], "range"),
+    # "to" only as a word: lmms-eval turns "towel" into "-wel"
+    ("The person picks up the towel from 3 to 5 seconds.", [S(3.0, 5.0)], "range"),
+    ("Tomatoes appear 12 to 15 s into the video.", [S(12.0, 15.0)], "range"),
+    # several ranges, in text order, with the rest of the line as label
+    (
+        "0.0 - 5.0: a man walks in\n7.5 - 9.0: he sits down",
+        [S(0.0, 5.0, "a man walks in"), S(7.5, 9.0, "he sits down")],
+        "range",
+    ),
+    # answer tags win over the rest of the text
+    ("<think>maybe 1 - 2</think><answer>12.5-14</answer>", [S(12.5, 14.0)], "answer_tag:range"),
+    ("<answer>\nfrom 3 to 4 seconds\n</answer>", [S(3.0, 4.0)], "answer_tag:range"),
+    # start/end sentences and broken JSON
+    ("The event starts at 37.0 seconds and ends at 44.5 seconds.", [S(37.0, 44.5)], "pair"),
+    ("Start time: 00:21.00, end time: 00:49.00", [S(21.0, 49.0)], "pair"),
+    ('{"start_time": "00:21.00", "end_time": "00:49.00", "description": oops', [S(21.0, 49.0)], "pair"),
+    # JSON (Qwen cookbook style, mm:ss.ff)
+    (
+        '```json\n[\n {"start_time": "00:21.00", "end_time": "00:49.50", "description": "A man talks."},\n'
+        ' {"start_time": "01:00.25", "end_time": "01:10.00", "description": "He leaves."},\n]\n```',
+        [S(21.0, 49.5, "A man talks."), S(60.25, 70.0, "He leaves.")],
+        "json",
+    ),
+    ('[{"start": 3, "end": 5.5, "event": "x"}]', [S(3.0, 5.5, "x")], "json"),
+    ('[{"timestamp": [3, 5.5], "caption": "x"}]', [S(3.0, 5.5, "x")], "json"),
+    ('[{"timestamps": "10.0 - 12.0", "label": "y"}]', [S(10.0, 12.0, "y")], "json"),
+    ('{"events": [{"start": 10, "end": 4}]}', [S(4.0, 10.0)], "json"),
+    ('Here: [{"start_time": "12.5s", "end_time": "1:02:03"}] done', [S(12.5, 3723.0)], "json"),
+    ("[[1, 2], [3, 4]]", [S(1.0, 2.0), S(3.0, 4.0)], "json"),
+    ("[37, 44.5]", [S(37.0, 44.5)], "json"),
+]
+
+
+@pytest.mark.parametrize(("text", "spans", "method"), SPAN_CASES)
+def test_parse_spans(text, spans, method):
+    result = parse_spans(text)
+    assert result.spans == tuple(spans)
+    assert result.method == method
+    assert result.reason is None
+
+
+NO_SPAN_CASES = [
+    ("", "the model returned no text"),
+    ("   \n", "the model returned no text"),
+    ("The event does not occur in this video.", "no time found in the model's text "),
+    ("I saw it at 37 seconds", "no time range found in the model's text "),
+    ("Qwen2.5-VL cannot tell.", "no time range found in the model's text "),
+    (
+        '[{"description": "a man", "start_time": "soon"}]',
+        "the model's JSON holds no event with a start and an end time",
+    ),
+    ('[{"start": NaN, "end": 4}]', "the model's JSON holds no event with a start and an end time"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), NO_SPAN_CASES)
+def test_parse_spans_gives_a_reason(text, reason):
+    result = parse_spans(text)
+    assert result.spans == ()
+    assert result.method is None
+    assert result.reason.startswith(reason)
+
+
+@pytest.mark.parametrize("text", [None, 12, b"1 - 2", "{" * 5000 + "}" * 5000, "[" * 3000, "1:99 - 2:00"])
+def test_parse_spans_never_raises(text):
+    result = parse_spans(text)
+    assert isinstance(result.spans, tuple)
+
+
+def test_parse_spans_never_evaluates(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"__import__('pathlib').Path({str(marker)!r}).write_text('x') 1 - 2"
+    assert parse_spans(text).spans == (S(1.0, 2.0),)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        (3, 3.0),
+        (2.5, 2.5),
+        ("12.5", 12.5),
+        ("12.5s", 12.5),
+        ("12.5 seconds", 12.5),
+        ("01:02.25", 62.25),
+        ("1:02:03.5", 3723.5),
+        ("75:10.00", 4510.0),
+        ("00:61", None),
+        ("1:61:00", None),
+        ("soon", None),
+        (True, None),
+        (-1, None),
+        (float("inf"), None),
+        (None, None),
+    ],
+)
+def test_parse_time(value, seconds):
+    assert parse_time(value) == seconds
+
+
+CHOICE_CASES = [
+    ("(B)", "B", "parenthesized"),
+    ("(B) blue", "B", "parenthesized"),
+    ("B.", "B", "leading"),
+    ("B)", "B", "leading"),
+    ("C: green", "C", "leading"),
+    ("D", "D", "leading"),
+    ("**B**", "B", "leading"),
+    ("The answer is B.", "B", "answer_is"),
+    ("The answer is (C), because the square is green.", "C", "answer_is"),
+    ("Answer: D", "D", "answer_is"),
+    ("answer is d", "D", "answer_is"),
+    ("I think option C is right.", "C", "option"),
+    ("Looking at it, I pick C. It is green.", "C", "punctuated"),
+    ("Hmm.\nB\n", "B", "bare_line"),
+    ("The square is blue.", "B", "option_text"),
+]
+
+
+@pytest.mark.parametrize(("text", "letter", "method"), CHOICE_CASES)
+def test_parse_choice(text, letter, method):
+    result = parse_choice(text, "ABCD", options=["red", "blue", "green", "yellow"])
+    assert (result.letter, result.method, result.reason) == (letter, method, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(E)",  # not offered
+        "E.",
+        "the answer is a red or blue square",  # 'a' is an article, two options named
+        "I cannot tell.",
+        "",
+    ],
+)
+def test_parse_choice_none(text):
+    result = parse_choice(text, "ABCD", options=["red", "blue", "green", "yellow"])
+    assert result.letter is None
+    assert result.reason
+
+
+def test_parse_choice_restricted_to_offered_letters():
+    assert parse_choice("(C)", "AB").letter is None
+    assert parse_choice("(C)", "AB").reason == "no option letter among A, B found in '(C)'"
+    assert parse_choice("(E)", "ABCDE").letter == "E"
+    with pytest.raises(ValueError, match="single capital letters"):
+        parse_choice("(A)", ["a", "b"])

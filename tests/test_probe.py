@@ -1,0 +1,165 @@
+"""probe(): exact facts of generated videos, and a typed error naming the file for each broken one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import fsspec
+import pytest
+
+import videoqa
+from tests.media import MEDIA, media_path
+from videoqa import errors
+from videoqa.video._source import open_source
+
+MP4 = "mov,mp4,m4a,3gp,3g2,mj2"
+MKV = "matroska,webm"
+
+
+@pytest.mark.parametrize(
+    ("key", "container", "codec", "num_frames_source"),
+    [
+        ("h264_mp4", MP4, "h264", "header"),
+        ("hevc_mkv", MKV, "hevc", "estimated"),
+        ("vp9_webm", MKV, "vp9", "estimated"),
+        ("av1_mkv", MKV, "av1", "estimated"),
+        ("av1_mp4", MP4, "av1", "header"),
+        ("start_mp4", MP4, "h264", "header"),
+        ("start_mkv", MKV, "h264", "estimated"),
+        ("bframes_long_gop_mp4", MP4, "h264", "header"),
+        ("wide_mp4", MP4, "h264", "header"),
+        ("one_frame_mp4", MP4, "h264", "header"),
+        ("long_lowres_mp4", MP4, "h264", "header"),
+    ],
+)
+def test_constant_frame_rate_facts(key: str, container: str, codec: str, num_frames_source: str) -> None:
+    spec = MEDIA[key]
+    info = videoqa.probe(media_path(key))
+    width, height = spec.display_size
+    duration = spec.num_frames / spec.fps
+    assert (info.container, info.codec) == (container, codec)
+    assert (info.width, info.height, info.rotation) == (width, height, 0)
+    assert info.start_seconds == spec.frame_times[0]
+    assert info.duration_seconds == pytest.approx(duration, abs=1e-9)
+    assert info.end_seconds == pytest.approx(spec.frame_times[-1] + 1 / spec.fps, abs=1e-9)
+    assert info.num_frames == spec.num_frames
+    assert info.num_frames_source == num_frames_source
+    assert info.average_fps == pytest.approx(spec.fps, abs=1e-9)
+    assert info.is_variable_frame_rate is False
+    gop = spec.write_kwargs.get("gop_seconds", 2.0)
+    expected_gop = gop if duration > gop else None  # one keyframe only: spacing unknown
+    assert info.keyframe_interval_seconds == (None if expected_gop is None else pytest.approx(expected_gop))
+
+
+@pytest.mark.parametrize("key", ["vfr_mkv", "vfr_mp4"])
+def test_variable_frame_rate(key: str) -> None:
+    spec = MEDIA[key]
+    info = videoqa.probe(media_path(key))
+    assert info.is_variable_frame_rate is True
+    assert info.start_seconds == 0.0
+    # The last frame lasts what the encoder declared for it: one nominal frame (1/8 s).
+    assert info.end_seconds == pytest.approx(spec.frame_times[-1] + 1 / spec.fps, abs=1e-9)
+    if key.endswith("mp4"):
+        assert (info.num_frames, info.num_frames_source) == (80, "header")
+    else:  # Matroska states no count: duration x nominal rate, round(9.865 * 8) = 79 (truly 80)
+        assert (info.num_frames, info.num_frames_source) == (79, "estimated")
+
+
+@pytest.mark.parametrize(("key", "rotation"), [("rot90_mp4", 90), ("rot180_mp4", 180), ("rot270_mp4", 270)])
+def test_rotation_from_display_matrix(key: str, rotation: int) -> None:
+    info = videoqa.probe(media_path(key))
+    assert info.rotation == rotation
+    shown_w, shown_h = MEDIA[key].display_size
+    assert (info.display_width, info.display_height) == (shown_w, shown_h)
+    coded = (shown_h, shown_w) if rotation in (90, 270) else (shown_w, shown_h)
+    assert (info.width, info.height) == coded
+
+
+def test_long_video_probe_is_cheap() -> None:
+    info = videoqa.probe(media_path("long_lowres_mp4"))
+    assert (info.num_frames, info.duration_seconds, info.keyframe_interval_seconds) == (7200, 7200.0, 10.0)
+
+
+@pytest.mark.parametrize(
+    ("key", "error", "says"),
+    [
+        ("empty", errors.EmptyVideoError, r"empty \(0 bytes\)"),
+        ("text", errors.NotAVideoError, "cannot read this as a media file"),
+        ("truncated_no_moov", errors.TruncatedVideoError, "truncated"),
+        ("truncated_header", errors.TruncatedVideoError, "truncated"),
+        ("truncated_mkv", errors.TruncatedVideoError, "Matroska segment"),
+        ("audio_only", errors.NoVideoStreamError, "only audio"),
+        ("audio_cover_art", errors.NoVideoStreamError, "cover-art"),
+    ],
+)
+def test_broken_files_raise_typed_errors(key: str, error: type[Exception], says: str) -> None:
+    path = media_path(key)
+    with pytest.raises(error, match=says) as caught:
+        videoqa.probe(path)
+    assert path.name in str(caught.value)
+    assert isinstance(caught.value, errors.MediaError) and caught.value.source == str(path)
+    assert caught.value.transient is False
+
+
+def test_mp4_cut_before_moov_is_truncated_not_garbage(tmp_path: Path) -> None:
+    # A faststart-less mp4 cut anywhere in its mdat: FFmpeg says "moov atom not found".
+    data = media_path("h264_mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) - 5000])
+    with pytest.raises(errors.TruncatedVideoError, match=r"cut\.mp4"):
+        videoqa.probe(cut)
+
+
+def test_missing_file() -> None:
+    with pytest.raises(errors.VideoNotFoundError, match=r"nope\.mp4: no such file"):
+        videoqa.probe("/definitely/not/here/nope.mp4")
+    with pytest.raises(FileNotFoundError):  # also a FileNotFoundError, for callers that catch that
+        videoqa.probe("/definitely/not/here/nope.mp4")
+
+
+def test_file_url_and_fsspec_url_give_the_same_facts() -> None:
+    path = media_path("start_mkv")
+    local = videoqa.probe(path)
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/probe-test/start.mkv", path.read_bytes())
+    try:
+        remote = videoqa.probe("memory://probe-test/start.mkv")
+    finally:
+        fs.rm("/probe-test/start.mkv")
+    from_file_url = videoqa.probe(f"file://{path}")
+    for other in (remote, from_file_url):
+        assert {**vars(other), "source": None} == {**vars(local), "source": None}
+    with pytest.raises(errors.VideoNotFoundError, match=r"memory://probe-test/missing\.mkv"):
+        videoqa.probe("memory://probe-test/missing.mkv")
+
+
+class _FlakyFile(fsspec.spec.AbstractBufferedFile):
+    def _fetch_range(self, start: int, end: int) -> bytes:
+        raise ConnectionResetError("connection reset by peer")
+
+
+class _FlakyFileSystem(fsspec.AbstractFileSystem):
+    protocol = "flaky"
+
+    def info(self, path: str, **kwargs: object) -> dict:
+        return {"name": path, "size": 100_000, "type": "file"}
+
+    def _open(self, path: str, mode: str = "rb", **kwargs: object) -> _FlakyFile:
+        return _FlakyFile(self, path, mode, size=100_000, cache_type="none")
+
+
+def test_read_failures_are_transient_source_errors() -> None:
+    fsspec.register_implementation("flaky", _FlakyFileSystem, clobber=True)
+    with pytest.raises(errors.SourceIOError, match=r"flaky://bucket/video\.mp4") as caught:
+        videoqa.probe("flaky://bucket/video.mp4")
+    assert caught.value.transient is True
+
+
+def test_open_source_reports_size_for_urls() -> None:
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/probe-test/blob.bin", b"x" * 1234)
+    try:
+        with open_source("memory://probe-test/blob.bin") as src:
+            assert src.size == 1234 and src.read_head(3) == b"xxx"
+    finally:
+        fs.rm("/probe-test/blob.bin")

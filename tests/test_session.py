@@ -1,0 +1,399 @@
+"""Session and analyze end to end: real encoded videos, our decoder, the scripted model, the cache.
+
+The key test of issue 3: a red square shown from 37.0 s to 44.5 s in a 2-hour video comes back
+through coarse windows, a fine re-look and the time mapping as a span within one second of the
+truth (exactly 37.0-44.0 s: the last 2 fps frame showing it is at 44.0 s).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pytest
+
+import videoqa
+import videoqa._session as session_module
+from tests.media import CACHE_DIR
+from videoqa import Session
+from videoqa.analysis import Question, Span
+from videoqa.errors import ModelError
+from videoqa.model._protocol import Generation
+from videoqa.model._scripted import ScriptedModel
+from videoqa.synthetic import Event, write_video
+
+SMALL = {"min_pixels": 8 * 28 * 28, "max_pixels": 8 * 28 * 28}
+RED = "When is the red square shown?"
+
+
+def _cached_video(name: str, **write_kwargs) -> Path:
+    """A test video generated once into tests/.media-cache (built under a temporary name, then renamed)."""
+    path = CACHE_DIR / f"session-v1-{name}"
+    if not path.exists():
+        CACHE_DIR.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=CACHE_DIR) as tmp:
+            tmp_path = Path(tmp) / path.name
+            write_video(tmp_path, **write_kwargs)
+            os.replace(tmp_path, path)
+    return path
+
+
+def _spy_decode(monkeypatch) -> list[list[int]]:
+    """Record the window indices of every videoqa.decode call made through the session's seam."""
+    import videoqa.video as media
+
+    calls: list[list[int]] = []
+    real = media.decode
+
+    def spy(source, plan, **kwargs):
+        calls.append([w.index for w in plan.windows])
+        return real(source, plan, **kwargs)
+
+    monkeypatch.setattr(media, "decode", spy)
+    return calls
+
+
+class RecordingModel(ScriptedModel):
+    """The scripted model, recording the size of each generate() batch."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches: list[int] = []
+
+    def generate(self, requests, *, max_new_tokens):
+        self.batches.append(len(requests))
+        return super().generate(requests, max_new_tokens=max_new_tokens)
+
+
+class FixedTextModel(ScriptedModel):
+    """Encodes like the scripted model but always answers ``text``."""
+
+    def __init__(self, text: str, drop: bool = False):
+        super().__init__()
+        self.text, self.drop = text, drop
+
+    def generate(self, requests, *, max_new_tokens):
+        out = [Generation(self.text, 1, 1) for _ in requests]
+        return out[:-1] if self.drop else out
+
+
+# ------------------------------------------------------------------------------- 2-hour video
+
+
+@pytest.fixture(scope="module")
+def long_runs(tmp_path_factory):
+    video = _cached_video(
+        "long-red.mp4",
+        duration_seconds=7200.0,
+        fps=2,
+        width=112,
+        height=64,
+        gop_seconds=10.0,
+        events=(Event(37.0, 44.5, "red"),),
+    )
+    cache_dir = tmp_path_factory.mktemp("visual-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        calls = _spy_decode(mp)
+        first = Session(ScriptedModel(), cache_dir=cache_dir, **SMALL).analyze(
+            video, RED, task="grounding", strategy="coarse_to_fine"
+        )
+        first_calls = list(calls)
+        calls.clear()
+        model = ScriptedModel()
+        later = Session(model, cache_dir=cache_dir, **SMALL)  # a new session: only the disk cache is shared
+        again = later.analyze(video, RED, task="grounding")
+        choice = later.analyze(
+            video, "What colour is the square?", task="choice", options=["blue", "red", "green"]
+        )
+        return {
+            "first": first,
+            "first_calls": first_calls,
+            "again": again,
+            "choice": choice,
+            "later_calls": list(calls),
+            "later_encodes": model.encode_calls,
+        }
+
+
+def test_two_hour_video_red_square_found_to_the_second(long_runs):
+    a = long_runs["first"]
+    assert a.strategy == "coarse_to_fine"
+    assert a.spans == [Span(start_seconds=37.0, end_seconds=44.0)]
+    assert abs(a.spans[0].start_seconds - 37.0) <= 1.0 and abs(a.spans[0].end_seconds - 44.5) <= 1.0
+    assert (a.answer, a.parse_error, a.video_duration_seconds) == ("37.0 - 44.0 seconds", None, 7200.0)
+    coarse, fine = a.steps
+    assert coarse.name == "coarse" and fine.name == "fine"
+    assert [w.start_seconds for w in coarse.windows] == [600.0 * i for i in range(12)]
+    assert {(w.num_frames, w.sampled_fps, w.second_per_grid) for w in coarse.windows} == {(300, 0.5, 4.0)}
+    assert coarse.windows[0].pts_seconds[:3] == [0.0, 2.0, 4.0]
+    assert coarse.windows[0].temporal_ids[:4] == [0, 8, 16, 24]  # floor(g * 4 s * 2 per s)
+    # the coarse pass sees the square at 38, 40, 42, 44 s (every 2 s) in window 0 only
+    assert coarse.raw_texts[0] == "The event happens in 38.0 - 44.0 seconds."
+    assert set(coarse.raw_texts[1:]) == {"The event does not occur in this video."}
+    assert coarse.spans == [Span(start_seconds=38.0, end_seconds=44.0)]
+    # the fine re-look: 38 - 3 .. 44 + 3 s at 2 fps; the model answers in window-relative seconds
+    (w,) = fine.windows
+    assert (w.start_seconds, w.end_seconds, w.num_frames, w.sampled_fps) == (35.0, 47.0, 24, 2.0)
+    assert w.pts_seconds == [35.0 + k / 2 for k in range(24)]
+    assert w.temporal_ids == list(range(0, 24, 2))
+    assert fine.raw_texts == ["The event happens in 2.0 - 9.0 seconds."]
+    assert a.raw_text == "The event happens in 2.0 - 9.0 seconds."
+    assert not any(w.cached for w in a.windows)
+    assert long_runs["first_calls"] == [list(range(12)), [0]]  # coarse windows, then the fine window
+
+
+def test_cache_hit_skips_decoding_and_gives_identical_answers(long_runs):
+    first, again = long_runs["first"], long_runs["again"]
+    assert again.strategy == "coarse_to_fine"  # auto: 768 frames / 7200 s = 0.107 fps < 0.5
+    assert long_runs["later_calls"] == []  # nothing decoded: every window came from the disk cache
+    assert long_runs["later_encodes"] == 0
+    assert all(w.cached for w in again.windows) and len(again.windows) == 13
+    assert again.spans == first.spans
+    assert [s.raw_texts for s in again.steps] == [s.raw_texts for s in first.steps]
+    assert "decode" not in again.timings_seconds and "encode" not in again.timings_seconds
+    strip = {"cached": False}
+    assert [w.model_copy(update=strip) for w in again.windows] == first.windows
+
+
+def test_choice_question_reuses_the_cached_windows(long_runs):
+    c = long_runs["choice"]
+    assert (c.choice, c.answer, c.raw_text) == ("B", "(B) red", "(B) red")
+    coarse, fine = c.steps
+    assert coarse.spans == [Span(start_seconds=38.0, end_seconds=44.0)]  # found through the search prompt
+    assert [(w.start_seconds, w.end_seconds, w.cached) for w in fine.windows] == [(35.0, 47.0, True)]
+
+
+def test_nonzero_start_video(monkeypatch):
+    video = _cached_video(
+        "start-12.25.mp4",
+        duration_seconds=2400.0,
+        fps=2,
+        width=112,
+        height=64,
+        gop_seconds=10.0,
+        start_seconds=12.25,
+        events=(Event(1337.0, 1344.5, "red"),),
+    )
+    a = Session(ScriptedModel(), **SMALL).analyze(video, "a red square", task="grounding")
+    assert (a.strategy, a.video_start_seconds, a.video_duration_seconds) == ("coarse_to_fine", 12.25, 2400.0)
+    assert [w.start_seconds for w in a.steps[0].windows] == [12.25 + 600.0 * i for i in range(4)]
+    assert a.steps[0].raw_texts[2] == "The event happens in 126.0 - 132.0 seconds."  # 1212.25 + 126 = 1338.25
+    assert a.steps[0].spans == [Span(start_seconds=1338.25, end_seconds=1344.25)]
+    assert a.steps[1].windows[0].start_seconds == 1335.25
+    assert a.spans == [Span(start_seconds=1337.25, end_seconds=1344.25)]
+
+
+# ------------------------------------------------------------------------------- short video
+
+
+@pytest.fixture
+def short_session():
+    return Session(RecordingModel(), batch_size=3, **SMALL)
+
+
+def test_single_strategy_on_a_short_video(event_video, short_session):
+    a = short_session.analyze(event_video, RED, task="grounding")
+    assert a.strategy == "single"
+    assert a.spans == [Span(start_seconds=37.0, end_seconds=44.0)]
+    (step,) = a.steps
+    (w,) = step.windows
+    assert (step.name, w.index, w.start_seconds, w.end_seconds) == ("single", 0, 0.0, 60.0)
+    assert (w.num_frames, w.sampled_fps, w.second_per_grid, w.height, w.width) == (120, 2.0, 1.0, 56, 84)
+    assert w.visual_tokens == 60 * 2 * 3
+    assert w.pts_seconds == [k / 2 for k in range(120)]
+    assert w.temporal_ids == list(range(0, 120, 2))
+    assert step.raw_texts == [a.raw_text] == ["The event happens in 37.0 - 44.0 seconds."]
+    assert a.model_id == "builtin:scripted"
+    assert set(a.timings_seconds) == {"probe", "plan", "decode", "encode", "generate", "total"}
+    assert Question.model_validate_json(a.question.model_dump_json()) == a.question
+    assert type(a).model_validate_json(a.model_dump_json()) == a
+
+
+def test_every_task_and_batched_generation(event_video, short_session):
+    questions = [
+        Question(question_id="g", question="the blue square", task="grounding"),
+        Question(question_id="e", question="events", task="events"),
+        Question(question_id="c", question="Which colour?", task="choice", options=["green", "blue", "red"]),
+        Question(question_id="q", question="What do you see?"),
+    ]
+    g, e, c, q = short_session.analyze_many(event_video, questions)
+    model = short_session.model
+    assert model.encode_calls == 1  # one window, encoded once for four questions
+    assert model.batches == [3, 1]  # batch_size=3
+    assert g.spans == [Span(start_seconds=10.0, end_seconds=11.5)]
+    assert e.spans == [
+        Span(start_seconds=10.0, end_seconds=11.5, label="A blue square is visible."),
+        Span(start_seconds=37.0, end_seconds=44.0, label="A red square is visible."),
+    ]
+    assert (
+        e.answer
+        == "10.0 - 11.5 seconds: A blue square is visible.\n37.0 - 44.0 seconds: A red square is visible."
+    )
+    assert (c.choice, c.answer) == ("B", "(B) blue")
+    assert (q.answer, q.spans, q.choice) == ("I see a blue and a red square in the video.", [], None)
+    assert [a.question.question_id for a in (g, e, c, q)] == ["g", "e", "c", "q"]
+
+
+def test_predecoded_clips_are_used_instead_of_decoding(event_video, short_session, monkeypatch):
+    info = videoqa.probe(event_video)
+    plan = short_session.plan(info, strategy="auto")
+    clips = list(videoqa.decode(event_video, plan))
+    calls = _spy_decode(monkeypatch)
+    (a,) = short_session.analyze_many(
+        event_video, [Question(question=RED, task="grounding")], info=info, clips=clips
+    )
+    assert calls == []
+    assert a.spans == [Span(start_seconds=37.0, end_seconds=44.0)]
+    other = list(videoqa.decode(event_video, videoqa.plan_sampling(info, fps=1.0, **SMALL)))
+    with pytest.raises(ValueError, match="is not a window of the first-pass plan"):
+        short_session.analyze_many(event_video, [Question(question=RED)], info=info, clips=other)
+
+
+@pytest.mark.parametrize(
+    ("text", "spans", "error"),
+    [
+        ("The event happens in 70 - 50 seconds.", [Span(start_seconds=50.0, end_seconds=60.0)], None),
+        ("<answer>00:05 - 00:02</answer>", [Span(start_seconds=2.0, end_seconds=5.0)], None),
+        ("I do not know.", [], "no time found in the model's text 'I do not know.'"),
+    ],
+)
+def test_spans_are_swapped_and_clamped_or_the_reason_recorded(event_video, text, spans, error):
+    a = Session(FixedTextModel(text), **SMALL).analyze(event_video, RED, task="grounding", strategy="single")
+    assert (a.spans, a.parse_error, a.raw_text) == (spans, error, text)
+
+
+def test_coarse_to_fine_with_nothing_found(event_video):
+    session = Session(ScriptedModel(), coarse_window_seconds=20.0, **SMALL)
+    a = session.analyze(event_video, "the green square", task="grounding", strategy="coarse_to_fine")
+    assert [s.name for s in a.steps] == ["coarse"] and len(a.steps[0].windows) == 3
+    assert (a.spans, a.answer) == ([], "")
+    assert a.parse_error.startswith("the coarse pass found no span in any of its 3 windows (no time found")
+    q = session.analyze(
+        event_video,
+        "What is shown?",
+        task="choice",
+        options=["a green square", "a cat"],
+        strategy="coarse_to_fine",
+    )
+    assert [s.name for s in q.steps] == ["coarse", "fine"]  # default colour red: found at 37-44 s
+    n = session.analyze(
+        event_video, "Is there a cat?", strategy="coarse_to_fine", prompt="Describe the video."
+    )
+    assert [s.name for s in n.steps] == ["coarse", "fine"]
+
+
+def test_bad_arguments_are_named(event_video):
+    with pytest.raises(ValueError, match="task must be one of"):
+        Session(ScriptedModel()).analyze(event_video, RED, task="count")
+    with pytest.raises(ValueError, match="task='choice' needs options"):
+        Session(ScriptedModel()).analyze(event_video, RED, task="choice")
+    with pytest.raises(ValueError, match="backend must be one of"):
+        Session(ScriptedModel(), backend="opencv")
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        Session(ScriptedModel(), batch_size=0)
+    with pytest.raises(TypeError, match="model must be a model string or a VideoLanguageModel"):
+        Session(object())
+    with pytest.raises(ModelError, match="returned 0 answers for 1 requests"):
+        Session(FixedTextModel("x", drop=True), **SMALL).analyze(event_video, RED)
+    with pytest.raises(videoqa.errors.VideoNotFoundError):
+        Session(ScriptedModel()).analyze(event_video.parent / "missing.mp4", RED)
+
+
+def test_analyze_shortcut_keeps_the_session(event_video, monkeypatch):
+    monkeypatch.setattr(session_module, "_SESSIONS", type(session_module._SESSIONS)())
+    a = videoqa.analyze(event_video, RED, model="builtin:scripted", task="grounding", **SMALL)
+    (session,) = session_module._SESSIONS.values()
+    b = videoqa.analyze(event_video, "the blue square", model="builtin:scripted", task="grounding", **SMALL)
+    assert list(session_module._SESSIONS.values()) == [session]
+    assert session.model.encode_calls == 2  # no cache_dir: the window is encoded per call
+    assert (a.spans, b.spans) == (
+        [Span(start_seconds=37.0, end_seconds=44.0)],
+        [Span(start_seconds=10.0, end_seconds=11.5)],
+    )
+    videoqa.analyze(event_video, RED, model="builtin:scripted", fps=1.0, **SMALL)
+    videoqa.analyze(event_video, RED, model="builtin:scripted", fps=0.5, **SMALL)
+    assert len(session_module._SESSIONS) == 2 and session not in session_module._SESSIONS.values()
+
+
+# ------------------------------------------------------------------------------- scripted model
+
+
+def test_scripted_model_perceives_time_from_the_window_sampling(event_video):
+    info = videoqa.probe(event_video)
+    plan = videoqa.plan_sampling(info, fps=2.0, start_seconds=30.0, end_seconds=50.0, **SMALL)
+    (clip,) = videoqa.decode(event_video, plan)
+    model = ScriptedModel()
+    features = model.encode(clip)
+    assert [f.relative_seconds for f in features.data][:3] == [0.0, 0.5, 1.0]
+    assert features.pts_seconds.tolist() == [30.0 + k / 2 for k in range(40)]
+    from videoqa.model._protocol import GenerationRequest
+
+    (g,) = model.generate(
+        [GenerationRequest((features,), "When does the red square start and end?")], max_new_tokens=64
+    )
+    assert g.text == "The event happens in 7.0 - 14.0 seconds."  # relative to the window start, 30 s
+    assert model.fingerprint() == ScriptedModel().fingerprint() == "builtin:scripted/v1"
+    assert isinstance(model, videoqa.model.VideoLanguageModel)
+
+
+# ------------------------------------------------------------------------------- command line
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    import argparse
+
+    from videoqa import _analyze_cli
+
+    parser = argparse.ArgumentParser()
+    _analyze_cli.add_arguments(parser)
+    code = _analyze_cli.run(parser.parse_args(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_prints_the_answer_and_the_sampling(event_video, capsys):
+    code, out, err = _cli(
+        [str(event_video), "the red square", "--task", "grounding", "--model", "builtin:scripted"], capsys
+    )
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "answer: 37.0 - 44.0 seconds",
+        "span: 37.00 - 44.00 s",
+        "model: builtin:scripted  strategy: single  video: 60.0 s from 0.00 s",
+        "step single: 1 windows, 120 frames at 2 fps, 8640 visual tokens, 0 cached",
+    ]
+
+
+def test_cli_json_and_errors(event_video, capsys):
+    argv = [str(event_video), "Which?", "--task", "choice", "--options", "green", "blue", "--json"]
+    code, out, _ = _cli([*argv, "--model", "builtin:scripted"], capsys)
+    analysis = videoqa.Analysis.model_validate_json(out)
+    assert (code, analysis.choice, analysis.question.options) == (0, "B", ["green", "blue"])
+    code, _, err = _cli(["missing.mp4", "x", "--model", "builtin:scripted"], capsys)
+    assert code == 1 and err.startswith("error: missing.mp4: ")
+    code, _, err = _cli([str(event_video), "x", "--task", "choice", "--model", "builtin:scripted"], capsys)
+    assert (code, err) == (2, "error: --task choice needs --options\n")
+
+
+# ------------------------------------------------------------------------------- tiny real model
+
+
+def test_tiny_qwen25_end_to_end_with_the_cache(h264_mp4, tiny_qwen25, tmp_path):
+    session = Session(tiny_qwen25, cache_dir=tmp_path, max_new_tokens=6, **SMALL)
+    first = session.analyze(h264_mp4, "What happens in the video?", strategy="auto")
+    second = session.analyze(h264_mp4, "What happens in the video?")
+    for a in (first, second):
+        assert (a.strategy, a.model_id, a.video_duration_seconds) == ("single", tiny_qwen25.model_id, 10.0)
+        (step,) = a.steps
+        (w,) = step.windows
+        assert (w.num_frames, w.sampled_fps, w.second_per_grid, w.height, w.width) == (20, 2.0, 1.0, 56, 84)
+        assert w.visual_tokens == 10 * 2 * 3
+        assert w.pts_seconds == [k / 2 for k in range(20)]
+        assert w.temporal_ids == list(range(0, 20, 2))
+        assert isinstance(a.raw_text, str) and a.answer == a.raw_text.strip()
+        assert step.raw_texts == [a.raw_text]
+    assert (first.steps[0].windows[0].cached, second.steps[0].windows[0].cached) == (False, True)
+    assert second.raw_text == first.raw_text  # greedy decoding on the cached features: the same answer
+    assert "decode" not in second.timings_seconds

@@ -1,0 +1,102 @@
+"""Ask one question of one video and print the answer, its spans and the sampling used.
+
+Examples::
+
+    videoqa analyze talk.mp4 "When does the speaker show the chart?" --task grounding
+    videoqa analyze talk.mp4 "What colour is the car?" --task choice --options red blue green
+    videoqa analyze talk.mp4 "What happens?" --json > answer.json
+    videoqa analyze demo.mp4 "the red square" --task grounding --model builtin:scripted
+
+Times are absolute seconds on the video's timeline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+_TASKS = ("qa", "choice", "grounding", "events")
+_STRATEGIES = ("auto", "single", "coarse_to_fine")
+log = logging.getLogger("videoqa.analyze")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("video", help="Path or fsspec URL (s3://, gs://, ...) of the video.")
+    parser.add_argument("question", help="The question, or for --task grounding the event to find.")
+    parser.add_argument("--task", choices=_TASKS, default="qa", help="Kind of answer wanted (default: qa).")
+    parser.add_argument("--options", nargs="+", metavar="OPTION", help="Answer options for --task choice.")
+    parser.add_argument(
+        "--strategy", choices=_STRATEGIES, default="auto", help="Search strategy (default: auto)."
+    )
+    parser.add_argument(
+        "--model",
+        default="Qwen/Qwen2.5-VL-7B-Instruct",
+        help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
+    )
+    parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
+    parser.add_argument(
+        "--backend", choices=("pyav", "decord"), default="pyav", help="Decoder (default: pyav)."
+    )
+    parser.add_argument("--fps", type=float, default=2.0, help="Sampling rate asked for (default: 2).")
+    parser.add_argument("--max-frames", type=int, default=768, help="Most frames per window (default 768).")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=128, help="Answer length budget (default: 128)."
+    )
+    parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
+
+
+def _summary(analysis) -> str:
+    lines = [f"answer: {analysis.answer or '(none)'}"]
+    if analysis.choice:
+        lines.append(f"choice: {analysis.choice}")
+    for span in analysis.spans:
+        label = f"  {span.label}" if span.label else ""
+        lines.append(f"span: {span.start_seconds:.2f} - {span.end_seconds:.2f} s{label}")
+    if analysis.parse_error:
+        lines.append(f"note: {analysis.parse_error}")
+    lines.append(
+        f"model: {analysis.model_id}  strategy: {analysis.strategy}  "
+        f"video: {analysis.video_duration_seconds:.1f} s from {analysis.video_start_seconds:.2f} s"
+    )
+    for step in analysis.steps:
+        tokens = sum(w.visual_tokens for w in step.windows)
+        frames = sum(w.num_frames for w in step.windows)
+        cached = sum(w.cached for w in step.windows)
+        fps = ", ".join(sorted({f"{w.sampled_fps:.3g}" for w in step.windows}))
+        lines.append(
+            f"step {step.name}: {len(step.windows)} windows, {frames} frames at {fps} fps, "
+            f"{tokens} visual tokens, {cached} cached"
+        )
+    lines.append(f"time: {analysis.timings_seconds.get('total', 0.0):.2f} s")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from videoqa._session import Session
+    from videoqa.errors import VideoQAError
+
+    if args.task == "choice" and not args.options:
+        print("error: --task choice needs --options", file=sys.stderr)
+        return 2
+    try:
+        session = Session(
+            args.model,
+            cache_dir=args.cache_dir,
+            backend=args.backend,
+            fps=args.fps,
+            max_frames=args.max_frames,
+            max_new_tokens=args.max_new_tokens,
+        )
+        analysis = session.analyze(
+            args.video, args.question, task=args.task, options=args.options, strategy=args.strategy
+        )
+    except (VideoQAError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(analysis.model_dump_json(indent=2))
+    else:
+        print(_summary(analysis))
+    return 0

@@ -1,0 +1,387 @@
+"""``Session`` keeps a model loaded and answers questions about videos; ``analyze`` is its shortcut.
+
+Per call the session probes the video, plans the first pass (see :mod:`videoqa._strategies`),
+gets each window's visual features (from the on-disk cache of :mod:`videoqa._cache`, or by
+decoding only the windows that miss and encoding them), batches generation across
+questions, parses the answers (:mod:`videoqa.parsing`) and maps every time back to the
+video's absolute timeline: the model's seconds are relative to the first window of its
+request, so ``absolute = relative + window.start_seconds``; spans are clamped to the video and
+reversed spans swapped. Every pass is kept in ``Analysis.steps``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from videoqa._cache import VisualCache, video_fingerprint, window_fingerprint
+from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
+from videoqa.analysis import Analysis, Question, Step, WindowUsage
+from videoqa.errors import ModelError
+from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel, VisualFeatures
+from videoqa.prompts import PromptStyle
+from videoqa.video._sampling import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, DEFAULT_TOTAL_PIXELS
+from videoqa.video._timing import temporal_ids
+from videoqa.video._types import Clip, SamplingPlan, VideoInfo
+
+__all__ = ["DEFAULT_MODEL", "Session", "analyze"]
+
+DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
+_BACKENDS = ("pyav", "decord")
+_TASKS = ("qa", "choice", "grounding", "events")
+_STYLES = ("qwen_cookbook", "lmms_eval")
+
+
+@dataclass
+class Encoded:
+    """One window's features and whether they came from the visual cache."""
+
+    features: VisualFeatures
+    cached: bool
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+class Session:
+    """A loaded model plus sampling settings; ask it many questions about many videos.
+
+    Args:
+        model: a :class:`~videoqa.model.VideoLanguageModel`, or a model string for
+            :func:`videoqa.load_model` (hub id, local path, ``"builtin:tiny-qwen2.5-vl"``,
+            ``"builtin:scripted"``...), loaded once here.
+        cache_dir: directory of the on-disk visual cache (see :mod:`videoqa._cache`); None
+            disables it, so every call decodes and encodes again.
+        backend: decoder of :func:`videoqa.decode`, ``"pyav"`` or ``"decord"``.
+        fps, min_frames, max_frames, min_pixels, max_pixels, total_pixels: dynamic-FPS budgets of
+            :func:`videoqa.plan_sampling`, applied to every window.
+        coarse_fps, coarse_window_seconds, fine_fps, fine_padding_seconds, max_candidates,
+            min_single_fps: ``coarse_to_fine`` settings (see :mod:`videoqa._strategies`).
+        max_new_tokens: generation budget per answer.
+        batch_size: requests per ``model.generate`` call.
+        prompt_style: ``"qwen_cookbook"`` (default) or ``"lmms_eval"`` (grounding prompt of lmms-eval).
+        num_threads: decoder threads. storage_options: fsspec options for remote videos.
+        model_options: keyword arguments for :func:`videoqa.load_model` when ``model`` is a string.
+    """
+
+    def __init__(
+        self,
+        model: str | VideoLanguageModel = DEFAULT_MODEL,
+        *,
+        cache_dir: str | os.PathLike[str] | None = None,
+        backend: Literal["pyav", "decord"] = "pyav",
+        fps: float = 2.0,
+        min_frames: int = 4,
+        max_frames: int = 768,
+        min_pixels: int = DEFAULT_MIN_PIXELS,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        total_pixels: float = DEFAULT_TOTAL_PIXELS,
+        coarse_fps: float = 0.5,
+        coarse_window_seconds: float = 600.0,
+        fine_fps: float = 2.0,
+        fine_padding_seconds: float = 3.0,
+        max_candidates: int = 4,
+        min_single_fps: float = 0.5,
+        max_new_tokens: int = 128,
+        batch_size: int = 4,
+        prompt_style: PromptStyle = "qwen_cookbook",
+        num_threads: int = 2,
+        storage_options: dict | None = None,
+        model_options: dict | None = None,
+    ):
+        if backend not in _BACKENDS:
+            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+        if prompt_style not in _STYLES:
+            raise ValueError(f"prompt_style must be one of {_STYLES}, got {prompt_style!r}")
+        for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.options = StrategyOptions(
+            fps=fps,
+            min_frames=min_frames,
+            max_frames=max_frames,
+            min_pixels=min_pixels,
+            max_pixels=max_pixels,
+            total_pixels=total_pixels,
+            coarse_fps=coarse_fps,
+            coarse_window_seconds=coarse_window_seconds,
+            fine_fps=fine_fps,
+            fine_padding_seconds=fine_padding_seconds,
+            max_candidates=max_candidates,
+            min_single_fps=min_single_fps,
+        )
+        self.backend = backend
+        self.max_new_tokens = max_new_tokens
+        self.batch_size = batch_size
+        self.prompt_style: PromptStyle = prompt_style
+        self.num_threads = num_threads
+        self.storage_options = storage_options
+        self.cache = VisualCache(cache_dir) if cache_dir is not None else None
+        if isinstance(model, str):
+            from videoqa.model import load_model
+
+            model = load_model(model, **(model_options or {}))
+        elif model_options:
+            raise ValueError("model_options only apply when model is a model string, not a loaded model")
+        if not isinstance(model, VideoLanguageModel):
+            raise TypeError(
+                f"model must be a model string or a VideoLanguageModel, got {type(model).__name__}"
+            )
+        self.model: VideoLanguageModel = model
+
+    def __repr__(self) -> str:
+        cache = self.cache.directory if self.cache else None
+        return f"Session(model={self.model.model_id!r}, backend={self.backend!r}, cache_dir={cache!r})"
+
+    # ------------------------------------------------------------------ public API
+
+    def plan(self, info: VideoInfo, *, strategy: str = "auto") -> SamplingPlan:
+        """The first-pass plan: one window (``single``) or the coarse windows (``coarse_to_fine``)."""
+        resolved = resolve_strategy(strategy, info, self.options)
+        return single_plan(info, self.options) if resolved == "single" else coarse_plan(info, self.options)
+
+    def analyze(
+        self,
+        video: str | os.PathLike[str],
+        question: str | Question,
+        *,
+        task: str = "qa",
+        options: Sequence[str] | None = None,
+        strategy: str = "auto",
+        question_id: str | None = None,
+        prompt: str | None = None,
+    ) -> Analysis:
+        """Answer one question; a :class:`Question` object brings its own task, options and id."""
+        if not isinstance(question, Question):
+            question = make_question(
+                question, task=task, options=options, question_id=question_id, prompt=prompt
+            )
+        return self.analyze_many(video, [question], strategy=strategy)[0]
+
+    def analyze_many(
+        self,
+        video: str | os.PathLike[str],
+        questions: Sequence[Question],
+        *,
+        strategy: str = "auto",
+        info: VideoInfo | None = None,
+        clips: Sequence[Clip] | None = None,
+    ) -> list[Analysis]:
+        """Answer several questions about one video; each window is encoded once for all of them.
+
+        Args:
+            info: the video's :class:`VideoInfo` if already probed.
+            clips: pre-decoded clips of ``self.plan(info, strategy=strategy)`` (the Ray job decodes in
+                CPU tasks); windows missing from ``clips`` are decoded here.
+        Timings in each Analysis are those of the whole call (shared by its questions).
+        """
+        from videoqa import video as media
+        from videoqa._strategies import run_questions
+
+        questions = [q if isinstance(q, Question) else Question.model_validate(q) for q in questions]
+        for q in questions:
+            check_question(q)
+        source = os.fspath(video)
+        timer = _Timer()
+        started = time.perf_counter()
+        if info is None:
+            with timer("probe"):
+                info = media.probe(source, storage_options=self.storage_options)
+        resolved = resolve_strategy(strategy, info, self.options)
+        return run_questions(self, source, info, questions, resolved, clips, timer, started)
+
+    # ------------------------------------------------------------------ internals used by the runner
+
+    def encode_plan(
+        self, source: str, plan: SamplingPlan, timer: _Timer, clips: Sequence[Clip] | None = None
+    ) -> list[Encoded]:
+        """Features of every window of ``plan``: cache hits first, then decode + encode the misses only."""
+        from videoqa import video as media
+
+        results: list[Encoded | None] = [None] * len(plan.windows)
+        keys: list[str | None] = [None] * len(plan.windows)
+        if self.cache is not None:
+            with timer("cache"):
+                video_fp = video_fingerprint(source, storage_options=self.storage_options)
+                model_fp = self.model.fingerprint()
+                for i, window in enumerate(plan.windows):
+                    keys[i] = self.cache.key(video_fp, window, model_fp)
+                    hit = self.cache.get(keys[i], window)
+                    results[i] = Encoded(hit, cached=True) if hit is not None else None
+        missing = [i for i, r in enumerate(results) if r is None]
+        if not missing:
+            return results  # type: ignore[return-value]
+        position = {w.index: i for i, w in enumerate(plan.windows)}
+        given = _match_clips(plan, clips) if clips is not None else {}
+        to_decode = [plan.windows[i].index for i in missing if i not in given]
+        decoded = iter(())
+        if to_decode:
+            decoded = media.decode(
+                source,
+                plan.subset(to_decode),
+                backend=self.backend,
+                num_threads=self.num_threads,
+                storage_options=self.storage_options,
+            )
+        pending = [given[i] for i in missing if i in given]
+        while True:
+            if pending:
+                clip = pending.pop(0)
+            else:
+                with timer("decode"):
+                    clip = next(decoded, None)
+                if clip is None:
+                    break
+            i = position[clip.window.index]
+            with timer("encode"):
+                features = self.model.encode(clip)
+            results[i] = Encoded(features, cached=False)
+            if self.cache is not None:
+                with timer("cache"):
+                    self.cache.put(keys[i], features)  # type: ignore[arg-type]
+        lost = [plan.windows[i].index for i, r in enumerate(results) if r is None]
+        if lost:
+            raise ModelError(f"{source}: the decoder returned no clip for windows {lost}")
+        return results  # type: ignore[return-value]
+
+    def generate(self, requests: Sequence[GenerationRequest], timer: _Timer) -> list[Generation]:
+        """Run ``requests`` in batches of ``batch_size``."""
+        out: list[Generation] = []
+        for begin in range(0, len(requests), self.batch_size):
+            batch = list(requests[begin : begin + self.batch_size])
+            with timer("generate"):
+                generations = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
+            if len(generations) != len(batch):
+                raise ModelError(
+                    f"{self.model.model_id} returned {len(generations)} answers for {len(batch)} requests"
+                )
+            out += generations
+        return out
+
+    def window_usages(self, encoded: Sequence[Encoded]) -> list[WindowUsage]:
+        temporal = self.model.temporal
+        usages = []
+        for i, item in enumerate(encoded):
+            w = item.features.window
+            ids = temporal_ids(
+                w,
+                tokens_per_second=temporal.tokens_per_second,
+                temporal_patch_size=temporal.temporal_patch_size,
+                kind=temporal.kind,
+            )
+            usages.append(
+                WindowUsage(
+                    index=i,
+                    start_seconds=w.start_seconds,
+                    end_seconds=w.end_seconds,
+                    num_frames=len(item.features.pts_seconds),
+                    sampled_fps=w.sampled_fps,
+                    second_per_grid=w.second_per_grid,
+                    height=w.height,
+                    width=w.width,
+                    visual_tokens=w.visual_tokens,
+                    pts_seconds=[float(t) for t in item.features.pts_seconds],
+                    temporal_ids=[int(t) for t in ids],
+                    cached=item.cached,
+                )
+            )
+        return usages
+
+    def make_step(self, name: str, encoded: Sequence[Encoded], texts: list[str], spans=()) -> Step:
+        return Step(name=name, windows=self.window_usages(encoded), raw_texts=texts, spans=list(spans))
+
+
+def _match_clips(plan: SamplingPlan, clips: Sequence[Clip]) -> dict[int, Clip]:
+    """Positions in ``plan`` of the given clips; a clip whose window differs from the plan's is an error."""
+    by_print = {window_fingerprint(w): i for i, w in enumerate(plan.windows)}
+    matched = {}
+    for clip in clips:
+        i = by_print.get(window_fingerprint(clip.window))
+        if i is None:
+            raise ValueError(
+                f"clip of window {clip.window.index} ({clip.window.start_seconds:.3f}-"
+                f"{clip.window.end_seconds:.3f} s) is not a window of the first-pass plan; decode "
+                "clips from session.plan(info, strategy=...) with the same strategy and settings"
+            )
+        matched[i] = clip
+    return matched
+
+
+def check_question(question: Question) -> None:
+    if question.task == "choice" and not question.options:
+        raise ValueError(f"question {question.question_id!r}: task='choice' needs options")
+
+
+def make_question(
+    question: str,
+    *,
+    task: str = "qa",
+    options: Sequence[str] | None = None,
+    question_id: str | None = None,
+    prompt: str | None = None,
+) -> Question:
+    if task not in _TASKS:
+        raise ValueError(f"task must be one of {_TASKS}, got {task!r}")
+    if not isinstance(question, str) or not question.strip():
+        raise ValueError(f"question must be a non-empty string, got {question!r}")
+    fields: dict[str, Any] = {"question": question, "task": task, "prompt": prompt}
+    if options is not None:
+        fields["options"] = list(options)
+    if question_id is not None:
+        fields["question_id"] = question_id
+    q = Question(**fields)
+    check_question(q)
+    return q
+
+
+_SESSIONS: OrderedDict[tuple[str, str], Session] = OrderedDict()
+_MAX_SESSIONS = 2
+
+
+def analyze(
+    video: str | os.PathLike[str],
+    question: str | Question,
+    *,
+    model: str | VideoLanguageModel = DEFAULT_MODEL,
+    task: str = "qa",
+    options: Sequence[str] | None = None,
+    strategy: str = "auto",
+    question_id: str | None = None,
+    prompt: str | None = None,
+    **session_options: Any,
+) -> Analysis:
+    """Answer one question about one video: a thin shortcut over :class:`Session`.
+
+    When ``model`` is a string, the Session built for it (and for the same ``session_options``)
+    is kept in a small module-level cache of the last 2 sessions, so repeated calls do not
+    reload weights. A loaded model object gets a fresh Session per call (cheap: no loading).
+    """
+    if isinstance(model, str):
+        key = (model, repr(sorted(session_options.items())))
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = Session(model, **session_options)
+            _SESSIONS[key] = session
+            while len(_SESSIONS) > _MAX_SESSIONS:
+                _SESSIONS.popitem(last=False)
+        _SESSIONS.move_to_end(key)
+    else:
+        session = Session(model, **session_options)
+    return session.analyze(
+        video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
+    )

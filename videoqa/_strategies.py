@@ -1,0 +1,443 @@
+"""How a question about a long video is split into passes: ``single`` and ``coarse_to_fine``.
+
+Pure planning and bookkeeping; the session (:mod:`videoqa._session`) runs the passes.
+
+- ``single`` is the Qwen2.5-VL report's recipe: one window over the whole video, sampled at
+  ``fps`` within the frame and pixel budgets (``max_frames`` caps the frame count, so on long
+  videos the sampled rate drops).
+- ``coarse_to_fine``: a **coarse** pass over consecutive windows of ``coarse_window_seconds``
+  at ``coarse_fps`` asks where the query (or, for qa/choice, content relevant to the question)
+  happens; each span found becomes a candidate region, padded by
+  ``max(fine_padding_seconds, one coarse frame interval)`` on both sides, clamped to the video,
+  overlapping regions merged, at most ``max_candidates`` kept (earliest first). A **fine** pass
+  re-looks at each region at ``fine_fps`` (2 fps): for grounding/events it decides the final
+  second-level spans; for qa/choice the fine windows are the evidence the question is asked on.
+- ``auto`` picks ``coarse_to_fine`` when one window would be sampled below ``min_single_fps``:
+  ``max_frames / duration < min_single_fps`` (0.5 fps by default: 768 frames cover 25.6 min).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from videoqa._cache import window_fingerprint
+from videoqa.analysis import Analysis, Question, Span, Step
+from videoqa.model._protocol import GenerationRequest
+from videoqa.parsing import ParsedSpan, parse_choice, parse_spans
+from videoqa.prompts import PromptStyle, build_prompt, option_letters, search_prompt
+from videoqa.video._sampling import (
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_PIXELS,
+    DEFAULT_TOTAL_PIXELS,
+    plan_sampling,
+)
+from videoqa.video._types import SamplingPlan, VideoInfo, Window
+
+__all__ = [
+    "Candidate",
+    "ResolvedStrategy",
+    "StrategyOptions",
+    "candidate_regions",
+    "coarse_plan",
+    "fine_plan",
+    "first_pass_prompt",
+    "map_spans",
+    "rank_regions",
+    "resolve_strategy",
+    "single_plan",
+]
+
+ResolvedStrategy = Literal["single", "coarse_to_fine"]
+_STRATEGIES = ("auto", "single", "coarse_to_fine")
+
+
+@dataclass(frozen=True)
+class StrategyOptions:
+    """Sampling budgets and search settings shared by every question of a session."""
+
+    fps: float = 2.0
+    min_frames: int = 4
+    max_frames: int = 768
+    min_pixels: int = DEFAULT_MIN_PIXELS
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    total_pixels: float = DEFAULT_TOTAL_PIXELS
+    coarse_fps: float = 0.5
+    coarse_window_seconds: float = 600.0
+    fine_fps: float = 2.0
+    fine_padding_seconds: float = 3.0
+    max_candidates: int = 4
+    min_single_fps: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("fps", "coarse_fps", "coarse_window_seconds", "fine_fps", "min_single_fps"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not (isinstance(self.fine_padding_seconds, (int, float)) and self.fine_padding_seconds >= 0):
+            raise ValueError(f"fine_padding_seconds must be >= 0, got {self.fine_padding_seconds!r}")
+        if not (isinstance(self.max_candidates, int) and self.max_candidates >= 1):
+            raise ValueError(f"max_candidates must be an integer >= 1, got {self.max_candidates!r}")
+
+    def budgets(self) -> dict:
+        return dict(
+            min_frames=self.min_frames,
+            max_frames=self.max_frames,
+            min_pixels=self.min_pixels,
+            max_pixels=self.max_pixels,
+            total_pixels=self.total_pixels,
+        )
+
+
+def resolve_strategy(strategy: str, info: VideoInfo, options: StrategyOptions) -> ResolvedStrategy:
+    """``auto`` -> ``coarse_to_fine`` when ``max_frames / duration < min_single_fps``, else ``single``."""
+    if strategy not in _STRATEGIES:
+        raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
+    if strategy != "auto":
+        return strategy  # type: ignore[return-value]
+    even_max_frames = options.max_frames // 2 * 2
+    single_fps = even_max_frames / info.duration_seconds
+    return "coarse_to_fine" if single_fps < options.min_single_fps else "single"
+
+
+def single_plan(info: VideoInfo, options: StrategyOptions) -> SamplingPlan:
+    return plan_sampling(info, fps=options.fps, **options.budgets())
+
+
+def coarse_plan(info: VideoInfo, options: StrategyOptions) -> SamplingPlan:
+    return plan_sampling(
+        info, fps=options.coarse_fps, window_seconds=options.coarse_window_seconds, **options.budgets()
+    )
+
+
+def fine_plan(
+    info: VideoInfo, regions: Sequence[tuple[float, float]], options: StrategyOptions
+) -> SamplingPlan:
+    """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
+    windows: list[Window] = []
+    template = None
+    for a, b in regions:
+        plan = plan_sampling(info, fps=options.fine_fps, start_seconds=a, end_seconds=b, **options.budgets())
+        template = plan
+        windows += [dataclasses.replace(w, index=len(windows) + i) for i, w in enumerate(plan.windows)]
+    if template is None:
+        raise ValueError("fine_plan needs at least one region")
+    return dataclasses.replace(template, windows=tuple(windows))
+
+
+def first_pass_prompt(
+    question: Question, strategy: ResolvedStrategy, *, style: PromptStyle = "qwen_cookbook"
+) -> str:
+    """The first pass's prompt: the question's own, or the search prompt for a coarse qa/choice pass."""
+    if strategy == "coarse_to_fine" and question.task in ("qa", "choice"):
+        return search_prompt(question.question)
+    return build_prompt(question, style=style)
+
+
+def map_spans(
+    parsed: Sequence[ParsedSpan],
+    *,
+    origin_seconds: float,
+    info: VideoInfo,
+    keep_labels: bool,
+    within: tuple[float, float] | None = None,
+) -> list[Span]:
+    """Model-relative spans -> absolute seconds: ``+ origin``, reversed swapped, clamped to the video.
+
+    ``within`` (absolute) additionally clamps to what the model saw; a span lying wholly
+    outside it is dropped.
+    """
+    lo, hi = info.start_seconds, info.end_seconds
+    if within is not None:
+        if within[1] <= lo or within[0] >= hi:
+            return []
+        lo, hi = max(lo, within[0]), min(hi, within[1])
+    spans = []
+    for p in parsed:
+        start, end = sorted((origin_seconds + p.start_seconds, origin_seconds + p.end_seconds))
+        if within is not None and (end < lo or start > hi):
+            continue
+        start, end = min(max(start, lo), hi), min(max(end, lo), hi)
+        spans.append(Span(start_seconds=start, end_seconds=end, label=p.label if keep_labels else None))
+    return spans
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A region for the fine pass and the hull of the coarse spans that led to it (absolute seconds)."""
+
+    region: tuple[float, float]
+    coarse: tuple[float, float]
+
+
+def candidate_regions(
+    found: Sequence[tuple[Span, float]], info: VideoInfo, options: StrategyOptions
+) -> list[Candidate]:
+    """Fine-pass regions from coarse spans; ``found`` pairs each span with its coarse window's fps.
+
+    Each span is padded by ``max(fine_padding_seconds, 1 / coarse fps)`` (the event may begin up
+    to one coarse frame before the first frame that showed it), clamped to the video; overlapping
+    regions merge; the earliest ``max_candidates`` are kept.
+    """
+    padded = []
+    for span, coarse_fps in found:
+        pad = max(options.fine_padding_seconds, 1.0 / coarse_fps)
+        a = max(info.start_seconds, span.start_seconds - pad)
+        b = min(info.end_seconds, span.end_seconds + pad)
+        padded.append(((a, b), (span.start_seconds, span.end_seconds)))
+    merged: list[Candidate] = []
+    for (a, b), (s, e) in sorted(padded):
+        if merged and a <= merged[-1].region[1]:
+            last = merged[-1]
+            merged[-1] = Candidate(
+                region=(last.region[0], max(last.region[1], b)),
+                coarse=(min(last.coarse[0], s), max(last.coarse[1], e)),
+            )
+        else:
+            merged.append(Candidate(region=(a, b), coarse=(s, e)))
+    return merged[: options.max_candidates]
+
+
+def _iou(a: Span, b: tuple[float, float]) -> float:
+    inter = max(0.0, min(a.end_seconds, b[1]) - max(a.start_seconds, b[0]))
+    union = max(a.end_seconds, b[1]) - min(a.start_seconds, b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def rank_regions(per_region: Sequence[tuple[list[Span], tuple[float, float]]]) -> list[int]:
+    """Order of the regions whose fine answer holds a span, best first.
+
+    ``per_region`` pairs each region's fine spans with the hull of the coarse spans that led
+    there; regions are ranked by the IoU of their first fine span with that hull (agreement of
+    the two passes), ties in time order. Regions without a fine span are left out.
+    """
+    scored = [(-_iou(spans[0], coarse), i) for i, (spans, coarse) in enumerate(per_region) if spans]
+    return [i for _, i in sorted(scored)]
+
+
+# ---------------------------------------------------------------------------------------- running
+
+
+@dataclass
+class Outcome:
+    """What one question's final text(s) say, already in absolute time."""
+
+    answer: str
+    spans: list[Span]
+    choice: str | None = None
+    parse_error: str | None = None
+
+
+def _span_text(span: Span) -> str:
+    text = f"{span.start_seconds:.1f} - {span.end_seconds:.1f} seconds"
+    return f"{text}: {span.label}" if span.label else text
+
+
+def interpret(question: Question, text: str, *, origin_seconds: float, info: VideoInfo) -> Outcome:
+    """Parse one final answer of ``question``; times are relative to ``origin_seconds``."""
+    if question.task in ("grounding", "events"):
+        parsed = parse_spans(text)
+        spans = map_spans(
+            parsed.spans, origin_seconds=origin_seconds, info=info, keep_labels=question.task == "events"
+        )
+        return Outcome("\n".join(_span_text(s) for s in spans), spans, parse_error=parsed.reason)
+    if question.task == "choice":
+        options = question.options or []
+        parsed_choice = parse_choice(text, option_letters(len(options)), options)
+        letter = parsed_choice.letter
+        answer = f"({letter}) {options[ord(letter) - ord('A')]}" if letter else text.strip()
+        return Outcome(answer, [], choice=letter, parse_error=parsed_choice.reason)
+    return Outcome(text.strip(), [])
+
+
+def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome, raw_text: str) -> Analysis:
+    timings = dict(run.timer.seconds)
+    timings["total"] = time.perf_counter() - run.started
+    return Analysis(
+        video=run.source,
+        question=question,
+        answer=outcome.answer,
+        choice=outcome.choice,
+        spans=outcome.spans,
+        parse_error=outcome.parse_error,
+        raw_text=raw_text,
+        model_id=run.session.model.model_id,
+        strategy=run.strategy,
+        video_duration_seconds=run.info.duration_seconds,
+        video_start_seconds=run.info.start_seconds,
+        steps=steps,
+        timings_seconds=timings,
+    )
+
+
+@dataclass
+class _Run:
+    session: Any
+    source: str
+    info: VideoInfo
+    strategy: ResolvedStrategy
+    timer: Any
+    started: float
+
+    @property
+    def options(self) -> StrategyOptions:
+        return self.session.options
+
+
+def run_questions(session, source, info, questions, strategy, clips, timer, started) -> list[Analysis]:
+    """Run ``strategy`` for ``questions`` on one video with ``session`` (see :class:`videoqa.Session`)."""
+    run = _Run(session, source, info, strategy, timer, started)
+    with timer("plan"):
+        plan = single_plan(info, run.options) if strategy == "single" else coarse_plan(info, run.options)
+    first = session.encode_plan(source, plan, timer, clips)
+    if strategy == "single":
+        return _run_single(run, questions, first)
+    return _run_coarse_to_fine(run, questions, first)
+
+
+def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[Analysis]:
+    features = tuple(e.features for e in first)
+    style = run.session.prompt_style
+    requests = [GenerationRequest(features, first_pass_prompt(q, "single", style=style)) for q in questions]
+    generations = run.session.generate(requests, run.timer)
+    origin = features[0].window.start_seconds
+    analyses = []
+    for question, generation in zip(questions, generations, strict=True):
+        outcome = interpret(question, generation.text, origin_seconds=origin, info=run.info)
+        step = run.session.make_step("single", first, [generation.text], outcome.spans)
+        analyses.append(_analysis(run, question, [step], outcome, generation.text))
+    return analyses
+
+
+@dataclass
+class _Search:
+    """The coarse pass's result for one question."""
+
+    texts: list[str]
+    spans: list[Span]
+    candidates: list[Candidate]
+    reason: str | None
+    fine_windows: list[Window] = dataclasses.field(default_factory=list)
+
+
+def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]) -> _Search:
+    found: list[tuple[Span, float]] = []
+    reason = None
+    for item, text in zip(coarse, texts, strict=True):
+        w = item.features.window
+        parsed = parse_spans(text)
+        reason = reason or parsed.reason
+        spans = map_spans(
+            parsed.spans,
+            origin_seconds=w.start_seconds,
+            info=run.info,
+            keep_labels=question.task == "events",
+            within=(w.start_seconds, w.end_seconds),
+        )
+        found += [(span, w.sampled_fps) for span in spans]
+    candidates = candidate_regions(found, run.info, run.options)
+    return _Search(texts, [span for span, _ in found], candidates, reason)
+
+
+def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Any]:
+    """Encode each distinct window once (several questions often share a region)."""
+    unique: dict[str, Window] = {}
+    for w in windows:
+        unique.setdefault(window_fingerprint(w), w)
+    if not unique:
+        return {}
+    plan = SamplingPlan(
+        source=run.info.source,
+        windows=tuple(dataclasses.replace(w, index=i) for i, w in enumerate(unique.values())),
+        target_fps=run.options.fine_fps,
+        min_pixels=run.options.min_pixels,
+        max_pixels=run.options.max_pixels,
+        total_pixels=run.options.total_pixels,
+    )
+    return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
+
+
+def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) -> list[Analysis]:
+    session, style, n = run.session, run.session.prompt_style, len(coarse)
+    requests = [
+        GenerationRequest((e.features,), first_pass_prompt(q, "coarse_to_fine", style=style))
+        for q in questions
+        for e in coarse
+    ]
+    texts = [g.text for g in session.generate(requests, run.timer)]
+    searches = [_coarse_search(run, q, coarse, texts[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
+    with run.timer("plan"):
+        for s in searches:
+            if s.candidates:
+                s.fine_windows = list(
+                    fine_plan(run.info, [c.region for c in s.candidates], run.options).windows
+                )
+    encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
+    fallback = None
+    needs_fallback = [
+        not s.candidates and q.task in ("qa", "choice") for q, s in zip(questions, searches, strict=True)
+    ]
+    if any(needs_fallback):
+        with run.timer("plan"):
+            plan = single_plan(run.info, run.options)
+        fallback = session.encode_plan(run.source, plan, run.timer)
+    fine_requests, owners = [], []
+    for i, (q, s) in enumerate(zip(questions, searches, strict=True)):
+        fine = [encoded[window_fingerprint(w)] for w in s.fine_windows]
+        prompt = build_prompt(q, style=style)
+        if q.task in ("grounding", "events"):
+            fine_requests += [GenerationRequest((e.features,), prompt) for e in fine]
+            owners += [i] * len(fine)
+        else:
+            fine_requests.append(GenerationRequest(tuple(e.features for e in (fine or fallback)), prompt))
+            owners.append(i)
+    fine_texts: list[list[str]] = [[] for _ in questions]
+    for i, generation in zip(owners, session.generate(fine_requests, run.timer), strict=True):
+        fine_texts[i].append(generation.text)
+    return [
+        _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], t, fallback)
+        for q, s, t in zip(questions, searches, fine_texts, strict=True)
+    ]
+
+
+def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback) -> Analysis:
+    session = run.session
+    steps = [session.make_step("coarse", coarse, search.texts, search.spans)]
+    if question.task in ("qa", "choice"):
+        evidence, name = (fine, "fine") if fine else (fallback, "fallback_single")
+        outcome = interpret(
+            question, texts[0], origin_seconds=evidence[0].features.window.start_seconds, info=run.info
+        )
+        steps.append(session.make_step(name, evidence, texts))
+        return _analysis(run, question, steps, outcome, texts[0])
+    if not fine:
+        error = f"the coarse pass found no span in any of its {len(coarse)} windows ({search.reason})"
+        return _analysis(run, question, steps, Outcome("", [], parse_error=error), search.texts[0])
+    events = question.task == "events"
+    per_region, reason = [], None
+    for item, text in zip(fine, texts, strict=True):
+        parsed = parse_spans(text)
+        reason = reason or parsed.reason
+        origin = item.features.window.start_seconds
+        per_region.append(map_spans(parsed.spans, origin_seconds=origin, info=run.info, keep_labels=events))
+    steps.append(session.make_step("fine", fine, texts, [s for spans in per_region for s in spans]))
+    if events:
+        spans = sorted(
+            (s for region in per_region for s in region), key=lambda s: (s.start_seconds, s.end_seconds)
+        )
+        order = [0] if spans else []
+    else:
+        pairs = [(spans, c.coarse) for spans, c in zip(per_region, search.candidates, strict=True)]
+        order = rank_regions(pairs)
+        spans = [per_region[i][0] for i in order]
+    if not spans:
+        spans = [Span(start_seconds=c.coarse[0], end_seconds=c.coarse[1]) for c in search.candidates]
+        error = f"the fine pass found no span ({reason}); these spans are the coarse pass's"
+        outcome = Outcome("\n".join(_span_text(s) for s in spans), spans, parse_error=error)
+        return _analysis(run, question, steps, outcome, texts[0])
+    raw = "\n".join(texts) if events else texts[order[0]]
+    return _analysis(run, question, steps, Outcome("\n".join(_span_text(s) for s in spans), spans), raw)

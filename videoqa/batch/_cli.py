@@ -1,0 +1,114 @@
+"""Run a batch job over a bucket of videos on Ray: probe, decode, answer, write Parquet.
+
+Every flag mirrors a field of ``videoqa.batch.JobConfig`` (sampling flags drop the ``sampling_``
+prefix: ``--fps``, ``--max-frames`` ...). ``--config job.yaml`` loads a JobConfig file; flags given
+on the command line override it. Example::
+
+    videoqa run --videos s3://bucket/videos/ --questions questions.jsonl --output s3://bucket/out/ \\
+        --model Qwen/Qwen2.5-VL-7B-Instruct --replicas 4 --decode-workers 8 --resume
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+__all__ = ["add_arguments", "config_from_args", "run"]
+
+_SKIP = {"sampling", "video_extensions", "storage_options"}
+
+
+def _flag_type(annotation: Any) -> tuple[Any, tuple[Any, ...] | None]:
+    """(argparse type, choices) of a field annotation; Optional is unwrapped."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
+        origin = typing.get_origin(annotation)
+    if origin is Literal:
+        return str, typing.get_args(annotation)
+    return annotation, None
+
+
+def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, strip: str = "") -> None:
+    for name, info in model.model_fields.items():
+        if name in _SKIP:
+            continue
+        flag = "--" + name.removeprefix(strip).replace("_", "-")
+        kind, choices = _flag_type(info.annotation)
+        required = info.is_required()
+        default_text = "required" if required else f"default: {info.get_default(call_default_factory=True)}"
+        help_text = f"{info.description} ({default_text})".replace("%", "%%")
+        if kind is bool:
+            parser.add_argument(
+                flag, dest=name, action="store_true", default=argparse.SUPPRESS, help=help_text
+            )
+        else:
+            metavar = None if choices else name.removeprefix(strip).upper()
+            parser.add_argument(
+                flag, dest=name, type=kind, choices=choices, metavar=metavar, default=argparse.SUPPRESS,
+                help=help_text,
+            )  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from videoqa.batch._config import JobConfig
+    from videoqa.records import SamplingSettings
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--config", help="JobConfig as JSON or YAML; command-line flags override its values.")
+    _add_model_flags(parser, JobConfig)
+    sampling = parser.add_argument_group("sampling and generation (part of the config hash)")
+    _add_model_flags(sampling, SamplingSettings, strip="sampling_")
+    parser.add_argument(
+        "--storage-options",
+        type=json.loads,
+        default=argparse.SUPPRESS,
+        help='fsspec options as JSON, e.g. \'{"client_kwargs": {"endpoint_url": "http://minio:9000"}}\'',
+    )
+    parser.add_argument(
+        "--video-extensions",
+        default=argparse.SUPPRESS,
+        help="Comma-separated file endings taken as videos when listing; '' takes every file.",
+    )
+    parser.add_argument("--summary-json", help="Also write the closing summary to this JSON file.")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    """The JobConfig of parsed ``videoqa run`` arguments (``--config`` file, then flags)."""
+    from videoqa.batch._config import JobConfig
+    from videoqa.records import SamplingSettings
+
+    given = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("command", "verbose")}
+    base = JobConfig.from_file(given.pop("config")).model_dump() if given.get("config") else {}
+    given.pop("config", None)
+    given.pop("summary_json", None)
+    if "video_extensions" in given:
+        given["video_extensions"] = tuple(e for e in given["video_extensions"].split(",") if e)
+    sampling = dict(base.pop("sampling", {}))
+    for name in SamplingSettings.model_fields:
+        if name in given:
+            sampling[name] = given.pop(name)
+    return JobConfig.model_validate({**base, **given, "sampling": sampling})
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from videoqa.batch._job import run_job
+
+    try:
+        config = config_from_args(args)
+    except ValidationError as exc:
+        print(f"videoqa run: invalid arguments:\n{exc}")
+        return 2
+    summary = run_job(config)
+    print(summary)
+    if getattr(args, "summary_json", None):
+        with open(args.summary_json, "w", encoding="utf-8") as f:
+            f.write(summary.model_dump_json(indent=2))
+    return 0

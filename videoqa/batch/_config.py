@@ -1,0 +1,131 @@
+"""JobConfig: everything a batch job needs, validated before Ray starts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from videoqa.records import SamplingSettings, config_hash
+
+__all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
+
+DEFAULT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpg", ".mpeg", ".ts", ".flv")
+
+
+class JobConfig(BaseModel):
+    """Settings of one batch job: ``videoqa run``, ``pipelines/analyze_bucket.py`` and ``run_job``.
+
+    Answer-changing settings (``model`` and ``sampling``) form the config hash written on every row;
+    resource settings (replicas, workers, batch size, address) do not, so a job resumed on a
+    different cluster skips the same finished items.
+
+    Example::
+
+        from videoqa.batch import JobConfig, run_job
+        summary = run_job(JobConfig(videos="s3://bucket/videos/", questions="questions.jsonl",
+                                    output="s3://bucket/videoqa-out/", model="Qwen/Qwen2.5-VL-7B-Instruct"))
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    videos: str = Field(
+        description="Where the videos are: a folder or bucket prefix (listed recursively), a glob "
+        "('s3://b/videos/**/*.mp4'), one video file, or a manifest (.txt one path per line, or "
+        ".csv/.jsonl/.parquet with a 'video' column; relative paths are resolved against the "
+        "manifest's folder)."
+    )
+    questions: str = Field(
+        description="JSONL, CSV or Parquet file of questions: question_id, question, task, options, prompt, "
+        "videos (one video id, a glob over video ids, or '*' / empty for all videos)."
+    )
+    output: str = Field(description="Folder or bucket prefix for the answers/spans/windows/failures tables.")
+    model: str = Field(
+        default="Qwen/Qwen2.5-VL-7B-Instruct",
+        description="Model string: a Hugging Face id or local path, 'builtin:tiny-qwen2.5-vl' "
+        "(random weights) or 'builtin:scripted' (offline stand-in).",
+    )
+    sampling: SamplingSettings = Field(
+        default_factory=SamplingSettings, description="Sampling settings; part of the config hash."
+    )
+    address: str | None = Field(
+        default=None,
+        description="Ray cluster to join ('auto' or 'ray://host:10001'); None starts a local Ray for the run "
+        "(or uses the Ray already initialised in this process).",
+    )
+    replicas: int = Field(default=1, ge=1, description="Model actors (each holds one copy of the model).")
+    gpus_per_replica: float | None = Field(
+        default=None,
+        ge=0,
+        description="GPUs per model actor; >1 shards the model across them with device_map. None: 1 when "
+        "the cluster has GPUs, else 0 (CPU).",
+    )
+    cpus_per_replica: float = Field(default=1.0, gt=0, description="CPUs reserved by each model actor.")
+    decode_workers: int = Field(
+        default=2,
+        ge=1,
+        description="Concurrent decode tasks (each one CPU). More keeps GPUs fed but holds more decoded "
+        "frames in memory; see benchmarks/README.md for sizing.",
+    )
+    batch_size: int = Field(
+        default=1,
+        ge=1,
+        description="Videos per model-actor call. Every question of a video is answered in one call; "
+        "larger batches amortise overhead but a retry redoes the whole batch.",
+    )
+    max_attempts: int = Field(
+        default=3, ge=1, description="Tries per video and stage for transient errors and worker deaths."
+    )
+    stage_timeout_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A probe or decode task still running after this long is killed (its worker exits) "
+        "and retried; a hung native decoder cannot take the job down.",
+    )
+    resume: bool = Field(
+        default=False, description="Skip every (video, question, config) already in answers or failures."
+    )
+    cache_dir: str | None = Field(
+        default=None, description="Visual-feature cache of the Session on each model actor (node-local)."
+    )
+    storage_options: dict[str, Any] | None = Field(
+        default=None, description="fsspec options for the videos, questions and output (e.g. S3 endpoint)."
+    )
+    video_extensions: tuple[str, ...] = Field(
+        default=DEFAULT_VIDEO_EXTENSIONS,
+        description="File endings taken as videos when listing a folder, prefix or glob (case-insensitive); "
+        "empty takes every file.",
+    )
+    local_num_cpus: int | None = Field(
+        default=None, ge=1, description="CPUs of the local Ray started for the run (None: all)."
+    )
+    local_object_store_bytes: int | None = Field(
+        default=None,
+        ge=78_643_200,
+        description="Object-store size of the local Ray (None: Ray's default, 30% of RAM). Decoded "
+        "frames wait here between decode and model; backpressure keeps them within it.",
+    )
+    progress_interval_seconds: float = Field(
+        default=10.0, gt=0, description="Seconds between progress lines."
+    )
+
+    @field_validator("video_extensions")
+    @classmethod
+    def _lower_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in value)
+
+    @property
+    def config_hash(self) -> str:
+        """Hash of the model and the sampling settings; written on every row."""
+        return config_hash(self.model, self.sampling)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> JobConfig:
+        """Load a config from a JSON or YAML file (YAML needs PyYAML)."""
+        text = Path(path).read_text(encoding="utf-8")
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml  # PyYAML ships with ray
+
+            return cls.model_validate(yaml.safe_load(text))
+        return cls.model_validate_json(text)

@@ -1,0 +1,208 @@
+"""Inputs of a batch job: the videos of a bucket and the questions to ask of them.
+
+Any fsspec filesystem works (local paths, ``file://``, ``s3://``, ``gs://``, ``memory://``).
+A video is named twice: ``url``, the full path or URL a decoder opens, and ``video_id``, its
+path relative to the bucket root, which question selectors match and output rows carry.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import json
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+from pydantic import ValidationError
+
+from videoqa.analysis import Question
+
+__all__ = ["QuestionSpec", "VideoRef", "list_videos", "match_questions", "read_questions"]
+
+_MANIFEST_ENDINGS = (".txt", ".csv", ".jsonl", ".parquet")
+_GLOB_CHARS = "*?["
+_ALL = ("", "*", "all", "**")
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    url: str
+    """What decoders open: an absolute local path or a URL with its protocol (``s3://b/k.mp4``)."""
+    video_id: str
+    """Path relative to the bucket root (or as written in the manifest)."""
+
+
+@dataclass(frozen=True)
+class QuestionSpec:
+    question: Question
+    videos: str
+    """Selector: one video id, a glob over video ids, or ``*`` / ``all`` / empty for every video."""
+
+    def matches(self, video: VideoRef) -> bool:
+        selector = self.videos.strip()
+        if selector.lower() in _ALL:
+            return True
+        ids = {video.video_id, posixpath.splitext(video.video_id)[0], video.url}
+        if any(c in selector for c in _GLOB_CHARS):
+            return any(fnmatch.fnmatchcase(i, selector) for i in ids)
+        return selector in ids
+
+
+def _fs(path: str, storage_options: dict[str, Any] | None) -> tuple[Any, str]:
+    fs, root = fsspec.core.url_to_fs(path, **(storage_options or {}))
+    return fs, root
+
+
+def _url(fs: Any, path: str) -> str:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol in ("file", "local"):
+        return path
+    return fs.unstrip_protocol(path)
+
+
+def _is_video(path: str, extensions: Sequence[str]) -> bool:
+    return not extensions or path.lower().endswith(tuple(extensions))
+
+
+def list_videos(
+    spec: str, *, storage_options: dict[str, Any] | None = None, extensions: Sequence[str] = ()
+) -> list[VideoRef]:
+    """The videos named by ``spec`` (folder, prefix, glob, single file or manifest), sorted by id.
+
+    Raises:
+        FileNotFoundError: nothing exists at ``spec``.
+        ValueError: ``spec`` names no video, or two entries share a video id.
+    """
+    fs, root = _fs(spec, storage_options)
+    if any(c in root for c in _GLOB_CHARS):
+        base = root[: min(root.find(c) for c in _GLOB_CHARS if c in root)].rsplit("/", 1)[0]
+        paths = [p for p in fs.glob(root) if fs.isfile(p) and _is_video(p, extensions)]
+        refs = [VideoRef(_url(fs, p), posixpath.relpath(p, base)) for p in paths]
+    elif fs.isfile(root) and root.lower().endswith(_MANIFEST_ENDINGS):
+        refs = _read_manifest(fs, root, storage_options)
+    elif fs.isfile(root):
+        refs = [VideoRef(_url(fs, root), posixpath.basename(root))]
+    elif fs.isdir(root):
+        paths = [p for p in fs.find(root) if _is_video(p, extensions)]
+        refs = [VideoRef(_url(fs, p), posixpath.relpath(p, root.rstrip("/"))) for p in paths]
+    else:
+        raise FileNotFoundError(
+            f"--videos {spec!r}: nothing exists there; give a folder, prefix, glob or manifest."
+        )
+    if not refs:
+        raise ValueError(
+            f"--videos {spec!r} names no video (endings taken: {', '.join(extensions) or 'any'}); "
+            "check the path, or pass video_extensions=() to take every file."
+        )
+    ids = [r.video_id for r in refs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"--videos {spec!r}: video ids must be unique, these repeat: {dupes[:5]}")
+    return sorted(refs, key=lambda r: r.video_id)
+
+
+def _read_manifest(fs: Any, path: str, storage_options: dict[str, Any] | None) -> list[VideoRef]:
+    base = posixpath.dirname(path)
+    if path.lower().endswith(".txt"):
+        with fs.open(path, "rt", encoding="utf-8") as f:
+            entries = [line.strip() for line in f if line.strip() and not line.lstrip().startswith("#")]
+    else:
+        rows = _read_rows(fs, path)
+        if rows and "video" not in rows[0]:
+            raise ValueError(f"manifest {path!r} needs a 'video' column; it has {sorted(rows[0])}")
+        entries = [str(r["video"]) for r in rows if r.get("video")]
+    refs = []
+    for entry in entries:
+        if "://" in entry or entry.startswith("/"):
+            refs.append(VideoRef(entry, entry))
+        else:
+            refs.append(VideoRef(_url(fs, posixpath.join(base, entry)), entry))
+    return refs
+
+
+def _read_rows(fs: Any, path: str) -> list[dict[str, Any]]:
+    """Rows of a JSONL, CSV (every column read as text) or Parquet file."""
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
+    with fs.open(path, "rb") as f:
+        data = f.read()
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".json")):
+        return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    if lower.endswith(".parquet"):
+        return pq.read_table(io.BytesIO(data)).to_pylist()
+    if lower.endswith(".csv"):
+        # Every CSV column is text: ids like "007" must not become integers.
+        names = pa_csv.read_csv(io.BytesIO(data)).column_names
+        convert = pa_csv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()))
+        return pa_csv.read_csv(io.BytesIO(data), convert_options=convert).to_pylist()
+    raise ValueError(f"{path!r}: unsupported file type; use .jsonl, .csv or .parquet")
+
+
+def _options(value: Any) -> list[str] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        parsed = json.loads(value) if value.lstrip().startswith("[") else value.split("|")
+        return [str(v) for v in parsed]
+    return [str(v) for v in value]
+
+
+def read_questions(path: str, *, storage_options: dict[str, Any] | None = None) -> list[QuestionSpec]:
+    """The questions of a JSONL, CSV or Parquet file.
+
+    Columns: ``question_id`` (unique), ``question``, optional ``task`` (qa, choice, grounding, events),
+    ``options`` (list, JSON list string, or ``A|B|C`` in CSV), ``prompt``, and ``videos`` (one video id,
+    a glob, or ``*`` / empty for all; ``video`` is accepted as an alias).
+
+    Raises:
+        ValueError: a row is invalid (names the row and the field) or ids repeat.
+    """
+    fs, root = _fs(path, storage_options)
+    if not fs.isfile(root):
+        raise FileNotFoundError(f"--questions {path!r} does not exist.")
+    rows = _read_rows(fs, root)
+    specs = []
+    for number, row in enumerate(rows, start=1):
+        selector = row.pop("videos", None) or row.pop("video", None) or "*"
+        fields = {k: v for k, v in row.items() if v is not None and v != ""}
+        if "options" in fields:
+            fields["options"] = _options(fields["options"])
+        if "question_id" in fields:
+            fields["question_id"] = str(fields["question_id"])
+        try:
+            question = Question.model_validate(fields)
+        except ValidationError as exc:
+            raise ValueError(f"{path}: row {number} is not a valid question: {exc}") from None
+        specs.append(QuestionSpec(question=question, videos=str(selector)))
+    if not specs:
+        raise ValueError(f"--questions {path!r} holds no questions.")
+    ids = [s.question.question_id for s in specs]
+    dupes = sorted({i for i in ids if ids.count(i) > 1})
+    if dupes:
+        raise ValueError(f"{path}: question_id must be unique; these repeat: {dupes[:5]}")
+    return specs
+
+
+def match_questions(
+    videos: Sequence[VideoRef], questions: Sequence[QuestionSpec]
+) -> tuple[list[tuple[VideoRef, list[Question]]], list[str]]:
+    """Pair each video with the questions whose selector matches it.
+
+    Returns (video, questions) for videos with at least one question, and the ids of questions that
+    matched no video (a likely typo in a selector; the caller warns).
+    """
+    pairs = []
+    used: set[str] = set()
+    for video in videos:
+        qs = [s.question for s in questions if s.matches(video)]
+        used.update(q.question_id for q in qs)
+        if qs:
+            pairs.append((video, qs))
+    unmatched = [s.question.question_id for s in questions if s.question.question_id not in used]
+    return pairs, unmatched

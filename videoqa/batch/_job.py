@@ -1,0 +1,169 @@
+"""``run_job``: list the bucket, skip finished items, stream the units through Ray Data, summarise."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from videoqa.batch._config import JobConfig
+from videoqa.batch._inputs import list_videos, match_questions, read_questions
+from videoqa.batch._progress import JobSummary, Progress
+from videoqa.batch._resume import finished_item_keys
+from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
+from videoqa.records import item_key, question_hash
+
+__all__ = ["plan_units", "run_job"]
+
+logger = logging.getLogger("videoqa.batch")
+
+
+def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[str]]:
+    """The units (video + pending questions) of a job.
+
+    Returns (units, items in scope, items skipped by --resume, question ids that matched no video).
+    """
+    videos = list_videos(
+        config.videos, storage_options=config.storage_options, extensions=config.video_extensions
+    )
+    questions = read_questions(config.questions, storage_options=config.storage_options)
+    pairs, unmatched = match_questions(videos, questions)
+    done = (
+        finished_item_keys(config.output, storage_options=config.storage_options) if config.resume else set()
+    )
+    cfg = config.config_hash
+    units, total, skipped = [], 0, 0
+    for video, qs in pairs:
+        keys = [item_key(video.url, q.question_id, question_hash(q), cfg) for q in qs]
+        pending = [q for q, k in zip(qs, keys, strict=True) if k not in done]
+        total += len(qs)
+        skipped += len(qs) - len(pending)
+        if pending:
+            pending_keys = sorted(k for k in keys if k not in done)
+            unit_key = hashlib.sha256("\n".join(pending_keys).encode()).hexdigest()[:16]
+            units.append(make_unit(unit_key, video.url, video.video_id, pending))
+    return units, total, skipped, unmatched
+
+
+@contextlib.contextmanager
+def _ray_session(config: JobConfig) -> Iterator[None]:
+    """Use the Ray of this process, join ``config.address``, or start a local Ray for the run."""
+    import ray
+
+    if ray.is_initialized():
+        yield
+        return
+    if config.address:
+        ray.init(address=config.address, log_to_driver=True)
+    else:
+        ray.init(
+            num_cpus=config.local_num_cpus,
+            object_store_memory=config.local_object_store_bytes,
+            include_dashboard=False,
+        )
+    try:
+        yield
+    finally:
+        ray.shutdown()
+
+
+def _gpus_per_replica(config: JobConfig) -> float:
+    import ray
+
+    if config.gpus_per_replica is not None:
+        return config.gpus_per_replica
+    return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+
+
+def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any) -> Any:
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
+
+    context = DataContext.get_current()
+    context.enable_progress_bars = False  # the job logs its own progress lines
+    context.enable_auto_log_stats = False
+    config_json = config.model_dump_json()
+    stage_kwargs = {"config_json": config_json, "tracker": tracker}
+    gpus = _gpus_per_replica(config)
+    model_resources: dict[str, Any] = {"num_cpus": config.cpus_per_replica}
+    if gpus > 0:  # never pass num_gpus=0: Ray Data treats it as a GPU request (ray#45201)
+        model_resources["num_gpus"] = gpus
+    logger.info(
+        "videoqa run: %d videos, model %s on %d replica(s) x %s GPU, %d decode workers",
+        len(units), config.model, config.replicas, gpus, config.decode_workers,
+    )  # fmt: skip
+    # One unit per block: a block then holds one video's clips, never several.
+    ds = ray.data.from_items(units, override_num_blocks=len(units))
+    ds = ds.map(probe_and_plan, fn_kwargs=stage_kwargs, num_cpus=0.5)
+    ds = ds.map(
+        decode_clips, fn_kwargs=stage_kwargs, num_cpus=1, compute=TaskPoolStrategy(size=config.decode_workers)
+    )
+    ds = ds.map_batches(
+        ModelStage,
+        fn_constructor_kwargs=stage_kwargs,
+        batch_size=config.batch_size,
+        batch_format="pyarrow",
+        compute=ActorPoolStrategy(size=config.replicas, max_tasks_in_flight_per_actor=2),
+        **model_resources,
+    )
+    return ds.map(write_outputs, fn_kwargs={"config_json": config_json}, num_cpus=0.25)
+
+
+def run_job(config: JobConfig) -> JobSummary:
+    """Run a batch job to completion and return its summary.
+
+    Every (video, question) in scope ends with exactly one answers row or one failures row under
+    ``config.output``. Raises only for bad inputs (listing, questions file) or unwritable output.
+    """
+    import ray
+
+    from videoqa.batch._guard import AttemptTracker
+
+    started = time.perf_counter()
+    units, total, skipped, unmatched = plan_units(config)
+    if unmatched:
+        logger.warning("questions matching no video (check their 'videos' selector): %s", unmatched[:10])
+    logger.info(
+        "%d items in scope, %d already written (skipped), %d videos to process", total, skipped, len(units)
+    )
+    progress = Progress(
+        total_videos=len(units),
+        total_items=total - skipped,
+        interval_seconds=config.progress_interval_seconds,
+    )
+    if units:
+        with _ray_session(config):
+            tracker = (
+                ray.remote(num_cpus=0, max_restarts=-1)(AttemptTracker)
+                .options(name=f"videoqa-attempts-{uuid.uuid4().hex[:12]}")
+                .remote()
+            )
+            try:
+                for row in _build_dataset(config, units, tracker).iter_rows():
+                    progress.update(row)
+            finally:
+                ray.kill(tracker)
+    wall = time.perf_counter() - started
+    hours = progress.video_seconds / 3600
+    return JobSummary(
+        output=config.output.rstrip("/"),
+        model_id=config.model,
+        config_hash=config.config_hash,
+        videos=progress.videos,
+        videos_failed=progress.videos_failed,
+        video_hours=hours,
+        questions=total,
+        skipped=skipped,
+        answers=progress.answers,
+        failures=progress.failures,
+        spans=progress.spans,
+        model_calls=progress.model_calls,
+        unmatched_questions=unmatched,
+        wall_seconds=wall,
+        video_hours_per_hour=hours / (wall / 3600) if wall > 0 else 0.0,
+        failure_types=progress.failure_types,
+    )

@@ -1,0 +1,99 @@
+"""Progress lines while a job runs, and the closing :class:`JobSummary`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["JobSummary", "Progress"]
+
+logger = logging.getLogger("videoqa.batch")
+
+
+class JobSummary(BaseModel):
+    """What a job did. ``str(summary)`` is the closing report printed by ``videoqa run``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    output: str = Field(description="Output folder or prefix holding the four tables.")
+    model_id: str
+    config_hash: str
+    videos: int = Field(description="Videos processed in this run (each with one or more pending questions).")
+    videos_failed: int = Field(
+        description="Videos whose every question became a failure (probe/decode/model)."
+    )
+    video_hours: float = Field(description="Hours of video processed in this run (probed durations).")
+    questions: int = Field(description="(video, question) items in scope, including skipped ones.")
+    skipped: int = Field(description="Items skipped by --resume because they were already written.")
+    answers: int = Field(description="answers rows written in this run.")
+    failures: int = Field(description="failures rows written in this run.")
+    spans: int = Field(description="spans rows written in this run.")
+    model_calls: int = Field(description="(video, question) items the model actors analysed in this run.")
+    unmatched_questions: list[str] = Field(
+        default_factory=list, description="Question ids matching no video."
+    )
+    wall_seconds: float = Field(description="Wall time of the whole run, Ray start-up included.")
+    video_hours_per_hour: float = Field(description="video_hours / wall hours.")
+    failure_types: dict[str, int] = Field(default_factory=dict, description="failures rows per error_type.")
+
+    def __str__(self) -> str:
+        lines = [
+            f"videoqa run: {self.videos} videos ({self.video_hours:.3f} h of video), "
+            f"{self.questions} (video, question) items",
+            f"  answers {self.answers}, failures {self.failures} ({self.videos_failed} videos failed), "
+            f"skipped (resume) {self.skipped}, model calls {self.model_calls}",
+            f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
+            f"  model {self.model_id}, config {self.config_hash}",
+            f"  output: {self.output}/{{answers,spans,windows,failures}}/part-*.parquet",
+        ]
+        if self.failure_types:
+            kinds = ", ".join(f"{k} x{v}" for k, v in sorted(self.failure_types.items()))
+            lines.append(f"  failure types: {kinds}  (see the failures table)")
+        if self.unmatched_questions:
+            lines.append(f"  WARNING: questions matching no video: {self.unmatched_questions[:10]}")
+        return "\n".join(lines)
+
+
+class Progress:
+    """Counts finished units and logs a progress line at most every ``interval_seconds``."""
+
+    def __init__(self, *, total_videos: int, total_items: int, interval_seconds: float):
+        self.total_videos = total_videos
+        self.total_items = total_items
+        self.interval_seconds = interval_seconds
+        self.started = time.perf_counter()
+        self._last_log = self.started
+        self.videos = self.videos_failed = self.answers = self.failures = self.spans = self.model_calls = 0
+        self.video_seconds = 0.0
+        self.failure_types: dict[str, int] = {}
+
+    def update(self, unit: dict[str, Any]) -> None:
+        """Account for one finished unit (a summary row of ``write_outputs``)."""
+        self.videos += 1
+        self.video_seconds += float(unit["duration_seconds"])
+        self.answers += int(unit["answers"])
+        self.failures += int(unit["failures"])
+        self.spans += int(unit["spans"])
+        self.model_calls += int(unit["model_calls"])
+        if unit["error_type"]:
+            self.videos_failed += 1
+        for error_type, count in json.loads(unit["failure_types_json"]).items():
+            self.failure_types[error_type] = self.failure_types.get(error_type, 0) + count
+        now = time.perf_counter()
+        if now - self._last_log >= self.interval_seconds or self.videos == self.total_videos:
+            self._last_log = now
+            logger.info(self.line())
+
+    def line(self) -> str:
+        elapsed = time.perf_counter() - self.started
+        rate = (self.video_seconds / 3600) / (elapsed / 3600) if elapsed > 0 else 0.0
+        return (
+            f"progress: {self.videos}/{self.total_videos} videos, "
+            f"{self.answers + self.failures}/{self.total_items} items "
+            f"({self.answers} answers, {self.failures} failures), "
+            f"{self.video_seconds / 3600:.3f} h of video in {elapsed:.0f} s ({rate:.1f} video-h/h)"
+        )

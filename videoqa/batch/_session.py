@@ -1,0 +1,48 @@
+"""Build the :class:`videoqa.Session` a model actor holds, from a :class:`JobConfig`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from videoqa.batch._config import JobConfig
+
+__all__ = ["build_session"]
+
+
+def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
+    """One Session per model actor. With more than one GPU the model is sharded with ``device_map="auto"``.
+
+    ``num_gpus`` is what the actor holds (Ray sets CUDA_VISIBLE_DEVICES accordingly); None reads it
+    from the Ray runtime context of the current actor.
+    """
+    from videoqa import Session
+
+    if num_gpus is None:
+        num_gpus = _assigned_gpus()
+    model_options: dict[str, Any] = {}
+    if num_gpus > 1:
+        model_options["device_map"] = "auto"
+    elif num_gpus == 0 and not config.model.startswith("builtin:scripted"):
+        model_options["device"] = "cpu"
+    settings = config.sampling
+    return Session(
+        config.model,
+        cache_dir=config.cache_dir,
+        backend=settings.decode_backend,
+        max_new_tokens=settings.max_new_tokens,
+        prompt_style=settings.prompt_style,
+        storage_options=config.storage_options,
+        model_options=model_options or None,
+        **settings.strategy_options(),
+    )
+
+
+def _assigned_gpus() -> float:
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return 0
+        return float(len(ray.get_runtime_context().get_accelerator_ids().get("GPU", [])))
+    except Exception:  # outside an actor there is no assignment: CPU
+        return 0

@@ -1,0 +1,313 @@
+"""The stages of a batch job, as Ray Data UDFs over *units*: one video with its pending questions.
+
+A unit is decoded once and all its questions are answered from the same clips. Column flow
+(every stage keeps every column, empty values are ``b""`` / ``""``, so blocks always share a schema)::
+
+    unit_key video video_id questions_json                      <- the driver (list + resume)
+      + duration_seconds info_pickle plan_pickle  | failure_json  <- probe_and_plan  (CPU task)
+      + clips_pickle                               | failure_json  <- decode_clips    (CPU task, bounded)
+      + tables_json model_calls, clips dropped     | failure_json  <- ModelStage      (actor, GPU or CPU)
+    -> one small summary row per unit, after writing its Parquet files   <- write_outputs (CPU task)
+
+A unit that failed in an earlier stage carries ``failure_json`` and passes the later stages
+untouched until ``write_outputs`` turns it into one failures row per question.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from typing import Any
+
+from videoqa.analysis import Question
+from videoqa.batch._config import JobConfig
+from videoqa.batch._guard import guarded
+from videoqa.batch._writer import write_unit
+from videoqa.records import TableRows, analysis_to_rows, failure_row
+
+__all__ = ["UNIT_COLUMNS", "ModelStage", "decode_clips", "make_unit", "probe_and_plan", "write_outputs"]
+
+UNIT_COLUMNS = (
+    "unit_key",
+    "video",
+    "video_id",
+    "questions_json",
+    "duration_seconds",
+    "info_pickle",
+    "plan_pickle",
+    "clips_pickle",
+    "failure_json",
+    "tables_json",
+    "model_calls",
+    "model_seconds",
+)
+
+
+def make_unit(unit_key: str, video: str, video_id: str, questions: list[Question]) -> dict[str, Any]:
+    """The row the driver feeds into the pipeline for one video."""
+    return {
+        "unit_key": unit_key,
+        "video": video,
+        "video_id": video_id,
+        "questions_json": json.dumps([q.model_dump() for q in questions]),
+        "duration_seconds": 0.0,
+        "info_pickle": b"",
+        "plan_pickle": b"",
+        "clips_pickle": b"",
+        "failure_json": "",
+        "tables_json": "",
+        "model_calls": 0,
+        "model_seconds": 0.0,
+    }
+
+
+def _require(row: dict[str, Any], stage: str, columns: tuple[str, ...]) -> None:
+    missing = [c for c in columns if c not in row]
+    if missing:
+        raise KeyError(
+            f"Required input columns {missing} not found at the input of {stage}. Input: {sorted(row)}"
+        )
+
+
+def _fail(row: dict[str, Any], failure: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **row,
+        "failure_json": json.dumps(failure),
+        "clips_pickle": b"",
+        "plan_pickle": b"",
+        "info_pickle": b"",
+    }
+
+
+def _first_pass_plan(info: Any, config: JobConfig) -> Any:
+    """The plan of the strategy's first pass: what the model actor receives pre-decoded."""
+    from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
+
+    options = StrategyOptions(**config.sampling.strategy_options())
+    resolved = resolve_strategy(config.sampling.strategy, info, options)
+    return coarse_plan(info, options) if resolved == "coarse_to_fine" else single_plan(info, options)
+
+
+def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
+    """Probe the video and plan its first pass (CPU task; killed and retried if it hangs)."""
+    _require(row, "probe_and_plan", ("video", "failure_json"))
+    if row["failure_json"]:
+        return row
+    config = JobConfig.model_validate_json(config_json)
+
+    def work() -> tuple[Any, Any]:
+        from videoqa.video import probe
+
+        info = probe(row["video"], storage_options=config.storage_options)
+        return info, _first_pass_plan(info, config)
+
+    outcome = guarded(
+        "probe",
+        row["video"],
+        work,
+        tracker=tracker,
+        max_attempts=config.max_attempts,
+        timeout_seconds=config.stage_timeout_seconds,
+    )
+    if outcome.failure:
+        return _fail(row, outcome.failure)
+    info, plan = outcome.value
+    return {
+        **row,
+        "duration_seconds": float(info.duration_seconds),
+        "info_pickle": pickle.dumps(info),
+        "plan_pickle": pickle.dumps(plan),
+    }
+
+
+def decode_clips(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
+    """Decode every window of the first-pass plan, resized (CPU task; killed and retried if it hangs)."""
+    _require(row, "decode_clips", ("video", "plan_pickle", "failure_json"))
+    if row["failure_json"]:
+        return row
+    config = JobConfig.model_validate_json(config_json)
+    plan = pickle.loads(row["plan_pickle"])
+
+    def work() -> list[Any]:
+        from videoqa.video import decode
+
+        return list(
+            decode(
+                row["video"],
+                plan,
+                backend=config.sampling.decode_backend,
+                storage_options=config.storage_options,
+            )
+        )
+
+    outcome = guarded(
+        "decode",
+        row["video"],
+        work,
+        tracker=tracker,
+        max_attempts=config.max_attempts,
+        timeout_seconds=config.stage_timeout_seconds,
+    )
+    if outcome.failure:
+        return _fail(row, outcome.failure)
+    return {**row, "clips_pickle": pickle.dumps(outcome.value, protocol=5)}
+
+
+class ModelStage:
+    """Ray Data actor holding one :class:`videoqa.Session` (one model replica)."""
+
+    def __init__(self, *, config_json: str, tracker: Any):
+        from videoqa.batch._session import build_session
+
+        self._config = JobConfig.model_validate_json(config_json)
+        self._tracker = tracker
+        self._session = build_session(self._config)
+
+    def __call__(self, batch: Any) -> dict[str, list[Any]]:
+        """``batch`` is a ``pyarrow.Table`` of units; returns the same columns, clips dropped."""
+        out = [self._one(row) for row in batch.to_pylist()]
+        return {column: [r[column] for r in out] for column in UNIT_COLUMNS}
+
+    def _one(self, row: dict[str, Any]) -> dict[str, Any]:
+        _require(
+            row, "ModelStage", ("video", "questions_json", "info_pickle", "clips_pickle", "failure_json")
+        )
+        if row["failure_json"]:
+            return row
+        questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
+        info = pickle.loads(row["info_pickle"])
+        clips = pickle.loads(row["clips_pickle"])
+        started = time.perf_counter()
+        outcome = self._analyze(row["video"], questions, info, clips)
+        if outcome.failure and len(questions) > 1 and not outcome.failure["transient"]:
+            # One bad question (or one the model cannot handle) must not sink the others: ask one by one.
+            return self._one_by_one(row, questions, info, clips, started)
+        if outcome.failure:
+            return _fail(row, outcome.failure)
+        tables = self._tables(row, outcome.value, outcome.attempts)
+        return {
+            **row,
+            "clips_pickle": b"",
+            "tables_json": tables.model_dump_json(),
+            "model_calls": len(questions),
+            "model_seconds": time.perf_counter() - started,
+        }
+
+    def _analyze(self, video: str, questions: list[Question], info: Any, clips: Any) -> Any:
+        def work() -> list[Any]:
+            return self._session.analyze_many(
+                video, questions, strategy=self._config.sampling.strategy, info=info, clips=clips
+            )
+
+        key = f"{video}|{','.join(q.question_id for q in questions)}"
+        return guarded("model", key, work, tracker=self._tracker, max_attempts=self._config.max_attempts)
+
+    def _tables(self, row: dict[str, Any], analyses: list[Any], attempts: int) -> TableRows:
+        config = self._config
+        tables = TableRows()
+        for analysis in analyses:
+            tables.extend(
+                analysis_to_rows(
+                    analysis,
+                    video=row["video"],
+                    video_id=row["video_id"],
+                    model_id=config.model,
+                    settings=config.sampling,
+                    config=config.config_hash,
+                    attempts=attempts,
+                )
+            )
+        return tables
+
+    def _one_by_one(
+        self, row: dict[str, Any], questions: list[Question], info: Any, clips: Any, started: float
+    ) -> dict[str, Any]:
+        config = self._config
+        tables = TableRows()
+        for question in questions:
+            outcome = self._analyze(row["video"], [question], info, clips)
+            if outcome.failure:
+                failure = outcome.failure
+                tables.failures.append(
+                    failure_row(
+                        (failure["error_type"], failure["error"]),
+                        video=row["video"],
+                        video_id=row["video_id"],
+                        question=question,
+                        model_id=config.model,
+                        settings=config.sampling,
+                        config=config.config_hash,
+                        stage="model",
+                        attempts=failure["attempts"],
+                        transient=failure["transient"],
+                    )
+                )
+            else:
+                tables.extend(self._tables(row, outcome.value, outcome.attempts))
+        return {
+            **row,
+            "clips_pickle": b"",
+            "tables_json": tables.model_dump_json(),
+            "model_calls": len(questions) * 2,
+            "model_seconds": time.perf_counter() - started,
+        }
+
+
+def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
+    if not row["failure_json"]:
+        return TableRows.model_validate_json(row["tables_json"])
+    failure = json.loads(row["failure_json"])
+    questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
+    error = (failure["error_type"], failure["error"])
+    rows = [
+        failure_row(
+            error,
+            video=row["video"],
+            video_id=row["video_id"],
+            question=q,
+            model_id=config.model,
+            settings=config.sampling,
+            config=config.config_hash,
+            stage=failure["stage"],
+            attempts=failure["attempts"],
+            transient=failure["transient"],
+        )
+        for q in questions
+    ]
+    return TableRows(failures=rows)
+
+
+def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
+    """Write the unit's rows to Parquet (retrying I/O errors) and return its summary row.
+
+    Output that cannot be written after ``max_attempts`` raises: the job stops rather than lose rows.
+    """
+    _require(row, "write_outputs", ("video", "questions_json", "failure_json", "tables_json"))
+    config = JobConfig.model_validate_json(config_json)
+    tables = _unit_tables(row, config)
+    for attempt in range(1, config.max_attempts + 1):
+        try:
+            write_unit(config.output, tables, storage_options=config.storage_options)
+            break
+        except OSError:
+            if attempt == config.max_attempts:
+                raise
+            time.sleep(0.5 * 2 ** (attempt - 1))
+    failure = json.loads(row["failure_json"]) if row["failure_json"] else {}
+    failure_types: dict[str, int] = {}
+    for r in tables.failures:
+        failure_types[r["error_type"]] = failure_types.get(r["error_type"], 0) + 1
+    return {
+        "unit_key": row["unit_key"],
+        "video": row["video"],
+        "duration_seconds": float(row["duration_seconds"]),
+        "answers": len(tables.answers),
+        "failures": len(tables.failures),
+        "spans": len(tables.spans),
+        "model_calls": int(row["model_calls"]),
+        "model_seconds": float(row["model_seconds"]),
+        "failed_stage": failure.get("stage", ""),
+        "error_type": failure.get("error_type", ""),
+        "failure_types_json": json.dumps(failure_types),
+    }

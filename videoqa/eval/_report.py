@@ -1,0 +1,141 @@
+"""Write an evaluation's results: ``items.parquet``, ``summary.json`` and ``results.md``.
+
+The Markdown table shows this run twice — over *all* items of the evaluated set (missing videos,
+failures and unparseable answers score 0) and over the *answerable subset* (items whose video was
+found) — next to the Qwen2.5-VL technical report's numbers (Table 8).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["PUBLISHED", "markdown_table", "write_report"]
+
+PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
+    "charades-sta": {
+        "Qwen2.5-VL-3B": {"mIoU": 38.8},
+        "Qwen2.5-VL-7B": {"mIoU": 43.6},
+        "Qwen2.5-VL-72B": {"mIoU": 50.9},
+    },
+    "lvbench": {
+        "Qwen2.5-VL-3B": {"Overall": 43.3},
+        "Qwen2.5-VL-7B": {"Overall": 45.3},
+        "Qwen2.5-VL-72B": {"Overall": 47.3},
+    },
+}
+"""Published Qwen2.5-VL numbers (technical report, arXiv 2502.13923, Table 8), in percent."""
+
+PUBLISHED_SOURCE = "Qwen2.5-VL technical report (arXiv 2502.13923), Table 8"
+
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "charades-sta": ("R@0.3", "R@0.5", "R@0.7", "mIoU"),
+    "lvbench": ("ER", "EU", "KIR", "TG", "Rea", "Sum", "Overall"),
+}
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None else f"{float(value):.1f}"
+
+
+def _count_key(benchmark: str) -> str:
+    return "num_queries" if benchmark == "charades-sta" else "num_questions"
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The results table of a ``summary.json`` dict, with the published numbers and the caveats under it."""
+    bench = summary["benchmark"]
+    columns = COLUMNS[bench]
+    noun = "queries" if bench == "charades-sta" else "questions"
+    lines = [
+        f"## {summary['title']}",
+        "",
+        "| Model | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * len(columns),
+    ]
+    runs = [("all", f"all {summary['all'][_count_key(bench)]} {noun}")]
+    if summary["num_missing_videos"]:
+        runs.append(("answerable", f"answerable subset, {summary['answerable'][_count_key(bench)]} {noun}"))
+    for key, label in runs:
+        scores = summary[key]
+        cells = " | ".join(_cell(scores.get(c)) for c in columns)
+        lines.append(f"| {summary['model']} (this run, {label}) | {cells} |")
+    for name, scores in PUBLISHED[bench].items():
+        lines.append(f"| {name} (published) | " + " | ".join(_cell(scores.get(c)) for c in columns) + " |")
+    lines += ["", *(f"- {note}" for note in _notes(summary)), ""]
+    return "\n".join(lines)
+
+
+def _notes(summary: dict[str, Any]) -> list[str]:
+    bench = summary["benchmark"]
+    noun = "queries" if bench == "charades-sta" else "questions"
+    n_all = summary["all"][_count_key(bench)]
+    notes = [f"Published: {PUBLISHED_SOURCE}; '–' = not reported."]
+    if summary.get("limit") is not None:
+        notes.append(f"--limit {summary['limit']}: a quick subset of {n_all} {noun}, not the full benchmark.")
+    if summary["num_missing_videos"]:
+        notes.append(
+            f"{summary['num_missing_videos']} video(s) missing "
+            f"({summary['num_items_missing_video']} {noun}): they score 0 in 'all' "
+            "and are left out of the answerable subset; listed in summary.json."
+        )
+    else:
+        notes.append(f"All videos found: every one of the {n_all} {noun} is answerable.")
+    if bench == "charades-sta":
+        clipped = "yes" if summary["clip_ground_truth_to_duration"] else "no (as lmms-eval)"
+        notes.append(f"Ground truth clipped to the video duration: {clipped}.")
+        notes.append(
+            f"Unparseable answers (scored IoU 0, kept in the denominator): {summary['num_unparsed']}."
+        )
+    else:
+        notes.append(f"Answers without an option letter (scored wrong): {summary['num_without_letter']}.")
+    if summary["num_failed"]:
+        notes.append(
+            f"Items that failed in the batch job (scored 0): {summary['num_failed']}; see items.parquet."
+        )
+    if not summary.get("comparable", True):
+        notes.append(
+            "This annotation set is a re-annotation: its numbers are NOT comparable with published ones."
+        )
+    notes.append(
+        f"Prompt: {summary['prompt_style']}; strategy: {summary['strategy']}; {summary['sampling_note']}."
+    )
+    return notes
+
+
+def write_report(
+    output: str | Path,
+    rows: Sequence[dict[str, Any]],
+    summary: dict[str, Any],
+    *,
+    storage_options: dict[str, Any] | None = None,
+) -> dict[str, str]:
+    """Write ``items.parquet`` (one row per item), ``summary.json`` and ``results.md`` under ``output``.
+
+    ``output`` is a folder or any fsspec URL (``s3://bucket/eval/``). Returns {name: path written}.
+    """
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
+    fs.makedirs(root, exist_ok=True)
+    root = root.rstrip("/")
+    paths = {
+        "items": f"{root}/items.parquet",
+        "summary": f"{root}/summary.json",
+        "table": f"{root}/results.md",
+    }
+    with fs.open(paths["items"], "wb") as f:
+        pq.write_table(pa.Table.from_pylist(list(rows)), f)
+    summary = {**summary, "published": PUBLISHED[summary["benchmark"]], "published_source": PUBLISHED_SOURCE}
+    with fs.open(paths["summary"], "w", encoding="utf-8") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
+    with fs.open(paths["table"], "w", encoding="utf-8") as f:
+        f.write(markdown_table(summary))
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol not in ("file", "local"):
+        paths = {k: fs.unstrip_protocol(v) for k, v in paths.items()}
+    return paths

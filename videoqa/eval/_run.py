@@ -1,0 +1,379 @@
+"""Run an evaluation through the batch job: load, find videos, ask, score, report.
+
+:func:`run_eval` does, in order:
+
+1. load the annotations (:mod:`._charades` / :mod:`._lvbench`) and keep the first ``limit`` items;
+2. look for ``<videos>/<id><video_suffix>`` of every item; missing ones are listed, never dropped;
+3. write the batch job's inputs under ``<output>/job_inputs/`` (a manifest of the videos found and a
+   questions file with the benchmark prompts, one question per item, selected by its video's URL);
+4. run :func:`videoqa.batch.run_job` with output ``<output>/batch/`` (``resume`` passes through);
+5. read its ``answers``/``spans``/``windows``/``failures`` tables back, keeping only the rows of this
+   config and these questions, and score every item (:mod:`._score`);
+6. write ``items.parquet``, ``summary.json`` and ``results.md`` into ``<output>`` (:mod:`._report`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import posixpath
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from videoqa.analysis import Question
+from videoqa.records import SamplingSettings
+
+__all__ = ["EVAL_SAMPLING", "EvalConfig", "EvalResult", "eval_sampling", "run_eval"]
+
+log = logging.getLogger(__name__)
+
+Benchmark = Literal["charades-sta", "lvbench"]
+
+EVAL_SAMPLING = SamplingSettings(
+    strategy="single",
+    sampling_fps=2.0,
+    sampling_max_frames=768,
+    sampling_min_pixels=16 * 28 * 28,
+    sampling_max_pixels=768 * 28 * 28,
+    sampling_total_pixels=24576 * 28 * 28,
+)
+"""Defaults of the evaluations: the Qwen2.5-VL report's caps (at most 768 frames and 24,576 visual
+tokens per video) at 2 fps, one pass over the whole video (as lmms-eval). The per-frame floor is the
+Qwen cookbook's 16 x 28 x 28 pixels so that the token cap can bind on hour-long videos."""
+
+
+def eval_sampling(benchmark: Benchmark, prompt: str, **overrides: Any) -> SamplingSettings:
+    """:data:`EVAL_SAMPLING` with the generation settings of ``benchmark`` and ``prompt``.
+
+    With lmms-eval prompts, ``max_new_tokens`` is lmms-eval's (50 for Charades-STA, 16 for LVBench)
+    and ``prompt_style`` is ``"lmms_eval"``; native prompts keep the session's defaults.
+    """
+    from videoqa.eval._prompts import MAX_NEW_TOKENS
+
+    if prompt == "lmms-eval":
+        generation = {"max_new_tokens": MAX_NEW_TOKENS[benchmark], "prompt_style": "lmms_eval"}
+    else:
+        generation = {"max_new_tokens": SamplingSettings().max_new_tokens, "prompt_style": "qwen_cookbook"}
+    return SamplingSettings.model_validate({**EVAL_SAMPLING.model_dump(), **generation, **overrides})
+
+
+class EvalConfig(BaseModel):
+    """One evaluation run; ``videoqa eval`` and the ``pipelines/eval_*.py`` entry points build it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    benchmark: Benchmark = Field(description="Which benchmark the annotations belong to.")
+    annotations: str = Field(
+        description="Annotation file (charades_sta_test.txt / video_info.meta.jsonl ...)."
+    )
+    videos: str = Field(description="Folder or bucket prefix holding <id>.mp4 for every video.")
+    output: str = Field(description="Folder or bucket prefix for the results and the batch job's tables.")
+    model: str = Field(
+        default="Qwen/Qwen2.5-VL-7B-Instruct", description="Model string, as for the batch job."
+    )
+    durations: str | None = Field(
+        default=None, description="Charades only: Charades_v1_test.csv (column 'length') or {vid: s} JSON."
+    )
+    prompt: Literal["lmms-eval", "native"] = Field(
+        default="lmms-eval", description="lmms-eval's prompts (comparable numbers) or videoqa's own."
+    )
+    clip_ground_truth: bool = Field(
+        default=False,
+        description="Charades only: clip ground-truth spans to [0, duration] (lmms-eval does not).",
+    )
+    limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N items of the file.")
+    video_suffix: str = Field(default=".mp4", description="File ending of the videos: <videos>/<id><suffix>.")
+    sampling: SamplingSettings | None = Field(
+        default=None,
+        description="Sampling and generation settings of the job; None: eval_sampling(benchmark, prompt).",
+    )
+    job: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Further videoqa.batch.JobConfig fields (address, replicas, gpus_per_replica, "
+        "decode_workers, batch_size, resume, storage_options, local_num_cpus, ...).",
+    )
+
+    def resolved_sampling(self) -> SamplingSettings:
+        return self.sampling if self.sampling is not None else eval_sampling(self.benchmark, self.prompt)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    summary: dict[str, Any]
+    paths: dict[str, str]
+    table: str
+    """The Markdown results table (also written to ``results.md``)."""
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    items: list[Any]
+    questions: dict[str, Question]
+    urls: dict[str, str]
+    """video id -> URL, for the videos found."""
+    missing_videos: list[str]
+    comparable: bool
+    annotation_format: str
+
+
+# ------------------------------------------------------------------------------------------ prepare
+
+
+def _load(config: EvalConfig) -> tuple[list[Any], bool, str]:
+    if config.benchmark == "charades-sta":
+        from videoqa.eval._charades import load_charades_sta, read_durations
+
+        durations = read_durations(config.durations) if config.durations else None
+        bench = load_charades_sta(config.annotations, durations=durations)
+        return list(bench.items), bench.comparable, bench.annotation_format
+    if config.durations:
+        raise ValueError("--durations applies to Charades-STA only; LVBench needs no durations")
+    from videoqa.eval._lvbench import load_lvbench
+
+    return list(load_lvbench(config.annotations).items), True, "video_info.meta.jsonl"
+
+
+def find_videos(
+    videos: str,
+    video_ids: Sequence[str],
+    *,
+    suffix: str = ".mp4",
+    storage_options: dict[str, Any] | None = None,
+) -> tuple[dict[str, str], list[str]]:
+    """``({id: url} of the videos present, [ids missing])`` for ``<videos>/<id><suffix>``.
+
+    Lists the folder once (local or any fsspec URL) instead of asking for each file.
+    """
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(videos, **(storage_options or {}))
+    if not fs.isdir(root):
+        raise FileNotFoundError(f"--videos {videos!r} is not a folder; give the folder holding <id>{suffix}")
+    root = root.rstrip("/")
+    present = {posixpath.basename(p) for p in fs.ls(root, detail=False)}
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    found, missing = {}, []
+    for vid in video_ids:
+        name = f"{vid}{suffix}"
+        if name in present:
+            path = posixpath.join(root, name)
+            found[vid] = path if protocol in ("file", "local") else fs.unstrip_protocol(path)
+        else:
+            missing.append(vid)
+    return found, missing
+
+
+def prepare(config: EvalConfig) -> _Prepared:
+    """Load the items, apply ``limit``, find the videos and build one :class:`Question` per item."""
+    from videoqa.eval._prompts import charades_question, lvbench_question
+
+    items, comparable, fmt = _load(config)
+    if config.limit is not None:
+        items = items[: config.limit]
+    video_ids = list(dict.fromkeys(item.video_id for item in items))
+    urls, missing = find_videos(
+        config.videos,
+        video_ids,
+        suffix=config.video_suffix,
+        storage_options=config.job.get("storage_options"),
+    )
+    make = charades_question if config.benchmark == "charades-sta" else lvbench_question
+    questions = {q.question_id: q for q in (make(item, style=config.prompt) for item in items)}
+    return _Prepared(items, questions, urls, missing, comparable, fmt)
+
+
+# ------------------------------------------------------------------------------------------ batch job
+
+
+def _write_text(url: str, text: str, storage_options: dict[str, Any] | None) -> None:
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    with fs.open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def _write_job_inputs(config: EvalConfig, prep: _Prepared) -> tuple[str, str]:
+    """The manifest of the videos found and the questions file, under ``<output>/job_inputs/``."""
+    folder = posixpath.join(config.output.rstrip("/"), "job_inputs")
+    opts = config.job.get("storage_options")
+    manifest = posixpath.join(folder, "videos.txt")
+    questions = posixpath.join(folder, "questions.jsonl")
+    _write_text(manifest, "".join(f"{url}\n" for url in prep.urls.values()), opts)
+    lines = []
+    for item in prep.items:
+        if item.video_id in prep.urls:
+            row = prep.questions[_item_id(item)].model_dump(exclude_none=True)
+            lines.append(json.dumps({**row, "videos": prep.urls[item.video_id]}, ensure_ascii=False) + "\n")
+    _write_text(questions, "".join(lines), opts)
+    return manifest, questions
+
+
+def _item_id(item: Any) -> str:
+    return item.query_id if hasattr(item, "query_id") else item.question_id
+
+
+def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
+    """Run the batch job over the videos found; returns the job config (its hash selects our rows)."""
+    from videoqa.batch import JobConfig, run_job
+
+    manifest, questions = _write_job_inputs(config, prep)
+    job = JobConfig(
+        videos=manifest,
+        questions=questions,
+        output=posixpath.join(config.output.rstrip("/"), "batch"),
+        model=config.model,
+        sampling=config.resolved_sampling(),
+        **config.job,
+    )
+    summary = run_job(job)
+    log.info("batch job finished: %s", summary)
+    return job
+
+
+# ------------------------------------------------------------------------------------------ results
+
+
+_COLUMNS = {
+    "answers": ["raw_text", "choice", "parse_error", "video_duration_seconds", "video_start_seconds",
+                "strategy_used", "num_windows", "visual_tokens"],
+    "spans": ["span_index", "start_seconds", "end_seconds"],
+    "windows": ["step_index", "window_index", "num_frames", "sampled_fps", "second_per_grid"],
+    "failures": ["error_type", "error"],
+}  # fmt: skip
+"""Columns read back from each table of the batch job (not the heavy pts lists or analysis JSON)."""
+
+
+def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
+    """question_id -> :class:`Prediction` from the job's tables (rows of this config and question text)."""
+    from videoqa.batch._writer import read_table
+    from videoqa.eval._score import Prediction
+    from videoqa.records import question_hash
+
+    opts = job.storage_options
+    wanted = {qid: question_hash(q) for qid, q in prep.questions.items()}
+
+    def rows(table: str) -> list[dict[str, Any]]:
+        columns = ["item_key", "question_id", "question_hash", "config_hash", *_COLUMNS[table]]
+        out = read_table(job.output, table, storage_options=opts, columns=columns).to_pylist()
+        return [
+            r
+            for r in out
+            if r["config_hash"] == job.config_hash and wanted.get(r["question_id"]) == r["question_hash"]
+        ]
+
+    spans: dict[str, tuple[float, float]] = {}
+    for r in rows("spans"):
+        if r["span_index"] == 0:
+            spans[r["item_key"]] = (r["start_seconds"], r["end_seconds"])
+    windows: dict[str, list[dict[str, Any]]] = {}
+    for r in rows("windows"):
+        windows.setdefault(r["item_key"], []).append(r)
+    preds: dict[str, Prediction] = {}
+    for r in rows("failures"):
+        preds[r["question_id"]] = Prediction(status="failed", error_type=r["error_type"], error=r["error"])
+    for r in rows("answers"):
+        start = r["video_start_seconds"]
+        span = spans.get(r["item_key"])
+        ws = sorted(windows.get(r["item_key"], []), key=lambda w: (w["step_index"], w["window_index"]))
+        preds[r["question_id"]] = Prediction(
+            status="ok",
+            raw_text=r["raw_text"],
+            span=None if span is None else (span[0] - start, span[1] - start),
+            letter=r["choice"],
+            parse_error=r["parse_error"],
+            video_duration_seconds=r["video_duration_seconds"],
+            sampling={
+                "strategy_used": r["strategy_used"],
+                "num_windows": r["num_windows"],
+                "num_frames": sum(w["num_frames"] for w in ws),
+                "sampled_fps": [w["sampled_fps"] for w in ws],
+                "second_per_grid": [w["second_per_grid"] for w in ws],
+                "visual_tokens": r["visual_tokens"],
+            },
+        )
+    return preds
+
+
+def _complete(prep: _Prepared, preds: dict[str, Any]) -> dict[str, Any]:
+    """A prediction for every item: missing videos, and items the job left no row for, are explicit."""
+    from videoqa.eval._score import Prediction
+
+    out = {}
+    for item in prep.items:
+        qid = _item_id(item)
+        if item.video_id not in prep.urls:
+            out[qid] = Prediction(
+                status="missing_video", error=f"no {item.video_id} video in the videos folder"
+            )
+        elif qid in preds:
+            out[qid] = preds[qid]
+        else:
+            out[qid] = Prediction(
+                status="failed", error_type="NoResult", error="the batch job wrote no answers or failures row"
+            )
+    return out
+
+
+def _sampling_note(sampling: SamplingSettings) -> str:
+    return (
+        f"sampling {sampling.sampling_fps:g} fps, at most {sampling.sampling_max_frames} frames and "
+        f"{sampling.sampling_total_pixels / (28 * 28):.0f} visual tokens per window, "
+        f"max_new_tokens {sampling.max_new_tokens}"
+    )
+
+
+def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dict[str, Any]:
+    missing = set(prep.missing_videos)
+    sampling = config.resolved_sampling()
+    title = {"charades-sta": "Charades-STA (R@1, IoU >= m; mIoU)", "lvbench": "LVBench (accuracy)"}
+    return {
+        "benchmark": config.benchmark,
+        "title": title[config.benchmark],
+        "model": config.model,
+        "prompt_style": config.prompt,
+        "strategy": sampling.strategy,
+        "sampling": sampling.model_dump(),
+        "sampling_note": _sampling_note(sampling),
+        "annotations": config.annotations,
+        "annotation_format": prep.annotation_format,
+        "comparable": prep.comparable,
+        "videos": config.videos,
+        "limit": config.limit,
+        "clip_ground_truth_to_duration": config.clip_ground_truth,
+        "num_items": len(prep.items),
+        "num_videos": len(prep.urls) + len(missing),
+        "num_missing_videos": len(missing),
+        "num_items_missing_video": sum(item.video_id in missing for item in prep.items),
+        "missing_videos": sorted(missing),
+        **scores,
+    }
+
+
+def run_eval(config: EvalConfig) -> EvalResult:
+    """Evaluate ``config.model`` on the benchmark; see the module docstring for the steps."""
+    from videoqa.eval._prompts import prompt_text
+    from videoqa.eval._report import markdown_table, write_report
+    from videoqa.eval._score import score_choice, score_grounding
+
+    prep = prepare(config)
+    if prep.missing_videos:
+        log.warning(
+            "%d of %d videos are missing under %s (first: %s); their items score 0 in 'all'",
+            len(prep.missing_videos), len(prep.missing_videos) + len(prep.urls), config.videos,
+            ", ".join(prep.missing_videos[:5]),
+        )  # fmt: skip
+    preds = _predictions(_run_batch(config, prep), prep) if prep.urls else {}
+    preds = _complete(prep, preds)
+    prompts = {qid: prompt_text(q) for qid, q in prep.questions.items()}
+    if config.benchmark == "charades-sta":
+        rows, scores = score_grounding(prep.items, preds, prompts, clip_ground_truth=config.clip_ground_truth)
+    else:
+        rows, scores = score_choice(prep.items, preds, prompts)
+    summary = _summary(config, prep, scores)
+    paths = write_report(config.output, rows, summary, storage_options=config.job.get("storage_options"))
+    return EvalResult(summary=summary, paths=paths, table=markdown_table(summary))

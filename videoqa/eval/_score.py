@@ -1,0 +1,157 @@
+"""Turn the model's answers into per-item rows and the summary scores of an evaluation.
+
+Every item of the evaluated set gets a row, whatever happened to it (``status``):
+
+- ``ok``: answered; scored from its parsed span / letter (none -> IoU 0 / wrong);
+- ``failed``: the batch job recorded a failure for it (scored 0, error kept);
+- ``missing_video``: its video is not in the videos folder (scored 0, left out of the answerable subset).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from videoqa.eval._charades import GroundingItem
+from videoqa.eval._lvbench import CAPABILITY_ORDER, ChoiceItem
+from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, ordered_span, temporal_iou
+
+__all__ = ["Prediction", "score_choice", "score_grounding"]
+
+Status = Literal["ok", "failed", "missing_video"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model produced for one item, in seconds relative to the video's first frame."""
+
+    status: Status
+    raw_text: str | None = None
+    span: tuple[float, float] | None = None
+    """First (top-1) grounded span, seconds from the video's first frame; None when none was parsed."""
+    letter: str | None = None
+    parse_error: str | None = None
+    error_type: str | None = None
+    error: str | None = None
+    video_duration_seconds: float | None = None
+    sampling: dict[str, Any] = field(default_factory=dict)
+    """What the model saw: strategy_used, num_windows, num_frames, sampled_fps and second_per_grid (one per
+    window), visual_tokens."""
+
+
+_SAMPLING_COLUMNS = (
+    "strategy_used",
+    "num_windows",
+    "num_frames",
+    "sampled_fps",
+    "second_per_grid",
+    "visual_tokens",
+)
+
+
+def _base_row(prediction: Prediction, prompt: str) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "status": prediction.status,
+        "prompt": prompt,
+        "prediction_text": prediction.raw_text,
+        "parse_error": prediction.parse_error,
+        "error_type": prediction.error_type,
+        "error": prediction.error,
+    }
+    for column in _SAMPLING_COLUMNS:
+        row[column] = prediction.sampling.get(column)
+    return row
+
+
+def score_grounding(
+    items: Sequence[GroundingItem],
+    predictions: Mapping[str, Prediction],
+    prompts: Mapping[str, str],
+    *,
+    clip_ground_truth: bool = False,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows (one per query) and ``{"all": scores, "answerable": scores, ...}`` for Charades-STA.
+
+    ``predictions`` must hold every query id (use status ``missing_video`` for absent videos).
+
+    ``clip_ground_truth`` clips the ground truth to ``[0, duration]`` (off by default, as lmms-eval);
+    the duration is the annotated one, else the probed one.
+    """
+    rows, ious_all, ious_answerable = [], [], []
+    unparsed = failed = 0
+    for item in items:
+        pred = predictions[item.query_id]
+        duration = item.duration_seconds if item.duration_seconds is not None else pred.video_duration_seconds
+        gt = ordered_span((item.start_seconds, item.end_seconds))
+        if clip_ground_truth and duration is not None:
+            gt = clip_span(gt, duration)
+        span = ordered_span(pred.span) if pred.span is not None else None
+        iou = temporal_iou(span, gt) if pred.status == "ok" else 0.0
+        unparsed += pred.status == "ok" and span is None
+        failed += pred.status == "failed"
+        ious_all.append(iou)
+        if pred.status != "missing_video":
+            ious_answerable.append(iou)
+        rows.append({
+            "query_id": item.query_id,
+            "video_id": item.video_id,
+            "sentence": item.sentence,
+            "gt_start_seconds": item.start_seconds,
+            "gt_end_seconds": item.end_seconds,
+            "gt_scored_start_seconds": gt[0],
+            "gt_scored_end_seconds": gt[1],
+            "duration_seconds": duration,
+            "pred_start_seconds": None if span is None else span[0],
+            "pred_end_seconds": None if span is None else span[1],
+            "iou": iou,
+            **_base_row(pred, prompts[item.query_id]),
+        })  # fmt: skip
+    scores = {
+        "all": grounding_scores(ious_all, num_unparsed=unparsed).as_dict(),
+        "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed).as_dict(),
+        "num_unparsed": unparsed,
+        "num_failed": failed,
+    }
+    return rows, scores
+
+
+def score_choice(
+    items: Sequence[ChoiceItem], predictions: Mapping[str, Prediction], prompts: Mapping[str, str]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows (one per question) and overall / per-capability accuracy for LVBench, all and answerable."""
+    rows, results_all, results_answerable = [], [], []
+    without_letter = failed = 0
+    for item in items:
+        pred = predictions[item.question_id]
+        letter = pred.letter.strip().upper() if pred.letter else None
+        correct = pred.status == "ok" and letter == item.answer
+        without_letter += pred.status == "ok" and letter is None
+        failed += pred.status == "failed"
+        results_all.append((correct, item.capabilities))
+        if pred.status != "missing_video":
+            results_answerable.append((correct, item.capabilities))
+        rows.append({
+            "question_id": item.question_id,
+            "video_id": item.video_id,
+            "video_type": item.video_type,
+            "question": item.question,
+            "capabilities": list(item.capabilities),
+            "time_reference": item.time_reference,
+            "answer": item.answer,
+            "pred_letter": letter,
+            "correct": correct,
+            "duration_seconds": pred.video_duration_seconds,
+            **_base_row(pred, prompts[item.question_id]),
+        })  # fmt: skip
+    scores = {
+        "all": choice_scores(
+            results_all, capability_order=CAPABILITY_ORDER, num_without_letter=without_letter
+        ).as_dict(),
+        "answerable": choice_scores(
+            results_answerable, capability_order=CAPABILITY_ORDER, num_without_letter=without_letter
+        ).as_dict(),
+        "num_without_letter": without_letter,
+        "num_failed": failed,
+    }
+    return rows, scores

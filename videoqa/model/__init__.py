@@ -1,0 +1,128 @@
+"""The model layer: load a vision-language model behind the :class:`VideoLanguageModel` seam.
+
+``load_model`` takes a Hugging Face hub id or a local checkpoint directory (Qwen2.5-VL
+or Qwen2-VL), or a built-in name:
+
+- ``"builtin:tiny-qwen2.5-vl"`` / ``"builtin:tiny-qwen2-vl"``: tiny random-weight
+  checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
+  through exactly the code a real checkpoint takes;
+- ``"builtin:scripted"``: the scripted stand-in that answers from the frames it sees.
+
+torch and transformers are imported only when a model is loaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videoqa.model._devices import AttnImplementation, DtypeName
+from videoqa.model._protocol import (
+    Generation,
+    GenerationRequest,
+    TemporalConfig,
+    TemporalKind,
+    VideoLanguageModel,
+    VisualFeatures,
+)
+from videoqa.model._tiny import TINY_KINDS, build_tiny_model
+
+if TYPE_CHECKING:
+    from videoqa.model._qwen import QwenModel
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "Generation",
+    "GenerationRequest",
+    "QwenModel",
+    "TemporalConfig",
+    "TemporalKind",
+    "VideoLanguageModel",
+    "VisualFeatures",
+    "build_tiny_model",
+    "default_models_dir",
+    "load_model",
+]
+
+_TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
+BUILTIN_MODELS = (*_TINY_BUILTINS, "builtin:scripted")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "QwenModel":
+        from videoqa.model._qwen import QwenModel
+
+        return QwenModel
+    raise AttributeError(f"module 'videoqa.model' has no attribute {name!r}")
+
+
+def default_models_dir() -> Path:
+    """Where built-in checkpoints live; the environment is read at call time.
+
+    ``$VIDEOQA_CACHE_DIR/models``, else ``$XDG_CACHE_HOME/videoqa/models``, else ``~/.cache/videoqa/models``.
+    """
+    if root := os.environ.get("VIDEOQA_CACHE_DIR"):
+        return Path(root).expanduser() / "models"
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "videoqa" / "models"
+    return Path.home() / ".cache" / "videoqa" / "models"
+
+
+def load_model(
+    model: str,
+    *,
+    device: str | None = None,
+    dtype: DtypeName = "auto",
+    attn_implementation: AttnImplementation | None = None,
+    device_map: str | dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    revision: str | None = None,
+    max_new_tokens: int = 512,
+    batch_size: int = 8,
+    do_sample: bool = False,
+) -> VideoLanguageModel:
+    """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
+
+    Args:
+        device: ``"cuda"``, ``"cuda:1"``, ``"cpu"``...; ``None`` picks CUDA when visible.
+        dtype: ``"auto"`` (bf16 on CUDA, fp32 on CPU), ``"float32"``, ``"bfloat16"`` or ``"float16"``.
+        attn_implementation: ``None`` picks flash_attention_2 when flash-attn is installed and
+            CUDA is present, else sdpa; ``"flash_attention_2"``, ``"sdpa"`` or ``"eager"`` force one.
+        device_map: ``"auto"`` (or an accelerate map) shards the model over the visible GPUs;
+            ``None`` shards only when there are several GPUs and the model does not fit the first.
+        cache_dir: for hub ids, the Hugging Face download cache; for ``builtin:tiny-*``, the
+            directory holding the built checkpoints (default :func:`default_models_dir`).
+        max_new_tokens: default answer length for :meth:`generate`.
+        batch_size: requests per forward batch in :meth:`generate`.
+        do_sample: ``False`` (default) decodes greedily; ``True`` uses the checkpoint's sampling settings.
+    """
+    if not isinstance(model, str) or not model:
+        raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
+    if model == "builtin:scripted":
+        from videoqa.model._scripted import ScriptedModel
+
+        return ScriptedModel()
+    source, hub_cache, hub_revision = model, cache_dir, revision
+    if model.startswith("builtin:"):
+        kind = _TINY_BUILTINS.get(model)
+        if kind is None:
+            raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")
+        root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
+        source = str(build_tiny_model(root / model.removeprefix("builtin:"), kind=kind))
+        hub_cache, hub_revision = None, None
+    from videoqa.model._qwen import load_qwen
+
+    return load_qwen(
+        model,
+        source,
+        cache_dir=hub_cache,
+        revision=hub_revision,
+        device=device,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        device_map=device_map,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        do_sample=do_sample,
+    )

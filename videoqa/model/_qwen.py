@@ -1,0 +1,431 @@
+"""The real runner: Qwen2.5-VL and Qwen2-VL checkpoints through transformers.
+
+How generation works (checked against transformers 5.23 ``generation/utils.py`` and
+``modeling_qwen2_5_vl.py``):
+
+1. ``encode`` runs the checkpoint's own video processor on the clip's frames with
+   ``do_resize=False`` and ``do_sample_frames=False`` (our frames are already sampled at
+   the window's instants and resized to the window's size), checks the grid equals
+   ``window.grid_thw``, and keeps the vision tower's merged embeddings on the CPU.
+2. ``generate`` renders the checkpoint's chat template with one video part per window,
+   expands each ``<|video_pad|>`` to the window's exact token count, left-pads the batch,
+   embeds the tokens and writes each window's cached embeddings over its video tokens.
+3. Position IDs are built here (``_inputs.mrope_positions``) from each window's grid and
+   :func:`videoqa.temporal_ids` of the window, i.e. from its true
+   ``second_per_grid = temporal_patch_size / sampled_fps`` (never a default fps), in the
+   float32 arithmetic transformers' ``get_rope_index`` uses.
+   They are passed to ``generate`` as a ``(4, batch, length)`` tensor: text positions first,
+   then temporal/height/width, the layout the model's own ``_prepare_position_ids_for_generation``
+   produces. When ``position_ids`` is given, ``generate`` skips its own computation and, for
+   every new token, appends ``last + 1`` on each row (``_update_model_kwargs_for_generation``);
+   since the prompt ends with text whose id is the sequence maximum, that is exactly the
+   reference rule (new tokens continue at ``max + 1``). ``rope_deltas`` are not used when
+   ``position_ids`` are passed.
+4. ``input_ids`` are passed along with ``inputs_embeds``: the first step runs on the
+   embeddings, later steps embed the new tokens, and logits processors (a checkpoint's
+   ``repetition_penalty``) see the prompt ids exactly as in the pixel path.
+
+Why not let transformers compute the positions from ``video_grid_thw`` and
+``second_per_grid_ts``: since 5.3 its ``get_rope_index`` restarts the text after a video at
+``start + max(h, w)`` rather than after the video's largest temporal id (see ``_inputs``).
+The ids of the video tokens themselves are identical; tests check both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from videoqa.errors import ModelError
+from videoqa.model import _devices, _inputs
+from videoqa.model._protocol import Generation, GenerationRequest, TemporalConfig, VisualFeatures
+
+MODEL_TYPES = {
+    "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
+    "qwen2_vl": ("Qwen2VLForConditionalGeneration", "patch_index"),
+}
+RUNNER_VERSION = "qwen-runner-1"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    device: str
+    dtype: str
+    attn_implementation: str
+    device_map: Any
+    max_new_tokens: int
+    batch_size: int
+    do_sample: bool
+
+
+def load_qwen(
+    model_id: str,
+    source: str,
+    *,
+    cache_dir: Any = None,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str = "auto",
+    attn_implementation: str | None = None,
+    device_map: Any = None,
+    max_new_tokens: int = 512,
+    batch_size: int = 8,
+    do_sample: bool = False,
+) -> QwenModel:
+    """``from_pretrained`` of a hub id or checkpoint directory: the one path for real and tiny models."""
+    import torch
+    import transformers
+
+    if max_new_tokens < 1 or batch_size < 1:
+        raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
+    hub = {"cache_dir": None if cache_dir is None else str(cache_dir), "revision": revision}
+    try:
+        config = transformers.AutoConfig.from_pretrained(source, **hub)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"{source}: cannot read a model config ({exc}); give a hub id or a checkpoint directory."
+        ) from exc
+    if config.model_type not in MODEL_TYPES:
+        raise ModelError(
+            f"{source}: model_type {config.model_type!r} is not supported; videoqa runs Qwen2.5-VL "
+            f"('qwen2_5_vl') and Qwen2-VL ('qwen2_vl') checkpoints."
+        )
+    settings = _placement(
+        config, device=device, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
+    )
+    settings = RunSettings(
+        **settings, max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=do_sample
+    )
+    model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
+    try:
+        processor = transformers.AutoProcessor.from_pretrained(source, **hub)
+        model = model_class.from_pretrained(
+            source,
+            config=config,
+            dtype=getattr(torch, settings.dtype),
+            attn_implementation=settings.attn_implementation,
+            device_map=settings.device_map,
+            **hub,
+        )
+    except OSError as exc:
+        raise ModelError(f"{source}: cannot load the checkpoint ({exc}).") from exc
+    if settings.device_map is None:
+        model = model.to(settings.device)
+    return QwenModel(model_id, model.eval(), processor, settings, source=source)
+
+
+def _placement(
+    config: Any, *, device: str | None, dtype: str, attn_implementation: str | None, device_map: Any
+) -> dict[str, Any]:
+    """Device, dtype, attention kernel and device_map for this machine (see ``_devices``)."""
+    cuda, count, free = _devices.cuda_facts()
+    device = _devices.choose_device(device, cuda_available=cuda)
+    device_type = device.split(":")[0]
+    dtype_name = _devices.choose_dtype_name(dtype, device_type=device_type)
+    attn = _devices.choose_attn_implementation(
+        attn_implementation, cuda_available=cuda, flash_attn_available=_devices.flash_attn_installed()
+    )
+    device_map = _devices.choose_device_map(
+        device_map,
+        device_type=device_type,
+        cuda_device_count=count,
+        free_bytes_per_device=free,
+        model_bytes=_devices.estimate_parameter_count(config) * (4 if dtype_name == "float32" else 2),
+    )
+    if device_map is not None:
+        _devices.require_accelerate()
+    return {"device": device, "dtype": dtype_name, "attn_implementation": attn, "device_map": device_map}
+
+
+def temporal_config_from(config: Any) -> TemporalConfig:
+    """TemporalConfig of a loaded Qwen2-VL / Qwen2.5-VL config (``vision_config`` holds the facts)."""
+    model_type = getattr(config, "model_type", None)
+    if model_type not in MODEL_TYPES:
+        raise ModelError(f"model_type {model_type!r} is not a Qwen2-VL or Qwen2.5-VL checkpoint")
+    vision = config.vision_config
+    kind = MODEL_TYPES[model_type][1]
+    # Qwen2.5-VL: vision_config.tokens_per_second (2 in the released checkpoints; the class default is 4).
+    # Qwen2-VL has none: its temporal ids count temporal patches, one per patch.
+    tokens_per_second = float(vision.tokens_per_second) if kind == "absolute_time" else 1.0
+    return TemporalConfig(
+        kind=kind, tokens_per_second=tokens_per_second, temporal_patch_size=int(vision.temporal_patch_size)
+    )
+
+
+class QwenModel:
+    """A loaded Qwen2-VL / Qwen2.5-VL checkpoint implementing :class:`VideoLanguageModel`."""
+
+    def __init__(
+        self, model_id: str, model: Any, processor: Any, settings: RunSettings, *, source: str | None = None
+    ):
+        self.model_id = model_id
+        self.source = source or model_id
+        """The hub id or local directory the weights were loaded from."""
+        self.model = model
+        self.processor = processor
+        self.settings = settings
+        self.temporal = temporal_config_from(model.config)
+        self.tokenizer = processor.tokenizer
+        self.video_token = processor.video_token
+        self.video_token_id = int(model.config.video_token_id)
+        if self.tokenizer.convert_tokens_to_ids(self.video_token) != self.video_token_id:
+            raise ModelError(
+                f"{model_id}: the tokenizer's {self.video_token} is not config.video_token_id "
+                f"({self.video_token_id}); the checkpoint's tokenizer and config do not belong together."
+            )
+        self.spatial_merge_size = int(model.config.vision_config.spatial_merge_size)
+        pad = self.tokenizer.pad_token_id
+        self.pad_token_id = int(pad if pad is not None else model.generation_config.pad_token_id or 0)
+        self._fingerprint: str | None = None
+
+    def __repr__(self) -> str:
+        s = self.settings
+        return (
+            f"QwenModel({self.model_id!r}, {self.model.config.model_type}, device={s.device}, "
+            f"dtype={s.dtype}, attn={s.attn_implementation}, "
+            f"temporal={self.temporal.kind}@{self.temporal.tokens_per_second}/s)"
+        )
+
+    # -- identity -------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:
+            self._fingerprint = _fingerprint(self)
+        return self._fingerprint
+
+    # -- vision side ----------------------------------------------------------------------------
+    def preprocess(self, frames: np.ndarray) -> tuple[Any, tuple[int, int, int]]:
+        """pixel_values_videos and grid of already sampled, already resized uint8 (T, H, W, 3) frames."""
+        out = self.processor.video_processor(
+            videos=[frames],
+            do_resize=False,
+            do_sample_frames=False,
+            cap_pixels_per_frame=False,
+            return_tensors="pt",
+        )
+        grid = tuple(int(x) for x in out["video_grid_thw"][0].tolist())
+        return out["pixel_values_videos"], grid
+
+    def encode(self, clip: Any) -> VisualFeatures:
+        import torch
+
+        window = clip.window
+        if clip.frames.shape[1:3] != (window.height, window.width):
+            raise ModelError(
+                f"window {window.index}: frames are {clip.frames.shape[2]}x{clip.frames.shape[1]} but the "
+                f"window is {window.width}x{window.height}; decode with the plan's sizes."
+            )
+        pixels, grid = self.preprocess(clip.frames)
+        if grid != tuple(window.grid_thw):
+            raise ModelError(
+                f"window {window.index}: the processor made grid {grid} from {clip.frames.shape[0]} frames, "
+                f"expected window.grid_thw {tuple(window.grid_thw)} (frame count must be a multiple of "
+                f"{window.temporal_patch_size})."
+            )
+        device = self.model.model.visual.device
+        grid_t = torch.tensor([grid], dtype=torch.long, device=device)
+        with torch.inference_mode():
+            out = self.model.model.get_video_features(pixels.to(device), grid_t, return_dict=True)
+        embeddings = torch.cat(list(out.pooler_output), dim=0).to("cpu").contiguous()
+        if embeddings.shape[0] != window.visual_tokens:
+            raise ModelError(
+                f"window {window.index}: {embeddings.shape[0]} embeddings for {window.visual_tokens} tokens"
+            )
+        data = {
+            "embeddings": embeddings,
+            "grid_thw": grid,
+            "second_per_grid": float(window.second_per_grid),
+            "fingerprint": self.fingerprint(),
+        }
+        return VisualFeatures(
+            window=window,
+            pts_seconds=np.asarray(clip.pts_seconds, dtype=np.float64),
+            data=data,
+            warnings=list(clip.warnings),
+        )
+
+    # -- language side --------------------------------------------------------------------------
+    def build_inputs(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
+        """input_ids, attention_mask, position_ids (numpy) and the per-row feature lists."""
+        rows, positions, features = [], [], []
+        for n, request in enumerate(requests):
+            if not request.features:
+                raise ModelError(f"request {n} has no encoded windows")
+            datas = [self._check_features(f) for f in request.features]
+            text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
+            try:
+                text = _inputs.expand_video_placeholders(
+                    text,
+                    video_token=self.video_token,
+                    token_counts=[int(d["embeddings"].shape[0]) for d in datas],
+                )
+            except ValueError as exc:
+                raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
+            ids = list(self.tokenizer(text)["input_ids"])
+            rows.append(ids)
+            positions.append(
+                _inputs.mrope_positions(
+                    ids,
+                    video_token_id=self.video_token_id,
+                    grids_thw=[d["grid_thw"] for d in datas],
+                    temporal_ids=[self.temporal_ids(f.window) for f in request.features],
+                    spatial_merge_size=self.spatial_merge_size,
+                )
+            )
+            features.append([d["embeddings"] for d in datas])
+        input_ids, attention_mask = _inputs.left_pad(rows, pad_token_id=self.pad_token_id)
+        position_ids = _inputs.batch_positions(attention_mask, positions)
+        return {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids,
+            "features": features,
+        }
+
+    def temporal_ids(self, window: Any) -> np.ndarray:
+        """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""
+        from videoqa.video._timing import temporal_ids
+
+        return temporal_ids(
+            window,
+            tokens_per_second=self.temporal.tokens_per_second,
+            temporal_patch_size=self.temporal.temporal_patch_size,
+            kind=self.temporal.kind,
+        )
+
+    def _check_features(self, features: VisualFeatures) -> dict[str, Any]:
+        data = features.data
+        if not isinstance(data, dict) or "embeddings" not in data:
+            raise ModelError(f"window {features.window.index}: these features were not made by a Qwen runner")
+        if data.get("fingerprint") != self.fingerprint():
+            raise ModelError(
+                f"window {features.window.index}: features were encoded by another model or preprocessing "
+                f"({data.get('fingerprint')} != {self.fingerprint()}); encode again with this model."
+            )
+        return data
+
+    def embed(self, input_ids: Any, features: Sequence[Sequence[Any]]) -> Any:
+        """Token embeddings with each row's cached video embeddings written over its video tokens."""
+        import torch
+
+        embed_tokens = self.model.get_input_embeddings()
+        embeds = embed_tokens(input_ids)
+        for b, row_features in enumerate(features):
+            where = (input_ids[b] == self.video_token_id).nonzero(as_tuple=True)[0]
+            values = torch.cat([f.to(embeds.device, embeds.dtype) for f in row_features], dim=0)
+            if values.shape[0] != where.shape[0]:
+                raise ModelError(f"row {b}: {where.shape[0]} video tokens for {values.shape[0]} embeddings")
+            embeds[b, where] = values
+        return embeds
+
+    def generate(
+        self, requests: Sequence[GenerationRequest], *, max_new_tokens: int | None = None
+    ) -> list[Generation]:
+        max_new_tokens = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        results: list[Generation] = []
+        size = self.settings.batch_size
+        for start in range(0, len(requests), size):
+            results.extend(self._generate_batch(requests[start : start + size], max_new_tokens))
+        return results
+
+    def _generate_batch(self, requests: Sequence[GenerationRequest], max_new_tokens: int) -> list[Generation]:
+        import torch
+
+        built = self.build_inputs(requests)
+        device = self.model.get_input_embeddings().weight.device
+        input_ids = torch.from_numpy(built["input_ids"]).to(device)
+        attention_mask = torch.from_numpy(built["attention_mask"]).to(device)
+        position_ids = torch.from_numpy(built["position_ids"]).to(device)
+        with torch.inference_mode():
+            embeds = self.embed(input_ids, built["features"])
+            out = self.model.generate(
+                input_ids=input_ids,
+                inputs_embeds=embeds,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                generation_config=self._generation_config(max_new_tokens),
+            )
+        new_tokens = out[:, input_ids.shape[1] :].to("cpu")
+        stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
+        results = []
+        for b in range(len(requests)):
+            tokens = new_tokens[b].tolist()
+            used = next((i + 1 for i, t in enumerate(tokens) if t in stop_ids), len(tokens))
+            text = self.tokenizer.decode(tokens[:used], skip_special_tokens=True)
+            results.append(
+                Generation(text=text, input_tokens=int(built["attention_mask"][b].sum()), output_tokens=used)
+            )
+        return results
+
+    def _generation_config(self, max_new_tokens: int) -> Any:
+        config = self.model.generation_config.to_dict()
+        config.update(max_new_tokens=max_new_tokens, pad_token_id=self.pad_token_id)
+        if not self.settings.do_sample:
+            config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        from transformers import GenerationConfig
+
+        return GenerationConfig(**{k: v for k, v in config.items() if not k.startswith("_")})
+
+
+def _as_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def _fingerprint(runner: QwenModel) -> str:
+    """Weights, dtype and preprocessing, hashed; the same checkpoint gives the same string anywhere.
+
+    A hub checkpoint is named by its id and resolved commit. A local directory is named by its
+    content, not its path: config.json plus, per weight file, its size and a hash of 16 evenly
+    spaced 64 KiB samples (cheap on a 15 GB checkpoint, and two fine-tunes of one architecture,
+    whose files have equal sizes, still differ).
+    """
+    config = runner.model.config
+    facts: dict[str, Any] = {
+        "runner": RUNNER_VERSION,
+        "dtype": runner.settings.dtype,
+        "model_type": config.model_type,
+    }
+    path = Path(runner.source)
+    if path.is_dir():
+        facts["config"] = hashlib.sha256((path / "config.json").read_bytes()).hexdigest()
+        facts["weights"] = [_sampled_digest(p) for p in sorted(path.glob("*.safetensors"))]
+    else:
+        facts["model_id"] = runner.source
+        facts["commit"] = getattr(config, "_commit_hash", None)
+    vp = runner.processor.video_processor
+    facts["video_processor"] = {
+        k: _plain(getattr(vp, k, None))
+        for k in (
+            "image_mean",
+            "image_std",
+            "rescale_factor",
+            "patch_size",
+            "merge_size",
+            "temporal_patch_size",
+        )
+    }
+    blob = json.dumps(facts, sort_keys=True, default=str).encode()
+    return f"{config.model_type}:{hashlib.sha256(blob).hexdigest()[:20]}"
+
+
+def _sampled_digest(path: Path, samples: int = 16, chunk: int = 1 << 16) -> tuple[str, int, str]:
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for k in range(samples):
+            f.seek(max(0, (size - chunk) * k // max(1, samples - 1)))
+            digest.update(f.read(chunk))
+    return path.name, size, digest.hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, (tuple, list)) else value

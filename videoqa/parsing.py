@@ -1,0 +1,329 @@
+"""Turn a model's text into spans (seconds) or an option letter.
+
+Never raises on model text and never evaluates it: JSON goes through :func:`json.loads`,
+everything else through regular expressions. When nothing can be read, the result holds
+no span (or no letter) and a ``reason`` saying why, which the session stores in
+``Analysis.parse_error``.
+
+Span rules, first that yields a span wins (inside ``<answer>...</answer>`` first when the
+tags are present, then in the whole text):
+
+1. ``json``: a JSON list/object of events (optionally in a code fence): ``start``/``end``
+   (also ``start_time``, ``end_time``, ``begin``...) or ``timestamp(s)``/``span`` holding
+   ``[a, b]`` or ``"a - b"``; times as numbers, ``"12.5"``, ``"12.5s"`` or ``"mm:ss.ff"`` /
+   ``"hh:mm:ss.ff"``; labels from ``description``/``event``/``caption``/``label``.
+2. ``range``: ``X - Y``, ``X–Y``, ``X to Y``, ``from X to Y seconds``, ``X s to Y s``,
+   ``X-Y seconds``, ``between X and Y``, with ``mm:ss``/``hh:mm:ss(.ff)`` clock times or
+   numbers (a ``min``/``minutes`` unit multiplies by 60). "to" only counts as a whole word
+   (lmms-eval replaces "to" inside words, turning "towel" into "-wel").
+3. ``pair``: "starts at X ... ends at Y" (also ``"start_time": "X"`` in broken JSON).
+
+Reversed spans are swapped. Times are returned as the model wrote them: relative to the
+clip it saw.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ChoiceParse", "ParsedSpan", "SpanParse", "parse_choice", "parse_spans", "parse_time"]
+
+_CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?"
+_NUMBER = r"\d+(?:\.\d+)?"
+_TIME = rf"(?:{_CLOCK}|{_NUMBER})"
+_UNIT = r"(?:\s*(?P<{name}>s|secs?|seconds?|mins?|minutes?)\b\.?)?"
+_SEP = r"\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*"
+_RANGE_RE = re.compile(
+    rf"(?<![\w.:])(?P<a>{_TIME}){_UNIT.format(name='ua')}{_SEP}(?P<b>{_TIME}){_UNIT.format(name='ub')}"
+    rf"(?!\.?\d)(?!:\d)",
+    re.IGNORECASE,
+)
+_BETWEEN_RE = re.compile(
+    rf"\bbetween\s+(?P<a>{_TIME}){_UNIT.format(name='ua')}\s+and\s+(?P<b>{_TIME}){_UNIT.format(name='ub')}",
+    re.IGNORECASE,
+)
+_LEAD = r"[\"']?\s*(?:[:=]|\bat\b|\bis\b|\bof\b|\bfrom\b)?\s*(?:about\s+|around\s+|approximately\s+)?[\"']?"
+_START_RE = re.compile(rf"\b(?:start|begin)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(?P<t>{_TIME})", re.IGNORECASE)
+_END_RE = re.compile(
+    rf"\b(?:end|stop|finish)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(?P<t>{_TIME})", re.IGNORECASE
+)
+_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+_FENCE_RE = re.compile(r"```(?:json)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
+_TRAILING_COMMA_RE = re.compile(r",\s*([\]}])")
+_TIME_VALUE_RE = re.compile(rf"^\s*({_TIME})\s*(s|secs?|seconds?)?\s*$", re.IGNORECASE)
+
+_START_KEYS = ("start", "start_time", "starttime", "start_seconds", "begin", "begin_time", "from")
+_END_KEYS = ("end", "end_time", "endtime", "end_seconds", "stop", "finish", "to")
+_PAIR_KEYS = ("timestamp", "timestamps", "time", "times", "span", "segment", "time_range", "range")
+_LABEL_KEYS = ("description", "event", "caption", "label", "text", "content", "action", "sentence")
+
+
+@dataclass(frozen=True)
+class ParsedSpan:
+    """One span as the model wrote it (seconds relative to the clip it saw), start <= end."""
+
+    start_seconds: float
+    end_seconds: float
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class SpanParse:
+    spans: tuple[ParsedSpan, ...]
+    """Spans in the order they appear in the text; empty when nothing could be read."""
+    reason: str | None
+    """Why no span was found (None when there are spans)."""
+    method: str | None = None
+    """Which rule matched: ``"json"``, ``"range"`` or ``"pair"`` (prefixed ``"answer_tag:"`` inside tags)."""
+
+
+@dataclass(frozen=True)
+class ChoiceParse:
+    letter: str | None
+    reason: str | None
+    method: str | None = None
+
+
+def parse_time(value: Any) -> float | None:
+    """Seconds from a number, ``"12.5"``, ``"12.5s"``, ``"mm:ss(.ff)"`` or ``"hh:mm:ss(.ff)"``; else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value) if math.isfinite(value) and value >= 0 else None
+    if not isinstance(value, str):
+        return None
+    match = _TIME_VALUE_RE.match(value)
+    return _time_token(match.group(1)) if match else None
+
+
+def _time_token(token: str) -> float | None:
+    try:
+        if ":" not in token:
+            return float(token)
+        parts = token.split(":")
+        seconds = float(parts[-1])
+        minutes = int(parts[-2])
+        hours = int(parts[-3]) if len(parts) == 3 else 0
+    except ValueError:
+        return None
+    if seconds >= 60 or (len(parts) == 3 and minutes >= 60):
+        return None
+    return hours * 3600.0 + minutes * 60.0 + seconds
+
+
+def _ordered(start: float, end: float, label: str | None = None) -> ParsedSpan:
+    if end < start:
+        start, end = end, start
+    return ParsedSpan(start, end, label or None)
+
+
+def _scale(unit: str | None) -> float | None:
+    if unit is None:
+        return None
+    return 60.0 if unit.lower().startswith("min") else 1.0
+
+
+def _span_from_match(match: re.Match[str], text: str) -> ParsedSpan | None:
+    a_token, b_token = match.group("a"), match.group("b")
+    a, b = _time_token(a_token), _time_token(b_token)
+    if a is None or b is None:
+        return None
+    scale_a, scale_b = _scale(match.group("ua")), _scale(match.group("ub"))
+    scale_a = scale_a if scale_a is not None else (scale_b or 1.0)
+    scale_b = scale_b if scale_b is not None else scale_a
+    if ":" not in a_token:
+        a *= scale_a
+    if ":" not in b_token:
+        b *= scale_b
+    line_end = text.find("\n", match.end())
+    rest = text[match.end() : line_end if line_end >= 0 else len(text)]
+    rest = rest.strip()
+    label = rest[1:].strip().rstrip(".").strip() if rest[:1] in (":", "-", "–", "—") else None
+    return _ordered(a, b, label or None)
+
+
+def _parse_ranges(text: str) -> tuple[ParsedSpan, ...]:
+    spans = []
+    for regex in (_RANGE_RE, _BETWEEN_RE):
+        for match in regex.finditer(text):
+            span = _span_from_match(match, text)
+            if span is not None:
+                spans.append((match.start(), span))
+        if spans:
+            break
+    return tuple(span for _, span in sorted(spans, key=lambda item: item[0]))
+
+
+def _parse_pairs(text: str) -> tuple[ParsedSpan, ...]:
+    starts = [_time_token(m.group("t")) for m in _START_RE.finditer(text)]
+    ends = [_time_token(m.group("t")) for m in _END_RE.finditer(text)]
+    return tuple(
+        _ordered(s, e) for s, e in zip(starts, ends, strict=False) if s is not None and e is not None
+    )
+
+
+def _json_candidates(text: str) -> list[str]:
+    candidates = [m.group(1) for m in _FENCE_RE.finditer(text)]
+    for opener, closer in (("[", "]"), ("{", "}")):
+        first, last = text.find(opener), text.rfind(closer)
+        if 0 <= first < last:
+            candidates.append(text[first : last + 1])
+    return candidates
+
+
+def _load_json(text: str) -> tuple[bool, Any]:
+    for candidate in _json_candidates(text):
+        for attempt in (candidate, _TRAILING_COMMA_RE.sub(r"\1", candidate)):
+            try:
+                return True, json.loads(attempt)
+            except (ValueError, RecursionError):
+                continue
+    return False, None
+
+
+def _label(item: dict[str, Any]) -> str | None:
+    for key in _LABEL_KEYS:
+        value = item.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _span_from_item(item: Any) -> ParsedSpan | None:
+    if isinstance(item, (list, tuple)) and len(item) == 2:
+        a, b = parse_time(item[0]), parse_time(item[1])
+        return _ordered(a, b) if a is not None and b is not None else None
+    if not isinstance(item, dict):
+        return None
+    lowered = {str(k).strip().lower(): v for k, v in item.items()}
+    start = next((parse_time(lowered[k]) for k in _START_KEYS if k in lowered), None)
+    end = next((parse_time(lowered[k]) for k in _END_KEYS if k in lowered), None)
+    if start is not None and end is not None:
+        return _ordered(start, end, _label(lowered))
+    for key in _PAIR_KEYS:
+        value = lowered.get(key)
+        span = _span_from_item(value) if isinstance(value, (list, tuple)) else None
+        if span is None and isinstance(value, str):
+            ranges = _parse_ranges(value)
+            span = ranges[0] if ranges else None
+        if span is not None:
+            return _ordered(span.start_seconds, span.end_seconds, _label(lowered))
+    return None
+
+
+def _spans_from_json(data: Any, depth: int = 0) -> tuple[ParsedSpan, ...]:
+    if depth > 3:
+        return ()
+    single = _span_from_item(data)
+    if single is not None:
+        return (single,)
+    items: list[Any] = []
+    if isinstance(data, list):
+        items = data
+    elif isinstance(data, dict):
+        items = [v for v in data.values() if isinstance(v, (list, dict))]
+    spans: list[ParsedSpan] = []
+    for item in items:
+        spans.extend(_spans_from_json(item, depth + 1))
+    return tuple(spans)
+
+
+def _parse_body(text: str) -> tuple[tuple[ParsedSpan, ...], str | None, bool]:
+    """(spans, method, saw_json) for one piece of text."""
+    saw_json, data = _load_json(text)
+    if saw_json:
+        spans = _spans_from_json(data)
+        if spans:
+            return spans, "json", True
+    spans = _parse_ranges(text)
+    if spans:
+        return spans, "range", saw_json
+    spans = _parse_pairs(text)
+    if spans:
+        return spans, "pair", saw_json
+    return (), None, saw_json
+
+
+def parse_spans(text: str) -> SpanParse:
+    """All spans in ``text`` (see the module docstring for the rules); never raises."""
+    if not isinstance(text, str) or not text.strip():
+        return SpanParse((), "the model returned no text")
+    saw_json = False
+    tagged = _ANSWER_TAG_RE.search(text)
+    if tagged:
+        spans, method, saw_json = _parse_body(tagged.group(1))
+        if spans:
+            return SpanParse(spans, None, f"answer_tag:{method}")
+    spans, method, saw = _parse_body(text)
+    if spans:
+        return SpanParse(spans, None, method)
+    if saw or saw_json:
+        return SpanParse((), "the model's JSON holds no event with a start and an end time")
+    if re.search(r"\d", text):
+        return SpanParse((), f"no time range found in the model's text {_excerpt(text)}")
+    return SpanParse((), f"no time found in the model's text {_excerpt(text)}")
+
+
+def _excerpt(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return repr(flat if len(flat) <= limit else flat[: limit - 3] + "...")
+
+
+def _letter_rules(letters: str) -> list[tuple[str, re.Pattern[str]]]:
+    upper = f"[{letters}]"
+    both = f"[{letters}{letters.lower()}]"
+    tail = r"(?![A-Za-z0-9])"
+    return [
+        (
+            "answer_is",
+            re.compile(
+                rf"(?i:\banswer\b(?:\s+(?:is|would\s+be|should\s+be))?)\s*[:\-]?\s*(?i:option\s+)?"
+                rf"(?:\(({both})\)|({upper}){tail}|({both})(?=[.)]?\s*$))"
+            ),
+        ),
+        (
+            "option",
+            re.compile(rf"(?i:\b(?:option|choice)\b(?:\s+is)?)\s*[:\-]?\s*(?:\(({both})\)|({upper}){tail})"),
+        ),
+        ("parenthesized", re.compile(rf"\(({upper})\)")),
+        ("leading", re.compile(rf"^\s*({upper})(?:[.):]|\s*$)")),
+        ("punctuated", re.compile(rf"(?<![A-Za-z0-9.])({upper})[.):](?=\s|$)")),
+        ("bare_line", re.compile(rf"^\s*({upper})\s*$", re.MULTILINE)),
+    ]
+
+
+def parse_choice(
+    text: str, letters: Sequence[str] = "ABCD", options: Sequence[str] | None = None
+) -> ChoiceParse:
+    """The option letter in ``text``, restricted to ``letters``; never raises on text.
+
+    Rules by priority: "answer is B" / "Answer: (B)", "option B", "(B)", a leading
+    "B." / "B)" / "B:" / bare "B", "B." / "B)" / "B:" elsewhere, a line holding only the
+    letter, then (when ``options`` are given) the one option whose text the answer names.
+    """
+    offered = "".join(letters)
+    if not offered or not all(len(x) == 1 and "A" <= x <= "Z" for x in letters):
+        raise ValueError(f"letters must be single capital letters, got {letters!r}")
+    if not isinstance(text, str) or not text.strip():
+        return ChoiceParse(None, "the model returned no text")
+    cleaned = text.strip().strip("*\"'` ")
+    for method, regex in _letter_rules(offered):
+        match = regex.search(cleaned)
+        if match:
+            letter = next(g for g in match.groups() if g)
+            return ChoiceParse(letter.upper(), None, method)
+    if options:
+        named = [
+            letter
+            for letter, option in zip(letters, options, strict=False)
+            if option.strip()
+            and re.search(rf"(?<!\w){re.escape(option.strip())}(?!\w)", cleaned, re.IGNORECASE)
+        ]
+        if len(named) == 1:
+            return ChoiceParse(named[0], None, "option_text")
+    return ChoiceParse(None, f"no option letter among {', '.join(letters)} found in {_excerpt(text)}")

@@ -1,0 +1,489 @@
+"""Row models of the batch job's Parquet tables, and the functions that fill them.
+
+Four tables, each one Parquet dataset under the job's output folder:
+
+- ``answers``: one row per (video, question) that was answered.
+- ``spans``: one row per grounded span of an answer, absolute seconds.
+- ``windows``: one row per window the model saw for an answer (pts, fps, tokens, temporal IDs).
+- ``failures``: one row per (video, question) that could not be answered, with the error.
+
+Every (video, question, config) of a job ends up with exactly one ``answers`` row or
+one ``failures`` row. Every row carries the same identity columns (:class:`RowIdentity`):
+the video, the question id, the model id, the sampling settings and a config hash,
+plus ``item_key``, a hash of (video, question, config) that names the item in the
+output files and lets ``--resume`` skip finished work.
+
+The published schemas in ``schemas/`` are generated from these models::
+
+    python -m videoqa.records --write schemas/     # regenerate
+    python -m videoqa.records --check schemas/     # exit 1 when the files drifted
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import types
+import typing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from videoqa.analysis import Analysis, Question
+
+__all__ = [
+    "TABLES",
+    "AnswerRow",
+    "FailureRow",
+    "RowIdentity",
+    "SamplingSettings",
+    "SpanRow",
+    "Stage",
+    "TableRows",
+    "WindowRow",
+    "analysis_to_rows",
+    "arrow_schema",
+    "config_hash",
+    "failure_row",
+    "item_key",
+    "question_hash",
+]
+
+Stage = Literal["list", "probe", "plan", "decode", "model", "records"]
+
+
+class _Row(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingSettings(_Row):
+    """The sampling and generation settings of a job: on every row it writes, and in its config hash.
+
+    ``sampling_<name>`` mirrors ``videoqa._strategies.StrategyOptions.<name>`` (same defaults);
+    :meth:`strategy_options` gives them back under their session names.
+    """
+
+    strategy: Literal["auto", "single", "coarse_to_fine"] = Field(
+        default="auto", description="Strategy asked for; the one actually used is answers.strategy_used."
+    )
+    sampling_fps: float = Field(default=2.0, description="Target frames per second of video (single pass).")
+    sampling_min_frames: int = Field(default=4, description="Fewest frames per window.")
+    sampling_max_frames: int = Field(default=768, description="Most frames per window.")
+    sampling_min_pixels: int = Field(default=128 * 28 * 28, description="Smallest frame area in pixels.")
+    sampling_max_pixels: int = Field(default=768 * 28 * 28, description="Largest frame area in pixels.")
+    sampling_total_pixels: float = Field(
+        default=128000 * 28 * 28 * 0.9, description="Pixel budget over all frames of one window."
+    )
+    sampling_coarse_fps: float = Field(default=0.5, description="Frames per second of the coarse pass.")
+    sampling_coarse_window_seconds: float = Field(
+        default=600.0, description="Window length of the coarse pass, seconds."
+    )
+    sampling_fine_fps: float = Field(default=2.0, description="Frames per second of the fine pass.")
+    sampling_fine_padding_seconds: float = Field(
+        default=3.0, description="Padding around each coarse candidate before the fine pass, seconds."
+    )
+    sampling_max_candidates: int = Field(
+        default=4, description="Most candidate regions the fine pass re-reads."
+    )
+    sampling_min_single_fps: float = Field(
+        default=0.5,
+        description="strategy='auto' goes coarse_to_fine when one window would be sampled below this.",
+    )
+    decode_backend: Literal["pyav", "decord"] = Field(default="pyav", description="Decoder used.")
+    max_new_tokens: int = Field(default=128, description="Generation budget per answer, tokens.")
+    prompt_style: Literal["qwen_cookbook", "lmms_eval"] = Field(
+        default="qwen_cookbook", description="Prompt template family used to ask the model."
+    )
+
+    def strategy_options(self) -> dict[str, Any]:
+        """The ``sampling_*`` fields without their prefix: keyword arguments of ``StrategyOptions``."""
+        return {
+            k.removeprefix("sampling_"): v for k, v in self.model_dump().items() if k.startswith("sampling_")
+        }
+
+
+class RowIdentity(SamplingSettings):
+    """Columns every table shares: which item, which model, which settings."""
+
+    item_key: str = Field(
+        description="Hash of (video, question_id, question_hash, config_hash): the item's id."
+    )
+    video: str = Field(description="Full path or URL of the video, as listed from the bucket.")
+    video_id: str = Field(
+        description="Path of the video relative to the bucket root; question selectors match it."
+    )
+    question_id: str = Field(description="Id of the question, from the questions file.")
+    question_hash: str = Field(description="Hash of the question's content (text, task, options, prompt).")
+    model_id: str = Field(description="Model string the job ran, e.g. 'Qwen/Qwen2.5-VL-7B-Instruct'.")
+    config_hash: str = Field(description="Hash of the model id and every setting that changes answers.")
+
+
+class AnswerRow(RowIdentity):
+    """One answered (video, question)."""
+
+    status: Literal["ok"] = Field(
+        default="ok", description="Always 'ok' here; failures go to the failures table."
+    )
+    question: str = Field(description="The question text (or the event description for grounding).")
+    task: Literal["qa", "choice", "grounding", "events"] = Field(description="Kind of question.")
+    options: list[str] | None = Field(default=None, description="Answer options for task='choice'.")
+    answer: str = Field(description="Final answer text.")
+    choice: str | None = Field(
+        default=None, description="Option letter for task='choice', None if none was read."
+    )
+    parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    raw_text: str = Field(description="The model's final text, unedited.")
+    strategy_used: Literal["single", "coarse_to_fine"] = Field(
+        description="Strategy that produced the answer."
+    )
+    num_spans: int = Field(description="Number of rows this answer has in the spans table.")
+    num_windows: int = Field(description="Number of rows this answer has in the windows table.")
+    visual_tokens: int = Field(description="Visual tokens over all windows the model saw for this answer.")
+    video_duration_seconds: float = Field(description="Duration of the video.")
+    video_start_seconds: float = Field(description="Presentation time of the video's first frame.")
+    attempts: int = Field(
+        default=1, description="How many times the item was tried (1 = first try succeeded)."
+    )
+    timings_seconds_json: str = Field(
+        description="Wall time per stage, a JSON object of seconds (varies by run)."
+    )
+    analysis_json: str = Field(
+        description="The full videoqa.Analysis as JSON: Analysis.model_validate_json(it)."
+    )
+
+
+class SpanRow(RowIdentity):
+    """One grounded span of an answer, absolute seconds on the video's timeline."""
+
+    span_index: int = Field(description="Position of the span within its answer (0-based).")
+    start_seconds: float = Field(description="Absolute start, seconds.")
+    end_seconds: float = Field(description="Absolute end, seconds; >= start_seconds.")
+    duration_seconds: float = Field(description="end_seconds - start_seconds.")
+    label: str | None = Field(default=None, description="What happens in the span (events task).")
+    task: Literal["qa", "choice", "grounding", "events"] = Field(description="Kind of question.")
+
+
+class WindowRow(RowIdentity):
+    """One window the model saw while answering: exactly what was sampled and how it was timed."""
+
+    step: str = Field(description="Strategy pass the window belongs to: 'single', 'coarse' or 'fine'.")
+    step_index: int = Field(description="Position of the pass within the answer (0-based).")
+    window_index: int = Field(description="Index of the window in its pass's sampling plan.")
+    start_seconds: float = Field(description="Absolute start of the window, seconds.")
+    end_seconds: float = Field(description="Absolute end of the window, seconds (exclusive).")
+    num_frames: int = Field(description="Frames the model saw in this window.")
+    sampled_fps: float = Field(description="Frames per second of video time in this window.")
+    second_per_grid: float = Field(
+        description="Seconds per temporal patch: temporal_patch_size / sampled_fps."
+    )
+    height: int = Field(description="Frame height fed to the model (multiple of 28).")
+    width: int = Field(description="Frame width fed to the model (multiple of 28).")
+    visual_tokens: int = Field(description="LLM tokens the window cost after the 2x2 merge.")
+    pts_seconds: list[float] = Field(description="True presentation time of every frame the model saw.")
+    temporal_ids: list[int] = Field(
+        description="MRoPE temporal ID of each temporal patch, relative to the window."
+    )
+    cached: bool = Field(description="True when the vision features came from the visual cache.")
+
+
+class FailureRow(RowIdentity):
+    """One (video, question) that could not be answered; the job went on."""
+
+    status: Literal["failed"] = Field(default="failed", description="Always 'failed'.")
+    stage: Stage = Field(
+        description="Pipeline stage that failed: list, probe, plan, decode, model or records."
+    )
+    error_type: str = Field(description="Exception class name, e.g. 'TruncatedVideoError'.")
+    error: str = Field(description="The error message; names the file and what to do next.")
+    transient: bool = Field(description="True when the error was worth retrying (and was retried).")
+    attempts: int = Field(description="How many times the item was tried before giving up.")
+
+
+TABLES: dict[str, type[RowIdentity]] = {
+    "answers": AnswerRow,
+    "spans": SpanRow,
+    "windows": WindowRow,
+    "failures": FailureRow,
+}
+
+
+class TableRows(BaseModel):
+    """Rows for each table produced by one item (plain dicts, ready for pyarrow)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[dict[str, Any]] = Field(default_factory=list)
+    spans: list[dict[str, Any]] = Field(default_factory=list)
+    windows: list[dict[str, Any]] = Field(default_factory=list)
+    failures: list[dict[str, Any]] = Field(default_factory=list)
+
+    def extend(self, other: TableRows) -> None:
+        for name in TABLES:
+            getattr(self, name).extend(getattr(other, name))
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def _digest(payload: Any) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def config_hash(model_id: str, settings: SamplingSettings, extra: dict[str, Any] | None = None) -> str:
+    """16 hex chars naming everything that changes an answer: the model and the sampling settings.
+
+    ``extra`` holds further answer-changing settings (e.g. ``max_new_tokens``); resources such as
+    replicas or batch size must not be in it, so a rerun on a bigger cluster resumes the same items.
+    """
+    return _digest({"model_id": model_id, "settings": settings.model_dump(), "extra": extra or {}})
+
+
+def question_hash(question: Question) -> str:
+    """16 hex chars naming a question's content, so editing a question's text re-runs it."""
+    return _digest(question.model_dump(exclude={"question_id"}))
+
+
+def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:
+    """16 hex chars naming one (video, question, config) item; stable across runs and machines."""
+    return _digest([video, question_id, question_digest, config_digest])
+
+
+def _identity(
+    *, video: str, video_id: str, question: Question, model_id: str, settings: SamplingSettings, config: str
+) -> dict[str, Any]:
+    q_hash = question_hash(question)
+    return {
+        **settings.model_dump(),
+        "item_key": item_key(video, question.question_id, q_hash, config),
+        "video": video,
+        "video_id": video_id,
+        "question_id": question.question_id,
+        "question_hash": q_hash,
+        "model_id": model_id,
+        "config_hash": config,
+    }
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def analysis_to_rows(
+    analysis: Analysis,
+    *,
+    video: str,
+    video_id: str,
+    model_id: str,
+    settings: SamplingSettings,
+    config: str,
+    attempts: int = 1,
+) -> TableRows:
+    """The answers, spans and windows rows of one :class:`~videoqa.Analysis`.
+
+    ``video`` is the listed URL (the Analysis may name a local copy); ``model_id`` is the job's
+    model string; ``config`` is :func:`config_hash` of the job. Rows are validated by their models.
+    """
+    ident = _identity(
+        video=video, video_id=video_id, question=analysis.question, model_id=model_id,
+        settings=settings, config=config,
+    )  # fmt: skip
+    q = analysis.question
+    windows = [(i, step, w) for i, step in enumerate(analysis.steps) for w in step.windows]
+    answer = AnswerRow(
+        **ident,
+        question=q.question,
+        task=q.task,
+        options=q.options,
+        answer=analysis.answer,
+        choice=analysis.choice,
+        parse_error=analysis.parse_error,
+        raw_text=analysis.raw_text,
+        strategy_used=analysis.strategy,
+        num_spans=len(analysis.spans),
+        num_windows=len(windows),
+        visual_tokens=sum(w.visual_tokens for _, _, w in windows),
+        video_duration_seconds=analysis.video_duration_seconds,
+        video_start_seconds=analysis.video_start_seconds,
+        attempts=attempts,
+        timings_seconds_json=json.dumps(analysis.timings_seconds, sort_keys=True),
+        analysis_json=analysis.model_dump_json(),
+    )
+    spans = [
+        SpanRow(
+            **ident,
+            span_index=k,
+            start_seconds=s.start_seconds,
+            end_seconds=s.end_seconds,
+            duration_seconds=s.end_seconds - s.start_seconds,
+            label=s.label,
+            task=q.task,
+        )
+        for k, s in enumerate(analysis.spans)
+    ]
+    window_rows = [
+        WindowRow(
+            **ident,
+            step=step.name,
+            step_index=i,
+            window_index=w.index,
+            start_seconds=w.start_seconds,
+            end_seconds=w.end_seconds,
+            num_frames=w.num_frames,
+            sampled_fps=w.sampled_fps,
+            second_per_grid=w.second_per_grid,
+            height=w.height,
+            width=w.width,
+            visual_tokens=w.visual_tokens,
+            pts_seconds=list(w.pts_seconds),
+            temporal_ids=list(w.temporal_ids),
+            cached=w.cached,
+        )
+        for i, step, w in windows
+    ]
+    return TableRows(
+        answers=[answer.model_dump()],
+        spans=[r.model_dump() for r in spans],
+        windows=[r.model_dump() for r in window_rows],
+    )
+
+
+def failure_row(
+    error: BaseException | tuple[str, str],
+    *,
+    video: str,
+    video_id: str,
+    question: Question,
+    model_id: str,
+    settings: SamplingSettings,
+    config: str,
+    stage: Stage,
+    attempts: int,
+    transient: bool | None = None,
+) -> dict[str, Any]:
+    """The failures row of one (video, question): an exception, or ``(error_type, message)``.
+
+    ``transient`` defaults to the exception's ``.transient`` flag (False for other errors).
+    """
+    if isinstance(error, BaseException):
+        error_type, message = type(error).__name__, str(error) or repr(error)
+        if transient is None:
+            transient = bool(getattr(error, "transient", False))
+    else:
+        error_type, message = error
+    ident = _identity(
+        video=video, video_id=video_id, question=question, model_id=model_id, settings=settings, config=config
+    )
+    row = FailureRow(
+        **ident,
+        stage=stage,
+        error_type=error_type,
+        error=message,
+        transient=bool(transient),
+        attempts=attempts,
+    )
+    return row.model_dump()
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+def _arrow_type(annotation: Any) -> tuple[Any, bool]:
+    """(pyarrow type, nullable) of a row field's annotation."""
+    import pyarrow as pa
+
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if len(args) != 1:
+            raise TypeError(f"Unsupported union in a row model: {annotation}")
+        return _arrow_type(args[0])[0], True
+    if origin is Literal:
+        return pa.string(), False
+    if origin is list:
+        (item,) = typing.get_args(annotation)
+        return pa.list_(_arrow_type(item)[0]), False
+    scalars = {str: pa.string(), int: pa.int64(), float: pa.float64(), bool: pa.bool_()}
+    if annotation in scalars:
+        return scalars[annotation], False
+    raise TypeError(f"Unsupported type in a row model: {annotation}")
+
+
+def arrow_schema(table: str) -> Any:
+    """The ``pyarrow.Schema`` of one table, with each field's description as metadata."""
+    import pyarrow as pa
+
+    model = TABLES[table]
+    fields = []
+    for name, info in model.model_fields.items():
+        arrow_type, nullable = _arrow_type(info.annotation)
+        meta = {"description": info.description or ""}
+        fields.append(pa.field(name, arrow_type, nullable=nullable, metadata=meta))
+    return pa.schema(fields, metadata={"videoqa_table": table})
+
+
+def _schema_files() -> dict[str, str]:
+    """File name -> exact text of every generated schema file."""
+    files: dict[str, str] = {}
+    for table, model in TABLES.items():
+        files[f"{table}.schema.json"] = json.dumps(model.model_json_schema(), indent=2, sort_keys=True) + "\n"
+        schema = arrow_schema(table)
+        fields = [
+            {
+                "name": f.name,
+                "type": str(f.type),
+                "nullable": f.nullable,
+                "description": f.metadata[b"description"].decode(),
+            }
+            for f in schema
+        ]
+        files[f"{table}.arrow.json"] = json.dumps({"table": table, "fields": fields}, indent=2) + "\n"
+    return files
+
+
+def write_schema_files(folder: str | Path) -> list[Path]:
+    """Write ``<table>.schema.json`` (JSON Schema) and ``<table>.arrow.json`` (Arrow fields) per table."""
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in _schema_files().items():
+        (out / name).write_text(text, encoding="utf-8")
+        written.append(out / name)
+    return written
+
+
+def drifted_schema_files(folder: str | Path) -> list[str]:
+    """Names of schema files in ``folder`` that are missing or differ from the models."""
+    out = Path(folder)
+    return [
+        name
+        for name, text in _schema_files().items()
+        if not (out / name).is_file() or (out / name).read_text(encoding="utf-8") != text
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m videoqa.records", description="Generate or check schemas/."
+    )
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", metavar="DIR", help="Write the schema files into DIR.")
+    group.add_argument(
+        "--check", metavar="DIR", help="Exit 1 when DIR's schema files differ from the models."
+    )
+    args = parser.parse_args(argv)
+    if args.write:
+        for path in write_schema_files(args.write):
+            print(path)
+        return 0
+    drifted = drifted_schema_files(args.check)
+    for name in drifted:
+        print(f"{name} is out of date; run: python -m videoqa.records --write {args.check}", file=sys.stderr)
+    return 1 if drifted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,234 @@
+"""Read a batch job's Parquet tables and turn them into the views of a report page.
+
+The tables and their columns are the published contract of :mod:`videoqa.records`
+(``answers``, ``spans``, ``windows``, ``failures``); every row is validated by its
+row model, so a report reads exactly what the job promised to write. The output may
+be a local folder or any fsspec URL (``s3://bucket/job``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from videoqa.records import TABLES, AnswerRow, FailureRow, SamplingSettings, SpanRow, WindowRow
+from videoqa.report._view import (
+    AnswerView,
+    FailureView,
+    StepView,
+    VideoView,
+    WindowView,
+    lane_color,
+    spans_from,
+)
+
+__all__ = ["JobTables", "JobView", "build_job_view", "read_job_tables"]
+
+
+@dataclass
+class JobTables:
+    """The rows of one job's output, validated by the :mod:`videoqa.records` models."""
+
+    answers: list[AnswerRow] = field(default_factory=list)
+    spans: list[SpanRow] = field(default_factory=list)
+    windows: list[WindowRow] = field(default_factory=list)
+    failures: list[FailureRow] = field(default_factory=list)
+
+
+@dataclass
+class JobView:
+    output: str
+    videos: list[VideoView]
+    failures: list[FailureView]
+    summary: list[tuple[str, str]]
+    settings: list[tuple[str, list[tuple[str, str]]]]
+    """(config hash, [(setting, value), ...]) for each distinct configuration in the output."""
+    models: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _table_files(fs: Any, root: str, table: str) -> list[str]:
+    """Parquet files of one table, as the batch writer lays them out: ``<root>/<table>/part-*.parquet``.
+
+    Hidden in-progress files (``.part-....tmp``) of a running job are not matched.
+    """
+    return sorted(fs.glob(posixpath.join(root, table, "part-*.parquet")))
+
+
+def _read_rows(fs: Any, paths: list[str], table: str) -> list[Any]:
+    import pyarrow.dataset as pads
+
+    from videoqa.records import arrow_schema
+
+    if not paths:
+        return []
+    model = TABLES[table]
+    data = pads.dataset(paths, filesystem=fs, format="parquet", schema=arrow_schema(table)).to_table()
+    rows = []
+    for raw in data.to_pylist():
+        try:
+            rows.append(model.model_validate(raw))
+        except ValueError as error:
+            raise ValueError(
+                f"A row of {posixpath.dirname(paths[0])} does not match videoqa.records.{model.__name__}; "
+                f"was it written by another videoqa version? {error}"
+            ) from error
+    return rows
+
+
+def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = None) -> JobTables:
+    """Read every table of the job output folder or bucket prefix ``output``."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
+    root = root.rstrip("/")
+    if not fs.isdir(root):
+        raise FileNotFoundError(
+            f"Job output {output!r} does not exist; pass the --output folder of a videoqa job."
+        )
+    files = {name: _table_files(fs, root, name) for name in TABLES}
+    if not files["answers"] and not files["failures"]:
+        raise FileNotFoundError(
+            f"{output!r} holds neither an 'answers' nor a 'failures' table; "
+            "is it the --output of a videoqa job?"
+        )
+    return JobTables(**{name: _read_rows(fs, files[name], name) for name in TABLES})
+
+
+# ------------------------------------------------------------------------------------------------ views
+
+
+def _steps_from_windows(rows: list[WindowRow]) -> list[StepView]:
+    steps: dict[int, StepView] = {}
+    for w in sorted(rows, key=lambda r: (r.step_index, r.window_index)):
+        step = steps.setdefault(w.step_index, StepView(index=w.step_index, name=w.step, windows=[]))
+        step.windows.append(
+            WindowView(
+                step=w.step,
+                step_index=w.step_index,
+                index=w.window_index,
+                start_seconds=w.start_seconds,
+                end_seconds=w.end_seconds,
+                num_frames=w.num_frames,
+                sampled_fps=w.sampled_fps,
+                height=w.height,
+                width=w.width,
+                visual_tokens=w.visual_tokens,
+                cached=w.cached,
+            )
+        )
+    return list(steps.values())
+
+
+def _answer_view(row: AnswerRow, spans: list[SpanRow], windows: list[WindowRow], color: str) -> AnswerView:
+    return AnswerView(
+        question_id=row.question_id,
+        question=row.question,
+        task=row.task,
+        answer=row.answer,
+        raw_text=row.raw_text,
+        strategy=row.strategy_used,
+        color=color,
+        options=row.options,
+        choice=row.choice,
+        parse_error=row.parse_error,
+        spans=spans_from(sorted(spans, key=lambda s: s.span_index)),
+        steps=_steps_from_windows(windows),
+        visual_tokens=row.visual_tokens,
+        attempts=row.attempts,
+    )
+
+
+def _failure_view(row: FailureRow) -> FailureView:
+    return FailureView(
+        video=row.video,
+        video_id=row.video_id,
+        question_id=row.question_id,
+        stage=row.stage,
+        error_type=row.error_type,
+        error=row.error,
+        attempts=row.attempts,
+        transient=row.transient,
+    )
+
+
+def _video_views(tables: JobTables) -> list[VideoView]:
+    spans, windows = defaultdict(list), defaultdict(list)
+    for s in tables.spans:
+        spans[s.item_key].append(s)
+    for w in tables.windows:
+        windows[w.item_key].append(w)
+    videos: dict[str, VideoView] = {}
+    lanes: dict[str, int] = {}  # one colour per question id, the same in every video
+    for row in sorted(tables.answers, key=lambda r: (r.video, r.question_id)):
+        view = videos.setdefault(
+            row.video,
+            VideoView(
+                video=row.video,
+                video_id=row.video_id,
+                duration_seconds=row.video_duration_seconds,
+                start_seconds=row.video_start_seconds,
+            ),
+        )
+        color = lane_color(lanes.setdefault(row.question_id, len(lanes)))
+        view.answers.append(_answer_view(row, spans[row.item_key], windows[row.item_key], color))
+    for row in sorted(tables.failures, key=lambda r: (r.video, r.question_id)):
+        view = videos.setdefault(
+            row.video, VideoView(video=row.video, video_id=row.video_id, duration_seconds=None)
+        )
+        view.failures.append(_failure_view(row))
+    return [videos[k] for k in sorted(videos)]
+
+
+def _duration_text(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{seconds / 3600:.3f} h ({hours}:{minutes:02d}:{secs:02d})"
+
+
+def _setting_text(value: Any) -> str:
+    return "not set (the planner decides)" if value is None else str(value)
+
+
+def _settings(tables: JobTables) -> list[tuple[str, list[tuple[str, str]]]]:
+    names = list(SamplingSettings.model_fields)
+    seen: dict[str, list[tuple[str, str]]] = {}
+    for row in [*tables.answers, *tables.failures]:
+        if row.config_hash not in seen:
+            values = [(name, _setting_text(getattr(row, name))) for name in names]
+            seen[row.config_hash] = [("model_id", row.model_id), *values]
+    return sorted(seen.items())
+
+
+def build_job_view(output: str, tables: JobTables) -> JobView:
+    """Everything the job page shows, computed from the tables (no decoding here)."""
+    videos = _video_views(tables)
+    durations = [v.duration_seconds for v in videos if v.duration_seconds is not None]
+    unknown = len(videos) - len(durations)
+    notes = []
+    if unknown:
+        notes.append(
+            f"{unknown} video(s) have no answer, so their duration is unknown and not counted in the hours."
+        )
+    questions = {r.question_id for r in [*tables.answers, *tables.failures]}
+    models = sorted({r.model_id for r in [*tables.answers, *tables.failures]})
+    summary = [
+        ("Videos", str(len(videos))),
+        ("Hours of video", _duration_text(sum(durations))),
+        ("Questions", str(len(questions))),
+        ("Answers", str(len(tables.answers))),
+        ("Grounded spans", str(len(tables.spans))),
+        ("Failures", str(len(tables.failures))),
+        ("Model", ", ".join(models) or "–"),
+    ]
+    return JobView(
+        output=str(output),
+        videos=videos,
+        failures=[f for v in videos for f in v.failures],
+        summary=summary,
+        settings=_settings(tables),
+        models=models,
+        notes=notes,
+    )

@@ -1,0 +1,275 @@
+"""What a report page shows, as plain values, and the Jinja2 environment that draws it.
+
+Both pages (a job's report and one analysis) are built from the same pieces:
+:class:`VideoView` holds one video's answers, spans, windows and failures, and
+:func:`video_timeline` lays out its timeline. Templates never compute geometry and
+never see unescaped text: the environment has autoescape on for every template.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from videoqa.report._thumbs import Thumbnail, video_thumbnails
+from videoqa.report._timeline import BarInput, LaneInput, Timeline, build_timeline, format_seconds
+
+__all__ = [
+    "AnswerView",
+    "FailureView",
+    "SpanView",
+    "StepView",
+    "VideoView",
+    "WindowView",
+    "attach_thumbnails",
+    "render_page",
+    "video_timeline",
+]
+
+# Colour-blind-safe palette (Okabe-Ito), one colour per question lane.
+_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7A5C00", "#000000")
+_TEXT_CHARS = 48
+
+
+def lane_color(index: int) -> str:
+    return _PALETTE[index % len(_PALETTE)]
+
+
+@dataclass
+class SpanView:
+    index: int
+    start_seconds: float
+    end_seconds: float
+    label: str | None = None
+    start_thumb: Thumbnail | None = None
+    end_thumb: Thumbnail | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.end_seconds - self.start_seconds
+
+
+@dataclass
+class WindowView:
+    step: str
+    step_index: int
+    index: int
+    start_seconds: float
+    end_seconds: float
+    num_frames: int
+    sampled_fps: float
+    height: int
+    width: int
+    visual_tokens: int
+    cached: bool = False
+
+
+@dataclass
+class StepView:
+    """One pass of a strategy: the windows it looked at, what it answered, the spans it found."""
+
+    index: int
+    name: str
+    windows: list[WindowView]
+    raw_texts: list[str] = field(default_factory=list)
+    spans: list[SpanView] = field(default_factory=list)
+
+
+@dataclass
+class AnswerView:
+    question_id: str
+    question: str
+    task: str
+    answer: str
+    raw_text: str
+    strategy: str
+    color: str = _PALETTE[0]
+    options: list[str] | None = None
+    choice: str | None = None
+    parse_error: str | None = None
+    spans: list[SpanView] = field(default_factory=list)
+    steps: list[StepView] = field(default_factory=list)
+    visual_tokens: int = 0
+    attempts: int = 1
+
+    @property
+    def windows(self) -> list[WindowView]:
+        return [w for step in self.steps for w in step.windows]
+
+    @property
+    def lettered_options(self) -> list[tuple[str, str]]:
+        return [(chr(ord("A") + i), text) for i, text in enumerate(self.options or [])]
+
+
+@dataclass
+class FailureView:
+    video: str
+    video_id: str
+    question_id: str
+    stage: str
+    error_type: str
+    error: str
+    attempts: int
+    transient: bool
+
+
+@dataclass
+class VideoView:
+    video: str
+    video_id: str
+    duration_seconds: float | None
+    start_seconds: float = 0.0
+    answers: list[AnswerView] = field(default_factory=list)
+    failures: list[FailureView] = field(default_factory=list)
+    timeline: Timeline | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def num_spans(self) -> int:
+        return sum(len(a.spans) for a in self.answers)
+
+
+def _short(text: str, limit: int = _TEXT_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _span_title(answer: AnswerView, span: SpanView) -> str:
+    said = span.label or answer.answer
+    return (
+        f"{answer.question_id}: {answer.question}\n"
+        f"{span.start_seconds:.2f} s → {span.end_seconds:.2f} s ({span.duration_seconds:.2f} s)\n{said}"
+    )
+
+
+def _answer_lane(answer: AnswerView) -> LaneInput:
+    bars = [
+        BarInput(
+            start_seconds=s.start_seconds,
+            end_seconds=s.end_seconds,
+            kind="span",
+            text=_short(s.label or answer.answer, 36),
+            title=_span_title(answer, s),
+            question_id=answer.question_id,
+            index=s.index,
+        )
+        for s in answer.spans
+    ]
+    label = f"{answer.question_id} · {answer.question}"
+    return LaneInput(label=label, title=f"{label}\nAnswer: {answer.answer}", color=answer.color, bars=bars)
+
+
+def _step_lane(answer: AnswerView, step: StepView) -> LaneInput:
+    fps = sorted({round(w.sampled_fps, 3) for w in step.windows})
+    fps_text = ", ".join(f"{f:g}" for f in fps)
+    bars = [
+        BarInput(
+            start_seconds=w.start_seconds,
+            end_seconds=w.end_seconds,
+            kind="window",
+            title=(
+                f"{step.name} window {w.index}: {w.start_seconds:.2f}–{w.end_seconds:.2f} s, "
+                f"{w.num_frames} frames at {w.sampled_fps:.3g} fps, {w.visual_tokens} visual tokens"
+            ),
+            question_id=answer.question_id,
+            index=w.index,
+        )
+        for w in step.windows
+    ]
+    bars += [
+        BarInput(
+            start_seconds=s.start_seconds,
+            end_seconds=s.end_seconds,
+            kind="step-span",
+            text=_short(s.label or "", 24),
+            title=f"{step.name} found {s.start_seconds:.2f}–{s.end_seconds:.2f} s",
+            question_id=answer.question_id,
+            index=s.index,
+        )
+        for s in step.spans
+    ]
+    label = f"step {step.index + 1}: {step.name} @ {fps_text} fps"
+    return LaneInput(label=label, title=label, color="#888888", bars=bars)
+
+
+def video_timeline(video: VideoView, *, with_steps: bool = False) -> Timeline | None:
+    """The timeline of one video: a lane per answer with spans (and per step when ``with_steps``).
+
+    Returns None when there is nothing to draw (no spans, no steps shown).
+    """
+    lanes = []
+    for answer in video.answers:
+        if answer.spans or answer.task in ("grounding", "events"):
+            lanes.append(_answer_lane(answer))
+        if with_steps:
+            lanes += [_step_lane(answer, step) for step in answer.steps]
+    if not lanes:
+        return None
+    duration = video.duration_seconds
+    if duration is None or not duration > 0:
+        ends = [s.end_seconds for a in video.answers for s in a.spans] + [
+            w.end_seconds for a in video.answers for w in a.windows
+        ]
+        duration = max([*ends, 1.0]) - video.start_seconds
+        video.notes.append("The video's duration is unknown; the timeline ends at the last span.")
+    return build_timeline(start_seconds=video.start_seconds, duration_seconds=duration, lanes=lanes)
+
+
+def attach_thumbnails(
+    video: VideoView, *, max_spans: int, storage_options: dict[str, Any] | None = None
+) -> None:
+    """Decode the frames at the start and end of the first ``max_spans`` spans and attach them."""
+    if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 0:
+        raise ValueError(f"max_thumbnail_spans must be an int >= 0, got {max_spans!r}")
+    spans = [s for a in video.answers for s in a.spans]
+    if not spans:
+        return
+    wanted = list(dict.fromkeys((s.start_seconds, s.end_seconds) for s in spans))[:max_spans]
+    thumbs = video_thumbnails(video.video, wanted, storage_options=storage_options)
+    for s in spans:
+        s.start_thumb, s.end_thumb = thumbs.get(s.start_seconds, s.end_seconds)
+    if thumbs.note:
+        video.notes.append(thumbs.note)
+    elif len(wanted) < len({(s.start_seconds, s.end_seconds) for s in spans}):
+        video.notes.append(f"Thumbnails are shown for the first {max_spans} spans only.")
+
+
+def _format_float(value: float | None, digits: int = 2) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(Path(__file__).with_name("templates"))),
+        autoescape=True,  # everything from videos, questions and model output is escaped
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["hms"] = lambda t: format_seconds(t, step_seconds=0.1)
+    env.filters["f"] = _format_float
+    return env
+
+
+def render_page(template: str, **context: Any) -> str:
+    """Render one of the templates in ``templates/`` with autoescaping."""
+    return _environment().get_template(template).render(**context)
+
+
+def spans_from(items: Sequence[Any]) -> list[SpanView]:
+    """SpanViews from anything with start_seconds, end_seconds and label (Span or SpanRow)."""
+    return [
+        SpanView(
+            index=getattr(s, "span_index", i),
+            start_seconds=s.start_seconds,
+            end_seconds=s.end_seconds,
+            label=s.label,
+        )
+        for i, s in enumerate(items)
+    ]

@@ -1,0 +1,247 @@
+"""The PyAV decoding backend: time-based frame selection with seek-or-continue per target.
+
+One container stays open across the windows of a plan. For each target instant the reader
+either keeps decoding forward (dense targets: cheaper than a seek) or seeks (the keyframe at or
+before the target lies beyond what is already decoded). PyAV seeks land on a keyframe at or
+before the requested time, so the reader then decodes forward to the target's pts; if a seek
+lands after the target (the index is in dts, B-frames shift pts), it seeks again further back.
+
+Frames are converted to RGB at the window's size inside swscale (``VideoFrame.to_ndarray`` with
+width/height), so no full-size frame ever reaches Python; rotation is applied to the small frame.
+"""
+
+from __future__ import annotations
+
+import bisect
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from videoqa.errors import DecodeError, EmptyVideoError, MediaError, SourceIOError
+from videoqa.video._container import open_container, video_stream
+from videoqa.video._source import open_source
+from videoqa.video._types import Clip, SamplingPlan, Window
+
+SeekPolicy = Literal["auto", "always", "never"]
+
+_EPS = 1e-6  # seconds: float slack when comparing a pts with a target instant
+_DEFAULT_SEEK_GAP = 5.0  # seconds to skip before seeking when keyframe positions are unknown
+_MAX_RESEEKS = 8
+_SEEK_COST_FRAMES = 16  # a seek pays off only when it skips more frames than this (+ threads)
+INTERPOLATION = "BICUBIC"  # swscale filter; the Qwen processors resize with bicubic too
+
+
+@dataclass
+class _Decoded:
+    frame: Any
+    pts_seconds: float
+    end_seconds: float
+
+
+def decode_pyav(
+    source: str | os.PathLike[str],
+    plan: SamplingPlan,
+    *,
+    num_threads: int,
+    storage_options: dict[str, Any] | None,
+    seek_policy: SeekPolicy = "auto",
+) -> Iterator[Clip]:
+    """Generator behind :func:`videoqa.decode` for ``backend="pyav"``.
+
+    ``seek_policy`` (tests and benchmarks): ``"auto"`` decides per target, ``"never"`` decodes
+    straight through (seeking only to go backwards), ``"always"`` seeks for every target not on
+    the frame already decoded.
+    """
+    import av
+
+    with open_source(source, storage_options=storage_options) as src:
+        container = open_container(src)
+        try:
+            reader = _Reader(container, video_stream(container, src.name), src.name, num_threads, seek_policy)
+            for window in plan.windows:
+                yield reader.read_window(window)
+        except MediaError:
+            raise
+        except av.error.FFmpegError as exc:
+            raise DecodeError(src.name, f"decoding failed: {exc}") from exc
+        except OSError as exc:
+            raise SourceIOError(src.name, f"reading failed while decoding: {exc}") from exc
+        finally:
+            container.close()
+
+
+class _Reader:
+    """Decoding state kept across windows: the frame on screen and the next decoded one."""
+
+    def __init__(self, container: Any, stream: Any, name: str, num_threads: int, seek_policy: SeekPolicy):
+        self.container, self.stream, self.name = container, stream, name
+        self.seek_policy, self.num_threads = seek_policy, num_threads
+        stream.thread_type = "FRAME"
+        stream.codec_context.thread_count = num_threads
+        self.time_base = stream.time_base
+        self.keyframes: list[float] = []
+        self._frames: Iterator[_Decoded] | None = None
+        self._current: _Decoded | None = None  # the last frame with pts <= the last target
+        self._next: _Decoded | None = None  # decoded but not yet on screen
+        self._exhausted = False
+        self._first_pts: float | None = None  # the stream's first frame, once seen
+        self._from_start = True  # the demuxer is at the start of the stream
+        self._frame_gap = 0.0
+        self.warnings: list[str] = []
+        self.num_seeks = 0
+
+    # ------------------------------------------------------------------------------------ windows
+
+    def read_window(self, window: Window) -> Clip:
+        self.warnings = []
+        frames = np.empty((window.num_frames, window.height, window.width, 3), dtype=np.uint8)
+        pts = np.empty(window.num_frames, dtype=np.float64)
+        converted: tuple[_Decoded | None, np.ndarray | None] = (None, None)
+        past_end: list[float] = []
+        for k, t in enumerate(window.pts_seconds):
+            decoded = self.frame_at(t)
+            if self._exhausted and self._next is None and t > decoded.end_seconds + _EPS:
+                past_end.append(t)
+            if converted[0] is not decoded:
+                converted = (decoded, self._to_rgb(decoded, window.height, window.width))
+            frames[k] = converted[1]
+            pts[k] = decoded.pts_seconds
+        if past_end:
+            self.warnings.append(
+                f"the stream ends at {self._current.end_seconds:.3f} s, before {len(past_end)} target(s) "
+                f"from {past_end[0]:.3f} s; repeated its last frame (pts {self._current.pts_seconds:.3f} s)"
+            )
+        return Clip(window=window, frames=frames, pts_seconds=pts, warnings=self.warnings)
+
+    def _to_rgb(self, decoded: _Decoded, height: int, width: int) -> np.ndarray:
+        frame = decoded.frame
+        rotation = (-round(frame.rotation / 90) * 90) % 360  # PyAV: counter-clockwise degrees
+        coded_w, coded_h = (height, width) if rotation in (90, 270) else (width, height)
+        rgb = frame.to_ndarray(width=coded_w, height=coded_h, format="rgb24", interpolation=INTERPOLATION)
+        if rotation:
+            rgb = np.rot90(rgb, k=-(rotation // 90))  # a player turns the picture clockwise
+        return rgb
+
+    # ---------------------------------------------------------------------------- frame selection
+
+    def frame_at(self, t: float) -> _Decoded:
+        """The frame on screen at ``t`` (seconds)."""
+        if self._needs_seek(t):
+            self._seek(t)
+        while True:
+            upcoming = self._peek()
+            if upcoming is None:
+                break
+            if self._current is not None and upcoming.pts_seconds > t + _EPS:
+                break
+            self._current, self._next = upcoming, None
+            if upcoming.pts_seconds > t + _EPS:
+                break  # t precedes the first frame: the first frame is what shows
+        if self._current is None:
+            raise EmptyVideoError(
+                self.name, "no frame of the video stream could be decoded; re-export the file"
+            )
+        return self._current
+
+    def _decoded_until(self) -> float | None:
+        last = self._next or self._current
+        return None if last is None else last.pts_seconds
+
+    def _needs_seek(self, t: float) -> bool:
+        current = self._current
+        if current is not None and t < current.pts_seconds - _EPS:
+            return current.pts_seconds != self._first_pts  # backwards, unless already at the start
+        if self._next is not None and t < self._next.pts_seconds - _EPS:
+            return False  # the current frame is the one on screen
+        if self.seek_policy == "never":
+            return False
+        position = self._decoded_until()
+        if self.seek_policy == "always":
+            return position is None or t > position + _EPS
+        if position is None:
+            position = self._first_pts if self._first_pts is not None else 0.0
+        keyframe = self._keyframe_before(t)
+        if keyframe is None:
+            return t - position > _DEFAULT_SEEK_GAP
+        # Seek only when it skips more frames than a seek costs (flush, refill the thread pipeline).
+        frame_gap = self._frame_gap or 1 / 30
+        return keyframe - position > (_SEEK_COST_FRAMES + self.num_threads) * frame_gap
+
+    def _keyframe_before(self, t: float) -> float | None:
+        if len(self.keyframes) < 2:
+            self._load_keyframes()
+        if len(self.keyframes) < 2:
+            return None
+        i = bisect.bisect_right(self.keyframes, t + _EPS)
+        return self.keyframes[i - 1] if i else None
+
+    def _load_keyframes(self) -> None:
+        tb = float(self.time_base)
+        keyframes = sorted(e.timestamp * tb for e in self.stream.index_entries if e.is_keyframe)
+        # mp4 indexes hold dts; with B-frames a keyframe's pts comes a constant delay later.
+        start = self.stream.start_time
+        delay = start * tb - keyframes[0] if keyframes and start is not None else 0.0
+        self.keyframes = [k + max(delay, 0.0) for k in keyframes]
+
+    def _seek(self, t: float) -> None:
+        backoff = max(self._frame_gap * 4, 0.5)
+        target = t
+        for _ in range(_MAX_RESEEKS):
+            self._seek_raw(target)
+            first = self._peek()
+            lands_after = first is not None and first.pts_seconds > t + _EPS
+            if not lands_after or (self._first_pts is not None and first.pts_seconds <= self._first_pts):
+                return
+            if self._from_start:
+                return  # t precedes the first frame
+            target, backoff = t - backoff, backoff * 2  # landed past t: try further back
+        self._seek_raw(0.0)
+
+    def _seek_raw(self, t: float) -> None:
+        self.num_seeks += 1
+        self._from_start = t <= 0 or (self._first_pts is not None and t <= self._first_pts)
+        timestamp = 0 if self._from_start else int(t / self.time_base)
+        self.container.seek(timestamp, backward=True, any_frame=False, stream=self.stream)
+        self._frames, self._current, self._next, self._exhausted = None, None, None, False
+
+    # --------------------------------------------------------------------------------- decoding
+
+    def _peek(self) -> _Decoded | None:
+        if self._next is None and not self._exhausted:
+            if self._frames is None:
+                self._frames = self._decode_frames()
+            self._next = next(self._frames, None)
+            if self._next is None:
+                self._exhausted = True
+            elif self._first_pts is None and self._from_start:
+                self._first_pts = self._next.pts_seconds
+        return self._next
+
+    def _decode_frames(self) -> Iterator[_Decoded]:
+        import av
+
+        tb = self.time_base
+        previous: _Decoded | None = None
+        for packet in self.container.demux(self.stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as exc:
+                where = f"{float(packet.pts * tb):.3f} s" if packet.pts is not None else "unknown time"
+                self.warnings.append(f"skipped a corrupt packet at {where} ({exc.strerror})")
+                continue
+            for frame in frames:
+                ts = frame.pts if frame.pts is not None else frame.dts
+                if ts is None:
+                    self.warnings.append("skipped a decoded frame without a timestamp")
+                    continue
+                pts = float(ts * tb)
+                if previous is not None and pts <= previous.pts_seconds:
+                    continue  # duplicate or out-of-order output after damage
+                if previous is not None:
+                    self._frame_gap = pts - previous.pts_seconds
+                duration = float(frame.duration * tb) if frame.duration else self._frame_gap
+                previous = _Decoded(frame, pts, pts + duration)
+                yield previous
