@@ -378,11 +378,14 @@ def test_analysis_thumbnails_on_shifted_and_rotated_videos(
     video = str(media_file(key))
     analysis = make_analysis(video, "q1", "When?", "grounding", [(*span, None)], duration=4.0)
     analysis = analysis.model_copy(update={"video_start_seconds": video_start, "steps": []})
-    page = Elements(analysis.to_html())
+    html = analysis.to_html()
+    page = Elements(html)
     (bar,) = page.find("rect", "span")
     assert float(bar["x"]) == pytest.approx(expected_x(span[0], 4.0, start=video_start), abs=1e-3)
-    ticks = [t for t, a in page.tags if t == "text" and "tick-label" in a.get("class", "")]
-    assert ticks  # the axis starts at the video's first frame, not at 0
+    # The axis runs from the video's first frame: 0.5 s ticks over its 4 s.
+    ticks = re.findall(r'class="tick-label"[^>]*>([^<]+)<', html)
+    assert ticks == [format_seconds(video_start + k / 2, step_seconds=0.5) for k in range(9)]
+    assert ticks[0] == ("0:02.5" if video_start else "0:00.0")
     images = [decode_data_uri(a["src"]) for t, a in page.tags if t == "img"]
     assert [im.shape[:2] for im in images] == [(94, 168), (94, 168)]
     assert [read_frame_index(im) for im in images] == list(frames)
