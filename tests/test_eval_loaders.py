@@ -276,6 +276,7 @@ def test_lmms_eval_lvbench_prompt_is_reproduced_exactly():
         "\nAnswer the question with the option letter"
     )
     assert question.task == "choice" and question.options == ["1636", "1366", "1363", "1633"]
+    assert question.question == "What year appears in the opening caption of the video?"
 
 
 def test_native_prompts_come_from_videoqa_prompts():
@@ -328,3 +329,22 @@ def test_command_line_builds_the_eval_config():
         parser.parse_args(
             ["lvbench", "--annotations", "m", "--videos", "v", "--output", "o", "--durations", "d"]
         )
+
+
+def test_find_videos_lists_present_and_missing(tmp_path):
+    import fsspec
+
+    from videoqa.eval._run import find_videos
+
+    (tmp_path / "3MSZA.mp4").write_bytes(b"x")
+    (tmp_path / "AMT7R.mkv").write_bytes(b"x")  # wrong suffix: missing
+    found, missing = find_videos(str(tmp_path), ["3MSZA", "AMT7R", "YVKIV"])
+    assert found == {"3MSZA": str(tmp_path / "3MSZA.mp4")} and missing == ["AMT7R", "YVKIV"]
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/lvbench-test/videos/Cm73ma6Ibcs.mp4", b"x")
+    found, missing = find_videos("memory://lvbench-test/videos/", ["Cm73ma6Ibcs", "28CIeC8cZks"])
+    assert found == {"Cm73ma6Ibcs": "memory:///lvbench-test/videos/Cm73ma6Ibcs.mp4"} and missing == [
+        "28CIeC8cZks"
+    ]
+    with pytest.raises(FileNotFoundError, match="not a folder"):
+        find_videos(str(tmp_path / "nope"), ["3MSZA"])

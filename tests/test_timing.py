@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from videoqa.video import VideoInfo, Window, plan_sampling, temporal_ids
-from videoqa.video._timing import mrope_position_ids
 
 TEXT_BEFORE = 5
 TEXT_AFTER = 3
@@ -279,52 +278,3 @@ def test_transformers_text_after_video_offset(qwen25_model):
     # Generation continues from the overall maximum: next position = sequence length + delta.
     sequence_length = TEXT_BEFORE + window.visual_tokens + TEXT_AFTER
     assert sequence_length + delta == positions.max() + 1 == qwen_original_start
-
-
-# ------------------------------------------------------------------------------------ original layout
-
-
-def _types(window: Window) -> list[int]:
-    return [0] * TEXT_BEFORE + [2] * window.visual_tokens + [0] * TEXT_AFTER
-
-
-@pytest.mark.parametrize("name", list(WINDOWS))
-def test_original_layout_matches_transformers_up_to_the_text_after_the_video(name, qwen25_model):
-    window = WINDOWS[name]()
-    ours, _ = mrope_position_ids(_types(window), [window], tokens_per_second=2)
-    theirs, _ = _rope_index(qwen25_model, window)
-    end = TEXT_BEFORE + window.visual_tokens
-    np.testing.assert_array_equal(ours[:, :end], theirs[:, :end])
-    # After the video: the original layout resumes after the largest ID; transformers 5.23 only
-    # after the spatial extent. They agree exactly when time does not reach past the spatial extent.
-    _, h, w = window.grid_thw
-    last_time = int(temporal_ids(window, tokens_per_second=2)[-1])
-    resume = TEXT_BEFORE + max(last_time, h // 2 - 1, w // 2 - 1) + 1
-    np.testing.assert_array_equal(ours[:, end:], np.tile(resume + np.arange(TEXT_AFTER), (3, 1)))
-    same = last_time <= max(h, w) // 2 - 1
-    assert same == (name == "short_2s")
-    assert np.array_equal(ours[:, end:], theirs[:, end:]) == same
-
-
-def test_original_layout_for_qwen2_vl_and_two_windows(qwen2_model):
-    plan = plan_sampling(_info(100.0), window_seconds=30.0, **SMALL)
-    first, second = plan.windows[:2]
-    types = [0] * 2 + [2] * first.visual_tokens + [0] * 4 + [2] * second.visual_tokens + [0] * 1
-    positions, delta = mrope_position_ids(types, [first, second], tokens_per_second=2, kind="patch_index")
-    # 2 text (0, 1); window 0: 30 patches of 2x4 -> t 2..31, rows 2..3, cols 2..5; text resumes at 32.
-    video0 = positions[:, 2 : 2 + first.visual_tokens]
-    assert (video0[0].min(), video0[0].max(), video0[1].max(), video0[2].max()) == (2, 31, 3, 5)
-    after0 = 2 + first.visual_tokens
-    np.testing.assert_array_equal(positions[0, after0 : after0 + 4], [32, 33, 34, 35])
-    assert positions[0, after0 + 4] == 36 and positions[0, -1] == 36 + 29 + 1
-    assert delta == positions.max() + 1 - len(types)
-
-
-def test_original_layout_rejects_a_mismatch():
-    window = _window_at(2.0)
-    with pytest.raises(ValueError, match="costs 512 tokens, but its run holds 3"):
-        mrope_position_ids([0, 2, 2, 2, 0], [window], tokens_per_second=2)
-    with pytest.raises(ValueError, match="holds 1 video runs but 2 windows"):
-        mrope_position_ids(_types(window), [window, window], tokens_per_second=2)
-    with pytest.raises(ValueError, match="0 \\(text\\) and 2 \\(video token\\)"):
-        mrope_position_ids([0, 1, 0], [], tokens_per_second=2)

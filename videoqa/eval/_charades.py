@@ -125,16 +125,14 @@ def load_charades_sta(
         raise AnnotationError(path, "annotation file not found; pass the path of charades_sta_test.txt")
     suffix = path.suffix.lower()
     if suffix == ".txt":
-        items, fmt = (
-            parse_charades_sta_lines(path.read_text(encoding="utf-8").splitlines(), source=str(path)),
-            "txt",
-        )
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        items, fmt = parse_charades_sta_lines(lines, source=str(path)), "txt"
     elif suffix == ".parquet":
         items, fmt = _from_rows(_read_parquet_rows(path), path), "lmms_eval"
     elif suffix == ".jsonl":
         items, fmt = _from_jsonl(path)
     elif suffix == ".json":
-        items, fmt = _from_json(json.loads(path.read_text(encoding="utf-8")), path)
+        items, fmt = _from_json(json.loads(path.read_text(encoding="utf-8-sig")), path)
     else:
         raise AnnotationError(
             path, f"unknown annotation suffix {suffix!r}; expected .txt, .json, .jsonl or .parquet"
@@ -160,11 +158,11 @@ def read_durations(path: str | Path) -> dict[str, float]:
             path, "durations file not found; pass Charades_v1_test.csv from AI2's Charades.zip"
         )
     if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
         if not isinstance(data, dict):
             raise AnnotationError(path, "a durations JSON must be an object {video_id: seconds}")
         return {str(k): float(v) for k, v in data.items()}
-    with path.open(newline="", encoding="utf-8") as f:
+    with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
         if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
             raise AnnotationError(path, f"CSV needs columns 'id' and 'length', found {reader.fieldnames}")
@@ -220,7 +218,7 @@ def _from_rows(rows: list[dict[str, Any]], path: Path) -> list[GroundingItem]:
 
 def _from_jsonl(path: Path) -> tuple[list[GroundingItem], GroundingFormat]:
     rows = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if line.strip():
             try:
                 rows.append(json.loads(line))

@@ -150,7 +150,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
 
         return pq.read_table(path).to_pylist()
     records = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
         if line.strip():
             try:
                 records.append(json.loads(line))

@@ -66,15 +66,15 @@ def charades_question(item: GroundingItem, *, style: PromptStyle = "lmms-eval") 
 def lvbench_question(item: ChoiceItem, *, style: PromptStyle = "lmms-eval") -> Question:
     """The multiple-choice :class:`~videoqa.Question` for one LVBench question.
 
-    Both styles carry the options, so the letter parser knows there are four; lmms-eval sends the
-    annotated question string (stem and option lines) verbatim, native sends stem and options
-    through :func:`videoqa.prompts.choice_prompt`.
+    Both styles carry the stem as ``question`` (what a coarse search pass looks for) and the options,
+    so the letter parser knows there are four; lmms-eval sends the annotated question string (stem
+    and option lines) verbatim, native sends stem and options through :func:`videoqa.prompts.choice_prompt`.
     """
     _check_style(style)
     if style == "lmms-eval":
         prompt = f"{LVBENCH_PRE_PROMPT}{item.question}{LVBENCH_POST_PROMPT}"
         return Question(
-            question_id=item.question_id, question=item.question, task="choice", options=list(item.options),
+            question_id=item.question_id, question=item.stem, task="choice", options=list(item.options),
             prompt=prompt,
         )  # fmt: skip
     return Question(

@@ -11,14 +11,17 @@ video. ``arithmetic="transformers"`` (the default) reproduces transformers' own 
 computation bit for bit (``second_per_grid_ts`` is a float32 tensor once the processor has
 built it, and ``get_rope_index`` truncates ``arange(t) * (tokens_per_second *
 second_per_grid)`` in float32), so these are the IDs the model really uses when it is given
-``second_per_grid_ts = float32(temporal_patch_size / sampled_fps)``. ``arithmetic="exact"``
-gives the floor of the exact product of the float64 values; the two differ only when the
-exact product lies within float32 rounding of an integer (see tests/test_timing.py).
+``second_per_grid_ts = float32(temporal_patch_size / sampled_fps)`` (which is what the processor
+passes; a float64 tensor would round differently). ``arithmetic="exact"`` gives the floor of the
+true time in ticks, ``g * temporal_patch_size * duration / num_frames * tokens_per_second``.
+The two differ only when a patch starts exactly on a tick and float32 lands just below it:
+transformers then gives one less (e.g. 66 frames over 39 s, patch 11 starts at 13.0 s: exact 26,
+transformers 25). Over 216,960 (frame count 2..768, duration 0.5..40 s) windows this happened
+for 197 (0.09 %): 305 patch IDs, each exactly one below exact; see tests/test_timing.py.
 """
 
 from __future__ import annotations
 
-import itertools
 import numbers
 from typing import Literal
 
@@ -26,7 +29,7 @@ import numpy as np
 
 from videoqa.video._types import Window
 
-__all__ = ["mrope_position_ids", "temporal_ids"]
+__all__ = ["temporal_ids"]
 
 TemporalKind = Literal["absolute_time", "patch_index"]
 Arithmetic = Literal["transformers", "exact"]
@@ -113,62 +116,3 @@ def _exact_ids(window: Window, grid_t: int, temporal_patch_size: int, tokens_per
     nearest = np.round(ticks)
     on_tick = np.abs(ticks - nearest) <= _TICK_TOLERANCE * np.maximum(1.0, nearest)
     return np.where(on_tick, nearest, np.floor(ticks)).astype(np.int64)
-
-
-def mrope_position_ids(
-    token_types: np.ndarray | list[int],
-    windows: list[Window] | tuple[Window, ...],
-    *,
-    tokens_per_second: float,
-    spatial_merge_size: int = 2,
-    kind: TemporalKind = "absolute_time",
-) -> tuple[np.ndarray, int]:
-    """3D MRoPE positions of one sequence in Qwen's original layout, and its rope delta.
-
-    ``token_types`` marks each token: 0 for text, 2 for a video token (images are not handled).
-    Each run of video tokens is one window, in order, and must hold ``window.visual_tokens``
-    tokens. Text counts up by 1 from the running start; a video's tokens get
-    ``(start + temporal_id, start + row, start + column)`` and the text after it resumes at the
-    largest position so far + 1 (Qwen2-VL / Qwen2.5-VL as released, transformers <= 5.2). From
-    transformers 5.3 on, ``get_rope_index`` resumes at ``start + max(rows, columns)`` instead,
-    which puts the text after a long window inside the window's time range; pass these
-    positions (or patch ``get_rope_index``) to keep the original layout.
-
-    Returns:
-        ``(positions, delta)``: int64 array ``(3, len(token_types))`` and
-        ``positions.max() + 1 - len(token_types)`` (what generation adds to later positions).
-    """
-    types = np.asarray(token_types)
-    if types.ndim != 1 or not np.isin(types, (0, 2)).all():
-        raise ValueError("token_types must be a 1-D sequence of 0 (text) and 2 (video token)")
-    runs = _runs(types)
-    videos = [(a, b) for value, a, b in runs if value == 2]
-    if len(videos) != len(windows):
-        raise ValueError(f"token_types holds {len(videos)} video runs but {len(windows)} windows were given")
-    positions = np.zeros((3, len(types)), dtype=np.int64)
-    start, window_iter = 0, iter(windows)
-    for value, a, b in runs:
-        if value == 0:
-            positions[:, a:b] = start + np.arange(b - a)
-        else:
-            window = next(window_iter)
-            if b - a != window.visual_tokens:
-                raise ValueError(
-                    f"window {window.index} costs {window.visual_tokens} tokens, but its run holds {b - a}"
-                )
-            positions[:, a:b] = start + _video_grid(window, tokens_per_second, spatial_merge_size, kind)
-        start = int(positions[:, a:b].max()) + 1
-    return positions, int(positions.max()) + 1 - len(types) if len(types) else 0
-
-
-def _runs(types: np.ndarray) -> list[tuple[int, int, int]]:
-    edges = [0, *(np.flatnonzero(np.diff(types)) + 1).tolist(), len(types)]
-    return [(int(types[a]), a, b) for a, b in itertools.pairwise(edges) if b > a]
-
-
-def _video_grid(window: Window, tokens_per_second: float, merge: int, kind: TemporalKind) -> np.ndarray:
-    _, grid_h, grid_w = window.grid_thw
-    rows, cols = grid_h // merge, grid_w // merge
-    t_ids = temporal_ids(window, tokens_per_second=tokens_per_second, kind=kind)
-    t, h, w = np.meshgrid(t_ids, np.arange(rows), np.arange(cols), indexing="ij")
-    return np.stack([t.ravel(), h.ravel(), w.ravel()])

@@ -1,0 +1,237 @@
+"""Batch-job pieces without Ray: listing, questions, unit planning, idempotent writing, resume, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import fsspec
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from pydantic import ValidationError
+
+from videoqa.analysis import Question
+from videoqa.batch import JobConfig
+from videoqa.batch._cli import add_arguments, config_from_args
+from videoqa.batch._inputs import list_videos, match_questions, read_questions
+from videoqa.batch._job import plan_units
+from videoqa.batch._resume import finished_item_keys
+from videoqa.batch._writer import read_table, write_unit
+from videoqa.records import SamplingSettings, TableRows, config_hash, failure_row
+
+EXT = (".mp4", ".mkv")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    for name in ("a.mp4", "b.MKV", "sub/c.mp4", "sub/deep/d.mp4", "notes.txt"):
+        path = tmp_path / "videos" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    return tmp_path / "videos"
+
+
+def test_list_folder_recursively_with_relative_ids(folder):
+    refs = list_videos(str(folder), extensions=EXT)
+    assert [r.video_id for r in refs] == ["a.mp4", "b.MKV", "sub/c.mp4", "sub/deep/d.mp4"]
+    assert refs[2].url == str(folder / "sub" / "c.mp4")
+    assert [r.video_id for r in list_videos(str(folder), extensions=())][-1] == "sub/deep/d.mp4"
+    assert len(list_videos(str(folder), extensions=())) == 5
+
+
+def test_list_glob_single_file_and_manifests(folder):
+    assert [r.video_id for r in list_videos(f"{folder}/sub/**/*.mp4", extensions=EXT)] == [
+        "sub/c.mp4",
+        "sub/deep/d.mp4",
+    ]
+    assert [r.video_id for r in list_videos(f"{folder}/*.mp4", extensions=EXT)] == ["a.mp4"]
+    assert list_videos(str(folder / "a.mp4"), extensions=EXT)[0].url == str(folder / "a.mp4")
+    (folder / "list.txt").write_text("# a comment\na.mp4\nsub/c.mp4\n\ns3://other/x.mp4\n")
+    refs = list_videos(str(folder / "list.txt"), extensions=EXT)
+    assert [(r.video_id, r.url) for r in refs] == [
+        ("a.mp4", str(folder / "a.mp4")),
+        ("s3://other/x.mp4", "s3://other/x.mp4"),
+        ("sub/c.mp4", str(folder / "sub/c.mp4")),
+    ]
+    (folder / "list.csv").write_text("video,extra\nsub/deep/d.mp4,1\n")
+    assert [r.video_id for r in list_videos(str(folder / "list.csv"))] == ["sub/deep/d.mp4"]
+
+
+def test_list_memory_filesystem_keeps_the_protocol():
+    fs = fsspec.filesystem("memory")
+    fs.pipe({"/bkt/v/x.mp4": b"1", "/bkt/v/y/z.webm": b"2"})
+    refs = list_videos("memory://bkt/v", extensions=(".mp4", ".webm"))
+    assert [(r.video_id, r.url) for r in refs] == [
+        ("x.mp4", "memory://bkt/v/x.mp4"),
+        ("y/z.webm", "memory://bkt/v/y/z.webm"),
+    ]
+
+
+def test_list_errors_name_the_input(folder):
+    with pytest.raises(FileNotFoundError, match="nothing exists there"):
+        list_videos(str(folder / "missing"))
+    with pytest.raises(ValueError, match="names no video"):
+        list_videos(str(folder), extensions=(".avi",))
+
+
+def test_questions_from_jsonl_csv_and_parquet(tmp_path):
+    rows = [
+        {"question_id": "q1", "question": "when red?", "task": "grounding"},
+        {
+            "question_id": "q2",
+            "question": "which?",
+            "task": "choice",
+            "options": ["red", "blue"],
+            "videos": "sub/*",
+        },
+        {"question_id": "007", "question": "what?", "video": "a"},
+    ]
+    (tmp_path / "q.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "q.csv").write_text(
+        'question_id,question,task,options,videos\nq1,when red?,grounding,,\nq2,which?,choice,"[""red"", ""blue""]",sub/*\n'
+        "007,what?,,,a\n"
+    )
+    pq.write_table(
+        pa.Table.from_pylist([{**r, "options": r.get("options")} for r in rows]), tmp_path / "q.parquet"
+    )
+    for name in ("q.jsonl", "q.csv", "q.parquet"):
+        specs = read_questions(str(tmp_path / name))
+        assert [s.question for s in specs] == [
+            Question(question_id="q1", question="when red?", task="grounding"),
+            Question(question_id="q2", question="which?", task="choice", options=["red", "blue"]),
+            Question(question_id="007", question="what?"),
+        ], name
+        assert [s.videos for s in specs] == ["*", "sub/*", "a"], name
+
+
+def test_question_errors(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text(json.dumps({"question_id": "x", "question": "?", "task": "count"}) + "\n")
+    with pytest.raises(ValueError, match="row 1 is not a valid question"):
+        read_questions(str(path))
+    path.write_text(
+        json.dumps({"question_id": "x", "question": "?"})
+        + "\n"
+        + json.dumps({"question_id": "x", "question": "!"})
+    )
+    with pytest.raises(ValueError, match=r"question_id must be unique; these repeat: \['x'\]"):
+        read_questions(str(path))
+
+
+def test_selectors_match_id_stem_glob_and_all(folder, tmp_path):
+    (tmp_path / "q.jsonl").write_text(
+        "".join(
+            json.dumps(r) + "\n"
+            for r in [
+                {"question_id": "all", "question": "?"},
+                {"question_id": "stem", "question": "?", "videos": "a"},
+                {"question_id": "glob", "question": "?", "videos": "sub/**"},
+                {"question_id": "typo", "question": "?", "videos": "nope.mp4"},
+            ]
+        )
+    )
+    pairs, unmatched = match_questions(
+        list_videos(str(folder), extensions=EXT), read_questions(str(tmp_path / "q.jsonl"))
+    )
+    assert [(v.video_id, [q.question_id for q in qs]) for v, qs in pairs] == [
+        ("a.mp4", ["all", "stem"]),
+        ("b.MKV", ["all"]),
+        ("sub/c.mp4", ["all", "glob"]),
+        ("sub/deep/d.mp4", ["all", "glob"]),
+    ]
+    assert unmatched == ["typo"]
+
+
+def _failures(video: str, qids: list[str], config: str = "c") -> TableRows:
+    rows = [
+        failure_row(
+            ("E", "boom"), video=video, video_id=video, question=Question(question_id=q, question="?"),
+            model_id="m", settings=SamplingSettings(), config=config, stage="probe", attempts=1,
+        )
+        for q in qids
+    ]  # fmt: skip
+    return TableRows(failures=rows)
+
+
+def test_writer_is_idempotent_and_resume_reads_the_keys(tmp_path):
+    out = str(tmp_path / "out")
+    assert read_table(out, "answers").num_rows == 0 and finished_item_keys(out) == set()
+    first = write_unit(out, _failures("v1", ["q1", "q2"]))
+    again = write_unit(out, _failures("v1", ["q1", "q2"]))
+    assert first == again and list(first) == ["failures"]
+    write_unit(out, _failures("v2", ["q1"]))
+    table = read_table(out, "failures")
+    assert sorted(zip(table["video"].to_pylist(), table["question_id"].to_pylist(), strict=True)) == [
+        ("v1", "q1"),
+        ("v1", "q2"),
+        ("v2", "q1"),
+    ]
+    assert finished_item_keys(out) == set(table["item_key"].to_pylist())
+    assert not list((tmp_path / "out" / "failures").glob(".*"))  # no temporary files left behind
+    field = pq.read_schema(first["failures"]).field("error_type")
+    assert field.metadata[b"description"] == b"Exception class name, e.g. 'TruncatedVideoError'."
+
+
+def test_plan_units_skips_finished_items_on_resume(folder, tmp_path):
+    (tmp_path / "q.jsonl").write_text(
+        json.dumps({"question_id": "q1", "question": "?"})
+        + "\n"
+        + json.dumps({"question_id": "q2", "question": "!"})
+    )
+    config = JobConfig(
+        videos=str(folder), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / "out"), model="m"
+    )
+    units, total, skipped, _ = plan_units(config)
+    assert (len(units), total, skipped) == (5, 10, 0)
+    a_unit = next(u for u in units if u["video_id"] == "a.mp4")
+    rows = TableRows.model_validate_json(
+        TableRows(
+            failures=[
+                failure_row(
+                    ("E", "x"), video=a_unit["video"], video_id="a.mp4", question=Question(question_id="q1", question="?"),
+                    model_id="m", settings=config.sampling, config=config.config_hash, stage="probe", attempts=1,
+                )
+            ]
+        ).model_dump_json()
+    )  # fmt: skip
+    write_unit(config.output, rows)
+    resumed = config.model_copy(update={"resume": True})
+    units, total, skipped, _ = plan_units(resumed)
+    assert (len(units), total, skipped) == (5, 10, 1)
+    assert [
+        q["question_id"]
+        for q in json.loads(next(u for u in units if u["video_id"] == "a.mp4")["questions_json"])
+    ] == ["q2"]
+    # another config (here: another fps) shares nothing with the written rows
+    other = resumed.model_copy(update={"sampling": SamplingSettings(sampling_fps=1.0)})
+    assert plan_units(other)[2] == 0
+
+
+def test_job_config_forbids_unknown_fields_and_hashes_answer_settings_only():
+    base = JobConfig(videos="v", questions="q", output="o", model="m")
+    with pytest.raises(ValidationError):
+        JobConfig(videos="v", questions="q", output="o", replicaz=2)
+    assert base.config_hash == config_hash("m", SamplingSettings())
+    assert base.model_copy(update={"replicas": 8, "decode_workers": 16}).config_hash == base.config_hash
+
+
+def test_cli_flags_and_config_file(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    (tmp_path / "job.yaml").write_text(
+        "videos: s3://b/v/\nquestions: q.jsonl\noutput: o\nreplicas: 3\nsampling: {sampling_fps: 0.5}\n"
+    )
+    args = parser.parse_args(
+        ["--config", str(tmp_path / "job.yaml"), "--fps", "1.5", "--max-frames", "64", "--resume", "--replicas", "2",
+         "--storage-options", '{"anon": true}', "--video-extensions", ".mp4,.webm"]
+    )  # fmt: skip
+    config = config_from_args(args)
+    assert (config.videos, config.replicas, config.resume, config.storage_options) == (
+        "s3://b/v/",
+        2,
+        True,
+        {"anon": True},
+    )
+    assert (config.sampling.sampling_fps, config.sampling.sampling_max_frames) == (1.5, 64)
+    assert config.video_extensions == (".mp4", ".webm")
