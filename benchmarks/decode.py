@@ -16,7 +16,7 @@ Wall times are measured inside each child from before opening the file to the la
 Videos are generated once (``videoqa.synthetic``, scrolling-noise background so decoding costs
 about what real footage costs) and cached in ``benchmarks/.work``.
 
-    python benchmarks/decode.py                           # reference capped at ~8 GB peak RSS
+    python benchmarks/decode.py                           # reference capped at ~10 GB peak RSS
     python benchmarks/decode.py --reference-ram-gb 20     # the full 768-frame reference (~16 GB)
 """
 
@@ -162,14 +162,14 @@ def _reference_frames(video: Path, args: argparse.Namespace) -> int:
     """The reference's frame cap: --max-frames unless its estimated peak RSS exceeds --reference-ram-gb.
 
     fetch_video holds every sampled frame at full size several times over (decord batch, numpy,
-    torch, then a float32 resize), about 8 bytes per pixel and channel; on a shared machine the
+    torch, then a float32 resize), about 10 bytes per pixel and channel; on a shared machine the
     cap keeps it from taking all memory. The output says when the cap applied.
     """
     import av
 
     with av.open(str(video)) as container:
         ctx = container.streams.video[0].codec_context
-        bytes_per_frame = ctx.width * ctx.height * 3 * 8
+        bytes_per_frame = ctx.width * ctx.height * 3 * 10
     affordable = int(args.reference_ram_gb * 2**30 / bytes_per_frame) // 2 * 2
     return max(2, min(args.max_frames, affordable))
 
@@ -196,8 +196,8 @@ def main() -> None:
     parser.add_argument(
         "--reference-ram-gb",
         type=float,
-        default=8.0,
-        help="cap the qwen reference's frames so its estimated peak RSS stays under this (default 8);"
+        default=10.0,
+        help="cap the qwen reference's frames so its estimated peak RSS stays under this (default 10);"
         " a matching videoqa run is added when the cap applies",
     )
     parser.add_argument("--skip-reference", action="store_true", help="do not run qwen-vl-utils")

@@ -89,6 +89,7 @@ def test_every_item_has_exactly_one_row_and_scripted_answers_are_exact(reference
     assert t["answers"]["config_hash"].nunique() == 1 and (t["answers"]["attempts"] == 1).all()
 
 
+@pytest.mark.slow
 def test_rerun_without_resume_rewrites_the_same_files(reference, bucket):
     _, t, output = reference
     before = sorted(p.relative_to(output) for p in output.rglob("*.parquet"))
@@ -122,10 +123,11 @@ def _kill_when(predicate, *, timeout=120.0) -> list[int]:
 
 
 def _ray_workers(title: str) -> list[psutil.Process]:
+    """Ray worker processes whose title (``ray::<operator>``) starts with ``title``."""
     found = []
     for proc in psutil.process_iter(["cmdline"]):
         cmd = " ".join(proc.info["cmdline"] or [])
-        if cmd.startswith("ray::") and title in cmd:
+        if cmd.startswith(f"ray::{title}"):
             found.append(proc)
     return found
 
@@ -137,11 +139,12 @@ def test_killing_workers_mid_job_loses_and_duplicates_nothing(reference, bucket,
     def model_actor_after_first_answer():
         if not list((output / "answers").glob("part-*.parquet")):
             return []
-        return _ray_workers("ModelStage")
+        return _ray_workers("MapWorker(MapBatches(ModelStage))")
 
     killed_model = _kill_when(model_actor_after_first_answer)
-    killed_decoder = _kill_when(lambda: _ray_workers("decode_clips")[:1])
-    summary = run_job(_config(bucket, output))
+    # decode runs in its own task workers, never fused into the model actor
+    killed_decoder = _kill_when(lambda: _ray_workers("Map(decode_clips)")[:1])
+    summary = run_job(_config(bucket, output, decode_workers=1))
     assert killed_model and killed_decoder, "the test did not manage to kill workers mid-job"
     t = tables(str(output))
     assert items(t["answers"]) == sorted(ALL_ITEMS) and t["failures"].empty

@@ -137,7 +137,10 @@ def _read_with_policy(path: Path, targets: list[float], policy: str) -> tuple[Cl
         container = open_container(src)
         try:
             reader = _Reader(container, video_stream(container, src.name), src.name, 2, policy)
-            return reader.read_window(window(targets)), reader.num_seeks
+            try:
+                return reader.read_window(window(targets)), reader.num_seeks
+            finally:
+                reader.close()
         finally:
             container.close()
 

@@ -342,7 +342,10 @@ def test_find_videos_lists_present_and_missing(tmp_path):
     assert found == {"3MSZA": str(tmp_path / "3MSZA.mp4")} and missing == ["AMT7R", "YVKIV"]
     fs = fsspec.filesystem("memory")
     fs.pipe("/lvbench-test/videos/Cm73ma6Ibcs.mp4", b"x")
-    found, missing = find_videos("memory://lvbench-test/videos/", ["Cm73ma6Ibcs", "28CIeC8cZks"])
+    try:
+        found, missing = find_videos("memory://lvbench-test/videos/", ["Cm73ma6Ibcs", "28CIeC8cZks"])
+    finally:
+        fs.rm("/lvbench-test", recursive=True)
     assert found == {"Cm73ma6Ibcs": "memory:///lvbench-test/videos/Cm73ma6Ibcs.mp4"} and missing == [
         "28CIeC8cZks"
     ]

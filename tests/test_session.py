@@ -84,13 +84,13 @@ class FixedTextModel(ScriptedModel):
 @pytest.fixture(scope="module")
 def long_runs(tmp_path_factory):
     video = _cached_video(
-        "long-red.mp4",
+        "long-red-blue.mp4",
         duration_seconds=7200.0,
         fps=2,
         width=112,
         height=64,
         gop_seconds=10.0,
-        events=(Event(37.0, 44.5, "red"),),
+        events=(Event(37.0, 44.5, "red"), Event(5437.0, 5444.5, "blue")),
     )
     cache_dir = tmp_path_factory.mktemp("visual-cache")
     with pytest.MonkeyPatch.context() as mp:
@@ -106,13 +106,18 @@ def long_runs(tmp_path_factory):
         choice = later.analyze(
             video, "What colour is the square?", task="choice", options=["blue", "red", "green"]
         )
+        later_calls, later_encodes = list(calls), model.encode_calls
+        calls.clear()
+        blue = later.analyze(video, "When is the blue square shown?", task="grounding")
         return {
+            "blue": blue,
+            "blue_calls": list(calls),
             "first": first,
             "first_calls": first_calls,
             "again": again,
             "choice": choice,
-            "later_calls": list(calls),
-            "later_encodes": model.encode_calls,
+            "later_calls": later_calls,
+            "later_encodes": later_encodes,
         }
 
 
@@ -143,6 +148,18 @@ def test_two_hour_video_red_square_found_to_the_second(long_runs):
     assert long_runs["first_calls"] == [list(range(12)), [0]]  # coarse windows, then the fine window
 
 
+def test_later_coarse_window_maps_back_through_its_offset(long_runs):
+    b = long_runs["blue"]
+    coarse, fine = b.steps
+    assert coarse.raw_texts[9] == "The event happens in 38.0 - 44.0 seconds."  # window 9 starts at 5400 s
+    assert coarse.spans == [Span(start_seconds=5438.0, end_seconds=5444.0)]
+    assert all(w.cached for w in coarse.windows)
+    assert [(w.start_seconds, w.cached) for w in fine.windows] == [(5435.0, False)]
+    assert fine.raw_texts == ["The event happens in 2.0 - 9.0 seconds."]
+    assert b.spans == [Span(start_seconds=5437.0, end_seconds=5444.0)]
+    assert long_runs["blue_calls"] == [[0]]  # only the new fine window is decoded
+
+
 def test_cache_hit_skips_decoding_and_gives_identical_answers(long_runs):
     first, again = long_runs["first"], long_runs["again"]
     assert again.strategy == "coarse_to_fine"  # auto: 768 frames / 7200 s = 0.107 fps < 0.5
@@ -164,6 +181,24 @@ def test_choice_question_reuses_the_cached_windows(long_runs):
     assert [(w.start_seconds, w.end_seconds, w.cached) for w in fine.windows] == [(35.0, 47.0, True)]
 
 
+def test_corrupt_cache_entry_is_decoded_again_alone(event_video, tmp_path, monkeypatch):
+    from videoqa._cache import VisualCacheWarning, video_fingerprint
+
+    session = Session(ScriptedModel(), cache_dir=tmp_path, coarse_window_seconds=20.0, **SMALL)
+    first = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
+    assert len(list((tmp_path / "visual").rglob("*.pkl"))) == 4  # 3 coarse windows + 1 fine window
+    window = session.plan(videoqa.probe(event_video), strategy="coarse_to_fine").windows[1]
+    key = session.cache.key(video_fingerprint(event_video), window, session.model.fingerprint())
+    session.cache.path(key).write_bytes(b"not a pickle")
+    calls = _spy_decode(monkeypatch)
+    with pytest.warns(VisualCacheWarning, match="ignoring unreadable visual cache entry"):
+        second = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
+    assert calls == [[1]]  # only the damaged window is decoded again
+    assert [w.cached for w in second.windows] == [True, False, True, True]
+    assert second.spans == first.spans == [Span(start_seconds=37.0, end_seconds=44.0)]
+    assert session.cache.get(key, window) is not None  # rewritten
+
+
 def test_nonzero_start_video(monkeypatch):
     video = _cached_video(
         "start-12.25.mp4",
@@ -182,6 +217,7 @@ def test_nonzero_start_video(monkeypatch):
     assert a.steps[0].spans == [Span(start_seconds=1338.25, end_seconds=1344.25)]
     assert a.steps[1].windows[0].start_seconds == 1335.25
     assert a.spans == [Span(start_seconds=1337.25, end_seconds=1344.25)]
+    assert a.answer == "1337.25 - 1344.25 seconds"
 
 
 # ------------------------------------------------------------------------------- short video
@@ -281,6 +317,61 @@ def test_coarse_to_fine_with_nothing_found(event_video):
         event_video, "Is there a cat?", strategy="coarse_to_fine", prompt="Describe the video."
     )
     assert [s.name for s in n.steps] == ["coarse", "fine"]
+
+
+def test_events_coarse_to_fine(event_video):
+    session = Session(ScriptedModel(), coarse_window_seconds=20.0, **SMALL)
+    a = session.analyze(event_video, "List the events.", task="events", strategy="coarse_to_fine")
+    coarse, fine = a.steps
+    # coarse frames every 2 s: blue seen at 10 s; red at 38 s (window 1) and 40-44 s (window 2)
+    assert coarse.spans == [
+        Span(start_seconds=10.0, end_seconds=10.0, label="A blue square is visible."),
+        Span(start_seconds=38.0, end_seconds=38.0, label="A red square is visible."),
+        Span(start_seconds=40.0, end_seconds=44.0, label="A red square is visible."),
+    ]
+    assert [(w.start_seconds, w.end_seconds, w.sampled_fps) for w in fine.windows] == [
+        (7.0, 13.0, 2.0),
+        (35.0, 47.0, 2.0),
+    ]
+    assert a.spans == [
+        Span(start_seconds=10.0, end_seconds=11.5, label="A blue square is visible."),
+        Span(start_seconds=37.0, end_seconds=44.0, label="A red square is visible."),
+    ]
+    assert a.raw_text == "\n".join(fine.raw_texts)
+
+
+class CoarseOnlyModel(ScriptedModel):
+    """Finds the event in coarse windows (below 1 fps) but never in a fine one."""
+
+    def generate(self, requests, *, max_new_tokens):
+        return [
+            Generation(
+                "The event happens in 30 - 40 seconds." if r.features[0].window.sampled_fps < 1 else "No.",
+                1,
+                1,
+            )
+            for r in requests
+        ]
+
+
+def test_fine_pass_without_answer_keeps_the_coarse_span(event_video):
+    session = Session(CoarseOnlyModel(), **SMALL)
+    a = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
+    assert a.spans == [Span(start_seconds=30.0, end_seconds=40.0)]
+    assert a.steps[1].windows[0].start_seconds == 27.0
+    assert a.parse_error == (
+        "the fine pass found no span (no time found in the model's text 'No.'); "
+        "these spans are the coarse pass's"
+    )
+
+
+def test_qa_with_no_candidate_falls_back_to_one_window(event_video):
+    session = Session(FixedTextModel("(A)"), **SMALL)
+    a = session.analyze(event_video, "Which?", task="choice", options=["x", "y"], strategy="coarse_to_fine")
+    assert [s.name for s in a.steps] == ["coarse", "fallback_single"]
+    (w,) = a.steps[1].windows
+    assert (w.start_seconds, w.end_seconds, w.num_frames) == (0.0, 60.0, 120)
+    assert (a.choice, a.answer) == ("A", "(A) x")
 
 
 def test_bad_arguments_are_named(event_video):
@@ -397,3 +488,30 @@ def test_tiny_qwen25_end_to_end_with_the_cache(h264_mp4, tiny_qwen25, tmp_path):
     assert (first.steps[0].windows[0].cached, second.steps[0].windows[0].cached) == (False, True)
     assert second.raw_text == first.raw_text  # greedy decoding on the cached features: the same answer
     assert "decode" not in second.timings_seconds
+
+
+def test_scripted_model_clock_starts_at_the_first_window_of_a_request(event_video):
+    import dataclasses
+
+    from videoqa.model._protocol import GenerationRequest
+
+    info = videoqa.probe(event_video)
+    early = videoqa.plan_sampling(info, fps=2.0, start_seconds=0.0, end_seconds=20.0, **SMALL)
+    late = videoqa.plan_sampling(info, fps=2.0, start_seconds=30.0, end_seconds=50.0, **SMALL).windows[0]
+    plan = dataclasses.replace(early, windows=(early.windows[0], dataclasses.replace(late, index=1)))
+    model = ScriptedModel()
+    features = tuple(model.encode(clip) for clip in videoqa.decode(event_video, plan))
+    request = GenerationRequest(features, "When does the red square start and end?")
+    (g,) = model.generate([request], max_new_tokens=64)
+    assert g.text == "The event happens in 37.0 - 44.0 seconds."  # (30 - 0) + 7.0 .. (30 - 0) + 14.0
+
+
+def test_tiny_qwen2_records_patch_index_temporal_ids(h264_mp4, tiny_qwen2):
+    a = Session(tiny_qwen2, max_new_tokens=2, **SMALL).analyze(h264_mp4, "What happens?", strategy="single")
+    (w,) = a.windows
+    assert (w.num_frames, w.sampled_fps, w.temporal_ids) == (
+        20,
+        2.0,
+        list(range(10)),
+    )  # Qwen2-VL: 0, 1, 2, ...
+    assert a.model_id == tiny_qwen2.model_id

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from videoqa._cache import VisualCache, video_fingerprint, window_fingerprint
 from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
 from videoqa.analysis import Analysis, Question, Step, WindowUsage
-from videoqa.errors import ModelError
+from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel, VisualFeatures
 from videoqa.prompts import PromptStyle
 from videoqa.video._sampling import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, DEFAULT_TOTAL_PIXELS
@@ -72,7 +72,7 @@ class Session:
             :func:`videoqa.plan_sampling`, applied to every window.
         coarse_fps, coarse_window_seconds, fine_fps, fine_padding_seconds, max_candidates,
             min_single_fps: ``coarse_to_fine`` settings (see :mod:`videoqa._strategies`).
-        max_new_tokens: generation budget per answer.
+        max_new_tokens: generation budget per answer (event lists need a few hundred tokens).
         batch_size: requests per ``model.generate`` call.
         prompt_style: ``"qwen_cookbook"`` (default) or ``"lmms_eval"`` (grounding prompt of lmms-eval).
         num_threads: decoder threads. storage_options: fsspec options for remote videos.
@@ -97,7 +97,7 @@ class Session:
         fine_padding_seconds: float = 3.0,
         max_candidates: int = 4,
         min_single_fps: float = 0.5,
-        max_new_tokens: int = 128,
+        max_new_tokens: int = 512,
         batch_size: int = 4,
         prompt_style: PromptStyle = "qwen_cookbook",
         num_threads: int = 2,
@@ -211,34 +211,14 @@ class Session:
         self, source: str, plan: SamplingPlan, timer: _Timer, clips: Sequence[Clip] | None = None
     ) -> list[Encoded]:
         """Features of every window of ``plan``: cache hits first, then decode + encode the misses only."""
-        from videoqa import video as media
-
-        results: list[Encoded | None] = [None] * len(plan.windows)
-        keys: list[str | None] = [None] * len(plan.windows)
-        if self.cache is not None:
-            with timer("cache"):
-                video_fp = video_fingerprint(source, storage_options=self.storage_options)
-                model_fp = self.model.fingerprint()
-                for i, window in enumerate(plan.windows):
-                    keys[i] = self.cache.key(video_fp, window, model_fp)
-                    hit = self.cache.get(keys[i], window)
-                    results[i] = Encoded(hit, cached=True) if hit is not None else None
+        results, keys = self._cached(source, plan, timer)
         missing = [i for i, r in enumerate(results) if r is None]
         if not missing:
             return results  # type: ignore[return-value]
         position = {w.index: i for i, w in enumerate(plan.windows)}
         given = _match_clips(plan, clips) if clips is not None else {}
-        to_decode = [plan.windows[i].index for i in missing if i not in given]
-        decoded = iter(())
-        if to_decode:
-            decoded = media.decode(
-                source,
-                plan.subset(to_decode),
-                backend=self.backend,
-                num_threads=self.num_threads,
-                storage_options=self.storage_options,
-            )
         pending = [given[i] for i in missing if i in given]
+        decoded = self._decode(source, plan, [plan.windows[i].index for i in missing if i not in given])
         while True:
             if pending:
                 clip = pending.pop(0)
@@ -256,8 +236,37 @@ class Session:
                     self.cache.put(keys[i], features)  # type: ignore[arg-type]
         lost = [plan.windows[i].index for i, r in enumerate(results) if r is None]
         if lost:
-            raise ModelError(f"{source}: the decoder returned no clip for windows {lost}")
+            raise DecodeError(source, f"the decoder returned no clip for windows {lost} of the plan")
         return results  # type: ignore[return-value]
+
+    def _cached(self, source: str, plan: SamplingPlan, timer: _Timer) -> tuple[list, list]:
+        """(features or None, cache key or None) per window of ``plan``."""
+        results: list[Encoded | None] = [None] * len(plan.windows)
+        keys: list[str | None] = [None] * len(plan.windows)
+        if self.cache is None:
+            return results, keys
+        with timer("cache"):
+            video_fp = video_fingerprint(source, storage_options=self.storage_options)
+            model_fp = self.model.fingerprint()
+            for i, window in enumerate(plan.windows):
+                keys[i] = self.cache.key(video_fp, window, model_fp)
+                hit = self.cache.get(keys[i], window)
+                results[i] = Encoded(hit, cached=True) if hit is not None else None
+        return results, keys
+
+    def _decode(self, source: str, plan: SamplingPlan, indices: list[int]) -> Iterator[Clip]:
+        """Stream the clips of windows ``indices`` via :func:`videoqa.decode` (the seam tests spy on)."""
+        from videoqa import video as media
+
+        if not indices:
+            return iter(())
+        return media.decode(
+            source,
+            plan.subset(indices),
+            backend=self.backend,
+            num_threads=self.num_threads,
+            storage_options=self.storage_options,
+        )
 
     def generate(self, requests: Sequence[GenerationRequest], timer: _Timer) -> list[Generation]:
         """Run ``requests`` in batches of ``batch_size``."""

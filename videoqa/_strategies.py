@@ -1,6 +1,7 @@
 """How a question about a long video is split into passes: ``single`` and ``coarse_to_fine``.
 
-Pure planning and bookkeeping; the session (:mod:`videoqa._session`) runs the passes.
+Planning, bookkeeping and the run of the passes; the session (:mod:`videoqa._session`) supplies
+the model, the visual cache and decoding.
 
 - ``single`` is the Qwen2.5-VL report's recipe: one window over the whole video, sampled at
   ``fps`` within the frame and pixel budgets (``max_frames`` caps the frame count, so on long
@@ -14,6 +15,14 @@ Pure planning and bookkeeping; the session (:mod:`videoqa._session`) runs the pa
   second-level spans; for qa/choice the fine windows are the evidence the question is asked on.
 - ``auto`` picks ``coarse_to_fine`` when one window would be sampled below ``min_single_fps``:
   ``max_frames / duration < min_single_fps`` (0.5 fps by default: 768 frames cover 25.6 min).
+
+Steps recorded in ``Analysis.steps``: ``single``; or ``coarse`` then ``fine``. When the coarse pass
+finds nothing: grounding/events stop there (no span, ``parse_error`` says so); qa/choice are asked
+over one ``single``-style window of the whole video, recorded as ``fallback_single``. When the fine
+pass of grounding/events finds nothing, the coarse spans are returned and ``parse_error`` says so.
+
+Time mapping: a request's answer is relative to the start of its first window (one window per
+request here, except the qa/choice evidence request), so ``absolute = relative + start_seconds``.
 """
 
 from __future__ import annotations
@@ -232,8 +241,14 @@ class Outcome:
     parse_error: str | None = None
 
 
+def _seconds(value: float) -> str:
+    """Seconds with two decimals, or one when the second is 0: 37.0, 44.5, 1337.25."""
+    text = f"{value:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
 def _span_text(span: Span) -> str:
-    text = f"{span.start_seconds:.1f} - {span.end_seconds:.1f} seconds"
+    text = f"{_seconds(span.start_seconds)} - {_seconds(span.end_seconds)} seconds"
     return f"{text}: {span.label}" if span.label else text
 
 

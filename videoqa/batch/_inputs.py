@@ -169,7 +169,8 @@ def read_questions(path: str, *, storage_options: dict[str, Any] | None = None) 
     rows = _read_rows(fs, root)
     specs = []
     for number, row in enumerate(rows, start=1):
-        selector = row.pop("videos", None) or row.pop("video", None) or "*"
+        videos, video = row.pop("videos", None), row.pop("video", None)
+        selector = videos or video or "*"
         fields = {k: v for k, v in row.items() if v is not None and v != ""}
         if "options" in fields:
             fields["options"] = _options(fields["options"])

@@ -99,8 +99,15 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
     # One unit per block: a block then holds one video's clips, never several.
     ds = ray.data.from_items(units, override_num_blocks=len(units))
     ds = ds.map(probe_and_plan, fn_kwargs=stage_kwargs, num_cpus=0.5)
+    # Decoding must stay out of the model actor (a hung decoder would take the replica down): Ray Data
+    # fuses a task stage into the next actor stage when their remote args match, and the explicit
+    # max_retries (Ray Data's own default for tasks; the AttemptTracker caps it) makes them differ.
     ds = ds.map(
-        decode_clips, fn_kwargs=stage_kwargs, num_cpus=1, compute=TaskPoolStrategy(size=config.decode_workers)
+        decode_clips,
+        fn_kwargs=stage_kwargs,
+        num_cpus=1,
+        compute=TaskPoolStrategy(size=config.decode_workers),
+        max_retries=-1,
     )
     ds = ds.map_batches(
         ModelStage,
@@ -163,6 +170,8 @@ def run_job(config: JobConfig) -> JobSummary:
         spans=progress.spans,
         model_calls=progress.model_calls,
         unmatched_questions=unmatched,
+        decode_seconds=progress.decode_seconds,
+        model_seconds=progress.model_seconds,
         wall_seconds=wall,
         video_hours_per_hour=hours / (wall / 3600) if wall > 0 else 0.0,
         failure_types=progress.failure_types,

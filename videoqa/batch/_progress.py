@@ -36,6 +36,8 @@ class JobSummary(BaseModel):
     unmatched_questions: list[str] = Field(
         default_factory=list, description="Question ids matching no video."
     )
+    decode_seconds: float = Field(description="Wall time of all decode tasks together (one CPU each).")
+    model_seconds: float = Field(description="Wall time of all model-actor calls together.")
     wall_seconds: float = Field(description="Wall time of the whole run, Ray start-up included.")
     video_hours_per_hour: float = Field(description="video_hours / wall hours.")
     failure_types: dict[str, int] = Field(default_factory=dict, description="failures rows per error_type.")
@@ -68,7 +70,7 @@ class Progress:
         self.started = time.perf_counter()
         self._last_log = self.started
         self.videos = self.videos_failed = self.answers = self.failures = self.spans = self.model_calls = 0
-        self.video_seconds = 0.0
+        self.video_seconds = self.decode_seconds = self.model_seconds = 0.0
         self.failure_types: dict[str, int] = {}
 
     def update(self, unit: dict[str, Any]) -> None:
@@ -79,6 +81,8 @@ class Progress:
         self.failures += int(unit["failures"])
         self.spans += int(unit["spans"])
         self.model_calls += int(unit["model_calls"])
+        self.decode_seconds += float(unit["decode_seconds"])
+        self.model_seconds += float(unit["model_seconds"])
         if unit["error_type"]:
             self.videos_failed += 1
         for error_type, count in json.loads(unit["failure_types_json"]).items():

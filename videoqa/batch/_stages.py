@@ -40,6 +40,7 @@ UNIT_COLUMNS = (
     "failure_json",
     "tables_json",
     "model_calls",
+    "decode_seconds",
     "model_seconds",
 )
 
@@ -58,6 +59,7 @@ def make_unit(unit_key: str, video: str, video_id: str, questions: list[Question
         "failure_json": "",
         "tables_json": "",
         "model_calls": 0,
+        "decode_seconds": 0.0,
         "model_seconds": 0.0,
     }
 
@@ -141,6 +143,7 @@ def decode_clips(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict
             )
         )
 
+    started = time.perf_counter()
     outcome = guarded(
         "decode",
         row["video"],
@@ -151,7 +154,8 @@ def decode_clips(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict
     )
     if outcome.failure:
         return _fail(row, outcome.failure)
-    return {**row, "clips_pickle": pickle.dumps(outcome.value, protocol=5)}
+    clips_pickle = pickle.dumps(outcome.value, protocol=5)
+    return {**row, "clips_pickle": clips_pickle, "decode_seconds": time.perf_counter() - started}
 
 
 class ModelStage:
@@ -306,6 +310,7 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
         "failures": len(tables.failures),
         "spans": len(tables.spans),
         "model_calls": int(row["model_calls"]),
+        "decode_seconds": float(row["decode_seconds"]),
         "model_seconds": float(row["model_seconds"]),
         "failed_stage": failure.get("stage", ""),
         "error_type": failure.get("error_type", ""),

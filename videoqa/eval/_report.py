@@ -40,6 +40,12 @@ def _cell(value: Any) -> str:
     return "–" if value is None else f"{float(value):.1f}"
 
 
+def _items(count: int, benchmark: str) -> str:
+    """``"3 queries"``, ``"1 query"``, ``"2 questions"``..."""
+    noun = ("query", "queries") if benchmark == "charades-sta" else ("question", "questions")
+    return f"{count} {noun[count != 1]}"
+
+
 def _count_key(benchmark: str) -> str:
     return "num_queries" if benchmark == "charades-sta" else "num_questions"
 
@@ -48,16 +54,17 @@ def markdown_table(summary: dict[str, Any]) -> str:
     """The results table of a ``summary.json`` dict, with the published numbers and the caveats under it."""
     bench = summary["benchmark"]
     columns = COLUMNS[bench]
-    noun = "queries" if bench == "charades-sta" else "questions"
     lines = [
         f"## {summary['title']}",
         "",
         "| Model | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),
     ]
-    runs = [("all", f"all {summary['all'][_count_key(bench)]} {noun}")]
+    runs = [("all", f"all {_items(summary['all'][_count_key(bench)], bench)}")]
     if summary["num_missing_videos"]:
-        runs.append(("answerable", f"answerable subset, {summary['answerable'][_count_key(bench)]} {noun}"))
+        runs.append(
+            ("answerable", f"answerable subset, {_items(summary['answerable'][_count_key(bench)], bench)}")
+        )
     for key, label in runs:
         scores = summary[key]
         cells = " | ".join(_cell(scores.get(c)) for c in columns)
@@ -70,19 +77,20 @@ def markdown_table(summary: dict[str, Any]) -> str:
 
 def _notes(summary: dict[str, Any]) -> list[str]:
     bench = summary["benchmark"]
-    noun = "queries" if bench == "charades-sta" else "questions"
     n_all = summary["all"][_count_key(bench)]
     notes = [f"Published: {PUBLISHED_SOURCE}; '–' = not reported."]
     if summary.get("limit") is not None:
-        notes.append(f"--limit {summary['limit']}: a quick subset of {n_all} {noun}, not the full benchmark.")
+        notes.append(
+            f"--limit {summary['limit']}: a quick subset of {_items(n_all, bench)}, not the full benchmark."
+        )
     if summary["num_missing_videos"]:
         notes.append(
             f"{summary['num_missing_videos']} video(s) missing "
-            f"({summary['num_items_missing_video']} {noun}): they score 0 in 'all' "
+            f"({_items(summary['num_items_missing_video'], bench)}): they score 0 in 'all' "
             "and are left out of the answerable subset; listed in summary.json."
         )
     else:
-        notes.append(f"All videos found: every one of the {n_all} {noun} is answerable.")
+        notes.append(f"All videos found: every item ({_items(n_all, bench)}) is answerable.")
     if bench == "charades-sta":
         clipped = "yes" if summary["clip_ground_truth_to_duration"] else "no (as lmms-eval)"
         notes.append(f"Ground truth clipped to the video duration: {clipped}.")

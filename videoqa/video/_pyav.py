@@ -6,15 +6,17 @@ before the target lies beyond what is already decoded). PyAV seeks land on a key
 before the requested time, so the reader then decodes forward to the target's pts; if a seek
 lands after the target (the index is in dts, B-frames shift pts), it seeks again further back.
 
-Frames are converted to RGB at the window's size inside swscale (``VideoFrame.to_ndarray`` with
-width/height), so no full-size frame ever reaches Python; rotation is applied to the small frame.
+Frames are converted to RGB at the window's size inside swscale (one ``VideoReformatter`` per
+file), so no full-size frame ever reaches Python; rotation is applied to the small frame.
 """
 
 from __future__ import annotations
 
 import bisect
 import os
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -30,8 +32,50 @@ SeekPolicy = Literal["auto", "always", "never"]
 _EPS = 1e-6  # seconds: float slack when comparing a pts with a target instant
 _DEFAULT_SEEK_GAP = 5.0  # seconds to skip before seeking when keyframe positions are unknown
 _MAX_RESEEKS = 8
-_SEEK_COST_FRAMES = 16  # a seek pays off only when it skips more frames than this (+ threads)
+_MAX_IN_FLIGHT = 4  # decoded full-size frames waiting for conversion
+_SEEK_COST_FRAMES = 4  # a seek pays off when it skips more frames than this + decoder threads
 INTERPOLATION = "BICUBIC"  # swscale filter; the Qwen processors resize with bicubic too
+
+
+class _Converter:
+    """Resizes and converts frames to RGB on one background thread while decoding goes on.
+
+    swscale and the decoder both release the GIL, so the two overlap. One reformatter serves the
+    whole file, keeping swscale's context and filters across frames (``frame.to_ndarray(width=...)``
+    would build a new one per frame: 2-4x slower). At most ``_MAX_IN_FLIGHT`` full-size frames
+    wait for conversion, so memory stays bounded.
+    """
+
+    def __init__(self) -> None:
+        from av.video.reformatter import VideoReformatter
+
+        self.reformatter = VideoReformatter()
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoqa-swscale")
+        self.in_flight: deque[Future[None]] = deque()
+
+    def submit(self, frame: Any, out: np.ndarray) -> None:
+        """Convert ``frame`` into ``out`` (H, W, 3), turning it upright when it carries a rotation."""
+        while len(self.in_flight) >= _MAX_IN_FLIGHT:
+            self.in_flight.popleft().result()
+        self.in_flight.append(self.pool.submit(self._convert, frame, out))
+
+    def drain(self) -> None:
+        while self.in_flight:
+            self.in_flight.popleft().result()
+
+    def close(self) -> None:
+        self.in_flight.clear()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _convert(self, frame: Any, out: np.ndarray) -> None:
+        rotation = (-round(frame.rotation / 90) * 90) % 360  # PyAV: counter-clockwise degrees
+        height, width = out.shape[:2]
+        coded_w, coded_h = (height, width) if rotation in (90, 270) else (width, height)
+        small = self.reformatter.reformat(
+            frame, width=coded_w, height=coded_h, format="rgb24", interpolation=INTERPOLATION
+        )
+        rgb = small.to_ndarray()
+        out[:] = np.rot90(rgb, k=-(rotation // 90)) if rotation else rgb  # a player turns it clockwise
 
 
 @dataclass
@@ -61,8 +105,11 @@ def decode_pyav(
         container = open_container(src)
         try:
             reader = _Reader(container, video_stream(container, src.name), src.name, num_threads, seek_policy)
-            for window in plan.windows:
-                yield reader.read_window(window)
+            try:
+                for window in plan.windows:
+                    yield reader.read_window(window)
+            finally:
+                reader.close()
         except MediaError:
             raise
         except av.error.FFmpegError as exc:
@@ -82,6 +129,7 @@ class _Reader:
         stream.thread_type = "FRAME"
         stream.codec_context.thread_count = num_threads
         self.time_base = stream.time_base
+        self.converter = _Converter()
         self.keyframes: list[float] = []
         self._frames: Iterator[_Decoded] | None = None
         self._current: _Decoded | None = None  # the last frame with pts <= the last target
@@ -99,16 +147,22 @@ class _Reader:
         self.warnings = []
         frames = np.empty((window.num_frames, window.height, window.width, 3), dtype=np.uint8)
         pts = np.empty(window.num_frames, dtype=np.float64)
-        converted: tuple[_Decoded | None, np.ndarray | None] = (None, None)
+        last: tuple[_Decoded | None, int] = (None, -1)
+        repeats: list[tuple[int, int]] = []  # (k, earlier k showing the same frame)
         past_end: list[float] = []
         for k, t in enumerate(window.pts_seconds):
             decoded = self.frame_at(t)
             if self._exhausted and self._next is None and t > decoded.end_seconds + _EPS:
                 past_end.append(t)
-            if converted[0] is not decoded:
-                converted = (decoded, self._to_rgb(decoded, window.height, window.width))
-            frames[k] = converted[1]
+            if last[0] is decoded:
+                repeats.append((k, last[1]))
+            else:
+                self.converter.submit(decoded.frame, frames[k])
+                last = (decoded, k)
             pts[k] = decoded.pts_seconds
+        self.converter.drain()
+        for k, earlier in repeats:
+            frames[k] = frames[earlier]
         if past_end:
             self.warnings.append(
                 f"the stream ends at {self._current.end_seconds:.3f} s, before {len(past_end)} target(s) "
@@ -116,14 +170,8 @@ class _Reader:
             )
         return Clip(window=window, frames=frames, pts_seconds=pts, warnings=self.warnings)
 
-    def _to_rgb(self, decoded: _Decoded, height: int, width: int) -> np.ndarray:
-        frame = decoded.frame
-        rotation = (-round(frame.rotation / 90) * 90) % 360  # PyAV: counter-clockwise degrees
-        coded_w, coded_h = (height, width) if rotation in (90, 270) else (width, height)
-        rgb = frame.to_ndarray(width=coded_w, height=coded_h, format="rgb24", interpolation=INTERPOLATION)
-        if rotation:
-            rgb = np.rot90(rgb, k=-(rotation // 90))  # a player turns the picture clockwise
-        return rgb
+    def close(self) -> None:
+        self.converter.close()
 
     # ---------------------------------------------------------------------------- frame selection
 
@@ -223,13 +271,14 @@ class _Reader:
     def _decode_frames(self) -> Iterator[_Decoded]:
         import av
 
-        tb = self.time_base
+        # ts * num / den is one correctly rounded int division: bit-identical to float(ts * time_base).
+        num, den = self.time_base.numerator, self.time_base.denominator
         previous: _Decoded | None = None
         for packet in self.container.demux(self.stream):
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError as exc:
-                where = f"{float(packet.pts * tb):.3f} s" if packet.pts is not None else "unknown time"
+                where = f"{packet.pts * num / den:.3f} s" if packet.pts is not None else "unknown time"
                 self.warnings.append(f"skipped a corrupt packet at {where} ({exc.strerror})")
                 continue
             for frame in frames:
@@ -237,11 +286,11 @@ class _Reader:
                 if ts is None:
                     self.warnings.append("skipped a decoded frame without a timestamp")
                     continue
-                pts = float(ts * tb)
+                pts = ts * num / den
                 if previous is not None and pts <= previous.pts_seconds:
                     continue  # duplicate or out-of-order output after damage
                 if previous is not None:
                     self._frame_gap = pts - previous.pts_seconds
-                duration = float(frame.duration * tb) if frame.duration else self._frame_gap
+                duration = frame.duration * num / den if frame.duration else self._frame_gap
                 previous = _Decoded(frame, pts, pts + duration)
                 yield previous
