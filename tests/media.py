@@ -11,6 +11,7 @@ Regenerate everything with ``python -m tests.media`` (or just delete the folder)
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -199,6 +200,16 @@ def _corrupt_middle(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
+def _lying_duration_mkv(path: Path) -> None:
+    """The HEVC mkv (6.0 s) with its header's Duration rewritten to 100 s: a header that lies."""
+    data = bytearray(media_path("hevc_mkv").read_bytes())
+    at = data.find(b"\x44\x89\x88")  # Matroska Duration element, 8-byte float, in ms
+    if at < 0:
+        raise RuntimeError("no 8-byte Duration element in the mkv header")
+    struct.pack_into(">d", data, at + 3, 100_000.0)
+    path.write_bytes(bytes(data))
+
+
 BROKEN: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "empty": ("empty.mp4", _empty),
     "text": ("not_a_video.mp4", _text),
@@ -208,6 +219,7 @@ BROKEN: dict[str, tuple[str, Callable[[Path], Any]]] = {
     "audio_only": ("audio_only.m4a", _audio_only),
     "audio_cover_art": ("audio_cover_art.mp4", lambda p: _audio_only(p, cover_art=True)),
     "corrupt_middle": ("corrupt_middle.mp4", _corrupt_middle),
+    "lying_duration_mkv": ("lying_duration.mkv", _lying_duration_mkv),
 }
 """Damaged inputs: key -> (file name, builder)."""
 

@@ -89,7 +89,6 @@ def test_every_item_has_exactly_one_row_and_scripted_answers_are_exact(reference
     assert t["answers"]["config_hash"].nunique() == 1 and (t["answers"]["attempts"] == 1).all()
 
 
-@pytest.mark.slow
 def test_rerun_without_resume_rewrites_the_same_files(reference, bucket):
     _, t, output = reference
     before = sorted(p.relative_to(output) for p in output.rglob("*.parquet"))
@@ -321,3 +320,30 @@ def test_guard_kills_a_hung_call_and_gives_up_after_max_attempts(tracker):
     )
     assert "gave up on decode after 2 attempts; on the last one its worker died" in outcome.failure["error"]
     assert ray.get(tracker.attempts.remote()) == {"decode|hung.mp4": 3}
+
+
+def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_path, capsys):
+    import argparse
+
+    from videoqa.batch import _demo
+
+    parser = argparse.ArgumentParser()
+    _demo.add_arguments(parser)
+    assert _demo.run(parser.parse_args(["--output", str(tmp_path), "--model", "builtin:scripted"])) == 0
+    printed = capsys.readouterr().out
+    assert "model: builtin:scripted: the SCRIPTED stand-in" in printed
+    assert f"Parquet tables: {tmp_path}/output/answers" in printed
+    t = tables(str(tmp_path / "output"))
+    assert len(t["answers"]) == 7 and t["failures"].empty
+    spans = {(r.video_id, r.question_id): (r.start_seconds, r.end_seconds) for r in t["spans"].itertuples()}
+    # Sampled at 1 fps: a span runs from the first to the last sampled frame inside the true interval.
+    assert spans == {
+        ("kitchen.mp4", "red"): (37.0, 44.0),
+        ("kitchen.mp4", "blue"): (70.0, 74.0),
+        ("lab/bench.mp4", "blue"): (5.0, 8.0),
+        ("lab/bench.mp4", "red"): (88.0, 100.0),
+    }
+    assert (
+        t["answers"].set_index("video_id").loc["street.mp4"].set_index("question_id").loc["colour", "choice"]
+        == "B"
+    )

@@ -50,8 +50,9 @@ def test_key_follows_video_window_and_model(tmp_path):
             "video-a", dataclasses.replace(w, pts_seconds=(*w.pts_seconds[:-1], 11.5000001)), "model-1"
         ),
         cache.key("video-a", _window(start=10.5), "model-1"),
+        cache.key("video-a", w, "model-1", decoder="decord"),
     }
-    assert key not in others and len(others) == 6
+    assert key not in others and len(others) == 7
 
 
 def test_window_fingerprint_keeps_every_float_bit():

@@ -107,6 +107,11 @@ def test_variable_frame_rate_dense_targets() -> None:
         assert_exact(clip, path)
         # Every source frame was seen: VFR handled by time, not by an average frame rate.
         assert sorted({read_frame_index(f) for f in clip.frames}) == list(range(80))
+        # Sparse targets through the seek path land on the same frames.
+        sparse = [0.1, 2.35, 4.99, 5.0, 7.77, 9.9]
+        seeking, seeks = _read_with_policy(path, sparse, "always")
+        assert_exact(seeking, path)
+        assert seeks >= 3
 
 
 def test_non_zero_start_reports_true_pts() -> None:
@@ -186,6 +191,15 @@ def test_targets_past_the_end_repeat_the_last_frame_with_a_warning() -> None:
     assert "ends at 10.000 s, before 2 target(s) from 10.500 s" in clip.warnings[0]
 
 
+def test_a_header_that_lies_about_the_duration() -> None:
+    path = media_path("lying_duration_mkv")  # 6.0 s of frames, header says 100 s
+    info = videoqa.probe(path)
+    assert info.duration_seconds == pytest.approx(6.0)  # measured from the packets, not the header
+    (clip,) = videoqa.decode(path, plan_of(window([5.0, 5.95, 20.0, 99.0])))  # as if trusting it
+    assert [read_frame_index(f) for f in clip.frames] == [50, 59, 59, 59]
+    assert len(clip.warnings) == 1 and "ends at 6.000 s, before 2 target(s)" in clip.warnings[0]
+
+
 def test_corrupt_packets_are_skipped_with_a_warning_and_later_frames_return() -> None:
     path = media_path("corrupt_middle")  # packets in [2.0, 3.0) overwritten with random bytes
     targets = list(np.arange(0.0, 6.0, 0.25))
@@ -198,6 +212,12 @@ def test_corrupt_packets_are_skipped_with_a_warning_and_later_frames_return() ->
             assert index == int(np.floor(t * 10 + 1e-9)) and pts == pytest.approx(index / 10)
         else:  # the damaged second shows the last good frame, with its true pts
             assert (index, pts) == (19, pytest.approx(1.9))
+    # Seeking into the damage finds the same frames (it backs off to the keyframe before it).
+    for policy in ("always", "never"):
+        other, _ = _read_with_policy(path, targets, policy)
+        np.testing.assert_array_equal(other.pts_seconds, clip.pts_seconds)
+        assert [read_frame_index(f) for f in other.frames] == [read_frame_index(f) for f in clip.frames]
+        assert other.warnings
 
 
 def test_one_frame_video() -> None:

@@ -40,11 +40,13 @@ def test_rotation_is_applied() -> None:
         assert_exact(clip, path)
 
 
-def test_past_the_end_warns_like_pyav() -> None:
-    path = media_path("h264_mp4")
-    (clip,) = videoqa.decode(path, plan_of(window([9.95, 10.5, 12.0])), backend="decord")
-    assert [read_frame_index(f) for f in clip.frames] == [99, 99, 99]
-    assert len(clip.warnings) == 1 and "ends at 10.000 s, before 2 target(s)" in clip.warnings[0]
+def test_a_header_that_lies_gets_the_last_frame_and_a_warning_not_a_hang() -> None:
+    path = media_path("lying_duration_mkv")  # 6.0 s of frames, header says 100 s
+    plan = plan_of(window([5.0, 5.95, 20.0, 99.0]))
+    (clip,) = videoqa.decode(path, plan, backend="decord", timeout_seconds=60)
+    assert [read_frame_index(f) for f in clip.frames] == [50, 59, 59, 59]
+    assert clip.pts_seconds.tolist() == pytest.approx([5.0, 5.9, 5.9, 5.9])
+    assert len(clip.warnings) == 1 and "ends at 6.000 s, before 2 target(s)" in clip.warnings[0]
 
 
 def test_broken_files_get_the_same_typed_errors() -> None:

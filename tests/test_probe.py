@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import fsspec
@@ -108,6 +109,16 @@ def test_mp4_cut_before_moov_is_truncated_not_garbage(tmp_path: Path) -> None:
     cut.write_bytes(data[: len(data) - 5000])
     with pytest.raises(errors.TruncatedVideoError, match=r"cut\.mp4"):
         videoqa.probe(cut)
+
+
+def test_unusual_but_whole_mp4_layout_is_not_called_truncated(tmp_path: Path) -> None:
+    # An extra top-level 'meta' box before moov and a trailing 'free' box: valid, so no error.
+    data = media_path("h264_mp4").read_bytes()
+    moov = data.find(b"moov") - 4
+    meta = struct.pack(">I4s", 16, b"meta") + bytes(8)
+    path = tmp_path / "extra_boxes.mp4"
+    path.write_bytes(data[:moov] + meta + data[moov:] + struct.pack(">I4s", 8, b"free"))
+    assert videoqa.probe(path).num_frames == 100
 
 
 def test_missing_file() -> None:

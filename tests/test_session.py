@@ -188,7 +188,9 @@ def test_corrupt_cache_entry_is_decoded_again_alone(event_video, tmp_path, monke
     first = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
     assert len(list((tmp_path / "visual").rglob("*.pkl"))) == 4  # 3 coarse windows + 1 fine window
     window = session.plan(videoqa.probe(event_video), strategy="coarse_to_fine").windows[1]
-    key = session.cache.key(video_fingerprint(event_video), window, session.model.fingerprint())
+    key = session.cache.key(
+        video_fingerprint(event_video), window, session.model.fingerprint(), decoder="pyav"
+    )
     session.cache.path(key).write_bytes(b"not a pickle")
     calls = _spy_decode(monkeypatch)
     with pytest.warns(VisualCacheWarning, match="ignoring unreadable visual cache entry"):
@@ -391,20 +393,23 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel()).analyze(event_video.parent / "missing.mp4", RED)
 
 
-def test_analyze_shortcut_keeps_the_session(event_video, monkeypatch):
-    monkeypatch.setattr(session_module, "_SESSIONS", type(session_module._SESSIONS)())
+def test_analyze_shortcut_keeps_the_model_loaded(event_video, monkeypatch):
+    monkeypatch.setattr(session_module, "_MODELS", {})
     a = videoqa.analyze(event_video, RED, model="builtin:scripted", task="grounding", **SMALL)
-    (session,) = session_module._SESSIONS.values()
-    b = videoqa.analyze(event_video, "the blue square", model="builtin:scripted", task="grounding", **SMALL)
-    assert list(session_module._SESSIONS.values()) == [session]
-    assert session.model.encode_calls == 2  # no cache_dir: the window is encoded per call
-    assert (a.spans, b.spans) == (
-        [Span(start_seconds=37.0, end_seconds=44.0)],
-        [Span(start_seconds=10.0, end_seconds=11.5)],
+    (model,) = session_module._MODELS.values()
+    b = videoqa.analyze(
+        event_video, "the blue square", model="builtin:scripted", task="grounding", fps=1.0, **SMALL
     )
-    videoqa.analyze(event_video, RED, model="builtin:scripted", fps=1.0, **SMALL)
-    videoqa.analyze(event_video, RED, model="builtin:scripted", fps=0.5, **SMALL)
-    assert len(session_module._SESSIONS) == 2 and session not in session_module._SESSIONS.values()
+    assert list(session_module._MODELS.values()) == [model]  # other session options: same loaded model
+    assert model.encode_calls == 2  # no cache_dir: each call encodes its window
+    assert a.spans == [Span(start_seconds=37.0, end_seconds=44.0)]
+    assert b.spans == [Span(start_seconds=10.0, end_seconds=11.0)]  # 1 fps: frames at 10 and 11 s
+    other = ScriptedModel()
+    videoqa.analyze(event_video, RED, model=other, **SMALL)
+    assert list(session_module._MODELS.values()) == [model] and other.encode_calls == 1
+    with pytest.raises(ValueError, match="unknown built-in model"):
+        videoqa.analyze(event_video, RED, model="builtin:nothing")
+    assert session_module._MODELS == {}  # the previous model was let go before loading the next
 
 
 # ------------------------------------------------------------------------------- scripted model
@@ -426,46 +431,6 @@ def test_scripted_model_perceives_time_from_the_window_sampling(event_video):
     assert g.text == "The event happens in 7.0 - 14.0 seconds."  # relative to the window start, 30 s
     assert model.fingerprint() == ScriptedModel().fingerprint() == "builtin:scripted/v1"
     assert isinstance(model, videoqa.model.VideoLanguageModel)
-
-
-# ------------------------------------------------------------------------------- command line
-
-
-def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    import argparse
-
-    from videoqa import _analyze_cli
-
-    parser = argparse.ArgumentParser()
-    _analyze_cli.add_arguments(parser)
-    code = _analyze_cli.run(parser.parse_args(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_cli_prints_the_answer_and_the_sampling(event_video, capsys):
-    code, out, err = _cli(
-        [str(event_video), "the red square", "--task", "grounding", "--model", "builtin:scripted"], capsys
-    )
-    assert (code, err) == (0, "")
-    lines = out.splitlines()
-    assert lines[:4] == [
-        "answer: 37.0 - 44.0 seconds",
-        "span: 37.00 - 44.00 s",
-        "model: builtin:scripted  strategy: single  video: 60.0 s from 0.00 s",
-        "step single: 1 windows, 120 frames at 2 fps, 8640 visual tokens, 0 cached",
-    ]
-
-
-def test_cli_json_and_errors(event_video, capsys):
-    argv = [str(event_video), "Which?", "--task", "choice", "--options", "green", "blue", "--json"]
-    code, out, _ = _cli([*argv, "--model", "builtin:scripted"], capsys)
-    analysis = videoqa.Analysis.model_validate_json(out)
-    assert (code, analysis.choice, analysis.question.options) == (0, "B", ["green", "blue"])
-    code, _, err = _cli(["missing.mp4", "x", "--model", "builtin:scripted"], capsys)
-    assert code == 1 and err.startswith("error: missing.mp4: ")
-    code, _, err = _cli([str(event_video), "x", "--task", "choice", "--model", "builtin:scripted"], capsys)
-    assert (code, err) == (2, "error: --task choice needs --options\n")
 
 
 # ------------------------------------------------------------------------------- tiny real model

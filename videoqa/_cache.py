@@ -1,7 +1,7 @@
 """On-disk cache of the vision side's output, one entry per (video, window, model).
 
 A repeated question on the same video must not decode and encode it again. The key is a
-SHA-256 over three fingerprints:
+SHA-256 over these fingerprints:
 
 - the **video** (:func:`video_fingerprint`): for a local path its real path, size in bytes
   and modification time (ns); for an fsspec URL (``s3://``, ``gs://``, ...) the URL, the
@@ -11,7 +11,8 @@ SHA-256 over three fingerprints:
   size and the mtime (to the nanosecond) would not be noticed.
 - the **window**'s exact sampling (:func:`window_fingerprint`): start/end, every target pts,
   resized height/width, sampled fps, temporal patch size, patch factor (not its index).
-- the **model**: ``model.fingerprint()`` (weights and preprocessing).
+- the **model**: ``model.fingerprint()`` (weights and preprocessing), and the decoding
+  backend (pyav and decord resize frames slightly differently).
 
 Entries are pickles of the payload with every torch tensor moved to the CPU, written to a
 temporary file in the same directory and renamed into place, so readers never see a partial
@@ -117,8 +118,9 @@ class VisualCache:
         self.hits = 0
         self.misses = 0
 
-    def key(self, video_fp: str, window: Window, model_fp: str) -> str:
-        text = json.dumps([_FORMAT, video_fp, window_fingerprint(window), model_fp])
+    def key(self, video_fp: str, window: Window, model_fp: str, *, decoder: str = "") -> str:
+        """Entry key; ``decoder`` names the decoding backend (its resizing differs slightly)."""
+        text = json.dumps([_FORMAT, video_fp, window_fingerprint(window), model_fp, decoder])
         return hashlib.sha256(text.encode()).hexdigest()
 
     def path(self, key: str) -> Path:

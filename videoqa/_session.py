@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -249,7 +248,7 @@ class Session:
             video_fp = video_fingerprint(source, storage_options=self.storage_options)
             model_fp = self.model.fingerprint()
             for i, window in enumerate(plan.windows):
-                keys[i] = self.cache.key(video_fp, window, model_fp)
+                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.backend)
                 hit = self.cache.get(keys[i], window)
                 results[i] = Encoded(hit, cached=True) if hit is not None else None
         return results, keys
@@ -358,8 +357,18 @@ def make_question(
     return q
 
 
-_SESSIONS: OrderedDict[tuple[str, str], Session] = OrderedDict()
-_MAX_SESSIONS = 2
+_MODELS: dict[tuple[str, str], VideoLanguageModel] = {}
+"""The model :func:`analyze` loaded last, keyed by (model string, load options); at most one."""
+
+
+def _shared_model(model: str, model_options: dict | None) -> VideoLanguageModel:
+    from videoqa.model import load_model
+
+    key = (model, repr(sorted((model_options or {}).items())))
+    if key not in _MODELS:
+        _MODELS.clear()  # let the previous model go before loading the next: never two in memory
+        _MODELS[key] = load_model(model, **(model_options or {}))
+    return _MODELS[key]
 
 
 def analyze(
@@ -376,21 +385,14 @@ def analyze(
 ) -> Analysis:
     """Answer one question about one video: a thin shortcut over :class:`Session`.
 
-    When ``model`` is a string, the Session built for it (and for the same ``session_options``)
-    is kept in a small module-level cache of the last 2 sessions, so repeated calls do not
-    reload weights. A loaded model object gets a fresh Session per call (cheap: no loading).
+    ``session_options`` are :class:`Session`'s keyword arguments. When ``model`` is a string, the
+    loaded model is kept in a module-level slot (one model: the last one asked for, with the same
+    ``model_options``), so repeated calls do not reload weights whatever the other options; each
+    call builds a light :class:`Session` around it. For many questions, hold a Session yourself.
     """
     if isinstance(model, str):
-        key = (model, repr(sorted(session_options.items())))
-        session = _SESSIONS.get(key)
-        if session is None:
-            session = Session(model, **session_options)
-            _SESSIONS[key] = session
-            while len(_SESSIONS) > _MAX_SESSIONS:
-                _SESSIONS.popitem(last=False)
-        _SESSIONS.move_to_end(key)
-    else:
-        session = Session(model, **session_options)
+        model = _shared_model(model, session_options.pop("model_options", None))
+    session = Session(model, **session_options)
     return session.analyze(
         video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
     )

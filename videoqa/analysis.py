@@ -26,9 +26,14 @@ class Question(_Model):
 
     question_id: str = Field(default="q0", description="Stable id of the question, unique within a job.")
     question: str = Field(description="The question, or for grounding the description of the event.")
-    task: Task = Field(default="qa", description="qa: free answer; choice: option letter; "
-                       "grounding: when does it happen; events: dense captioning with spans.")
-    options: list[str] | None = Field(default=None, description="Answer options for task='choice', in letter order.")
+    task: Task = Field(
+        default="qa",
+        description="qa: free answer; choice: option letter; "
+        "grounding: when does it happen; events: dense captioning with spans.",
+    )
+    options: list[str] | None = Field(
+        default=None, description="Answer options for task='choice', in letter order."
+    )
     prompt: str | None = Field(
         default=None,
         description="Exact text sent to the model instead of videoqa's prompt template "
@@ -55,14 +60,21 @@ class WindowUsage(_Model):
     width: int
     visual_tokens: int
     pts_seconds: list[float] = Field(description="True pts of every frame the model saw.")
-    temporal_ids: list[int] = Field(description="MRoPE temporal ID of each temporal patch, relative to the window.")
-    cached: bool = Field(default=False, description="True when the vision features came from the visual cache.")
+    temporal_ids: list[int] = Field(
+        description="MRoPE temporal ID of each temporal patch, relative to the window."
+    )
+    cached: bool = Field(
+        default=False, description="True when the vision features came from the visual cache."
+    )
 
 
 class Step(_Model):
     """One pass of a strategy: the windows it looked at and what the model said on each."""
 
-    name: str = Field(description="'single', 'coarse' or 'fine'.")
+    name: str = Field(
+        description="'single', 'coarse', 'fine', or 'fallback_single' (a qa/choice question whose "
+        "coarse pass found no candidate is answered over one window of the whole video)."
+    )
     windows: list[WindowUsage]
     raw_texts: list[str] = Field(description="The model's text for each request of this step, in order.")
     spans: list[Span] = Field(default_factory=list, description="Spans found in this step, absolute seconds.")
@@ -74,8 +86,12 @@ class Analysis(_Model):
     video: str
     question: Question
     answer: str = Field(description="Final answer text (for grounding: the span as text).")
-    choice: str | None = Field(default=None, description="Option letter for task='choice', None if none was found.")
-    spans: list[Span] = Field(default_factory=list, description="Grounded spans, absolute seconds, clamped to the video.")
+    choice: str | None = Field(
+        default=None, description="Option letter for task='choice', None if none was found."
+    )
+    spans: list[Span] = Field(
+        default_factory=list, description="Grounded spans, absolute seconds, clamped to the video."
+    )
     parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
     raw_text: str = Field(description="The model's final text, unedited.")
     model_id: str

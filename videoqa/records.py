@@ -170,7 +170,9 @@ class SpanRow(RowIdentity):
 class WindowRow(RowIdentity):
     """One window the model saw while answering: exactly what was sampled and how it was timed."""
 
-    step: str = Field(description="Strategy pass the window belongs to: 'single', 'coarse' or 'fine'.")
+    step: str = Field(
+        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine' or 'fallback_single'."
+    )
     step_index: int = Field(description="Position of the pass within the answer (0-based).")
     window_index: int = Field(description="Index of the window in its pass's sampling plan.")
     start_seconds: float = Field(description="Absolute start of the window, seconds.")

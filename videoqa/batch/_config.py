@@ -68,6 +68,13 @@ class JobConfig(BaseModel):
         description="Concurrent decode tasks (each one CPU). More keeps GPUs fed but holds more decoded "
         "frames in memory; see benchmarks/README.md for sizing.",
     )
+    decode_memory_bytes: int = Field(
+        default=1024**3,
+        ge=1,
+        description="Memory Ray reserves for each decode task (its logical 'memory' resource): a node runs "
+        "no more decoders than its RAM allows. A task holds one video's first-pass clips twice (decoded "
+        "and serialised): raise it for long high-resolution videos.",
+    )
     batch_size: int = Field(
         default=1,
         ge=1,

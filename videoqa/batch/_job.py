@@ -99,15 +99,15 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
     # One unit per block: a block then holds one video's clips, never several.
     ds = ray.data.from_items(units, override_num_blocks=len(units))
     ds = ds.map(probe_and_plan, fn_kwargs=stage_kwargs, num_cpus=0.5)
-    # Decoding must stay out of the model actor (a hung decoder would take the replica down): Ray Data
-    # fuses a task stage into the next actor stage when their remote args match, and the explicit
-    # max_retries (Ray Data's own default for tasks; the AttemptTracker caps it) makes them differ.
+    # Decoding stays out of the model actor (a hung decoder must not take the replica down): Ray Data
+    # fuses a task stage into the next actor stage when their resources match, and the decode tasks'
+    # memory reservation (which also caps concurrent decoders by a node's RAM) makes them differ.
     ds = ds.map(
         decode_clips,
         fn_kwargs=stage_kwargs,
         num_cpus=1,
+        memory=config.decode_memory_bytes,
         compute=TaskPoolStrategy(size=config.decode_workers),
-        max_retries=-1,
     )
     ds = ds.map_batches(
         ModelStage,

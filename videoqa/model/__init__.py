@@ -26,7 +26,7 @@ from videoqa.model._protocol import (
     VideoLanguageModel,
     VisualFeatures,
 )
-from videoqa.model._tiny import TINY_KINDS, build_tiny_model
+from videoqa.model._tiny import TINY_BUILD_VERSION, TINY_KINDS, build_tiny_model
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
@@ -109,7 +109,9 @@ def load_model(
         if kind is None:
             raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")
         root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
-        source = str(build_tiny_model(root / model.removeprefix("builtin:"), kind=kind))
+        source = str(
+            build_tiny_model(root / f"{model.removeprefix('builtin:')}-v{TINY_BUILD_VERSION}", kind=kind)
+        )
         hub_cache, hub_revision = None, None
     from videoqa.model._qwen import load_qwen
 

@@ -118,7 +118,7 @@ def _train_tokenizer(vocab_size: int = 640):
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         additional_special_tokens=list(SPECIAL_TOKENS[1:]),
-        model_max_length=32768,
+        model_max_length=131072,
         chat_template=CHAT_TEMPLATE,
     )
     return tokenizer
@@ -134,7 +134,7 @@ def _tiny_config(kind: TinyKind, tokenizer):
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
-        "max_position_embeddings": 32768,
+        "max_position_embeddings": 128000,
         "rms_norm_eps": 1e-6,
         "initializer_range": 0.1,
         # head_dim 16 -> 8 rotary frequencies split over (t, h, w), as [16, 24, 24] splits 64 in the 7B.
@@ -198,6 +198,10 @@ def _tiny_processor(kind: TinyKind, tokenizer):
         video_processor=video_processor,
         chat_template=CHAT_TEMPLATE,
     )
+
+
+TINY_BUILD_VERSION = 2
+"""Bumped whenever the tiny checkpoints change, so cached builds of an older recipe are not reused."""
 
 
 def build_tiny_model(path: str | os.PathLike[str], *, kind: TinyKind = "qwen2.5-vl", seed: int = 0) -> Path:

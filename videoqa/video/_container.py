@@ -97,6 +97,7 @@ def structural_problem(src: OpenSource) -> str | None:
 
 
 def _mp4_problem(src: OpenSource) -> str | None:
+    """Walk the top-level boxes by their sizes: a box running past the end, or no moov, is truncation."""
     assert src.size is not None
     offset, seen = 0, set()
     for _ in range(_MAX_TOP_BOXES):
@@ -108,8 +109,8 @@ def _mp4_problem(src: OpenSource) -> str | None:
             size = struct.unpack_from(">Q", header, 8)[0]
         elif size == 0:
             size = src.size - offset
-        if size < 8 or kind not in _MP4_TOP_BOXES:
-            break  # unknown layout: leave the verdict to FFmpeg
+        if size < 8 or not all(32 <= byte < 127 for byte in kind):
+            return None  # not a box layout we understand: leave the verdict to FFmpeg
         seen.add(kind)
         if offset + size > src.size:
             return (
@@ -117,6 +118,8 @@ def _mp4_problem(src: OpenSource) -> str | None:
                 f"but the file has {src.size}; re-download or re-export it"
             )
         offset += size
+    else:
+        return None  # too many boxes to walk cheaply
     if b"moov" not in seen and b"moof" not in seen:
         return "the mp4 has no 'moov' box (the recording or upload was interrupted); re-export it"
     return None

@@ -1,0 +1,51 @@
+"""``videoqa analyze``: the answer, its spans and the sampling, as text or JSON; errors as exit codes."""
+
+from __future__ import annotations
+
+import argparse
+
+import videoqa
+from videoqa import _analyze_cli
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser()
+    _analyze_cli.add_arguments(parser)
+    code = _analyze_cli.run(parser.parse_args(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_prints_the_answer_and_the_sampling(event_video, capsys):
+    code, out, err = _cli(
+        [str(event_video), "the red square", "--task", "grounding", "--model", "builtin:scripted"], capsys
+    )
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:4] == [
+        "answer: 37.0 - 44.0 seconds",
+        "span: 37.00 - 44.00 s",
+        "model: builtin:scripted  strategy: single  video: 60.0 s from 0.00 s",
+        "step single: 1 windows, 120 frames at 2 fps, 8640 visual tokens, 0 cached",
+    ]
+
+
+def test_cli_json_and_errors(event_video, capsys):
+    argv = [str(event_video), "Which?", "--task", "choice", "--options", "green", "blue", "--json"]
+    code, out, _ = _cli([*argv, "--model", "builtin:scripted"], capsys)
+    analysis = videoqa.Analysis.model_validate_json(out)
+    assert (code, analysis.choice, analysis.question.options) == (0, "B", ["green", "blue"])
+    code, _, err = _cli(["missing.mp4", "x", "--model", "builtin:scripted"], capsys)
+    assert code == 1 and err.startswith("error: missing.mp4: ")
+    code, _, err = _cli([str(event_video), "x", "--task", "choice", "--model", "builtin:scripted"], capsys)
+    assert (code, err) == (2, "error: --task choice needs --options\n")
+
+
+def test_registered_as_videoqa_analyze(event_video, capsys):
+    from videoqa.cli import main
+
+    code = main(
+        ["analyze", str(event_video), "the blue square", "--task", "grounding", "--model", "builtin:scripted"]
+    )
+    assert code == 0
+    assert capsys.readouterr().out.splitlines()[0] == "answer: 10.0 - 11.5 seconds"
