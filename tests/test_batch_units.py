@@ -230,3 +230,21 @@ def test_cli_flags_and_config_file(tmp_path):
     )
     assert (config.sampling.sampling_fps, config.sampling.sampling_max_frames) == (1.5, 64)
     assert config.video_extensions == (".mp4", ".webm")
+
+
+def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
+    import os
+    from pathlib import Path
+
+    import jsonschema
+    import ray
+    import yaml
+
+    repo = Path(__file__).resolve().parent.parent
+    config = yaml.safe_load((repo / "ray_cluster.yaml").read_text())
+    schema_path = Path(os.path.dirname(ray.__file__)) / "autoscaler" / "ray-schema.json"
+    jsonschema.validate(config, json.loads(schema_path.read_text()))
+    workers = config["available_node_types"]["gpu_worker"]
+    assert (workers["min_workers"], workers["max_workers"]) == (1, 8)
+    assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
+    assert any("[gpu" in command for command in config["setup_commands"])

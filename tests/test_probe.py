@@ -174,3 +174,12 @@ def test_open_source_reports_size_for_urls() -> None:
             assert src.size == 1234 and src.read_head(3) == b"xxx"
     finally:
         fs.rm("/probe-test/blob.bin")
+
+
+def test_gs_url_without_gcsfs_names_the_extra() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed")
+    with pytest.raises(errors.MissingExtraError, match=r"pip install 'videoqa\[gcs\]'"):
+        videoqa.probe("gs://bucket/video.mp4")

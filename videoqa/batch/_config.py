@@ -69,11 +69,11 @@ class JobConfig(BaseModel):
         "frames in memory; see benchmarks/README.md for sizing.",
     )
     decode_memory_bytes: int = Field(
-        default=1024**3,
+        default=4 * 1024**3,
         ge=1,
-        description="Memory Ray reserves for each decode task (its logical 'memory' resource): a node runs "
-        "no more decoders than its RAM allows. A task holds one video's first-pass clips twice (decoded "
-        "and serialised): raise it for long high-resolution videos.",
+        description="Memory Ray reserves for each decode task (its logical 'memory' resource), so a node "
+        "runs no more decoders than its RAM allows. A task holds one video's first-pass clips twice "
+        "(decoded and serialised): about 3.2 GB for a 1-hour video at the default pixel budgets.",
     )
     batch_size: int = Field(
         default=1,

@@ -198,10 +198,23 @@ def match_questions(
     Returns (video, questions) for videos with at least one question, and the ids of questions that
     matched no video (a likely typo in a selector; the caller warns).
     """
+    # Index exact selectors so a benchmark-sized job (thousands of videos x questions) stays linear.
+    everywhere, exact, globs = [], {}, []
+    for position, spec in enumerate(questions):
+        selector = spec.videos.strip()
+        if selector.lower() in _ALL:
+            everywhere.append(position)
+        elif any(c in selector for c in _GLOB_CHARS):
+            globs.append(position)
+        else:
+            exact.setdefault(selector, []).append(position)
     pairs = []
     used: set[str] = set()
     for video in videos:
-        qs = [s.question for s in questions if s.matches(video)]
+        ids = {video.video_id, posixpath.splitext(video.video_id)[0], video.url}
+        hits = set(everywhere) | {p for i in ids for p in exact.get(i, ())}
+        hits |= {p for p in globs if questions[p].matches(video)}
+        qs = [questions[p].question for p in sorted(hits)]
         used.update(q.question_id for q in qs)
         if qs:
             pairs.append((video, qs))
