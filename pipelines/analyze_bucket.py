@@ -6,17 +6,16 @@
             --output s3://my-bucket/videoqa-out/ --model Qwen/Qwen2.5-VL-7B-Instruct \\
             --replicas 8 --gpus-per-replica 1 --decode-workers 16 --resume
 
-Inside a Ray job the script joins the job's cluster (``--address auto`` is implied when
-``RAY_ADDRESS`` is set by ``ray job submit``); on a laptop it starts a local Ray, like
-``videoqa run``. The flags are those of ``videoqa run --help``; this file is only the entry point,
-the job lives in :mod:`videoqa.batch`.
+Inside a Ray job the script joins the job's cluster (``ray job submit`` sets ``RAY_ADDRESS``);
+elsewhere it starts a local Ray for the run, like ``videoqa run``, unless ``--address`` is given.
+The flags are those of ``videoqa run --help``; this file is only the entry point, the job lives in
+:mod:`videoqa.batch`.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 
 from videoqa.batch._cli import add_arguments, run
@@ -26,8 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
-    if "address" not in vars(args) and os.environ.get("RAY_ADDRESS"):
-        args.address = "auto"  # submitted with `ray job submit`: join the job's cluster
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return run(args)
 

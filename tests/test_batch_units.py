@@ -248,3 +248,25 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
     assert (workers["min_workers"], workers["max_workers"]) == (1, 8)
     assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
     assert any("[gpu" in command for command in config["setup_commands"])
+
+
+def test_model_actor_session_gets_the_job_settings():
+    from videoqa._strategies import StrategyOptions
+    from videoqa.batch._session import build_session
+
+    sampling = SamplingSettings(sampling_fps=0.5, sampling_coarse_window_seconds=300.0, max_new_tokens=32)
+    config = JobConfig(videos="v", questions="q", output="o", model="builtin:scripted", sampling=sampling)
+    session = build_session(config, num_gpus=0)
+    assert session.options == StrategyOptions(fps=0.5, coarse_window_seconds=300.0)
+    assert (session.max_new_tokens, session.prompt_style, session.backend) == (32, "qwen_cookbook", "pyav")
+    assert session.model.model_id == "builtin:scripted"
+
+
+def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
+    from videoqa.batch._cli import run
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--videos", str(tmp_path / "none"), "--questions", "q.jsonl", "--output", "o"])
+    assert run(args) == 2
+    assert "nothing exists there" in capsys.readouterr().out

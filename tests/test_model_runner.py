@@ -123,7 +123,9 @@ def test_loads_a_hub_style_flat_config(tiny_qwen25, tiny_qwen25_path, tmp_path):
 
 def test_builtin_tiny_is_built_once_into_cache_dir(tmp_path):
     m = load_model("builtin:tiny-qwen2-vl", cache_dir=tmp_path, device="cpu")
-    config = tmp_path / "tiny-qwen2-vl" / "config.json"
+    from videoqa.model import TINY_BUILD_VERSION
+
+    config = tmp_path / f"tiny-qwen2-vl-v{TINY_BUILD_VERSION}" / "config.json"
     assert config.is_file() and m.model_id == "builtin:tiny-qwen2-vl"
     stamp = config.stat().st_mtime_ns
     again = load_model("builtin:tiny-qwen2-vl", cache_dir=tmp_path, device="cpu")

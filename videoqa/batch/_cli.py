@@ -106,7 +106,11 @@ def run(args: argparse.Namespace) -> int:
     except ValidationError as exc:
         print(f"videoqa run: invalid arguments:\n{exc}")
         return 2
-    summary = run_job(config)
+    try:
+        summary = run_job(config)
+    except (FileNotFoundError, ValueError) as exc:  # bad --videos / --questions, raised before Ray starts
+        print(f"videoqa run: {exc}")
+        return 2
     print(summary)
     if getattr(args, "summary_json", None):
         with open(args.summary_json, "w", encoding="utf-8") as f:

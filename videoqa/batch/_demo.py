@@ -129,4 +129,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"model: {args.model}: {note}")
     print(f"Parquet tables: {output}/answers, {output}/spans, {output}/windows, {output}/failures")
     print(f"read them with: python -c \"import pandas as pd; print(pd.read_parquet('{output}/answers'))\"")
+    print(f"HTML timeline report: videoqa report {output}")
     return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -51,14 +52,16 @@ def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[
 
 @contextlib.contextmanager
 def _ray_session(config: JobConfig) -> Iterator[None]:
-    """Use the Ray of this process, join ``config.address``, or start a local Ray for the run."""
+    """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray."""
     import ray
 
     if ray.is_initialized():
         yield
         return
-    if config.address:
-        ray.init(address=config.address, log_to_driver=True)
+    # `ray job submit` sets RAY_ADDRESS for its entry point: join that cluster (read at call time).
+    address = config.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address)
     else:
         ray.init(
             num_cpus=config.local_num_cpus,

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_MODELS",
+    "TINY_BUILD_VERSION",
     "Generation",
     "GenerationRequest",
     "QwenModel",
