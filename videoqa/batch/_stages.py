@@ -155,6 +155,7 @@ def decode_clips(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict
     if outcome.failure:
         return _fail(row, outcome.failure)
     clips_pickle = pickle.dumps(outcome.value, protocol=5)
+    outcome.value = None  # free the decoded frames before Ray copies the serialised ones out
     return {**row, "clips_pickle": clips_pickle, "decode_seconds": time.perf_counter() - started}
 
 
@@ -169,19 +170,23 @@ class ModelStage:
         self._session = build_session(self._config)
 
     def __call__(self, batch: Any) -> dict[str, list[Any]]:
-        """``batch`` is a ``pyarrow.Table`` of units; returns the same columns, clips dropped."""
-        out = [self._one(row) for row in batch.to_pylist()]
+        """``batch`` is a ``pyarrow.Table`` of units; returns the same columns, clips dropped.
+
+        The clips are unpickled straight from the Arrow buffer, never copied into a Python bytes.
+        """
+        _require(dict.fromkeys(batch.column_names), "ModelStage", ("clips_pickle",))
+        clips = batch.column("clips_pickle")
+        rows = batch.drop_columns(["clips_pickle"]).to_pylist()
+        out = [self._one({**row, "clips_pickle": b""}, clips[i]) for i, row in enumerate(rows)]
         return {column: [r[column] for r in out] for column in UNIT_COLUMNS}
 
-    def _one(self, row: dict[str, Any]) -> dict[str, Any]:
-        _require(
-            row, "ModelStage", ("video", "questions_json", "info_pickle", "clips_pickle", "failure_json")
-        )
+    def _one(self, row: dict[str, Any], clips_scalar: Any) -> dict[str, Any]:
+        _require(row, "ModelStage", ("video", "questions_json", "info_pickle", "failure_json"))
         if row["failure_json"]:
             return row
         questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
         info = pickle.loads(row["info_pickle"])
-        clips = pickle.loads(row["clips_pickle"])
+        clips = pickle.loads(clips_scalar.as_buffer())
         started = time.perf_counter()
         outcome = self._analyze(row["video"], questions, info, clips)
         if outcome.failure and len(questions) > 1 and not outcome.failure["transient"]:
