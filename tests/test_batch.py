@@ -142,7 +142,7 @@ def test_killing_workers_mid_job_loses_and_duplicates_nothing(reference, bucket,
 
     killed_model = _kill_when(model_actor_after_first_answer)
     # decode runs in its own task workers, never fused into the model actor
-    killed_decoder = _kill_when(lambda: _ray_workers("Map(decode_clips)")[:1])
+    killed_decoder = _kill_when(lambda: _ray_workers("MapBatches(decode_clips)")[:1])
     summary = run_job(_config(bucket, output, decode_workers=1))
     assert killed_model and killed_decoder, "the test did not manage to kill workers mid-job"
     t = tables(str(output))

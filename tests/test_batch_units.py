@@ -270,3 +270,17 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     args = parser.parse_args(["--videos", str(tmp_path / "none"), "--questions", "q.jsonl", "--output", "o"])
     assert run(args) == 2
     assert "nothing exists there" in capsys.readouterr().out
+
+
+def test_units_carry_clips_as_large_binary_without_copying_one_unit():
+    from videoqa.batch._stages import make_unit, unit_schema, unit_table
+
+    row = {**make_unit("k", "/v/a.mp4", "a.mp4", [Question(question="?")]), "clips_pickle": b"\x01" * 1000}
+    table = unit_table([row])
+    assert table.schema == unit_schema()
+    assert table.schema.field("clips_pickle").type == pa.large_binary()  # one hour of clips can pass 2 GB
+    buffer = table.column("clips_pickle").chunk(0).buffers()[2]
+    assert buffer.address == pa.py_buffer(row["clips_pickle"]).address  # wrapped, not copied
+    two = unit_table([row, {**row, "unit_key": "k2", "clips_pickle": b""}])
+    assert two.column("clips_pickle").to_pylist() == [b"\x01" * 1000, b""]
+    assert two.column("questions_json").to_pylist()[0] == row["questions_json"]

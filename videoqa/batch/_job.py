@@ -105,9 +105,11 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
     # Decoding stays out of the model actor (a hung decoder must not take the replica down): Ray Data
     # fuses a task stage into the next actor stage when their resources match, and the decode tasks'
     # memory reservation (which also caps concurrent decoders by a node's RAM) makes them differ.
-    ds = ds.map(
+    ds = ds.map_batches(
         decode_clips,
         fn_kwargs=stage_kwargs,
+        batch_size=1,
+        batch_format="pyarrow",
         num_cpus=1,
         memory=config.decode_memory_bytes,
         compute=TaskPoolStrategy(size=config.decode_workers),

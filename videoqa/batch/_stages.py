@@ -5,8 +5,8 @@ A unit is decoded once and all its questions are answered from the same clips. C
 
     unit_key video video_id questions_json                      <- the driver (list + resume)
       + duration_seconds info_pickle plan_pickle  | failure_json  <- probe_and_plan  (CPU task)
-      + clips_pickle                               | failure_json  <- decode_clips    (CPU task, bounded)
-      + tables_json model_calls, clips dropped     | failure_json  <- ModelStage      (actor, GPU or CPU)
+      + clips_pickle decode_seconds                | failure_json  <- decode_clips    (CPU task, bounded)
+      + tables_json model_calls model_seconds      | failure_json  <- ModelStage      (actor, GPU or CPU)
     -> one small summary row per unit, after writing its Parquet files   <- write_outputs (CPU task)
 
 A unit that failed in an earlier stage carries ``failure_json`` and passes the later stages
@@ -20,13 +20,24 @@ import pickle
 import time
 from typing import Any
 
+import numpy as np
+
 from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
 from videoqa.batch._guard import guarded
 from videoqa.batch._writer import write_unit
 from videoqa.records import TableRows, analysis_to_rows, failure_row
 
-__all__ = ["UNIT_COLUMNS", "ModelStage", "decode_clips", "make_unit", "probe_and_plan", "write_outputs"]
+__all__ = [
+    "UNIT_COLUMNS",
+    "ModelStage",
+    "decode_clips",
+    "make_unit",
+    "probe_and_plan",
+    "unit_schema",
+    "unit_table",
+    "write_outputs",
+]
 
 UNIT_COLUMNS = (
     "unit_key",
@@ -123,8 +134,63 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     }
 
 
-def decode_clips(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
-    """Decode every window of the first-pass plan, resized (CPU task; killed and retried if it hangs)."""
+def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Any:
+    """Decode each unit's first-pass windows, resized (CPU task; killed and retried if it hangs).
+
+    Takes and returns a ``pyarrow.Table`` of units (one per block). The clips column is
+    ``large_binary``: one hour of video at the default pixel budgets serialises to ~1.6 GB, and a
+    plain Arrow ``binary`` value cannot exceed 2 GB.
+    """
+    rows = [_decode_one(row, config_json=config_json, tracker=tracker) for row in batch.to_pylist()]
+    return unit_table(rows)
+
+
+def unit_table(rows: list[dict[str, Any]]) -> Any:
+    """Units as a ``pyarrow.Table`` of :func:`unit_schema`; a single unit's clips are not copied."""
+    import pyarrow as pa
+
+    columns = {name: [r[name] for r in rows] for name in UNIT_COLUMNS if name != "clips_pickle"}
+    arrays = [
+        pa.array(columns[f.name], type=f.type) if f.name != "clips_pickle" else _large_binary(rows)
+        for f in unit_schema()
+    ]
+    return pa.Table.from_arrays(arrays, schema=unit_schema())
+
+
+def _large_binary(rows: list[dict[str, Any]]) -> Any:
+    import pyarrow as pa
+
+    if len(rows) != 1:
+        return pa.array([r["clips_pickle"] for r in rows], type=pa.large_binary())
+    data = rows[0]["clips_pickle"]
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+
+
+def unit_schema() -> Any:
+    """Arrow schema of a unit between stages (built lazily: pyarrow loads only where it is used)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("unit_key", pa.string()),
+            ("video", pa.string()),
+            ("video_id", pa.string()),
+            ("questions_json", pa.string()),
+            ("duration_seconds", pa.float64()),
+            ("info_pickle", pa.binary()),
+            ("plan_pickle", pa.binary()),
+            ("clips_pickle", pa.large_binary()),
+            ("failure_json", pa.string()),
+            ("tables_json", pa.large_string()),
+            ("model_calls", pa.int64()),
+            ("decode_seconds", pa.float64()),
+            ("model_seconds", pa.float64()),
+        ]
+    )
+
+
+def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
     _require(row, "decode_clips", ("video", "plan_pickle", "failure_json"))
     if row["failure_json"]:
         return row
@@ -178,7 +244,7 @@ class ModelStage:
         clips = batch.column("clips_pickle")
         rows = batch.drop_columns(["clips_pickle"]).to_pylist()
         out = [self._one({**row, "clips_pickle": b""}, clips[i]) for i, row in enumerate(rows)]
-        return {column: [r[column] for r in out] for column in UNIT_COLUMNS}
+        return unit_table(out)
 
     def _one(self, row: dict[str, Any], clips_scalar: Any) -> dict[str, Any]:
         _require(row, "ModelStage", ("video", "questions_json", "info_pickle", "failure_json"))
