@@ -114,7 +114,7 @@ class VisualCache:
     """Directory of cached :class:`VisualFeatures`; see the module docstring for keys and format."""
 
     def __init__(self, directory: str | os.PathLike[str]):
-        self.directory = Path(directory)
+        self.directory = Path(directory).expanduser()
         self.hits = 0
         self.misses = 0
 

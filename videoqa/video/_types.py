@@ -161,10 +161,13 @@ class Clip:
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
-            raise ValueError(f"Clip.frames must be uint8 (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}")
+            raise ValueError(
+                f"Clip.frames must be uint8 (T, H, W, 3), got {self.frames.dtype} {self.frames.shape}"
+            )
         if self.pts_seconds.shape != (self.frames.shape[0],):
             raise ValueError(
-                f"Clip.pts_seconds must have one entry per frame: {self.pts_seconds.shape} vs {self.frames.shape}"
+                "Clip.pts_seconds must have one entry per frame: "
+                f"{self.pts_seconds.shape} vs {self.frames.shape}"
             )
 
     @property
@@ -174,5 +177,6 @@ class Clip:
     def __repr__(self) -> str:
         return (
             f"Clip(window={self.window.index}, frames={tuple(self.frames.shape)}, "
-            f"pts_seconds=[{self.pts_seconds[0]:.3f} .. {self.pts_seconds[-1]:.3f}], warnings={len(self.warnings)})"
+            f"pts_seconds=[{self.pts_seconds[0]:.3f} .. {self.pts_seconds[-1]:.3f}], "
+            f"warnings={len(self.warnings)})"
         )
