@@ -415,6 +415,29 @@ def test_cli_report_writes_report_html(tmp_path: Path, capsys: pytest.CaptureFix
     assert 'class="placeholder"' in elsewhere.read_text()  # the video does not exist: placeholders
 
 
+def test_analyze_cli_writes_the_analysis_page(
+    tmp_path: Path, event_video: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from videoqa.cli import main
+
+    page_path = tmp_path / "answer.html"
+    argv = ["analyze", str(event_video), "When does the red square appear?", "--task", "grounding",
+            "--model", "builtin:scripted", "--strategy", "coarse_to_fine",
+            "--json", "--html", str(page_path)]  # fmt: skip
+    assert main(argv) == 0
+    analysis = Analysis.model_validate_json(capsys.readouterr().out)
+    assert [s.name for s in analysis.steps] == ["coarse", "fine"] and len(analysis.spans) == 1
+    html = page_path.read_text(encoding="utf-8")
+    page = Elements(html)
+    (bar,) = page.find("rect", "span")
+    span = analysis.spans[0]
+    assert float(bar["x"]) == pytest.approx(expected_x(span.start_seconds, EVENT_VIDEO_SECONDS), abs=1e-3)
+    assert len(page.find("rect", "window")) == len(analysis.windows)
+    assert [s["data-step"] for s in page.find("div", "step")] == ["0", "1"]
+    frames = [decode_data_uri(a["src"]) for t, a in page.tags if t == "img"]
+    assert len(frames) == 2 and all(has_square(f, "red") for f in frames)  # the event's first and last frames
+
+
 def test_report_of_a_folder_that_is_not_a_job_output(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="does not exist"):
         render_job_report(str(tmp_path / "nope"))

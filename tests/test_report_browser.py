@@ -3,12 +3,12 @@
 The job is a real tiny Ray job (``videoqa.batch.run_job`` with the scripted model) over generated
 videos with known coloured-square events and a broken file; its questions carry a ``<script>``, and
 so does a choice option, which the scripted model repeats in its answer (model output with a
-script). One video is deleted after the job, as if moved away. Chromium renders the report three
-times: a screenshot of the page as is; ``--dump-dom`` of the page as is; and ``--dump-dom`` of a copy
-whose Content-Security-Policy is removed and which carries one measuring script, so that (a) scripts
-provably run on that copy and the payloads still do not, and (b) the rendered position of every span
-is read back with ``getBoundingClientRect``. Skipped only when ``chromium`` is absent (.ci/run
-installs it).
+script). One video is deleted after the job, as if moved away. Chromium renders the report
+twice: a screenshot of the page as is, and ``--dump-dom`` of a copy whose Content-Security-Policy is
+removed and which carries one measuring script (otherwise byte-identical), so that (a) scripts
+provably run on it and the payloads still do not: escaping alone keeps them inert, and (b) the
+rendered position of every span is read back with ``getBoundingClientRect``.
+Skipped only when ``chromium`` is absent (.ci/run installs it).
 """
 
 from __future__ import annotations
@@ -127,7 +127,6 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     measured_copy.write_text(html.replace(csp.group(0), "").replace("</body>", MEASURE + "</body>"), "utf-8")
     screenshot = root / "report.png"
     run_chromium(root / "profile", report.as_uri(), f"--screenshot={screenshot}")
-    dom = run_chromium(root / "profile", report.as_uri(), "--dump-dom")
     measured_dom = run_chromium(root / "profile", measured_copy.as_uri(), "--dump-dom")
     found = re.search(r'<pre id="measure">(.*?)</pre>', measured_dom, re.S)
     assert found is not None, f"the measuring script did not run: {measured_dom[-2000:]}"
@@ -135,8 +134,7 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         "output": output,
         "tables": {t: read_table(output, t).to_pylist() for t in ("answers", "spans", "failures")},
         "screenshot": screenshot,
-        "dom": dom,
-        "measured_dom": measured_dom,
+        "dom": measured_dom,
         "m": json.loads(html_module.unescape(found.group(1))),
     }
 
@@ -205,11 +203,12 @@ def test_missing_video_gets_placeholders_and_a_note(job: dict[str, Any]) -> None
 def test_script_in_a_question_or_answer_is_shown_not_run(job: dict[str, Any]) -> None:
     title = f"videoqa report: {job['output']}"
     page = Elements(job["dom"])
-    assert not [t for t, _ in page.tags if t in ("script", "xss-ran")]  # no script element, no injected node
-    assert re.search(r"<title>(.*?)</title>", job["dom"]).group(1) == title
-    # On the copy where scripts demonstrably run, the payloads still only show up as text.
+    # Scripts run on this page (the measuring one did), yet the only script element is that one,
+    # the payloads added no node and left the title alone: they are text.
+    assert 'data-scripts-ran="yes"' in job["dom"]
+    assert [t for t, _ in page.tags if t in ("script", "xss-ran")] == ["script"]
     m = job["m"]
-    assert 'data-scripts-ran="yes"' in job["measured_dom"]
     assert m["title"] == title and m["xss"] == 0
+    assert re.search(r"<title>(.*?)</title>", job["dom"]).group(1) == title
     assert f"When does a red square appear? {PAYLOAD}" in m["text"]  # the question
     assert f"(A) red {PAYLOAD}" in m["text"]  # the model's answer

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 _TASKS = ("qa", "choice", "grounding", "events")
 _STRATEGIES = ("auto", "single", "coarse_to_fine")
@@ -45,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-new-tokens", type=int, default=128, help="Answer length budget (default: 128)."
     )
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
+    parser.add_argument(
+        "--html",
+        metavar="FILE",
+        help="Also write a self-contained HTML page of the analysis: spans on a timeline, "
+        "thumbnails, and each coarse-to-fine step (see videoqa.report).",
+    )
 
 
 def _summary(analysis) -> str:
@@ -99,4 +106,7 @@ def run(args: argparse.Namespace) -> int:
         print(analysis.model_dump_json(indent=2))
     else:
         print(_summary(analysis))
+    if args.html:
+        Path(args.html).write_text(analysis.to_html(), encoding="utf-8")
+        print(f"Wrote {args.html}", file=sys.stderr if args.json else sys.stdout)
     return 0
