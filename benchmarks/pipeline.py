@@ -18,6 +18,8 @@ import os
 import time
 from pathlib import Path
 
+__all__ = ["main", "make_bucket", "reference_decode"]
+
 WORK = Path(__file__).resolve().parent / ".work" / "pipeline"
 SAMPLING = {
     "sampling_fps": 1.0,
@@ -66,7 +68,8 @@ def reference_decode(video: Path) -> float:
         else single_plan(info, options)
     )
     frames = sum(clip.frames.shape[0] for clip in decode(str(video), plan))
-    assert frames == plan.num_frames
+    if frames != plan.num_frames:
+        raise RuntimeError(f"{video}: decoded {frames} frames, the plan has {plan.num_frames}")
     return time.perf_counter() - started
 
 
@@ -96,7 +99,8 @@ def main() -> None:
                 model=args.model, decode_workers=workers, sampling=SAMPLING, progress_interval_seconds=60,
             )  # fmt: skip
             summary = run_job(config)
-            assert summary.answers == 2 * args.videos, summary
+            if summary.answers != 2 * args.videos:
+                raise RuntimeError(f"expected {2 * args.videos} answers, the job wrote: {summary}")
             results[workers] = summary
     finally:
         ray.shutdown()

@@ -20,6 +20,8 @@ import sys
 
 from videoqa.batch._cli import add_arguments, run
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -49,3 +49,24 @@ def test_registered_as_videoqa_analyze(event_video, capsys):
     )
     assert code == 0
     assert capsys.readouterr().out.splitlines()[0] == "answer: 10.0 - 11.5 seconds"
+
+
+def test_cli_choices_and_defaults_follow_the_library():
+    """The CLI spells its choices out (fast --help); they must stay those of the library."""
+    import inspect
+    from typing import get_args
+
+    from videoqa._session import DEFAULT_MODEL, Session
+    from videoqa.analysis import Strategy, Task
+    from videoqa.video._decode import BACKENDS
+
+    parser = argparse.ArgumentParser()
+    _analyze_cli.add_arguments(parser)
+    actions = {a.dest: a for a in parser._actions}
+    assert tuple(actions["task"].choices) == get_args(Task)
+    assert tuple(actions["strategy"].choices) == get_args(Strategy)
+    assert tuple(actions["backend"].choices) == BACKENDS
+    assert actions["model"].default == DEFAULT_MODEL
+    defaults = inspect.signature(Session).parameters
+    assert actions["fps"].default == defaults["fps"].default == 2.0
+    assert actions["max_frames"].default == defaults["max_frames"].default == 768

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from videoqa.analysis import Question
 from videoqa.batch import JobConfig
 from videoqa.batch._cli import add_arguments, config_from_args
-from videoqa.batch._inputs import list_videos, match_questions, read_questions
+from videoqa.batch._inputs import QuestionSpec, VideoRef, list_videos, match_questions, read_questions
 from videoqa.batch._job import plan_units
 from videoqa.batch._resume import finished_item_keys
 from videoqa.batch._writer import read_table, write_unit
@@ -36,8 +36,13 @@ def test_list_folder_recursively_with_relative_ids(folder):
     refs = list_videos(str(folder), extensions=EXT)
     assert [r.video_id for r in refs] == ["a.mp4", "b.MKV", "sub/c.mp4", "sub/deep/d.mp4"]
     assert refs[2].url == str(folder / "sub" / "c.mp4")
-    assert [r.video_id for r in list_videos(str(folder), extensions=())][-1] == "sub/deep/d.mp4"
-    assert len(list_videos(str(folder), extensions=())) == 5
+    assert [r.video_id for r in list_videos(str(folder), extensions=())] == [
+        "a.mp4",
+        "b.MKV",
+        "notes.txt",
+        "sub/c.mp4",
+        "sub/deep/d.mp4",
+    ]
 
 
 def test_list_glob_single_file_and_manifests(folder):
@@ -144,6 +149,41 @@ def test_selectors_match_id_stem_glob_and_all(folder, tmp_path):
     assert unmatched == ["typo"]
 
 
+def test_indexed_matching_of_mixed_selectors_is_exact():
+    videos = [
+        VideoRef("/data/a.mp4", "a.mp4"),
+        VideoRef("/data/b.mkv", "b.mkv"),
+        VideoRef("s3://bucket/sub/c.mp4", "sub/c.mp4"),
+        VideoRef("/data/sub/a.mp4", "sub/a.mp4"),
+    ]
+    selectors = {
+        "every": "ALL",
+        "blank": " ",
+        "id": "a.mp4",
+        "stem": "b",
+        "url": "s3://bucket/sub/c.mp4",
+        "padded": "  sub/a  ",
+        "same_id": "a.mp4",
+        "glob_stem": "sub/?",
+        "glob_url": "s3://*",
+        "glob_set": "[ab].*",
+        "nothing": "c.mp4",
+        "no_glob": "z*",
+    }
+    specs = [QuestionSpec(Question(question_id=q, question="?"), videos=v) for q, v in selectors.items()]
+    pairs, unmatched = match_questions(videos, specs)
+    got = [(v.video_id, [q.question_id for q in qs]) for v, qs in pairs]
+    assert got == [
+        ("a.mp4", ["every", "blank", "id", "same_id", "glob_set"]),
+        ("b.mkv", ["every", "blank", "stem", "glob_set"]),
+        ("sub/c.mp4", ["every", "blank", "url", "glob_stem", "glob_url"]),
+        ("sub/a.mp4", ["every", "blank", "padded", "glob_stem"]),
+    ]
+    assert unmatched == ["nothing", "no_glob"]
+    # the index gives exactly what asking every (video, question) pair gives, in the same order
+    assert got == [(v.video_id, [s.question.question_id for s in specs if s.matches(v)]) for v in videos]
+
+
 def _failures(video: str, qids: list[str], config: str = "c") -> TableRows:
     rows = [
         failure_row(
@@ -247,7 +287,7 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
     workers = config["available_node_types"]["gpu_worker"]
     assert (workers["min_workers"], workers["max_workers"]) == (1, 8)
     assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
-    assert any("[gpu" in command for command in config["setup_commands"])
+    assert config["setup_commands"] == ["pip install -U pip", 'pip install -e "/home/ray/videoqa[gpu,s3]"']
 
 
 def test_model_actor_session_gets_the_job_settings():
@@ -284,3 +324,60 @@ def test_units_carry_clips_as_large_binary_without_copying_one_unit():
     two = unit_table([row, {**row, "unit_key": "k2", "clips_pickle": b""}])
     assert two.column("clips_pickle").to_pylist() == [b"\x01" * 1000, b""]
     assert two.column("questions_json").to_pylist()[0] == row["questions_json"]
+
+
+def test_stages_name_the_columns_they_lack(tmp_path):
+    from videoqa.batch._stages import make_unit, write_outputs
+
+    config = JobConfig(videos=str(tmp_path), questions="q.jsonl", output=str(tmp_path / "out"))
+    unit = make_unit("k", "/v.mp4", "v.mp4", [Question(question_id="q", question="?")])
+    del unit["tables_json"], unit["model_calls"]
+    with pytest.raises(
+        KeyError, match=r"\['tables_json', 'model_calls'\] not found at the input of write_outputs"
+    ):
+        write_outputs(unit, config_json=config.model_dump_json())
+    assert not (tmp_path / "out").exists()  # nothing was written
+
+
+def test_is_transient_retries_io_hiccups_not_path_errors():
+    from videoqa.batch._guard import is_transient
+    from videoqa.errors import TruncatedVideoError
+
+    transient = [ConnectionResetError("reset"), TimeoutError("slow"), OSError(5, "I/O error")]
+    permanent = [
+        FileNotFoundError("x"), FileExistsError("x"), PermissionError("x"), IsADirectoryError("x"),
+        NotADirectoryError("x"), ValueError("x"), TruncatedVideoError("v.mp4", "ends early"),
+    ]  # fmt: skip
+    assert [is_transient(e) for e in transient + permanent] == [True] * 3 + [False] * 7
+
+
+def test_write_outputs_retries_transient_write_errors_only(tmp_path, monkeypatch):
+    from videoqa.batch import _stages
+
+    config = JobConfig(
+        videos=str(tmp_path), questions="q.jsonl", output=str(tmp_path / "out"), max_attempts=3
+    )
+    unit = _stages.make_unit("k", "/v.mp4", "v.mp4", [Question(question_id="q", question="?")])
+    unit["failure_json"] = json.dumps(
+        {"stage": "probe", "error_type": "E", "error": "boom", "transient": False, "attempts": 1}
+    )
+    calls: list[str] = []
+    errors = [ConnectionResetError("reset"), ConnectionResetError("reset")]
+
+    def flaky(output, tables, **kwargs):
+        calls.append(output)
+        if errors:
+            raise errors.pop()
+        return write_unit(output, tables, **kwargs)
+
+    monkeypatch.setattr(_stages, "write_unit", flaky)
+    monkeypatch.setattr(_stages.time, "sleep", lambda seconds: None)
+    summary = _stages.write_outputs(unit, config_json=config.model_dump_json())
+    assert (len(calls), summary["failures"], summary["failed_stage"]) == (3, 1, "probe")
+    assert read_table(config.output, "failures")["question_id"].to_pylist() == ["q"]
+
+    calls.clear()
+    errors[:] = [PermissionError("read-only bucket")]
+    with pytest.raises(PermissionError, match="read-only bucket"):
+        _stages.write_outputs(unit, config_json=config.model_dump_json())
+    assert len(calls) == 1  # a permanent error is not retried

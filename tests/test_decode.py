@@ -254,6 +254,9 @@ def test_arguments_are_validated_eagerly() -> None:
         videoqa.decode(path, plan, num_threads=0)
     with pytest.raises(TypeError, match="plan must be a SamplingPlan"):
         videoqa.decode(path, [0.0, 0.5])  # type: ignore[arg-type]
+    for timeout in (0, float("nan"), "5"):
+        with pytest.raises(ValueError, match=f"timeout_seconds must be a finite number > 0, got {timeout!r}"):
+            videoqa.decode(path, plan, backend="decord", timeout_seconds=timeout)  # type: ignore[arg-type]
     with pytest.raises(errors.VideoNotFoundError):
         next(videoqa.decode("/nope/missing.mp4", plan))
 

@@ -67,6 +67,22 @@ def _items(path: str) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
+def test_eval_config_checks_the_job_fields_up_front(tmp_path):
+    from pydantic import ValidationError
+
+    base = {"benchmark": "lvbench", "annotations": "a.jsonl", "videos": "v", "output": str(tmp_path)}
+    assert EvalConfig(**base, job=_job()).job == _job()
+    with pytest.raises(ValidationError, match=r"unknown JobConfig fields \['replica'\]"):
+        EvalConfig(**base, job={"replica": 2})
+    with pytest.raises(ValidationError, match=r"job must not set \['model', 'output'\]"):
+        EvalConfig(**base, job={"output": "x", "model": "m"})
+    with pytest.raises(
+        ValidationError,
+        match=r"invalid JobConfig values: replicas: Input should be greater than or equal to 1 \(got 0\)",
+    ):
+        EvalConfig(**base, job={"replicas": 0})
+
+
 def test_charades_sta_perfect_grounding(ray_cluster, charades_videos, tmp_path):
     annotations = tmp_path / "charades_sta_test.txt"
     annotations.write_text(

@@ -121,6 +121,31 @@ def test_loads_a_hub_style_flat_config(tiny_qwen25, tiny_qwen25_path, tmp_path):
     assert ours == nested_out
 
 
+def test_config_without_tokens_per_second_warns(tiny_qwen25_path, tmp_path, caplog):
+    """transformers falls back to its class default 4 (released checkpoints set 2): say so, loudly."""
+    import json
+    import logging
+    import shutil
+
+    from videoqa.model._qwen import warn_if_default_tokens_per_second
+
+    config = json.loads((tiny_qwen25_path / "config.json").read_text())
+    with caplog.at_level(logging.WARNING, logger="videoqa.model._qwen"):
+        assert warn_if_default_tokens_per_second("ok", config, default=4) is False
+    assert caplog.records == []
+    copy = tmp_path / "no-tps"
+    shutil.copytree(tiny_qwen25_path, copy)
+    del config["vision_config"]["tokens_per_second"]
+    (copy / "config.json").write_text(json.dumps(config))
+    with caplog.at_level(logging.WARNING, logger="videoqa.model._qwen"):
+        m = load_model(str(copy), device="cpu")
+    assert m.temporal.tokens_per_second == 4.0
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().startswith(f"{copy}: config.json sets no vision_config.tokens_per_second")
+    assert "class default 4 is used" in record.getMessage()
+
+
 def test_builtin_tiny_is_built_once_into_cache_dir(tmp_path):
     m = load_model("builtin:tiny-qwen2-vl", cache_dir=tmp_path, device="cpu")
     from videoqa.model import TINY_BUILD_VERSION
@@ -176,112 +201,6 @@ def test_scripted_builtin_dispatches_to_the_stand_in():
 
 
 # -- device decisions (pure, CPU-tested) -----------------------------------------------------------
-
-
-def test_dtype_and_attention_choices():
-    assert _devices.choose_dtype_name("auto", device_type="cuda") == "bfloat16"
-    assert _devices.choose_dtype_name("auto", device_type="cpu") == "float32"
-    assert _devices.choose_dtype_name("float16", device_type="cpu") == "float16"
-    with pytest.raises(ValueError, match="'fp8'"):
-        _devices.choose_dtype_name("fp8", device_type="cpu")
-    choose = _devices.choose_attn_implementation
-    assert choose(None, cuda_available=True, flash_attn_available=True) == "flash_attention_2"
-    assert choose(None, cuda_available=True, flash_attn_available=False) == "sdpa"
-    assert choose(None, cuda_available=False, flash_attn_available=True) == "sdpa"
-    assert choose("eager", cuda_available=False, flash_attn_available=False) == "eager"
-    with pytest.raises(MissingExtraError, match="flash_attn"):
-        choose("flash_attention_2", cuda_available=True, flash_attn_available=False)
-    with pytest.raises(ModelError, match="needs a CUDA GPU"):
-        choose("flash_attention_2", cuda_available=False, flash_attn_available=True)
-    with pytest.raises(ValueError, match="'flash'"):
-        choose("flash", cuda_available=True, flash_attn_available=True)
-
-
-def test_device_map_decision():
-    gib = 1024**3
-    decide = _devices.choose_device_map
-    # A 7B in bf16 (~16.6 GB) fits one 80 GB GPU: no sharding even with 4 GPUs.
-    assert (
-        decide(
-            None,
-            device_type="cuda",
-            cuda_device_count=4,
-            free_bytes_per_device=[80 * gib] * 4,
-            model_bytes=int(16.6e9),
-        )
-        is None
-    )
-    # A 72B in bf16 (~147 GB) does not fit one 80 GB GPU: shard over the visible GPUs.
-    assert (
-        decide(
-            None,
-            device_type="cuda",
-            cuda_device_count=4,
-            free_bytes_per_device=[80 * gib] * 4,
-            model_bytes=int(147e9),
-        )
-        == "auto"
-    )
-    # One GPU: nothing to shard over, whatever the size.
-    assert (
-        decide(
-            None,
-            device_type="cuda",
-            cuda_device_count=1,
-            free_bytes_per_device=[24 * gib],
-            model_bytes=int(147e9),
-        )
-        is None
-    )
-    assert (
-        decide(None, device_type="cpu", cuda_device_count=0, free_bytes_per_device=[], model_bytes=10) is None
-    )
-    # Headroom: 70 GB of weights do not fit 80 GB free (x1.25 = 87.5 GB).
-    assert (
-        decide(
-            None,
-            device_type="cuda",
-            cuda_device_count=2,
-            free_bytes_per_device=[80 * 10**9] * 2,
-            model_bytes=70 * 10**9,
-        )
-        == "auto"
-    )
-    # Explicit requests are kept; "auto" without a GPU is an error.
-    assert (
-        decide("auto", device_type="cuda", cuda_device_count=1, free_bytes_per_device=[gib], model_bytes=1)
-        == "auto"
-    )
-    assert decide(
-        {"": 0}, device_type="cuda", cuda_device_count=2, free_bytes_per_device=[gib] * 2, model_bytes=1
-    ) == {"": 0}
-    with pytest.raises(ModelError, match="no CUDA GPU"):
-        decide("auto", device_type="cpu", cuda_device_count=0, free_bytes_per_device=[], model_bytes=1)
-    with pytest.raises(ModelError, match="no CUDA GPU"):
-        _devices.choose_device("cuda", cuda_available=False)
-    assert _devices.choose_device(None, cuda_available=False) == "cpu"
-    assert _devices.choose_device(None, cuda_available=True) == "cuda"
-
-
-def test_parameter_estimate_of_qwen25_vl_7b_config():
-    from transformers import Qwen2_5_VLConfig
-
-    config = Qwen2_5_VLConfig(
-        text_config={
-            "hidden_size": 3584,
-            "intermediate_size": 18944,
-            "num_hidden_layers": 28,
-            "num_attention_heads": 28,
-            "num_key_value_heads": 4,
-            "vocab_size": 152064,
-        },
-        vision_config={"depth": 32, "hidden_size": 1280, "intermediate_size": 3420, "out_hidden_size": 3584},
-    )
-    # Qwen2.5-VL-7B-Instruct has 8,292,166,656 parameters (sum of its safetensors shapes).
-    assert abs(_devices.estimate_parameter_count(config) / 8_292_166_656 - 1) < 0.01
-
-
-# -- inputs and positions ---------------------------------------------------------------------------
 
 
 def test_mrope_positions_reference_layout():

@@ -91,10 +91,21 @@ def test_parse_spans_gives_a_reason(text, reason):
     assert result.reason.startswith(reason)
 
 
-@pytest.mark.parametrize("text", [None, 12, b"1 - 2", "{" * 5000 + "}" * 5000, "[" * 3000, "1:99 - 2:00"])
-def test_parse_spans_never_raises(text):
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (None, "the model returned no text"),
+        (12, "the model returned no text"),
+        (b"1 - 2", "the model returned no text"),
+        ("{" * 5000 + "}" * 5000, "no time found in the model's text '{{{"),
+        ("[" * 3000, "no time found in the model's text '[[["),
+        ("1:99 - 2:00", "no time range found in the model's text '1:99 - 2:00'"),
+    ],
+)
+def test_parse_spans_never_raises(text, reason):
     result = parse_spans(text)
-    assert isinstance(result.spans, tuple)
+    assert (result.spans, result.method) == ((), None)
+    assert result.reason.startswith(reason)
 
 
 def test_parse_spans_never_evaluates(tmp_path):

@@ -183,3 +183,27 @@ def test_gs_url_without_gcsfs_names_the_extra() -> None:
         pytest.skip("gcsfs is installed")
     with pytest.raises(errors.MissingExtraError, match=r"pip install 'videoqa\[gcs\]'"):
         videoqa.probe("gs://bucket/video.mp4")
+
+
+def test_media_errors_translates_pyav_and_os_errors() -> None:
+    import av
+
+    from videoqa.video._container import media_errors
+
+    url = "s3://b/clip.mp4"
+    bad_data = av.error.InvalidDataError(1094995529, "Invalid data found when processing input")
+    with pytest.raises(errors.DecodeError) as decode_failure, media_errors(url, doing="decoding"):
+        raise bad_data
+    assert str(decode_failure.value) == (
+        "s3://b/clip.mp4: decoding failed: [Errno 1094995529] Invalid data found when processing input; "
+        "the stream is damaged, re-encode the file"
+    )
+    assert decode_failure.value.__cause__ is bad_data and not decode_failure.value.transient
+    with pytest.raises(errors.SourceIOError) as io_failure, media_errors(url, doing="decoding"):
+        raise ConnectionResetError("peer reset")
+    assert str(io_failure.value) == "s3://b/clip.mp4: reading failed while decoding: peer reset; retry later"
+    assert io_failure.value.transient
+    own = errors.TruncatedVideoError(url, "cut short")
+    with pytest.raises(errors.TruncatedVideoError) as passed_through, media_errors(url, doing="x"):
+        raise own
+    assert passed_through.value is own

@@ -246,6 +246,59 @@ def test_job_report_summary(job: tuple[Path, list[Analysis], str]) -> None:
     assert "coarse_to_fine" in text and "sampling_fps 2.0" in text
 
 
+def test_job_view_answers_agree_with_the_spans_and_windows_tables(
+    job: tuple[Path, list[Analysis], str],
+) -> None:
+    """Job pages draw each answer from its row's analysis_json: the same spans and windows as the tables."""
+    from videoqa.report._job import build_job_view, read_job_tables
+
+    output, _, _ = job
+    tables = read_job_tables(str(output))
+    view = build_job_view(str(output), tables)
+    answers = {(v.video, a.question_id): a for v in view.videos for a in v.answers}
+    assert sorted(q for _, q in answers) == ["q1", "q2", "q3", "q4"]
+    for row in tables.answers:
+        answer = answers[(row.video, row.question_id)]
+        spans = sorted((s for s in tables.spans if s.item_key == row.item_key), key=lambda s: s.span_index)
+        assert [(s.index, s.start_seconds, s.end_seconds, s.label) for s in answer.spans] == [
+            (s.span_index, s.start_seconds, s.end_seconds, s.label) for s in spans
+        ]
+        windows = sorted(
+            (w for w in tables.windows if w.item_key == row.item_key),
+            key=lambda w: (w.step_index, w.window_index),
+        )
+        assert [
+            (w.step, w.step_index, w.index, w.start_seconds, w.end_seconds, w.num_frames, w.visual_tokens)
+            for w in answer.windows
+        ] == [
+            (
+                w.step,
+                w.step_index,
+                w.window_index,
+                w.start_seconds,
+                w.end_seconds,
+                w.num_frames,
+                w.visual_tokens,
+            )
+            for w in windows
+        ]
+        assert (answer.visual_tokens, answer.attempts, answer.strategy) == (
+            row.visual_tokens,
+            row.attempts,
+            row.strategy_used,
+        )
+    q2 = next(a for a in answers.values() if a.question_id == "q2")
+    assert [(s.start_seconds, s.end_seconds, s.label) for s in q2.spans] == [
+        (10.0, 12.0, "blue square"),
+        (37.0, 44.5, SCRIPT_LABEL),
+    ]
+    assert [(w.step, w.start_seconds, w.end_seconds, w.num_frames) for w in q2.windows] == [
+        ("coarse", 0.0, 30.0, 15),
+        ("coarse", 30.0, 60.0, 15),
+        ("fine", 2.0, 20.0, 36),
+    ]
+
+
 def test_job_report_draws_every_span_to_scale(job: tuple[Path, list[Analysis], str]) -> None:
     _, analyses, html = job
     page = Elements(html)

@@ -342,22 +342,23 @@ def test_events_coarse_to_fine(event_video):
     assert a.raw_text == "\n".join(fine.raw_texts)
 
 
-class CoarseOnlyModel(ScriptedModel):
-    """Finds the event in coarse windows (below 1 fps) but never in a fine one."""
+class FineOverreachModel(ScriptedModel):
+    """Finds 30-40 s in the coarse pass (below 1 fps); in the fine window (27-43 s) answers ``fine_text``."""
+
+    def __init__(self, fine_text: str):
+        super().__init__()
+        self.fine_text = fine_text
 
     def generate(self, requests, *, max_new_tokens):
+        coarse = "The event happens in 30 - 40 seconds."
         return [
-            Generation(
-                "The event happens in 30 - 40 seconds." if r.features[0].window.sampled_fps < 1 else "No.",
-                1,
-                1,
-            )
+            Generation(coarse if r.features[0].window.sampled_fps < 1 else self.fine_text, 1, 1)
             for r in requests
         ]
 
 
 def test_fine_pass_without_answer_keeps_the_coarse_span(event_video):
-    session = Session(CoarseOnlyModel(), **SMALL)
+    session = Session(FineOverreachModel("No."), **SMALL)
     a = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
     assert a.spans == [Span(start_seconds=30.0, end_seconds=40.0)]
     assert a.steps[1].windows[0].start_seconds == 27.0
@@ -365,6 +366,23 @@ def test_fine_pass_without_answer_keeps_the_coarse_span(event_video):
         "the fine pass found no span (no time found in the model's text 'No.'); "
         "these spans are the coarse pass's"
     )
+
+
+@pytest.mark.parametrize(
+    ("fine_text", "spans"),
+    [
+        # relative 0-100 s from 27 s is 27-127 s: clamped to the fine window, not to the video's 60 s
+        ("The event happens in 0 - 100 seconds.", [Span(start_seconds=27.0, end_seconds=43.0)]),
+        # 127-147 s lies wholly outside what the model saw: dropped, so the coarse span stands
+        ("The event happens in 100 - 120 seconds.", [Span(start_seconds=30.0, end_seconds=40.0)]),
+    ],
+)
+def test_fine_spans_are_clamped_to_the_fine_window(event_video, fine_text, spans):
+    session = Session(FineOverreachModel(fine_text), **SMALL)
+    a = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
+    (w,) = a.steps[1].windows
+    assert (w.start_seconds, w.end_seconds) == (27.0, 43.0)
+    assert a.spans == spans
 
 
 def test_qa_with_no_candidate_falls_back_to_one_window(event_video):
@@ -385,6 +403,10 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel(), backend="opencv")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
         Session(ScriptedModel(), batch_size=0)
+    with pytest.raises(ValueError, match="num_threads must be an integer >= 1, got True"):
+        Session(ScriptedModel(), num_threads=True)
+    with pytest.raises(ValueError, match="max_frames must be an integer >= 2, got 1"):
+        Session(ScriptedModel(), max_frames=1)  # budgets fail when the session is built
     with pytest.raises(TypeError, match="model must be a model string or a VideoLanguageModel"):
         Session(object())
     with pytest.raises(ModelError, match="returned 0 answers for 1 requests"):
@@ -474,9 +496,6 @@ def test_scripted_model_clock_starts_at_the_first_window_of_a_request(event_vide
 def test_tiny_qwen2_records_patch_index_temporal_ids(h264_mp4, tiny_qwen2):
     a = Session(tiny_qwen2, max_new_tokens=2, **SMALL).analyze(h264_mp4, "What happens?", strategy="single")
     (w,) = a.windows
-    assert (w.num_frames, w.sampled_fps, w.temporal_ids) == (
-        20,
-        2.0,
-        list(range(10)),
-    )  # Qwen2-VL: 0, 1, 2, ...
+    # Qwen2-VL numbers the temporal patches 0, 1, 2, ... whatever the sampled fps
+    assert (w.num_frames, w.sampled_fps, w.temporal_ids) == (20, 2.0, list(range(10)))
     assert a.model_id == tiny_qwen2.model_id

@@ -184,6 +184,14 @@ def test_interpret_each_task():
         ({"fine_fps": float("nan")}, "fine_fps must be a finite number > 0"),
         ({"fine_padding_seconds": -1}, "fine_padding_seconds must be >= 0"),
         ({"max_candidates": 0}, "max_candidates must be an integer >= 1"),
+        ({"max_candidates": True}, "max_candidates must be an integer >= 1, got True"),
+        ({"coarse_fps": True}, "coarse_fps must be a finite number > 0, got True"),
+        ({"fine_padding_seconds": True}, "fine_padding_seconds must be >= 0"),
+        # The sampling budgets fail when the options are built, by plan_sampling's own rules.
+        ({"fps": 0}, "fps must be a finite number > 0, got 0"),
+        ({"max_frames": 1}, "max_frames must be an integer >= 2, got 1"),
+        ({"min_frames": 10, "max_frames": 9}, r"max_frames \(9\) must be >= min_frames \(10\)"),
+        ({"min_pixels": 100, "max_pixels": 99}, r"max_pixels \(99\) must be >= min_pixels \(100\)"),
     ],
 )
 def test_options_are_validated(kwargs, message):

@@ -13,13 +13,17 @@ Times are absolute seconds on the video's timeline.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
+__all__ = ["add_arguments", "run"]
+
+# Literal copies keep ``videoqa --help`` free of the library's imports; tests/test_analyze_cli.py
+# checks they equal videoqa.analysis.Task / Strategy and the Session defaults.
 _TASKS = ("qa", "choice", "grounding", "events")
 _STRATEGIES = ("auto", "single", "coarse_to_fine")
-log = logging.getLogger("videoqa.analyze")
+_BACKENDS = ("pyav", "decord")
+_DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--model",
-        default="Qwen/Qwen2.5-VL-7B-Instruct",
+        default=_DEFAULT_MODEL,
         help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
     )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
-    parser.add_argument(
-        "--backend", choices=("pyav", "decord"), default="pyav", help="Decoder (default: pyav)."
-    )
+    parser.add_argument("--backend", choices=_BACKENDS, default="pyav", help="Decoder (default: pyav).")
     parser.add_argument("--fps", type=float, default=2.0, help="Sampling rate asked for (default: 2).")
     parser.add_argument("--max-frames", type=int, default=768, help="Most frames per window (default 768).")
     parser.add_argument(

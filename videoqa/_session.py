@@ -16,24 +16,29 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, get_args
 
 from videoqa._cache import VisualCache, video_fingerprint, window_fingerprint
 from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
-from videoqa.analysis import Analysis, Question, Step, WindowUsage
+from videoqa.analysis import Analysis, Question, Step, Strategy, Task, WindowUsage
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel, VisualFeatures
-from videoqa.prompts import PromptStyle
-from videoqa.video._sampling import DEFAULT_MAX_PIXELS, DEFAULT_MIN_PIXELS, DEFAULT_TOTAL_PIXELS
-from videoqa.video._timing import temporal_ids
+from videoqa.prompts import PROMPT_STYLES, PromptStyle
+from videoqa.video._decode import BACKENDS, Backend
+from videoqa.video._sampling import (
+    DEFAULT_FPS,
+    DEFAULT_MAX_FRAMES,
+    DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_FRAMES,
+    DEFAULT_MIN_PIXELS,
+    DEFAULT_TOTAL_PIXELS,
+)
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
 
 DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
-_BACKENDS = ("pyav", "decord")
-_TASKS = ("qa", "choice", "grounding", "events")
-_STYLES = ("qwen_cookbook", "lmms_eval")
+_TASKS: tuple[str, ...] = get_args(Task)
 
 
 @dataclass
@@ -83,10 +88,10 @@ class Session:
         model: str | VideoLanguageModel = DEFAULT_MODEL,
         *,
         cache_dir: str | os.PathLike[str] | None = None,
-        backend: Literal["pyav", "decord"] = "pyav",
-        fps: float = 2.0,
-        min_frames: int = 4,
-        max_frames: int = 768,
+        backend: Backend = "pyav",
+        fps: float = DEFAULT_FPS,
+        min_frames: int = DEFAULT_MIN_FRAMES,
+        max_frames: int = DEFAULT_MAX_FRAMES,
         min_pixels: int = DEFAULT_MIN_PIXELS,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         total_pixels: float = DEFAULT_TOTAL_PIXELS,
@@ -103,11 +108,15 @@ class Session:
         storage_options: dict | None = None,
         model_options: dict | None = None,
     ):
-        if backend not in _BACKENDS:
-            raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
-        if prompt_style not in _STYLES:
-            raise ValueError(f"prompt_style must be one of {_STYLES}, got {prompt_style!r}")
-        for name, value in (("max_new_tokens", max_new_tokens), ("batch_size", batch_size)):
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}, got {prompt_style!r}")
+        for name, value in (
+            ("max_new_tokens", max_new_tokens),
+            ("batch_size", batch_size),
+            ("num_threads", num_threads),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
         self.options = StrategyOptions(
@@ -149,7 +158,7 @@ class Session:
 
     # ------------------------------------------------------------------ public API
 
-    def plan(self, info: VideoInfo, *, strategy: str = "auto") -> SamplingPlan:
+    def plan(self, info: VideoInfo, *, strategy: Strategy = "auto") -> SamplingPlan:
         """The first-pass plan: one window (``single``) or the coarse windows (``coarse_to_fine``)."""
         resolved = resolve_strategy(strategy, info, self.options)
         return single_plan(info, self.options) if resolved == "single" else coarse_plan(info, self.options)
@@ -159,9 +168,9 @@ class Session:
         video: str | os.PathLike[str],
         question: str | Question,
         *,
-        task: str = "qa",
+        task: Task = "qa",
         options: Sequence[str] | None = None,
-        strategy: str = "auto",
+        strategy: Strategy = "auto",
         question_id: str | None = None,
         prompt: str | None = None,
     ) -> Analysis:
@@ -177,7 +186,7 @@ class Session:
         video: str | os.PathLike[str],
         questions: Sequence[Question],
         *,
-        strategy: str = "auto",
+        strategy: Strategy = "auto",
         info: VideoInfo | None = None,
         clips: Sequence[Clip] | None = None,
     ) -> list[Analysis]:
@@ -282,16 +291,10 @@ class Session:
         return out
 
     def window_usages(self, encoded: Sequence[Encoded]) -> list[WindowUsage]:
-        temporal = self.model.temporal
         usages = []
         for i, item in enumerate(encoded):
             w = item.features.window
-            ids = temporal_ids(
-                w,
-                tokens_per_second=temporal.tokens_per_second,
-                temporal_patch_size=temporal.temporal_patch_size,
-                kind=temporal.kind,
-            )
+            ids = self.model.temporal.temporal_ids(w)
             usages.append(
                 WindowUsage(
                     index=i,
@@ -338,7 +341,7 @@ def check_question(question: Question) -> None:
 def make_question(
     question: str,
     *,
-    task: str = "qa",
+    task: Task = "qa",
     options: Sequence[str] | None = None,
     question_id: str | None = None,
     prompt: str | None = None,
@@ -376,9 +379,9 @@ def analyze(
     question: str | Question,
     *,
     model: str | VideoLanguageModel = DEFAULT_MODEL,
-    task: str = "qa",
+    task: Task = "qa",
     options: Sequence[str] | None = None,
-    strategy: str = "auto",
+    strategy: Strategy = "auto",
     question_id: str | None = None,
     prompt: str | None = None,
     **session_options: Any,

@@ -22,32 +22,41 @@ over one ``single``-style window of the whole video, recorded as ``fallback_sing
 pass of grounding/events finds nothing, the coarse spans are returned and ``parse_error`` says so.
 
 Time mapping: a request's answer is relative to the start of its first window (one window per
-request here, except the qa/choice evidence request), so ``absolute = relative + start_seconds``.
+request here, except the qa/choice evidence request), so ``absolute = relative + start_seconds``;
+a coarse or fine span is then clamped to the window the model saw (dropped when wholly outside it),
+a single-pass span to the video.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from videoqa._cache import window_fingerprint
-from videoqa.analysis import Analysis, Question, Span, Step
+from videoqa.analysis import Analysis, Question, Span, Step, Strategy
 from videoqa.model._protocol import GenerationRequest
 from videoqa.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.prompts import PromptStyle, build_prompt, option_letters, search_prompt
 from videoqa.video._sampling import (
+    DEFAULT_FPS,
+    DEFAULT_MAX_FRAMES,
     DEFAULT_MAX_PIXELS,
+    DEFAULT_MIN_FRAMES,
     DEFAULT_MIN_PIXELS,
     DEFAULT_TOTAL_PIXELS,
+    check_budgets,
+    even_frames,
+    int_at_least,
     plan_sampling,
+    positive_real,
 )
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
 __all__ = [
+    "STRATEGIES",
     "Candidate",
     "ResolvedStrategy",
     "StrategyOptions",
@@ -62,16 +71,16 @@ __all__ = [
 ]
 
 ResolvedStrategy = Literal["single", "coarse_to_fine"]
-_STRATEGIES = ("auto", "single", "coarse_to_fine")
+STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
 @dataclass(frozen=True)
 class StrategyOptions:
     """Sampling budgets and search settings shared by every question of a session."""
 
-    fps: float = 2.0
-    min_frames: int = 4
-    max_frames: int = 768
+    fps: float = DEFAULT_FPS
+    min_frames: int = DEFAULT_MIN_FRAMES
+    max_frames: int = DEFAULT_MAX_FRAMES
     min_pixels: int = DEFAULT_MIN_PIXELS
     max_pixels: int = DEFAULT_MAX_PIXELS
     total_pixels: float = DEFAULT_TOTAL_PIXELS
@@ -83,16 +92,18 @@ class StrategyOptions:
     min_single_fps: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("fps", "coarse_fps", "coarse_window_seconds", "fine_fps", "min_single_fps"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-        if not (isinstance(self.fine_padding_seconds, (int, float)) and self.fine_padding_seconds >= 0):
-            raise ValueError(f"fine_padding_seconds must be >= 0, got {self.fine_padding_seconds!r}")
-        if not (isinstance(self.max_candidates, int) and self.max_candidates >= 1):
-            raise ValueError(f"max_candidates must be an integer >= 1, got {self.max_candidates!r}")
+        # The sampling budgets are checked here, by plan_sampling's own rules, so a bad setting fails
+        # when the Session is built rather than at the first question.
+        check_budgets(fps=self.fps, **self.budgets())
+        for name in ("coarse_fps", "coarse_window_seconds", "fine_fps", "min_single_fps"):
+            positive_real(name, getattr(self, name))
+        padding = self.fine_padding_seconds
+        if isinstance(padding, bool) or not isinstance(padding, (int, float)) or not padding >= 0:
+            raise ValueError(f"fine_padding_seconds must be >= 0 (a number of seconds), got {padding!r}")
+        int_at_least("max_candidates", self.max_candidates, 1)
 
     def budgets(self) -> dict:
+        """The per-window budgets of :func:`videoqa.plan_sampling`, without the rate."""
         return dict(
             min_frames=self.min_frames,
             max_frames=self.max_frames,
@@ -102,14 +113,13 @@ class StrategyOptions:
         )
 
 
-def resolve_strategy(strategy: str, info: VideoInfo, options: StrategyOptions) -> ResolvedStrategy:
+def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: StrategyOptions) -> ResolvedStrategy:
     """``auto`` -> ``coarse_to_fine`` when ``max_frames / duration < min_single_fps``, else ``single``."""
-    if strategy not in _STRATEGIES:
-        raise ValueError(f"strategy must be one of {_STRATEGIES}, got {strategy!r}")
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
     if strategy != "auto":
         return strategy  # type: ignore[return-value]
-    even_max_frames = options.max_frames // 2 * 2
-    single_fps = even_max_frames / info.duration_seconds
+    single_fps = even_frames(options.max_frames) / info.duration_seconds
     return "coarse_to_fine" if single_fps < options.min_single_fps else "single"
 
 
@@ -437,8 +447,11 @@ def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback)
     for item, text in zip(fine, texts, strict=True):
         parsed = parse_spans(text)
         reason = reason or parsed.reason
-        origin = item.features.window.start_seconds
-        per_region.append(map_spans(parsed.spans, origin_seconds=origin, info=run.info, keep_labels=events))
+        w = item.features.window
+        seen = (w.start_seconds, w.end_seconds)  # the model cannot place an event outside its window
+        per_region.append(
+            map_spans(parsed.spans, origin_seconds=seen[0], info=run.info, keep_labels=events, within=seen)
+        )
     steps.append(session.make_step("fine", fine, texts, [s for spans in per_region for s in spans]))
     if events:
         spans = sorted(

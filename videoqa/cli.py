@@ -12,6 +12,8 @@ import importlib
 import logging
 import sys
 
+__all__ = ["build_parser", "main"]
+
 _COMMANDS = {
     "analyze": ("videoqa._analyze_cli", "Ask one question of one video."),
     "run": ("videoqa.batch._cli", "Run a batch job over a bucket of videos on Ray."),

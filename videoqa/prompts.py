@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, get_args
 
 from videoqa.analysis import Question
 
 __all__ = [
+    "PROMPT_STYLES",
     "PromptStyle",
     "build_prompt",
     "choice_prompt",
@@ -30,7 +31,7 @@ __all__ = [
 ]
 
 PromptStyle = Literal["qwen_cookbook", "lmms_eval"]
-_STYLES = ("qwen_cookbook", "lmms_eval")
+PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 
 _GROUNDING_COOKBOOK = (
     "Give the query: '{query}', when does the described content occur in the video? "
@@ -59,8 +60,8 @@ _CHOICE_SUFFIX = "Answer with the option's letter from the given choices directl
 
 
 def _check_style(style: str) -> None:
-    if style not in _STYLES:
-        raise ValueError(f"style must be one of {_STYLES}, got {style!r}")
+    if style not in PROMPT_STYLES:
+        raise ValueError(f"style must be one of {PROMPT_STYLES}, got {style!r}")
 
 
 def _clean(text: str, what: str) -> str:

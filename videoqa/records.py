@@ -218,12 +218,13 @@ class TableRows(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    answers: list[dict[str, Any]] = Field(default_factory=list)
-    spans: list[dict[str, Any]] = Field(default_factory=list)
-    windows: list[dict[str, Any]] = Field(default_factory=list)
-    failures: list[dict[str, Any]] = Field(default_factory=list)
+    answers: list[dict[str, Any]] = Field(default_factory=list, description="AnswerRow dicts.")
+    spans: list[dict[str, Any]] = Field(default_factory=list, description="SpanRow dicts.")
+    windows: list[dict[str, Any]] = Field(default_factory=list, description="WindowRow dicts.")
+    failures: list[dict[str, Any]] = Field(default_factory=list, description="FailureRow dicts.")
 
     def extend(self, other: TableRows) -> None:
+        """Append every table of ``other`` to this one."""
         for name in TABLES:
             getattr(self, name).extend(getattr(other, name))
 
@@ -293,9 +294,31 @@ def analysis_to_rows(
         video=video, video_id=video_id, question=analysis.question, model_id=model_id,
         settings=settings, config=config,
     )  # fmt: skip
+    spans = [
+        SpanRow(
+            **ident,
+            span_index=k,
+            start_seconds=s.start_seconds,
+            end_seconds=s.end_seconds,
+            duration_seconds=s.end_seconds - s.start_seconds,
+            label=s.label,
+            task=analysis.question.task,
+        )
+        for k, s in enumerate(analysis.spans)
+    ]
+    windows = _window_rows(analysis, ident)
+    return TableRows(
+        answers=[_answer_row(analysis, ident, windows, attempts).model_dump()],
+        spans=[r.model_dump() for r in spans],
+        windows=[r.model_dump() for r in windows],
+    )
+
+
+def _answer_row(
+    analysis: Analysis, ident: dict[str, Any], windows: list[WindowRow], attempts: int
+) -> AnswerRow:
     q = analysis.question
-    windows = [(i, step, w) for i, step in enumerate(analysis.steps) for w in step.windows]
-    answer = AnswerRow(
+    return AnswerRow(
         **ident,
         question=q.question,
         task=q.task,
@@ -307,26 +330,17 @@ def analysis_to_rows(
         strategy_used=analysis.strategy,
         num_spans=len(analysis.spans),
         num_windows=len(windows),
-        visual_tokens=sum(w.visual_tokens for _, _, w in windows),
+        visual_tokens=sum(w.visual_tokens for w in windows),
         video_duration_seconds=analysis.video_duration_seconds,
         video_start_seconds=analysis.video_start_seconds,
         attempts=attempts,
         timings_seconds_json=json.dumps(analysis.timings_seconds, sort_keys=True),
         analysis_json=analysis.model_dump_json(),
     )
-    spans = [
-        SpanRow(
-            **ident,
-            span_index=k,
-            start_seconds=s.start_seconds,
-            end_seconds=s.end_seconds,
-            duration_seconds=s.end_seconds - s.start_seconds,
-            label=s.label,
-            task=q.task,
-        )
-        for k, s in enumerate(analysis.spans)
-    ]
-    window_rows = [
+
+
+def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
+    return [
         WindowRow(
             **ident,
             step=step.name,
@@ -344,13 +358,9 @@ def analysis_to_rows(
             temporal_ids=list(w.temporal_ids),
             cached=w.cached,
         )
-        for i, step, w in windows
+        for i, step in enumerate(analysis.steps)
+        for w in step.windows
     ]
-    return TableRows(
-        answers=[answer.model_dump()],
-        spans=[r.model_dump() for r in spans],
-        windows=[r.model_dump() for r in window_rows],
-    )
 
 
 def failure_row(

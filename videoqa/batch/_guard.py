@@ -23,7 +23,13 @@ from videoqa.errors import VideoQAError
 
 __all__ = ["AttemptTracker", "Outcome", "guarded", "is_transient", "watchdog"]
 
-_NOT_TRANSIENT_OS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+_NOT_TRANSIENT_OS_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    PermissionError,
+    IsADirectoryError,
+    NotADirectoryError,
+)
 
 
 class AttemptTracker:
@@ -49,7 +55,8 @@ class AttemptTracker:
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for errors a retry can fix: flagged videoqa errors and I/O errors other than missing files."""
+    """True for errors a retry can fix: flagged videoqa errors and I/O errors other than path errors
+    (missing, existing, wrong kind or forbidden paths stay the same on a retry)."""
     if isinstance(error, VideoQAError):
         return error.transient
     if isinstance(error, _NOT_TRANSIENT_OS_ERRORS):

@@ -38,11 +38,9 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
 
 
 def _assigned_gpus() -> float:
-    try:
-        import ray
+    """GPUs Ray assigned to this worker (none in a driver); 0 when Ray is not running in this process."""
+    import ray
 
-        if not ray.is_initialized():
-            return 0
-        return float(len(ray.get_runtime_context().get_accelerator_ids().get("GPU", [])))
-    except Exception:  # outside an actor there is no assignment: CPU
-        return 0
+    if not ray.is_initialized():
+        return 0.0
+    return float(len(ray.get_runtime_context().get_accelerator_ids().get("GPU", [])))

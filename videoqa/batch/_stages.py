@@ -24,7 +24,7 @@ import numpy as np
 
 from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
-from videoqa.batch._guard import guarded
+from videoqa.batch._guard import guarded, is_transient
 from videoqa.batch._writer import write_unit
 from videoqa.records import TableRows, analysis_to_rows, failure_row
 
@@ -102,6 +102,18 @@ def _first_pass_plan(info: Any, config: JobConfig) -> Any:
     return coarse_plan(info, options) if resolved == "coarse_to_fine" else single_plan(info, options)
 
 
+def _guarded_task(stage: str, video: str, work: Any, *, config: JobConfig, tracker: Any) -> Any:
+    """:func:`guarded` for a CPU task of one video: retried per the job, killed past the stage timeout."""
+    return guarded(
+        stage,
+        video,
+        work,
+        tracker=tracker,
+        max_attempts=config.max_attempts,
+        timeout_seconds=config.stage_timeout_seconds,
+    )
+
+
 def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
     """Probe the video and plan its first pass (CPU task; killed and retried if it hangs)."""
     _require(row, "probe_and_plan", ("video", "failure_json"))
@@ -115,14 +127,7 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         info = probe(row["video"], storage_options=config.storage_options)
         return info, _first_pass_plan(info, config)
 
-    outcome = guarded(
-        "probe",
-        row["video"],
-        work,
-        tracker=tracker,
-        max_attempts=config.max_attempts,
-        timeout_seconds=config.stage_timeout_seconds,
-    )
+    outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
         return _fail(row, outcome.failure)
     info, plan = outcome.value
@@ -210,14 +215,7 @@ def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[
         )
 
     started = time.perf_counter()
-    outcome = guarded(
-        "decode",
-        row["video"],
-        work,
-        tracker=tracker,
-        max_attempts=config.max_attempts,
-        timeout_seconds=config.stage_timeout_seconds,
-    )
+    outcome = _guarded_task("decode", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
         return _fail(row, outcome.failure)
     clips_pickle = pickle.dumps(outcome.value, protocol=5)
@@ -235,7 +233,7 @@ class ModelStage:
         self._tracker = tracker
         self._session = build_session(self._config)
 
-    def __call__(self, batch: Any) -> dict[str, list[Any]]:
+    def __call__(self, batch: Any) -> Any:
         """``batch`` is a ``pyarrow.Table`` of units; returns the same columns, clips dropped.
 
         The clips are unpickled straight from the Arrow buffer, never copied into a Python bytes.
@@ -247,7 +245,7 @@ class ModelStage:
         return unit_table(out)
 
     def _one(self, row: dict[str, Any], clips_scalar: Any) -> dict[str, Any]:
-        _require(row, "ModelStage", ("video", "questions_json", "info_pickle", "failure_json"))
+        _require(row, "ModelStage", ("video", "video_id", "questions_json", "info_pickle", "failure_json"))
         if row["failure_json"]:
             return row
         questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
@@ -303,21 +301,7 @@ class ModelStage:
         for question in questions:
             outcome = self._analyze(row["video"], [question], info, clips)
             if outcome.failure:
-                failure = outcome.failure
-                tables.failures.append(
-                    failure_row(
-                        (failure["error_type"], failure["error"]),
-                        video=row["video"],
-                        video_id=row["video_id"],
-                        question=question,
-                        model_id=config.model,
-                        settings=config.sampling,
-                        config=config.config_hash,
-                        stage="model",
-                        attempts=failure["attempts"],
-                        transient=failure["transient"],
-                    )
-                )
+                tables.extend(_failure_tables(row, [question], outcome.failure, config))
             else:
                 tables.extend(self._tables(row, outcome.value, outcome.attempts))
         return {
@@ -329,15 +313,13 @@ class ModelStage:
         }
 
 
-def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
-    if not row["failure_json"]:
-        return TableRows.model_validate_json(row["tables_json"])
-    failure = json.loads(row["failure_json"])
-    questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
-    error = (failure["error_type"], failure["error"])
+def _failure_tables(
+    row: dict[str, Any], questions: list[Question], failure: dict[str, Any], config: JobConfig
+) -> TableRows:
+    """One failures row per question for ``failure`` (a :class:`~videoqa.batch._guard.Outcome` failure)."""
     rows = [
         failure_row(
-            error,
+            (failure["error_type"], failure["error"]),
             video=row["video"],
             video_id=row["video_id"],
             question=q,
@@ -353,20 +335,42 @@ def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
     return TableRows(failures=rows)
 
 
-def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
-    """Write the unit's rows to Parquet (retrying I/O errors) and return its summary row.
+def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
+    if not row["failure_json"]:
+        return TableRows.model_validate_json(row["tables_json"])
+    questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
+    return _failure_tables(row, questions, json.loads(row["failure_json"]), config)
 
-    Output that cannot be written after ``max_attempts`` raises: the job stops rather than lose rows.
+
+_WRITE_COLUMNS = (
+    "unit_key",
+    "video",
+    "video_id",
+    "questions_json",
+    "duration_seconds",
+    "failure_json",
+    "tables_json",
+    "model_calls",
+    "decode_seconds",
+    "model_seconds",
+)
+
+
+def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
+    """Write the unit's rows to Parquet (retrying transient I/O errors) and return its summary row.
+
+    Output that cannot be written (a permanent error such as a permission denied, or a transient one
+    still failing after ``max_attempts``) raises: the job stops rather than lose rows.
     """
-    _require(row, "write_outputs", ("video", "questions_json", "failure_json", "tables_json"))
+    _require(row, "write_outputs", _WRITE_COLUMNS)
     config = JobConfig.model_validate_json(config_json)
     tables = _unit_tables(row, config)
     for attempt in range(1, config.max_attempts + 1):
         try:
             write_unit(config.output, tables, storage_options=config.storage_options)
             break
-        except OSError:
-            if attempt == config.max_attempts:
+        except OSError as error:
+            if attempt == config.max_attempts or not is_transient(error):
                 raise
             time.sleep(0.5 * 2 ** (attempt - 1))
     failure = json.loads(row["failure_json"]) if row["failure_json"] else {}

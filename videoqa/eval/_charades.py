@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from videoqa.eval._common import AnnotationError
+from videoqa.eval._common import AnnotationError, read_jsonl
 
 __all__ = [
     "GroundingBenchmark",
@@ -217,13 +217,7 @@ def _from_rows(rows: list[dict[str, Any]], path: Path) -> list[GroundingItem]:
 
 
 def _from_jsonl(path: Path) -> tuple[list[GroundingItem], GroundingFormat]:
-    rows = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(path, f"invalid JSON: {exc}", line_number=line_number) from None
+    rows = read_jsonl(path)
     if rows and "relevant_windows" in rows[0]:
         items = []
         for row in rows:

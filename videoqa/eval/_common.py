@@ -1,12 +1,15 @@
-"""Small pieces shared by the benchmark loaders: the annotation error and clock-time parsing."""
+"""Small pieces shared by the benchmark loaders: the annotation error, JSONL reading, clock times."""
 
 from __future__ import annotations
 
+import json
 import re
+from pathlib import Path
+from typing import Any
 
 from videoqa.errors import VideoQAError
 
-__all__ = ["AnnotationError", "clock_to_seconds"]
+__all__ = ["AnnotationError", "clock_to_seconds", "read_jsonl"]
 
 
 class AnnotationError(VideoQAError, ValueError):
@@ -17,6 +20,18 @@ class AnnotationError(VideoQAError, ValueError):
         self.line_number = line_number
         where = self.source if line_number is None else f"{self.source}:{line_number}"
         super().__init__(f"{where}: {message}")
+
+
+def read_jsonl(path: Path) -> list[Any]:
+    """The JSON value of every non-blank line (a BOM is accepted); a bad line names its number."""
+    values = []
+    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        if line.strip():
+            try:
+                values.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise AnnotationError(path, f"invalid JSON: {exc}", line_number=line_number) from None
+    return values
 
 
 _CLOCK = re.compile(r"^\s*(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)\s*$")

@@ -12,13 +12,12 @@ lmms-eval table (one question per row with ``key``/``type`` beside the qa fields
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from videoqa.eval._common import AnnotationError, clock_to_seconds
+from videoqa.eval._common import AnnotationError, clock_to_seconds, read_jsonl
 
 __all__ = [
     "CAPABILITIES",
@@ -149,14 +148,7 @@ def _records(path: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq
 
         return pq.read_table(path).to_pylist()
-    records = []
-    for line_number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise AnnotationError(path, f"invalid JSON: {exc}", line_number=line_number) from None
-    return records
+    return read_jsonl(path)
 
 
 def load_lvbench(path: str | Path) -> ChoiceBenchmark:

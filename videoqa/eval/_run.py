@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from videoqa.analysis import Question
 from videoqa.records import SamplingSettings
@@ -31,6 +31,9 @@ __all__ = ["EVAL_SAMPLING", "EvalConfig", "EvalResult", "eval_sampling", "run_ev
 log = logging.getLogger(__name__)
 
 Benchmark = Literal["charades-sta", "lvbench"]
+
+_EVAL_SETS = frozenset({"videos", "questions", "output", "model", "sampling"})
+"""JobConfig fields the evaluation sets itself (``EvalConfig.job`` holds the others)."""
 
 EVAL_SAMPLING = SamplingSettings(
     strategy="single",
@@ -95,6 +98,30 @@ class EvalConfig(BaseModel):
         description="Further videoqa.batch.JobConfig fields (address, replicas, gpus_per_replica, "
         "decode_workers, batch_size, resume, storage_options, local_num_cpus, ...).",
     )
+
+    @field_validator("job")
+    @classmethod
+    def _job_is_jobconfig_fields(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Check ``job`` against JobConfig now, not after the annotations are loaded and videos found."""
+        from pydantic import ValidationError
+
+        from videoqa.batch import JobConfig
+
+        own = sorted(set(value) & _EVAL_SETS)
+        if own:
+            raise ValueError(f"job must not set {own}: the evaluation sets them (use EvalConfig's fields)")
+        unknown = sorted(set(value) - set(JobConfig.model_fields))
+        if unknown:
+            valid = sorted(set(JobConfig.model_fields) - _EVAL_SETS)
+            raise ValueError(f"job has unknown JobConfig fields {unknown}; valid ones: {valid}")
+        try:
+            JobConfig(videos="-", questions="-", output="-", **value)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']} (got {e['input']!r})" for e in exc.errors()
+            )
+            raise ValueError(f"job holds invalid JobConfig values: {problems}") from None
+        return value
 
     def resolved_sampling(self) -> SamplingSettings:
         return self.sampling if self.sampling is not None else eval_sampling(self.benchmark, self.prompt)

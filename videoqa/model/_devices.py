@@ -9,14 +9,30 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from videoqa.errors import MissingExtraError, ModelError
 
+__all__ = [
+    "ATTN_IMPLEMENTATIONS",
+    "DTYPE_NAMES",
+    "GPU_HEADROOM",
+    "AttnImplementation",
+    "DtypeName",
+    "choose_attn_implementation",
+    "choose_device",
+    "choose_device_map",
+    "choose_dtype_name",
+    "cuda_facts",
+    "estimate_parameter_count",
+    "flash_attn_installed",
+    "require_accelerate",
+]
+
 DtypeName = Literal["auto", "float32", "bfloat16", "float16"]
 AttnImplementation = Literal["flash_attention_2", "sdpa", "eager"]
-DTYPE_NAMES: tuple[str, ...] = ("auto", "float32", "bfloat16", "float16")
-ATTN_IMPLEMENTATIONS: tuple[str, ...] = ("flash_attention_2", "sdpa", "eager")
+DTYPE_NAMES: tuple[str, ...] = get_args(DtypeName)
+ATTN_IMPLEMENTATIONS: tuple[str, ...] = get_args(AttnImplementation)
 
 # Room left on a GPU for activations, the KV cache and the vision tower's peak.
 GPU_HEADROOM = 1.25

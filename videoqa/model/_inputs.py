@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["batch_positions", "chat_text", "expand_video_placeholders", "left_pad", "mrope_positions"]
+
 
 def chat_text(processor: Any, prompt: str, *, num_videos: int) -> str:
     """The checkpoint's own chat template around ``num_videos`` video parts and the prompt."""

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from videoqa.video._timing import TemporalKind, temporal_ids
 from videoqa.video._types import Window
 
-TemporalKind = Literal["absolute_time", "patch_index"]
+__all__ = [
+    "Generation",
+    "GenerationRequest",
+    "TemporalConfig",
+    "TemporalKind",
+    "VideoLanguageModel",
+    "VisualFeatures",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +37,15 @@ class TemporalConfig:
     tokens_per_second: float
     """Temporal IDs per second of video (Qwen2.5-VL checkpoints use 2, i.e. 0.5 s per ID)."""
     temporal_patch_size: int = 2
+
+    def temporal_ids(self, window: Window) -> np.ndarray:
+        """:func:`videoqa.temporal_ids` of ``window`` under this config, relative to its start."""
+        return temporal_ids(
+            window,
+            tokens_per_second=self.tokens_per_second,
+            temporal_patch_size=self.temporal_patch_size,
+            kind=self.kind,
+        )
 
 
 @dataclass

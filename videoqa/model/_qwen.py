@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +52,17 @@ MODEL_TYPES = {
     "qwen2_vl": ("Qwen2VLForConditionalGeneration", "patch_index"),
 }
 RUNNER_VERSION = "qwen-runner-1"
+
+__all__ = [
+    "MODEL_TYPES",
+    "QwenModel",
+    "RunSettings",
+    "load_qwen",
+    "temporal_config_from",
+    "warn_if_default_tokens_per_second",
+]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,6 +108,9 @@ def load_qwen(
             f"{source}: model_type {config.model_type!r} is not supported; videoqa runs Qwen2.5-VL "
             f"('qwen2_5_vl') and Qwen2-VL ('qwen2_vl') checkpoints."
         )
+    if MODEL_TYPES[config.model_type][1] == "absolute_time":
+        raw, _ = transformers.PreTrainedConfig.get_config_dict(source, **hub)
+        warn_if_default_tokens_per_second(source, raw, default=config.vision_config.tokens_per_second)
     settings = _placement(
         config, device=device, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
     )
@@ -156,6 +171,25 @@ def temporal_config_from(config: Any) -> TemporalConfig:
     return TemporalConfig(
         kind=kind, tokens_per_second=tokens_per_second, temporal_patch_size=int(vision.temporal_patch_size)
     )
+
+
+def warn_if_default_tokens_per_second(source: str, raw_config: dict[str, Any], *, default: float) -> bool:
+    """Log a warning (and return True) when a Qwen2.5-VL ``config.json`` does not set tokens_per_second.
+
+    transformers then silently uses its class default (``default``, 4), while the released
+    checkpoints set 2: every temporal id, hence every time the model reports, would be off by 2x.
+    """
+    vision = raw_config.get("vision_config") or {}
+    if "tokens_per_second" in vision:
+        return False
+    logger.warning(
+        "%s: config.json sets no vision_config.tokens_per_second; transformers' class default %g is used "
+        "(released Qwen2.5-VL checkpoints set 2). Temporal ids, and so every time the model reports, "
+        "depend on it: add the checkpoint's value to its config.json.",
+        source,
+        default,
+    )
+    return True
 
 
 class QwenModel:
@@ -289,14 +323,7 @@ class QwenModel:
 
     def temporal_ids(self, window: Any) -> np.ndarray:
         """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""
-        from videoqa.video._timing import temporal_ids
-
-        return temporal_ids(
-            window,
-            tokens_per_second=self.temporal.tokens_per_second,
-            temporal_patch_size=self.temporal.temporal_patch_size,
-            kind=self.temporal.kind,
-        )
+        return self.temporal.temporal_ids(window)
 
     def _check_features(self, features: VisualFeatures) -> dict[str, Any]:
         data = features.data

@@ -17,10 +17,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
+
+__all__ = ["TINY_BUILD_VERSION", "TINY_KINDS", "TinyKind", "build_tiny_model"]
 
 TinyKind = Literal["qwen2.5-vl", "qwen2-vl"]
-TINY_KINDS: tuple[TinyKind, ...] = ("qwen2.5-vl", "qwen2-vl")
+TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
 
 # Qwen's special tokens, in the order the real tokenizer numbers them (151643 onwards).
 SPECIAL_TOKENS = (

@@ -8,9 +8,8 @@ Example: videoqa report out/            (writes out/report.html)
 from __future__ import annotations
 
 import argparse
-import logging
 
-logger = logging.getLogger(__name__)
+__all__ = ["add_arguments", "run"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,20 +9,12 @@ be a local folder or any fsspec URL (``s3://bucket/job``).
 from __future__ import annotations
 
 import posixpath
-from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from videoqa.analysis import Analysis
 from videoqa.records import TABLES, AnswerRow, FailureRow, SamplingSettings, SpanRow, WindowRow
-from videoqa.report._view import (
-    AnswerView,
-    FailureView,
-    StepView,
-    VideoView,
-    WindowView,
-    lane_color,
-    spans_from,
-)
+from videoqa.report._view import AnswerView, FailureView, VideoView, answer_view, lane_color
 
 __all__ = ["JobTables", "JobView", "build_job_view", "read_job_tables"]
 
@@ -100,45 +92,16 @@ def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = Non
 # ------------------------------------------------------------------------------------------------ views
 
 
-def _steps_from_windows(rows: list[WindowRow]) -> list[StepView]:
-    steps: dict[int, StepView] = {}
-    for w in sorted(rows, key=lambda r: (r.step_index, r.window_index)):
-        step = steps.setdefault(w.step_index, StepView(index=w.step_index, name=w.step, windows=[]))
-        step.windows.append(
-            WindowView(
-                step=w.step,
-                step_index=w.step_index,
-                index=w.window_index,
-                start_seconds=w.start_seconds,
-                end_seconds=w.end_seconds,
-                num_frames=w.num_frames,
-                sampled_fps=w.sampled_fps,
-                height=w.height,
-                width=w.width,
-                visual_tokens=w.visual_tokens,
-                cached=w.cached,
-            )
-        )
-    return list(steps.values())
-
-
-def _answer_view(row: AnswerRow, spans: list[SpanRow], windows: list[WindowRow], color: str) -> AnswerView:
-    return AnswerView(
-        question_id=row.question_id,
-        question=row.question,
-        task=row.task,
-        answer=row.answer,
-        raw_text=row.raw_text,
-        strategy=row.strategy_used,
-        color=color,
-        options=row.options,
-        choice=row.choice,
-        parse_error=row.parse_error,
-        spans=spans_from(sorted(spans, key=lambda s: s.span_index)),
-        steps=_steps_from_windows(windows),
-        visual_tokens=row.visual_tokens,
-        attempts=row.attempts,
-    )
+def _answer_view(row: AnswerRow, color: str) -> AnswerView:
+    """The answer drawn from the full Analysis its row carries (the one view builder of both pages)."""
+    try:
+        analysis = Analysis.model_validate_json(row.analysis_json)
+    except ValueError as error:
+        raise ValueError(
+            f"answers row {row.item_key} ({row.video}, question {row.question_id}) holds an invalid "
+            f"analysis_json; was it written by another videoqa version? {error}"
+        ) from error
+    return answer_view(analysis, color=color, attempts=row.attempts)
 
 
 def _failure_view(row: FailureRow) -> FailureView:
@@ -155,11 +118,6 @@ def _failure_view(row: FailureRow) -> FailureView:
 
 
 def _video_views(tables: JobTables) -> list[VideoView]:
-    spans, windows = defaultdict(list), defaultdict(list)
-    for s in tables.spans:
-        spans[s.item_key].append(s)
-    for w in tables.windows:
-        windows[w.item_key].append(w)
     videos: dict[str, VideoView] = {}
     lanes: dict[str, int] = {}  # one colour per question id, the same in every video
     for row in sorted(tables.answers, key=lambda r: (r.video, r.question_id)):
@@ -173,7 +131,7 @@ def _video_views(tables: JobTables) -> list[VideoView]:
             ),
         )
         color = lane_color(lanes.setdefault(row.question_id, len(lanes)))
-        view.answers.append(_answer_view(row, spans[row.item_key], windows[row.item_key], color))
+        view.answers.append(_answer_view(row, color))
     for row in sorted(tables.failures, key=lambda r: (r.video, r.question_id)):
         view = videos.setdefault(
             row.video, VideoView(video=row.video, video_id=row.video_id, duration_seconds=None)

@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING, Any
 
 from videoqa.report._job import build_job_view, read_job_tables
 from videoqa.report._view import (
-    AnswerView,
-    StepView,
     VideoView,
-    WindowView,
+    answer_view,
     attach_thumbnails,
     lane_color,
     render_page,
-    spans_from,
     video_timeline,
 )
 
@@ -86,53 +83,12 @@ def render_job_report(
 
 
 def _analysis_view(analysis: Analysis) -> VideoView:
-    steps = [
-        StepView(
-            index=i,
-            name=step.name,
-            windows=[
-                WindowView(
-                    step=step.name,
-                    step_index=i,
-                    index=w.index,
-                    start_seconds=w.start_seconds,
-                    end_seconds=w.end_seconds,
-                    num_frames=w.num_frames,
-                    sampled_fps=w.sampled_fps,
-                    height=w.height,
-                    width=w.width,
-                    visual_tokens=w.visual_tokens,
-                    cached=w.cached,
-                )
-                for w in step.windows
-            ],
-            raw_texts=list(step.raw_texts),
-            spans=spans_from(step.spans),
-        )
-        for i, step in enumerate(analysis.steps)
-    ]
-    q = analysis.question
-    answer = AnswerView(
-        question_id=q.question_id,
-        question=q.question,
-        task=q.task,
-        answer=analysis.answer,
-        raw_text=analysis.raw_text,
-        strategy=analysis.strategy,
-        color=lane_color(0),
-        options=q.options,
-        choice=analysis.choice,
-        parse_error=analysis.parse_error,
-        spans=spans_from(analysis.spans),
-        steps=steps,
-        visual_tokens=sum(w.visual_tokens for w in analysis.windows),
-    )
     return VideoView(
         video=analysis.video,
         video_id=analysis.video,
         duration_seconds=analysis.video_duration_seconds,
         start_seconds=analysis.video_start_seconds,
-        answers=[answer],
+        answers=[answer_view(analysis, color=lane_color(0))],
     )
 
 

@@ -12,10 +12,13 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from videoqa.report._thumbs import Thumbnail, video_thumbnails
 from videoqa.report._timeline import BarInput, LaneInput, Timeline, build_timeline, format_seconds
+
+if TYPE_CHECKING:
+    from videoqa.analysis import Analysis, Span, Step
 
 __all__ = [
     "AnswerView",
@@ -24,8 +27,11 @@ __all__ = [
     "StepView",
     "VideoView",
     "WindowView",
+    "answer_view",
     "attach_thumbnails",
+    "lane_color",
     "render_page",
+    "spans_from",
     "video_timeline",
 ]
 
@@ -262,14 +268,60 @@ def render_page(template: str, **context: Any) -> str:
     return _environment().get_template(template).render(**context)
 
 
-def spans_from(items: Sequence[Any]) -> list[SpanView]:
-    """SpanViews from anything with start_seconds, end_seconds and label (Span or SpanRow)."""
+def spans_from(spans: Sequence[Span]) -> list[SpanView]:
+    """SpanViews of an analysis's (or a step's) spans, indexed in order."""
     return [
-        SpanView(
-            index=getattr(s, "span_index", i),
-            start_seconds=s.start_seconds,
-            end_seconds=s.end_seconds,
-            label=s.label,
-        )
-        for i, s in enumerate(items)
+        SpanView(index=i, start_seconds=s.start_seconds, end_seconds=s.end_seconds, label=s.label)
+        for i, s in enumerate(spans)
     ]
+
+
+def _step_view(index: int, step: Step) -> StepView:
+    windows = [
+        WindowView(
+            step=step.name,
+            step_index=index,
+            index=w.index,
+            start_seconds=w.start_seconds,
+            end_seconds=w.end_seconds,
+            num_frames=w.num_frames,
+            sampled_fps=w.sampled_fps,
+            height=w.height,
+            width=w.width,
+            visual_tokens=w.visual_tokens,
+            cached=w.cached,
+        )
+        for w in step.windows
+    ]
+    return StepView(
+        index=index,
+        name=step.name,
+        windows=windows,
+        raw_texts=list(step.raw_texts),
+        spans=spans_from(step.spans),
+    )
+
+
+def answer_view(analysis: Analysis, *, color: str, attempts: int = 1) -> AnswerView:
+    """The view of one answer: the single builder behind both the job page and the analysis page.
+
+    A job's answers rows carry the full Analysis (``analysis_json``), so both pages draw the same
+    spans, steps and windows from the same values.
+    """
+    q = analysis.question
+    return AnswerView(
+        question_id=q.question_id,
+        question=q.question,
+        task=q.task,
+        answer=analysis.answer,
+        raw_text=analysis.raw_text,
+        strategy=analysis.strategy,
+        color=color,
+        options=q.options,
+        choice=analysis.choice,
+        parse_error=analysis.parse_error,
+        spans=spans_from(analysis.spans),
+        steps=[_step_view(i, step) for i, step in enumerate(analysis.steps)],
+        visual_tokens=sum(w.visual_tokens for w in analysis.windows),
+        attempts=attempts,
+    )

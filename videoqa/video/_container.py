@@ -7,11 +7,15 @@ layout, the Matroska segment size) tell these apart, so each gets the error that
 
 from __future__ import annotations
 
+import contextlib
 import struct
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from videoqa.errors import (
+    DecodeError,
     EmptyVideoError,
+    MediaError,
     NotAVideoError,
     NoVideoStreamError,
     SourceIOError,
@@ -22,6 +26,8 @@ from videoqa.video._source import OpenSource
 if TYPE_CHECKING:
     import av.container
     import av.video.stream
+
+__all__ = ["media_errors", "open_container", "structural_problem", "video_stream"]
 
 _EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _MATROSKA_SEGMENT = b"\x18\x53\x80\x67"
@@ -54,13 +60,32 @@ def open_container(src: OpenSource) -> av.container.InputContainer:
         raise SourceIOError(src.name, f"reading failed while opening: {exc}") from exc
     try:
         problem = structural_problem(src)
-    except Exception:
+    except BaseException:  # close the container whatever went wrong, then let the error through
         container.close()
         raise
     if problem is not None:
         container.close()
         raise TruncatedVideoError(src.name, problem)
     return container
+
+
+@contextlib.contextmanager
+def media_errors(name: str, *, doing: str) -> Iterator[None]:
+    """Raise PyAV and OS errors of the block as typed errors naming the file ``name``.
+
+    FFmpeg failures become :class:`DecodeError` (a damaged stream: re-encode the file), OS
+    errors :class:`SourceIOError` (transient: a retry may help); videoqa's own errors pass through.
+    """
+    import av
+
+    try:
+        yield
+    except MediaError:
+        raise
+    except av.error.FFmpegError as exc:
+        raise DecodeError(name, f"{doing} failed: {exc}; the stream is damaged, re-encode the file") from exc
+    except OSError as exc:
+        raise SourceIOError(name, f"reading failed while {doing}: {exc}; retry later") from exc
 
 
 def video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
@@ -98,7 +123,8 @@ def structural_problem(src: OpenSource) -> str | None:
 
 def _mp4_problem(src: OpenSource) -> str | None:
     """Walk the top-level boxes by their sizes: a box running past the end, or no moov, is truncation."""
-    assert src.size is not None
+    if src.size is None:
+        return None  # size unknown: nothing to check the boxes against
     offset, seen = 0, set()
     for _ in range(_MAX_TOP_BOXES):
         if offset + 8 > src.size:

@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from typing import Any, Literal, get_args
 
+from videoqa.video._sampling import positive_real
 from videoqa.video._types import Clip, SamplingPlan
 
 __all__ = ["decode"]
@@ -52,6 +53,8 @@ def decode(
     _check_plan(plan)
     if timeout_seconds is not None and backend != "decord":
         raise ValueError("timeout_seconds applies to the decord backend only (pyav never blocks unbounded)")
+    if timeout_seconds is not None:
+        positive_real("timeout_seconds", timeout_seconds)
     if backend == "pyav":
         from videoqa.video._pyav import decode_pyav
 

@@ -36,6 +36,8 @@ from videoqa.errors import DecodeError, DecodeTimeoutError, MissingExtraError
 from videoqa.video._source import open_source
 from videoqa.video._types import Clip, SamplingPlan
 
+__all__ = ["decode_decord"]
+
 _EPS = 1e-6
 _STARTUP_TIMEOUT_SECONDS = 60.0
 
@@ -230,7 +232,7 @@ def _serve(read_fd: int, write_fd: int) -> None:
                 outbox.send(("ok", None))
             else:
                 outbox.send(("error", f"unexpected request {message[0]!r}"))
-        except Exception as exc:
+        except Exception as exc:  # the worker process must answer, not die: the parent raises DecodeError
             outbox.send(("error", f"{type(exc).__name__}: {exc}"))
 
 

@@ -15,8 +15,8 @@ import itertools
 import os
 from typing import TYPE_CHECKING, Any
 
-from videoqa.errors import DecodeError, EmptyVideoError, MediaError, SourceIOError
-from videoqa.video._container import open_container, video_stream
+from videoqa.errors import EmptyVideoError
+from videoqa.video._container import media_errors, open_container, video_stream
 from videoqa.video._source import open_source
 from videoqa.video._types import VideoInfo
 
@@ -44,18 +44,11 @@ def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | N
         VideoNotFoundError, SourceIOError, EmptyVideoError, NotAVideoError, TruncatedVideoError,
         NoVideoStreamError: see :mod:`videoqa.errors`; each names the file.
     """
-    import av
-
     with open_source(source, storage_options=storage_options) as src:
         container = open_container(src)
         try:
-            return _probe_container(container, src.name)
-        except MediaError:
-            raise
-        except av.error.FFmpegError as exc:
-            raise DecodeError(src.name, f"reading the stream failed: {exc}") from exc
-        except OSError as exc:
-            raise SourceIOError(src.name, f"reading failed: {exc}") from exc
+            with media_errors(src.name, doing="reading the stream"):
+                return _probe_container(container, src.name)
         finally:
             container.close()
 

@@ -22,10 +22,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from videoqa.errors import DecodeError, EmptyVideoError, MediaError, SourceIOError
-from videoqa.video._container import open_container, video_stream
+from videoqa.errors import EmptyVideoError
+from videoqa.video._container import media_errors, open_container, video_stream
 from videoqa.video._source import open_source
 from videoqa.video._types import Clip, SamplingPlan, Window
+
+__all__ = ["INTERPOLATION", "SeekPolicy", "decode_pyav"]
 
 SeekPolicy = Literal["auto", "always", "never"]
 
@@ -99,23 +101,18 @@ def decode_pyav(
     straight through (seeking only to go backwards), ``"always"`` seeks for every target not on
     the frame already decoded.
     """
-    import av
-
     with open_source(source, storage_options=storage_options) as src:
         container = open_container(src)
         try:
-            reader = _Reader(container, video_stream(container, src.name), src.name, num_threads, seek_policy)
-            try:
-                for window in plan.windows:
-                    yield reader.read_window(window)
-            finally:
-                reader.close()
-        except MediaError:
-            raise
-        except av.error.FFmpegError as exc:
-            raise DecodeError(src.name, f"decoding failed: {exc}") from exc
-        except OSError as exc:
-            raise SourceIOError(src.name, f"reading failed while decoding: {exc}") from exc
+            with media_errors(src.name, doing="decoding"):
+                reader = _Reader(
+                    container, video_stream(container, src.name), src.name, num_threads, seek_policy
+                )
+                try:
+                    for window in plan.windows:
+                        yield reader.read_window(window)
+                finally:
+                    reader.close()
         finally:
             container.close()
 

@@ -25,7 +25,20 @@ import numbers
 
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
-__all__ = ["plan_sampling", "smart_resize"]
+__all__ = [
+    "DEFAULT_FPS",
+    "DEFAULT_MAX_FRAMES",
+    "DEFAULT_MAX_PIXELS",
+    "DEFAULT_MIN_FRAMES",
+    "DEFAULT_MIN_PIXELS",
+    "DEFAULT_TOTAL_PIXELS",
+    "check_budgets",
+    "even_frames",
+    "int_at_least",
+    "plan_sampling",
+    "positive_real",
+    "smart_resize",
+]
 
 PATCH_FACTOR = 28
 """Pixels per side of one merged visual token: 14-pixel patches merged 2x2."""
@@ -38,6 +51,9 @@ MIN_PIXELS_SLACK = 1.05
 _SNAP = 1e-6
 """Frame positions this close to an integer are taken as that integer (float noise in pts)."""
 
+DEFAULT_FPS = 2.0
+DEFAULT_MIN_FRAMES = 4
+DEFAULT_MAX_FRAMES = 768
 DEFAULT_MIN_PIXELS = 128 * PATCH_FACTOR * PATCH_FACTOR
 DEFAULT_MAX_PIXELS = 768 * PATCH_FACTOR * PATCH_FACTOR
 DEFAULT_TOTAL_PIXELS = 128000 * PATCH_FACTOR * PATCH_FACTOR * 0.9
@@ -46,7 +62,12 @@ DEFAULT_TOTAL_PIXELS = 128000 * PATCH_FACTOR * PATCH_FACTOR * 0.9
 # ----------------------------------------------------------------------------- argument checks
 
 
-def _positive_real(name: str, value: object) -> float:
+def even_frames(count: int) -> int:
+    """``count`` rounded down to whole temporal patches (the most frames a window can hold)."""
+    return count // TEMPORAL_PATCH_SIZE * TEMPORAL_PATCH_SIZE
+
+
+def positive_real(name: str, value: object) -> float:
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
@@ -57,7 +78,7 @@ def _positive_real(name: str, value: object) -> float:
     return float(value)
 
 
-def _int_at_least(name: str, value: object, lowest: int) -> int:
+def int_at_least(name: str, value: object, lowest: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < lowest:
         raise ValueError(f"{name} must be an integer >= {lowest}, got {value!r}")
     return int(value)
@@ -89,6 +110,39 @@ def _check_info(info: object) -> VideoInfo:
     return info
 
 
+def check_budgets(
+    *,
+    fps: object,
+    min_frames: object,
+    max_frames: object,
+    min_pixels: object,
+    max_pixels: object,
+    total_pixels: object,
+) -> dict:
+    """The sampling budgets of :func:`plan_sampling`, validated and normalised (raises ValueError)."""
+    fps = positive_real("fps", fps)
+    min_frames = int_at_least("min_frames", min_frames, 1)
+    max_frames = int_at_least("max_frames", max_frames, TEMPORAL_PATCH_SIZE)
+    if even_frames(max_frames) < math.ceil(min_frames / TEMPORAL_PATCH_SIZE) * TEMPORAL_PATCH_SIZE:
+        raise ValueError(
+            f"max_frames ({max_frames}) must be >= min_frames ({min_frames}) once both are made even "
+            f"(frames come in temporal patches of {TEMPORAL_PATCH_SIZE})"
+        )
+    min_pixels = int_at_least("min_pixels", min_pixels, 1)
+    max_pixels = int_at_least("max_pixels", max_pixels, 1)
+    if max_pixels < min_pixels:
+        raise ValueError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
+    total_pixels = positive_real("total_pixels", total_pixels)
+    return dict(
+        fps=fps,
+        min_frames=min_frames,
+        max_frames=max_frames,
+        min_pixels=min_pixels,
+        max_pixels=max_pixels,
+        total_pixels=total_pixels,
+    )
+
+
 # ----------------------------------------------------------------------------- sizes
 
 
@@ -113,11 +167,11 @@ def smart_resize(
     scaled by ``sqrt(min_pixels / (height * width))`` and rounded *up*. Same rule as
     qwen-vl-utils / transformers, except that a side never rounds down to 0.
     """
-    height = _int_at_least("height", height, 1)
-    width = _int_at_least("width", width, 1)
-    factor = _int_at_least("factor", factor, 1)
-    min_pixels = _int_at_least("min_pixels", min_pixels, 1)
-    max_pixels = _int_at_least("max_pixels", max_pixels, 1)
+    height = int_at_least("height", height, 1)
+    width = int_at_least("width", width, 1)
+    factor = int_at_least("factor", factor, 1)
+    min_pixels = int_at_least("min_pixels", min_pixels, 1)
+    max_pixels = int_at_least("max_pixels", max_pixels, 1)
     if max_pixels < min_pixels:
         raise ValueError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
     return _resize(height, width, factor, min_pixels, max_pixels)
@@ -197,7 +251,7 @@ def _num_frames(
     """
     wanted = _snap(frames_available / average_fps * fps)  # 19.9999999 (pts noise) counts as 20
     lowest = math.ceil(min_frames / TEMPORAL_PATCH_SIZE) * TEMPORAL_PATCH_SIZE
-    highest = min(max_frames, frames_available) // TEMPORAL_PATCH_SIZE * TEMPORAL_PATCH_SIZE
+    highest = even_frames(min(max_frames, frames_available))
     count = min(max(wanted, lowest), highest, frames_available)
     count = math.floor(count / TEMPORAL_PATCH_SIZE) * TEMPORAL_PATCH_SIZE
     return max(count, TEMPORAL_PATCH_SIZE)
@@ -286,9 +340,9 @@ def _plan_window(
 def plan_sampling(
     info: VideoInfo,
     *,
-    fps: float = 2.0,
-    min_frames: int = 4,
-    max_frames: int = 768,
+    fps: float = DEFAULT_FPS,
+    min_frames: int = DEFAULT_MIN_FRAMES,
+    max_frames: int = DEFAULT_MAX_FRAMES,
     min_pixels: int = DEFAULT_MIN_PIXELS,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     total_pixels: float = DEFAULT_TOTAL_PIXELS,
@@ -319,25 +373,7 @@ def plan_sampling(
         ``start + k / sampled_fps``, with ``sampled_fps = num_frames / window duration``.
     """
     info = _check_info(info)
-    fps = _positive_real("fps", fps)
-    min_frames = _int_at_least("min_frames", min_frames, 1)
-    max_frames = _int_at_least("max_frames", max_frames, TEMPORAL_PATCH_SIZE)
-    if max_frames // 2 * 2 < math.ceil(min_frames / 2) * 2:
-        raise ValueError(
-            f"max_frames ({max_frames}) must be >= min_frames ({min_frames}) once both are made even "
-            f"(frames come in temporal patches of {TEMPORAL_PATCH_SIZE})"
-        )
-    min_pixels = _int_at_least("min_pixels", min_pixels, 1)
-    max_pixels = _int_at_least("max_pixels", max_pixels, 1)
-    if max_pixels < min_pixels:
-        raise ValueError(f"max_pixels ({max_pixels}) must be >= min_pixels ({min_pixels})")
-    total_pixels = _positive_real("total_pixels", total_pixels)
-    start = _optional_time("start_seconds", start_seconds)
-    end = _optional_time("end_seconds", end_seconds)
-    window = None if window_seconds is None else _positive_real("window_seconds", window_seconds)
-
-    start, end = _clamped_range(info, start, end)
-    budgets = dict(
+    budgets = check_budgets(
         fps=fps,
         min_frames=min_frames,
         max_frames=max_frames,
@@ -345,15 +381,20 @@ def plan_sampling(
         max_pixels=max_pixels,
         total_pixels=total_pixels,
     )
+    start = _optional_time("start_seconds", start_seconds)
+    end = _optional_time("end_seconds", end_seconds)
+    window = None if window_seconds is None else positive_real("window_seconds", window_seconds)
+
+    start, end = _clamped_range(info, start, end)
     windows = tuple(
         _plan_window(info, index, a, b, **budgets)
-        for index, (a, b) in enumerate(_window_bounds(info, start, end, window, fps))
+        for index, (a, b) in enumerate(_window_bounds(info, start, end, window, budgets["fps"]))
     )
     return SamplingPlan(
         source=info.source,
         windows=windows,
-        target_fps=fps,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        total_pixels=total_pixels,
+        target_fps=budgets["fps"],
+        min_pixels=budgets["min_pixels"],
+        max_pixels=budgets["max_pixels"],
+        total_pixels=budgets["total_pixels"],
     )

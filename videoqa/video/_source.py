@@ -18,6 +18,8 @@ from typing import IO, Any
 
 from videoqa.errors import MissingExtraError, SourceIOError, VideoNotFoundError
 
+__all__ = ["OpenSource", "open_source", "source_name"]
+
 # fsspec protocols that need an extra package, and which videoqa extra brings it.
 _PROTOCOL_EXTRAS = {
     "s3": ("s3", "s3fs"),

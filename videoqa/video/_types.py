@@ -12,6 +12,8 @@ from typing import Literal
 
 import numpy as np
 
+__all__ = ["Clip", "NumFramesSource", "SamplingPlan", "VideoInfo", "Window"]
+
 NumFramesSource = Literal["header", "estimated"]
 
 
