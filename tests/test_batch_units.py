@@ -309,7 +309,21 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     add_arguments(parser)
     args = parser.parse_args(["--videos", str(tmp_path / "none"), "--questions", "q.jsonl", "--output", "o"])
     assert run(args) == 2
-    assert "nothing exists there" in capsys.readouterr().out
+    assert capsys.readouterr().out == (
+        f"videoqa run: --videos {str(tmp_path / 'none')!r}: nothing exists there; "
+        "give a folder, prefix, glob or manifest.\n"
+    )
+    (tmp_path / "v.mp4").write_bytes(b"x")
+    (tmp_path / "q.jsonl").write_text(
+        json.dumps({"question_id": "x", "question": "?", "task": "count"}) + "\n"
+    )
+    args = parser.parse_args(
+        ["--videos", str(tmp_path / "v.mp4"), "--questions", str(tmp_path / "q.jsonl"), "--output", "o"]
+    )
+    assert run(args) == 2  # an invalid question row is reported before Ray starts
+    assert capsys.readouterr().out.startswith(
+        f"videoqa run: {tmp_path / 'q.jsonl'}: row 1 is not a valid question"
+    )
 
 
 def test_units_carry_clips_as_large_binary_without_copying_one_unit():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import types
 import typing
 from typing import Any, Literal
@@ -99,18 +100,20 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from videoqa.batch._job import run_job
+    from videoqa.batch._job import plan_units, run_planned
 
     try:
         config = config_from_args(args)
     except ValidationError as exc:
         print(f"videoqa run: invalid arguments:\n{exc}")
         return 2
+    started = time.perf_counter()
     try:
-        summary = run_job(config)
-    except (FileNotFoundError, ValueError) as exc:  # bad --videos / --questions, raised before Ray starts
+        planned = plan_units(config)
+    except (FileNotFoundError, ValueError) as exc:  # bad --videos / --questions: nothing has run yet
         print(f"videoqa run: {exc}")
         return 2
+    summary = run_planned(config, planned, started=started)  # errors of the run itself propagate
     print(summary)
     if getattr(args, "summary_json", None):
         with open(args.summary_json, "w", encoding="utf-8") as f:

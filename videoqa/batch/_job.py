@@ -18,7 +18,7 @@ from videoqa.batch._resume import finished_item_keys
 from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
 from videoqa.records import item_key, question_hash
 
-__all__ = ["plan_units", "run_job"]
+__all__ = ["plan_units", "run_job", "run_planned"]
 
 logger = logging.getLogger("videoqa.batch")
 
@@ -131,12 +131,23 @@ def run_job(config: JobConfig) -> JobSummary:
     Every (video, question) in scope ends with exactly one answers row or one failures row under
     ``config.output``. Raises only for bad inputs (listing, questions file) or unwritable output.
     """
+    started = time.perf_counter()
+    return run_planned(config, plan_units(config), started=started)
+
+
+def run_planned(
+    config: JobConfig, planned: tuple[list[dict[str, Any]], int, int, list[str]], *, started: float
+) -> JobSummary:
+    """Run the units :func:`plan_units` planned; ``started`` (``time.perf_counter()``) opens the wall time.
+
+    Callers that report bad inputs (``videoqa run``) plan first, so that only planning errors are
+    input errors and nothing raised while the job runs is mistaken for one.
+    """
     import ray
 
     from videoqa.batch._guard import AttemptTracker
 
-    started = time.perf_counter()
-    units, total, skipped, unmatched = plan_units(config)
+    units, total, skipped, unmatched = planned
     if unmatched:
         logger.warning("questions matching no video (check their 'videos' selector): %s", unmatched[:10])
     logger.info(
@@ -159,7 +170,12 @@ def run_job(config: JobConfig) -> JobSummary:
                     progress.update(row)
             finally:
                 ray.kill(tracker)
-    wall = time.perf_counter() - started
+    return _summary(config, progress, total, skipped, unmatched, time.perf_counter() - started)
+
+
+def _summary(
+    config: JobConfig, progress: Progress, total: int, skipped: int, unmatched: list[str], wall: float
+) -> JobSummary:
     hours = progress.video_seconds / 3600
     return JobSummary(
         output=config.output.rstrip("/"),
