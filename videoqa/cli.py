@@ -24,7 +24,10 @@ _COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videoqa", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="videoqa",
+        description="Ask questions of hours-long video with Qwen2.5-VL; answers carry absolute seconds.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="Log debug messages.")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module_name, help_text) in _COMMANDS.items():
