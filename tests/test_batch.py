@@ -18,7 +18,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.batch_util import GOOD, GOOD_ITEMS, comparable, items, tables, write_good_videos, write_questions
+from tests.batch_util import (
+    GOOD,
+    GOOD_ITEMS,
+    QUESTIONS,
+    comparable,
+    items,
+    tables,
+    write_good_videos,
+    write_questions,
+)
 from tests.media import media_path
 from videoqa import errors
 from videoqa.batch import JobConfig, run_job
@@ -347,3 +356,71 @@ def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_pa
         t["answers"].set_index("video_id").loc["street.mp4"].set_index("question_id").loc["colour", "choice"]
         == "B"
     )
+
+
+def _failure_files(output: Path) -> dict[str, list[tuple[str, str]]]:
+    """{failures file name: sorted (video_id, question_id) of its rows}, read file by file."""
+    import pyarrow.parquet as pq
+
+    found = {}
+    for path in sorted((output / "failures").glob("part-*.parquet")):
+        t = pq.read_table(path, columns=["video_id", "question_id"])
+        found[path.name] = sorted(zip(t["video_id"].to_pylist(), t["question_id"].to_pylist(), strict=True))
+    return found
+
+
+def test_retry_failed_reruns_failed_items_and_replaces_their_failure_rows(ray_local, tmp_path):
+    videos = write_good_videos(tmp_path / "videos", GOOD)
+    shutil.copyfile(media_path("truncated_no_moov"), videos / "sub/c.mp4")  # an upload cut short
+    write_questions(tmp_path / "questions.jsonl")
+    bucket, output = tmp_path, tmp_path / "out"
+    first = run_job(_config(bucket, output))
+    c_items = [("sub/c.mp4", "colours"), ("sub/c.mp4", "red")]
+    assert (first.answers, first.failures, first.model_calls) == (3, 2, 3)
+    (failure_file,) = _failure_files(output)
+    assert _failure_files(output) == {failure_file: c_items}  # one file holds both items of the video
+    t_first = tables(str(output))
+    first_failure_bytes = (output / "failures" / failure_file).read_bytes()
+
+    write_good_videos(videos, {"sub/c.mp4": GOOD["sub/c.mp4"]})  # the upload completes
+    resumed = run_job(_config(bucket, output, resume=True))
+    assert (resumed.videos, resumed.skipped, resumed.model_calls) == (0, 5, 0)
+    assert _failure_files(output) == {failure_file: c_items}
+
+    # Retry with "colours" dropped from the questions: only (c, red) runs again; the failure row of
+    # (c, colours) stays in the rewritten file, byte-for-byte the same row.
+    write_questions(tmp_path / "questions.jsonl", [q for q in QUESTIONS if q["question_id"] != "colours"])
+    retried = run_job(_config(bucket, output, resume=True, retry_failed=True))
+    assert (retried.questions, retried.skipped, retried.model_calls, retried.answers) == (4, 3, 1, 1)
+    assert retried.failures == 0
+    assert _failure_files(output) == {failure_file: [("sub/c.mp4", "colours")]}
+    t = tables(str(output))
+    assert items(t["answers"]) == sorted(GOOD_ITEMS - {("sub/c.mp4", "colours")})
+    assert t["answers"]["item_key"].is_unique and len(t["failures"]) == 1
+    assert comparable(t["failures"]).equals(
+        comparable(t_first["failures"][t_first["failures"]["question_id"] == "colours"])
+    )
+    old_answers = t_first["answers"]
+    assert comparable(t["answers"][t["answers"]["video_id"] != "sub/c.mp4"]).equals(comparable(old_answers))
+    spans = t["spans"].set_index(["video_id", "question_id"])
+    assert tuple(spans.loc[("sub/c.mp4", "red"), ["start_seconds", "end_seconds"]]) == (2.0, 4.5)
+
+    # All questions again: (c, colours) is retried; its file is removed; every item has one answers row.
+    write_questions(tmp_path / "questions.jsonl")
+    last = run_job(_config(bucket, output, resume=True, retry_failed=True))
+    assert (last.questions, last.skipped, last.model_calls, last.answers, last.failures) == (5, 4, 1, 1, 0)
+    t = tables(str(output))
+    assert items(t["answers"]) == sorted(GOOD_ITEMS) and t["answers"]["item_key"].is_unique
+    assert t["failures"].empty and _failure_files(output) == {}
+    again = run_job(_config(bucket, output, resume=True, retry_failed=True))
+    assert (again.videos, again.skipped, again.model_calls) == (0, 5, 0)
+
+    # A crash between writing an answer and removing its old failure row: both rows exist. Answers are
+    # authoritative: the reader hides the stale row and the next --resume removes it from the file.
+    (output / "failures" / failure_file).write_bytes(first_failure_bytes)
+    assert _failure_files(output) == {failure_file: c_items}
+    assert tables(str(output))["failures"].empty
+    repaired = run_job(_config(bucket, output, resume=True))
+    assert (repaired.videos, repaired.skipped, repaired.model_calls) == (0, 5, 0)
+    assert _failure_files(output) == {}
+    assert items(tables(str(output))["answers"]) == sorted(GOOD_ITEMS)

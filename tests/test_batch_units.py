@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import posixpath
 
 import fsspec
 import pyarrow as pa
@@ -17,7 +18,7 @@ from videoqa.batch._cli import add_arguments, config_from_args
 from videoqa.batch._inputs import QuestionSpec, VideoRef, list_videos, match_questions, read_questions
 from videoqa.batch._job import plan_units
 from videoqa.batch._resume import finished_item_keys
-from videoqa.batch._writer import read_table, write_unit
+from videoqa.batch._writer import failure_files, read_table, write_unit
 from videoqa.records import SamplingSettings, TableRows, config_hash, failure_row
 
 EXT = (".mp4", ".mkv")
@@ -395,3 +396,39 @@ def test_write_outputs_retries_transient_write_errors_only(tmp_path, monkeypatch
     with pytest.raises(PermissionError, match="read-only bucket"):
         _stages.write_outputs(unit, config_json=config.model_dump_json())
     assert len(calls) == 1  # a permanent error is not retried
+
+
+@pytest.mark.parametrize("where", ["local", "memory"])
+def test_writer_replaces_superseded_failure_rows_and_keeps_the_others(tmp_path, where):
+    out = str(tmp_path / "out") if where == "local" else f"memory://retry-{tmp_path.name}/out"
+    rows = _failures("v1", ["q1", "q2", "q3"])
+    key = {r["question_id"]: r["item_key"] for r in rows.failures}
+    first = posixpath.basename(write_unit(out, rows)["failures"])
+
+    def by_file() -> dict[str, list[str]]:
+        return {name: sorted(keys) for name, keys in failure_files(out).items()}
+
+    # q1 and q2 are retried and fail again: their old rows leave the first file, q3's row stays.
+    retry = {first: [key["q1"], key["q2"]]}
+    second = posixpath.basename(write_unit(out, _failures("v1", ["q1", "q2"]), superseded=retry)["failures"])
+    expected = {first: [key["q3"]], second: sorted([key["q1"], key["q2"]])}
+    assert second != first and by_file() == expected
+    write_unit(out, _failures("v1", ["q1", "q2"]), superseded=retry)  # a re-run after a crash: the same
+    assert by_file() == expected and read_table(out, "failures").num_rows == 3
+    # all three retried: the new file has the first one's name (same keys); the emptied one is deleted
+    everything = {first: [key["q3"]], second: [key["q1"], key["q2"]]}
+    write_unit(out, rows, superseded=everything)
+    assert by_file() == {first: sorted(key.values())}
+    assert read_table(out, "failures").column("question_id").to_pylist() == ["q1", "q2", "q3"]
+
+
+def test_retry_failed_is_a_flag_that_needs_resume():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(
+        ["--videos", "v", "--questions", "q", "--output", "o", "--resume", "--retry-failed"]
+    )
+    assert config_from_args(args).retry_failed is True
+    assert JobConfig(videos="v", questions="q", output="o").retry_failed is False
+    with pytest.raises(ValidationError, match="retry_failed=True needs resume=True"):
+        JobConfig(videos="v", questions="q", output="o", retry_failed=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videoqa.records import SamplingSettings, config_hash
 
@@ -91,7 +91,15 @@ class JobConfig(BaseModel):
         "and retried; a hung native decoder cannot take the job down.",
     )
     resume: bool = Field(
-        default=False, description="Skip every (video, question, config) already in answers or failures."
+        default=False,
+        description="Skip every (video, question, config) already in answers or failures (failures are "
+        "run again with retry_failed).",
+    )
+    retry_failed: bool = Field(
+        default=False,
+        description="With resume: run again the items that have a failures row (and no answers row) for "
+        "this config, e.g. after a storage outage that outlived the retries; their old failures rows are "
+        "replaced by the new outcome.",
     )
     cache_dir: str | None = Field(
         default=None, description="Visual-feature cache of the Session on each model actor (node-local)."
@@ -121,6 +129,15 @@ class JobConfig(BaseModel):
     @classmethod
     def _lower_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(e.lower() if e.startswith(".") else f".{e.lower()}" for e in value)
+
+    @model_validator(mode="after")
+    def _retry_needs_resume(self) -> JobConfig:
+        if self.retry_failed and not self.resume:
+            raise ValueError(
+                "retry_failed=True needs resume=True: a run without resume re-runs every item anyway. "
+                "Add --resume (or drop --retry-failed)."
+            )
+        return self
 
     @property
     def config_hash(self) -> str:

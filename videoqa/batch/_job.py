@@ -14,7 +14,7 @@ from typing import Any
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
 from videoqa.batch._progress import JobSummary, Progress
-from videoqa.batch._resume import finished_item_keys
+from videoqa.batch._resume import read_resume_state, repair_stale_failures
 from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
 from videoqa.records import item_key, question_hash
 
@@ -26,16 +26,21 @@ logger = logging.getLogger("videoqa.batch")
 def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[str]]:
     """The units (video + pending questions) of a job.
 
-    Returns (units, items in scope, items skipped by --resume, question ids that matched no video).
+    Reads what ``config.output`` already holds: failures rows of answered items (stale rows a crash
+    left behind) are removed first, answers being authoritative; each unit is told which earlier
+    failures rows its items supersede, so that its writer removes them. Returns (units, items in
+    scope, items skipped by --resume, question ids that matched no video).
     """
     videos = list_videos(
         config.videos, storage_options=config.storage_options, extensions=config.video_extensions
     )
     questions = read_questions(config.questions, storage_options=config.storage_options)
     pairs, unmatched = match_questions(videos, questions)
-    done = (
-        finished_item_keys(config.output, storage_options=config.storage_options) if config.resume else set()
-    )
+    state = read_resume_state(config.output, storage_options=config.storage_options)
+    repaired = repair_stale_failures(config.output, state, storage_options=config.storage_options)
+    if repaired:
+        logger.warning("removed %d stale failures rows of items that have an answers row", repaired)
+    done = state.done(retry_failed=config.retry_failed) if config.resume else set()
     cfg = config.config_hash
     units, total, skipped = [], 0, 0
     for video, qs in pairs:
@@ -46,7 +51,8 @@ def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[
         if pending:
             pending_keys = sorted(k for k in keys if k not in done)
             unit_key = hashlib.sha256("\n".join(pending_keys).encode()).hexdigest()[:16]
-            units.append(make_unit(unit_key, video.url, video.video_id, pending))
+            superseded = state.superseded(pending_keys)
+            units.append(make_unit(unit_key, video.url, video.video_id, pending, superseded=superseded))
     return units, total, skipped, unmatched
 
 

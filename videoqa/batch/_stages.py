@@ -53,11 +53,23 @@ UNIT_COLUMNS = (
     "model_calls",
     "decode_seconds",
     "model_seconds",
+    "superseded_json",
 )
 
 
-def make_unit(unit_key: str, video: str, video_id: str, questions: list[Question]) -> dict[str, Any]:
-    """The row the driver feeds into the pipeline for one video."""
+def make_unit(
+    unit_key: str,
+    video: str,
+    video_id: str,
+    questions: list[Question],
+    *,
+    superseded: dict[str, list[str]] | None = None,
+) -> dict[str, Any]:
+    """The row the driver feeds into the pipeline for one video.
+
+    ``superseded``: earlier failures files ({name: item keys}) holding rows of these questions
+    (``--retry-failed``); the writer removes those rows.
+    """
     return {
         "unit_key": unit_key,
         "video": video,
@@ -72,6 +84,7 @@ def make_unit(unit_key: str, video: str, video_id: str, questions: list[Question
         "model_calls": 0,
         "decode_seconds": 0.0,
         "model_seconds": 0.0,
+        "superseded_json": json.dumps(superseded or {}, sort_keys=True),
     }
 
 
@@ -191,6 +204,7 @@ def unit_schema() -> Any:
             ("model_calls", pa.int64()),
             ("decode_seconds", pa.float64()),
             ("model_seconds", pa.float64()),
+            ("superseded_json", pa.string()),
         ]
     )
 
@@ -353,6 +367,7 @@ _WRITE_COLUMNS = (
     "model_calls",
     "decode_seconds",
     "model_seconds",
+    "superseded_json",
 )
 
 
@@ -367,7 +382,12 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
     tables = _unit_tables(row, config)
     for attempt in range(1, config.max_attempts + 1):
         try:
-            write_unit(config.output, tables, storage_options=config.storage_options)
+            write_unit(
+                config.output,
+                tables,
+                superseded=json.loads(row["superseded_json"]),
+                storage_options=config.storage_options,
+            )
             break
         except OSError as error:
             if attempt == config.max_attempts or not is_transient(error):
