@@ -340,23 +340,14 @@ def _answer_row(
 
 
 def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
+    # A WindowRow is a WindowUsage plus its identity and pass: every other field has the same name.
     return [
         WindowRow(
             **ident,
             step=step.name,
             step_index=i,
             window_index=w.index,
-            start_seconds=w.start_seconds,
-            end_seconds=w.end_seconds,
-            num_frames=w.num_frames,
-            sampled_fps=w.sampled_fps,
-            second_per_grid=w.second_per_grid,
-            height=w.height,
-            width=w.width,
-            visual_tokens=w.visual_tokens,
-            pts_seconds=list(w.pts_seconds),
-            temporal_ids=list(w.temporal_ids),
-            cached=w.cached,
+            **w.model_dump(exclude={"index"}),
         )
         for i, step in enumerate(analysis.steps)
         for w in step.windows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -71,6 +71,10 @@ class WindowView:
     width: int
     visual_tokens: int
     cached: bool = False
+
+
+_USAGE_FIELDS = {f.name for f in fields(WindowView)} - {"step", "step_index"}
+"""The WindowView fields copied as they are from a :class:`~videoqa.analysis.WindowUsage`."""
 
 
 @dataclass
@@ -278,19 +282,7 @@ def spans_from(spans: Sequence[Span]) -> list[SpanView]:
 
 def _step_view(index: int, step: Step) -> StepView:
     windows = [
-        WindowView(
-            step=step.name,
-            step_index=index,
-            index=w.index,
-            start_seconds=w.start_seconds,
-            end_seconds=w.end_seconds,
-            num_frames=w.num_frames,
-            sampled_fps=w.sampled_fps,
-            height=w.height,
-            width=w.width,
-            visual_tokens=w.visual_tokens,
-            cached=w.cached,
-        )
+        WindowView(step=step.name, step_index=index, **w.model_dump(include=_USAGE_FIELDS))
         for w in step.windows
     ]
     return StepView(
