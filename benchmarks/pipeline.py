@@ -55,7 +55,7 @@ def make_bucket(count: int, minutes: float) -> Path:
 
 def reference_decode(video: Path) -> float:
     """Seconds to probe, plan and decode one video in this process (no Ray): the decode floor."""
-    from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
+    from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
     from videoqa.records import SamplingSettings
     from videoqa.video import decode, probe
 

@@ -56,8 +56,8 @@ def test_cli_choices_and_defaults_follow_the_library():
     import inspect
     from typing import get_args
 
-    from videoqa._session import DEFAULT_MODEL, Session
     from videoqa.analysis import Strategy, Task
+    from videoqa.core._session import DEFAULT_MODEL, Session
     from videoqa.video._decode import BACKENDS
 
     parser = argparse.ArgumentParser()

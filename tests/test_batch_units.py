@@ -292,8 +292,8 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
 
 
 def test_model_actor_session_gets_the_job_settings():
-    from videoqa._strategies import StrategyOptions
     from videoqa.batch._session import build_session
+    from videoqa.core._strategies import StrategyOptions
 
     sampling = SamplingSettings(sampling_fps=0.5, sampling_coarse_window_seconds=300.0, max_new_tokens=32)
     config = JobConfig(videos="v", questions="q", output="o", model="builtin:scripted", sampling=sampling)

@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from videoqa._cache import VisualCache, VisualCacheWarning, video_fingerprint, window_fingerprint
+from videoqa.core._cache import VisualCache, VisualCacheWarning, video_fingerprint, window_fingerprint
 from videoqa.model._protocol import VisualFeatures
 from videoqa.video._types import Window
 

@@ -135,7 +135,7 @@ def test_charades_sta_perfect_grounding(ray_cluster, charades_videos, tmp_path):
     assert resumed.summary["all"] == summary["all"]
 
     # --prompt native: videoqa's own (Qwen cookbook) grounding prompt, same answers from the scripted model
-    from videoqa import prompts
+    from videoqa.core import prompts
 
     native = run_eval(config.model_copy(update={"prompt": "native", "output": str(tmp_path / "native")}))
     assert native.summary["all"] == summary["all"] and native.summary["prompt_style"] == "native"

@@ -263,7 +263,7 @@ def test_lmms_eval_charades_prompt_is_reproduced_exactly():
         "0",
         "person turn a light on.",
     )
-    from videoqa import prompts
+    from videoqa.core import prompts
 
     assert question.prompt == prompts.grounding_prompt(item.sentence, style="lmms_eval")
 
@@ -280,7 +280,7 @@ def test_lmms_eval_lvbench_prompt_is_reproduced_exactly():
 
 
 def test_native_prompts_come_from_videoqa_prompts():
-    from videoqa import prompts
+    from videoqa.core import prompts
 
     item = parse_charades_sta_lines(["3MSZA 24.3 30.4##person turn a light on."])[0]
     question = charades_question(item, style="native")

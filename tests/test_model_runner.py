@@ -12,7 +12,7 @@ import torch
 
 from videoqa.errors import MissingExtraError, ModelError
 from videoqa.model import Generation, GenerationRequest, VideoLanguageModel, _devices, _inputs, load_model
-from videoqa.video._timing import temporal_ids
+from videoqa.model._timing import temporal_ids
 from videoqa.video._types import Clip, Window
 
 PROMPT = "When does the red square appear?"

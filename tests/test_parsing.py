@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videoqa.parsing import ParsedSpan, parse_choice, parse_spans, parse_time
+from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans, parse_time
 
 S = ParsedSpan
 

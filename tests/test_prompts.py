@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from videoqa.analysis import Question
-from videoqa.prompts import (
+from videoqa.core.prompts import (
     build_prompt,
     choice_prompt,
     events_prompt,

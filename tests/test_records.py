@@ -196,7 +196,7 @@ def test_rows_fit_their_arrow_schema(table):
 def test_sampling_settings_mirror_the_session_strategy_options():
     import dataclasses
 
-    from videoqa._strategies import StrategyOptions
+    from videoqa.core._strategies import StrategyOptions
 
     options = SamplingSettings().strategy_options()
     assert set(options) == {f.name for f in dataclasses.fields(StrategyOptions)}

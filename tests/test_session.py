@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import videoqa
-import videoqa._session as session_module
+import videoqa.core._session as session_module
 from tests.media import CACHE_DIR
 from videoqa import Session
 from videoqa.analysis import Question, Span
@@ -182,7 +182,7 @@ def test_choice_question_reuses_the_cached_windows(long_runs):
 
 
 def test_corrupt_cache_entry_is_decoded_again_alone(event_video, tmp_path, monkeypatch):
-    from videoqa._cache import VisualCacheWarning, video_fingerprint
+    from videoqa.core._cache import VisualCacheWarning, video_fingerprint
 
     session = Session(ScriptedModel(), cache_dir=tmp_path, coarse_window_seconds=20.0, **SMALL)
     first = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")

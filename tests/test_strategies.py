@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from videoqa._strategies import (
+from videoqa.analysis import Question, Span
+from videoqa.core._strategies import (
     Candidate,
     StrategyOptions,
     candidate_regions,
@@ -17,9 +18,8 @@ from videoqa._strategies import (
     resolve_strategy,
     single_plan,
 )
-from videoqa.analysis import Question, Span
-from videoqa.parsing import ParsedSpan
-from videoqa.prompts import build_prompt, search_prompt
+from videoqa.core.parsing import ParsedSpan
+from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.video._types import VideoInfo
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from videoqa.video import VideoInfo, Window, plan_sampling, temporal_ids
+from videoqa.model import temporal_ids
+from videoqa.video import VideoInfo, Window, plan_sampling
 
 TEXT_BEFORE = 5
 TEXT_AFTER = 3

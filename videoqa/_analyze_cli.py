@@ -83,7 +83,7 @@ def _summary(analysis) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from videoqa._session import Session
+    from videoqa.core._session import Session
     from videoqa.errors import VideoQAError
 
     if args.task == "choice" and not args.options:

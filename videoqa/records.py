@@ -63,7 +63,7 @@ class _Row(BaseModel):
 class SamplingSettings(_Row):
     """The sampling and generation settings of a job: on every row it writes, and in its config hash.
 
-    ``sampling_<name>`` mirrors ``videoqa._strategies.StrategyOptions.<name>`` (same defaults);
+    ``sampling_<name>`` mirrors ``videoqa.core._strategies.StrategyOptions.<name>`` (same defaults);
     :meth:`strategy_options` gives them back under their session names.
     """
 

@@ -108,7 +108,7 @@ def _fail(row: dict[str, Any], failure: dict[str, Any]) -> dict[str, Any]:
 
 def _first_pass_plan(info: Any, config: JobConfig) -> Any:
     """The plan of the strategy's first pass: what the model actor receives pre-decoded."""
-    from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
+    from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
 
     options = StrategyOptions(**config.sampling.strategy_options())
     resolved = resolve_strategy(config.sampling.strategy, info, options)

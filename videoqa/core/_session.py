@@ -1,9 +1,9 @@
 """``Session`` keeps a model loaded and answers questions about videos; ``analyze`` is its shortcut.
 
-Per call the session probes the video, plans the first pass (see :mod:`videoqa._strategies`),
-gets each window's visual features (from the on-disk cache of :mod:`videoqa._cache`, or by
+Per call the session probes the video, plans the first pass (see :mod:`videoqa.core._strategies`),
+gets each window's visual features (from the on-disk cache of :mod:`videoqa.core._cache`, or by
 decoding only the windows that miss and encoding them), batches generation across
-questions, parses the answers (:mod:`videoqa.parsing`) and maps every time back to the
+questions, parses the answers (:mod:`videoqa.core.parsing`) and maps every time back to the
 video's absolute timeline: the model's seconds are relative to the first window of its
 request, so ``absolute = relative + window.start_seconds``; spans are clamped to the video and
 reversed spans swapped. Every pass is kept in ``Analysis.steps``.
@@ -18,12 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, get_args
 
-from videoqa._cache import VisualCache, video_fingerprint, window_fingerprint
-from videoqa._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
 from videoqa.analysis import Analysis, Question, Step, Strategy, Task, WindowUsage
+from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
+from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
+from videoqa.core.prompts import PROMPT_STYLES, PromptStyle
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel, VisualFeatures
-from videoqa.prompts import PROMPT_STYLES, PromptStyle
 from videoqa.video._decode import BACKENDS, Backend
 from videoqa.video._sampling import (
     DEFAULT_FPS,
@@ -69,13 +69,13 @@ class Session:
         model: a :class:`~videoqa.model.VideoLanguageModel`, or a model string for
             :func:`videoqa.load_model` (hub id, local path, ``"builtin:tiny-qwen2.5-vl"``,
             ``"builtin:scripted"``...), loaded once here.
-        cache_dir: directory of the on-disk visual cache (see :mod:`videoqa._cache`); None
+        cache_dir: directory of the on-disk visual cache (see :mod:`videoqa.core._cache`); None
             disables it, so every call decodes and encodes again.
         backend: decoder of :func:`videoqa.decode`, ``"pyav"`` or ``"decord"``.
         fps, min_frames, max_frames, min_pixels, max_pixels, total_pixels: dynamic-FPS budgets of
             :func:`videoqa.plan_sampling`, applied to every window.
         coarse_fps, coarse_window_seconds, fine_fps, fine_padding_seconds, max_candidates,
-            min_single_fps: ``coarse_to_fine`` settings (see :mod:`videoqa._strategies`).
+            min_single_fps: ``coarse_to_fine`` settings (see :mod:`videoqa.core._strategies`).
         max_new_tokens: generation budget per answer (event lists need a few hundred tokens).
         batch_size: requests per ``model.generate`` call.
         prompt_style: ``"qwen_cookbook"`` (default) or ``"lmms_eval"`` (grounding prompt of lmms-eval).
@@ -199,7 +199,7 @@ class Session:
         Timings in each Analysis are those of the whole call (shared by its questions).
         """
         from videoqa import video as media
-        from videoqa._strategies import run_questions
+        from videoqa.core._strategies import run_questions
 
         questions = [q if isinstance(q, Question) else Question.model_validate(q) for q in questions]
         for q in questions:

@@ -1,6 +1,6 @@
 """How a question about a long video is split into passes: ``single`` and ``coarse_to_fine``.
 
-Planning, bookkeeping and the run of the passes; the session (:mod:`videoqa._session`) supplies
+Planning, bookkeeping and the run of the passes; the session (:mod:`videoqa.core._session`) supplies
 the model, the visual cache and decoding.
 
 - ``single`` is the Qwen2.5-VL report's recipe: one window over the whole video, sampled at
@@ -35,11 +35,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from videoqa._cache import window_fingerprint
 from videoqa.analysis import Analysis, Question, Span, Step, Strategy
+from videoqa.core._cache import window_fingerprint
+from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
+from videoqa.core.prompts import PromptStyle, build_prompt, option_letters, search_prompt
 from videoqa.model._protocol import GenerationRequest
-from videoqa.parsing import ParsedSpan, parse_choice, parse_spans
-from videoqa.prompts import PromptStyle, build_prompt, option_letters, search_prompt
 from videoqa.video._sampling import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,

@@ -7,7 +7,7 @@ reproduces the Charades-STA prompt of lmms-eval (typo "seonds" included) so eval
 can be compared with published numbers.
 
 Times in the model's answer are relative to the start of the clip it saw; the session maps
-them back to absolute seconds (see :mod:`videoqa._session`).
+them back to absolute seconds (see :mod:`videoqa.core._session`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
   (the YAML post-prompt, which has no final period); the options are already lines of ``question``.
 
 ``native`` leaves :attr:`videoqa.Question.prompt` unset, so the session builds the prompt with
-:mod:`videoqa.prompts` (the Qwen cookbook wording); the text is recorded for the per-item table.
+:mod:`videoqa.core.prompts` (the Qwen cookbook wording); the text is recorded for the per-item table.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ def lvbench_question(item: ChoiceItem, *, style: PromptStyle = "lmms-eval") -> Q
 
     Both styles carry the stem as ``question`` (what a coarse search pass looks for) and the options,
     so the letter parser knows there are four; lmms-eval sends the annotated question string (stem
-    and option lines) verbatim, native sends stem and options through :func:`videoqa.prompts.choice_prompt`.
+    and option lines) verbatim, native sends stem and options through
+    :func:`videoqa.core.prompts.choice_prompt`.
     """
     _check_style(style)
     if style == "lmms-eval":
@@ -86,6 +87,6 @@ def prompt_text(question: Question) -> str:
     """The exact text the model is sent for ``question`` (its ``prompt``, or videoqa's template)."""
     if question.prompt is not None:
         return question.prompt
-    from videoqa import prompts  # lazy: videoqa's own templates, only for --prompt native
+    from videoqa.core import prompts  # lazy: videoqa's own templates, only for --prompt native
 
     return prompts.build_prompt(question)

@@ -26,6 +26,7 @@ from videoqa.model._protocol import (
     VideoLanguageModel,
     VisualFeatures,
 )
+from videoqa.model._timing import temporal_ids
 from videoqa.model._tiny import TINY_BUILD_VERSION, TINY_KINDS, build_tiny_model
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ __all__ = [
     "build_tiny_model",
     "default_models_dir",
     "load_model",
+    "temporal_ids",
 ]
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from videoqa.video._timing import TemporalKind, temporal_ids
+from videoqa.model._timing import TemporalKind, temporal_ids
 from videoqa.video._types import Window
 
 __all__ = [
