@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from videoqa.batch._writer import read_table
+from videoqa.batch import read_tables
 from videoqa.synthetic import Event, write_video
 
 # name -> (duration_seconds, events); 4 fps, 160x90 H.264: real files, a few hundred ms to decode.
@@ -57,7 +57,8 @@ def write_questions(path: Path, questions: list[dict] | None = None) -> Path:
 
 def tables(output: str, storage_options: dict | None = None) -> dict[str, pd.DataFrame]:
     names = ("answers", "spans", "windows", "failures")
-    return {t: read_table(output, t, storage_options=storage_options).to_pandas() for t in names}
+    tables = read_tables(output, tables=names, storage_options=storage_options)
+    return {t: table.to_pandas() for t, table in tables.items()}
 
 
 def items(df: pd.DataFrame) -> list[tuple[str, str]]:

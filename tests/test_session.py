@@ -19,7 +19,8 @@ from tests.media import CACHE_DIR
 from videoqa import Session
 from videoqa.analysis import Question, Span
 from videoqa.errors import ModelError
-from videoqa.model._protocol import Generation
+from videoqa.core.settings import Settings, config_hash
+from videoqa.model._protocol import Generation, GenerationOptions
 from videoqa.model._scripted import ScriptedModel
 from videoqa.synthetic import Event, write_video
 
@@ -60,9 +61,11 @@ class RecordingModel(ScriptedModel):
     def __init__(self):
         super().__init__()
         self.batches: list[int] = []
+        self.calls: list[tuple[int, GenerationOptions | None]] = []
 
-    def generate(self, requests, *, max_new_tokens):
+    def generate(self, requests, *, max_new_tokens, options=None):
         self.batches.append(len(requests))
+        self.calls.append((max_new_tokens, options))
         return super().generate(requests, max_new_tokens=max_new_tokens)
 
 
@@ -73,7 +76,7 @@ class FixedTextModel(ScriptedModel):
         super().__init__()
         self.text, self.drop = text, drop
 
-    def generate(self, requests, *, max_new_tokens):
+    def generate(self, requests, *, max_new_tokens, options=None):
         out = [Generation(self.text, 1, 1) for _ in requests]
         return out[:-1] if self.drop else out
 
@@ -227,7 +230,31 @@ def test_nonzero_start_video(monkeypatch):
 
 @pytest.fixture
 def short_session():
-    return Session(RecordingModel(), batch_size=3, **SMALL)
+    return Session(RecordingModel(), **SMALL)
+
+
+def test_every_analysis_records_its_effective_settings_and_hash(event_video):
+    model = RecordingModel()
+    session = Session(model, Settings(max_new_tokens=40, **SMALL), fps=1.0)  # keywords apply over settings
+    expected = Settings(fps=1.0, max_new_tokens=40, **SMALL)
+    assert session.settings == expected
+    a = session.analyze(event_video, RED, task="grounding")
+    assert (a.settings, a.config_hash) == (expected, config_hash("builtin:scripted", expected))
+    assert a.settings.strategy == "auto" and a.strategy == "single"  # asked for vs used
+    assert model.calls == [(40, GenerationOptions(repetition_penalty=1.05))]  # greedy by default
+    b = session.analyze(event_video, RED, task="grounding", strategy="single")  # a per-call override
+    overridden = Settings(**{**expected.model_dump(), "strategy": "single"})
+    assert (b.settings, b.config_hash) == (overridden, config_hash("builtin:scripted", overridden))
+    assert b.config_hash != a.config_hash and session.settings == expected
+    assert type(a).model_validate_json(a.model_dump_json()) == a  # settings round-trip in the JSON
+
+
+def test_generation_settings_reach_the_model(event_video):
+    model = RecordingModel()
+    settings = Settings(do_sample=True, temperature=0.7, top_k=20, repetition_penalty=1.0, **SMALL)
+    Session(model, settings).analyze(event_video, RED, task="grounding")
+    options = GenerationOptions(do_sample=True, temperature=0.7, top_k=20, repetition_penalty=1.0)
+    assert model.calls == [(512, options)]
 
 
 def test_single_strategy_on_a_short_video(event_video, short_session):
@@ -258,7 +285,7 @@ def test_every_task_and_batched_generation(event_video, short_session):
     g, e, c, q = short_session.analyze_many(event_video, questions)
     model = short_session.model
     assert model.encode_calls == 1  # one window, encoded once for four questions
-    assert model.batches == [3, 1]  # batch_size=3
+    assert model.batches == [4]  # one generate call; the model splits it into forward batches
     assert g.spans == [Span(start_seconds=10.0, end_seconds=11.5)]
     assert e.spans == [
         Span(start_seconds=10.0, end_seconds=11.5, label="A blue square is visible."),
@@ -349,7 +376,7 @@ class FineOverreachModel(ScriptedModel):
         super().__init__()
         self.fine_text = fine_text
 
-    def generate(self, requests, *, max_new_tokens):
+    def generate(self, requests, *, max_new_tokens, options=None):
         coarse = "The event happens in 30 - 40 seconds."
         return [
             Generation(coarse if r.features[0].window.sampled_fps < 1 else self.fine_text, 1, 1)
@@ -399,10 +426,12 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel()).analyze(event_video, RED, task="count")
     with pytest.raises(ValueError, match="task='choice' needs options"):
         Session(ScriptedModel()).analyze(event_video, RED, task="choice")
-    with pytest.raises(ValueError, match="backend must be one of"):
-        Session(ScriptedModel(), backend="opencv")
-    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
-        Session(ScriptedModel(), batch_size=0)
+    with pytest.raises(ValueError, match="decode_backend\n  Input should be 'pyav' or 'decord'"):
+        Session(ScriptedModel(), decode_backend="opencv")
+    with pytest.raises(ValueError, match="batch_size\n  Extra inputs are not permitted"):
+        Session(ScriptedModel(), batch_size=3)  # not a setting: load_model(requests_per_batch=...)
+    with pytest.raises(TypeError, match="settings must be a videoqa.Settings, got dict"):
+        Session(ScriptedModel(), {"fps": 1.0})
     with pytest.raises(ValueError, match="num_threads must be an integer >= 1, got True"):
         Session(ScriptedModel(), num_threads=True)
     with pytest.raises(ValueError, match="max_frames must be an integer >= 2, got 1"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from videoqa.analysis import Question, Span
+from videoqa.core.settings import Settings
 from videoqa.core._strategies import (
     Candidate,
-    StrategyOptions,
     candidate_regions,
     coarse_plan,
     fine_plan,
@@ -40,7 +40,7 @@ def _info(duration=7200.0, start=0.0, fps=2.0) -> VideoInfo:
     )
 
 
-SMALL = StrategyOptions(min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
+SMALL = Settings(min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
 
 
 @pytest.mark.parametrize(
@@ -55,7 +55,7 @@ SMALL = StrategyOptions(min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
     ],
 )
 def test_auto_picks_coarse_to_fine_below_half_an_fps(duration, max_frames, expected):
-    options = StrategyOptions(max_frames=max_frames)
+    options = Settings(max_frames=max_frames)
     assert resolve_strategy("auto", _info(duration), options) == expected
 
 
@@ -125,7 +125,7 @@ def test_candidate_regions_pad_clamp_merge_and_cap():
         (Span(start_seconds=3000.0, end_seconds=3010.0), 0.5),
         (Span(start_seconds=5000.0, end_seconds=5001.0), 0.5),
     ]
-    regions = candidate_regions(found, info, StrategyOptions(max_candidates=4))
+    regions = candidate_regions(found, info, Settings(max_candidates=4))
     assert regions == [
         Candidate(region=(0.0, 7.0), coarse=(1.0, 2.0)),
         Candidate(region=(35.0, 51.0), coarse=(38.0, 48.0)),
@@ -184,9 +184,16 @@ def test_interpret_each_task():
         ({"fine_fps": float("nan")}, "fine_fps must be a finite number > 0"),
         ({"fine_padding_seconds": -1}, "fine_padding_seconds must be >= 0"),
         ({"max_candidates": 0}, "max_candidates must be an integer >= 1"),
-        ({"max_candidates": True}, "max_candidates must be an integer >= 1, got True"),
-        ({"coarse_fps": True}, "coarse_fps must be a finite number > 0, got True"),
-        ({"fine_padding_seconds": True}, "fine_padding_seconds must be >= 0"),
+        ({"max_candidates": True}, "max_candidates\n  Input should be a valid integer"),
+        ({"coarse_fps": True}, "coarse_fps\n  Input should be a valid number"),
+        ({"fine_padding_seconds": True}, "fine_padding_seconds\n  Input should be a valid number"),
+        ({"fps": "2"}, "fps\n  Input should be a valid number"),
+        ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1, got 0"),
+        ({"repetition_penalty": 0.0}, "repetition_penalty must be a finite number > 0"),
+        ({"temperature": 0.7}, r"temperature apply only with do_sample=True \(greedy decoding ignores them\)"),
+        ({"top_p": 0.9, "top_k": 20}, "top_p, top_k apply only with do_sample=True"),
+        ({"strategy": "fast"}, "strategy\n  Input should be 'auto', 'single' or 'coarse_to_fine'"),
+        ({"frames": 8}, "frames\n  Extra inputs are not permitted"),
         # The sampling budgets fail when the options are built, by plan_sampling's own rules.
         ({"fps": 0}, "fps must be a finite number > 0, got 0"),
         ({"max_frames": 1}, "max_frames must be an integer >= 2, got 1"),
@@ -194,6 +201,6 @@ def test_interpret_each_task():
         ({"min_pixels": 100, "max_pixels": 99}, r"max_pixels \(99\) must be >= min_pixels \(100\)"),
     ],
 )
-def test_options_are_validated(kwargs, message):
+def test_settings_are_validated_when_built(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        StrategyOptions(**kwargs)
+        Settings(**kwargs)

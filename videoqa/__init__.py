@@ -35,6 +35,7 @@ _EXPORTS = {
     "Span": "videoqa.analysis",
     "analyze": "videoqa.core",
     "Session": "videoqa.core",
+    "Settings": "videoqa.core",
     "load_model": "videoqa.model",
     # errors
     "errors": "videoqa.errors",

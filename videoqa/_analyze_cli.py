@@ -18,35 +18,24 @@ from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
-# Literal copies keep ``videoqa --help`` free of the library's imports; tests/test_analyze_cli.py
-# checks they equal videoqa.analysis.Task / Strategy and the Session defaults.
-_TASKS = ("qa", "choice", "grounding", "events")
-_STRATEGIES = ("auto", "single", "coarse_to_fine")
-_BACKENDS = ("pyav", "decord")
-_DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
+_TASKS = ("qa", "choice", "grounding", "events")  # tests/test_analyze_cli.py checks it is analysis.Task
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from videoqa.core._flags import add_settings_flags
+    from videoqa.core._session import DEFAULT_MODEL
+
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("video", help="Path or fsspec URL (s3://, gs://, ...) of the video.")
     parser.add_argument("question", help="The question, or for --task grounding the event to find.")
     parser.add_argument("--task", choices=_TASKS, default="qa", help="Kind of answer wanted (default: qa).")
     parser.add_argument("--options", nargs="+", metavar="OPTION", help="Answer options for --task choice.")
     parser.add_argument(
-        "--strategy", choices=_STRATEGIES, default="auto", help="Search strategy (default: auto)."
-    )
-    parser.add_argument(
         "--model",
-        default=_DEFAULT_MODEL,
+        default=DEFAULT_MODEL,
         help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
     )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
-    parser.add_argument("--backend", choices=_BACKENDS, default="pyav", help="Decoder (default: pyav).")
-    parser.add_argument("--fps", type=float, default=2.0, help="Sampling rate asked for (default: 2).")
-    parser.add_argument("--max-frames", type=int, default=768, help="Most frames per window (default 768).")
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=128, help="Answer length budget (default: 128)."
-    )
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
         "--html",
@@ -54,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Also write a self-contained HTML page of the analysis: spans on a timeline, "
         "thumbnails, and each coarse-to-fine step (see videoqa.report).",
     )
+    add_settings_flags(parser)
 
 
 def _summary(analysis) -> str:
@@ -66,7 +56,7 @@ def _summary(analysis) -> str:
     if analysis.parse_error:
         lines.append(f"note: {analysis.parse_error}")
     lines.append(
-        f"model: {analysis.model_id}  strategy: {analysis.strategy}  "
+        f"model: {analysis.model_id}  strategy: {analysis.strategy}  config: {analysis.config_hash}  "
         f"video: {analysis.video_duration_seconds:.1f} s from {analysis.video_start_seconds:.2f} s"
     )
     for step in analysis.steps:
@@ -83,6 +73,7 @@ def _summary(analysis) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from videoqa.core._flags import settings_from_args
     from videoqa.core._session import Session
     from videoqa.errors import VideoQAError
 
@@ -90,17 +81,8 @@ def run(args: argparse.Namespace) -> int:
         print("error: --task choice needs --options", file=sys.stderr)
         return 2
     try:
-        session = Session(
-            args.model,
-            cache_dir=args.cache_dir,
-            backend=args.backend,
-            fps=args.fps,
-            max_frames=args.max_frames,
-            max_new_tokens=args.max_new_tokens,
-        )
-        analysis = session.analyze(
-            args.video, args.question, task=args.task, options=args.options, strategy=args.strategy
-        )
+        session = Session(args.model, settings_from_args(args), cache_dir=args.cache_dir)
+        analysis = session.analyze(args.video, args.question, task=args.task, options=args.options)
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -11,10 +11,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Analysis", "Question", "Span", "Step", "Task", "WindowUsage"]
+from videoqa.core.settings import Settings, Strategy
+
+__all__ = ["Analysis", "Question", "Span", "Step", "Strategy", "Task", "WindowUsage"]
 
 Task = Literal["qa", "choice", "grounding", "events"]
-Strategy = Literal["auto", "single", "coarse_to_fine"]
 
 
 class _Model(BaseModel):
@@ -99,6 +100,8 @@ class Analysis(_Model):
     video_duration_seconds: float
     video_start_seconds: float = 0.0
     steps: list[Step]
+    settings: Settings = Field(description="The settings the answer was produced with (strategy as asked).")
+    config_hash: str = Field(description="videoqa.core.settings.config_hash(model_id, settings).")
     timings_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
     @property

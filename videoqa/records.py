@@ -22,7 +22,6 @@ The published schemas in ``schemas/`` are generated from these models::
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import types
@@ -31,16 +30,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from videoqa.analysis import Analysis, Question
+from videoqa.core.settings import Settings, config_hash, digest
 
 __all__ = [
     "TABLES",
     "AnswerRow",
     "FailureRow",
     "RowIdentity",
-    "SamplingSettings",
+    "SettingsColumns",
     "SpanRow",
     "Stage",
     "TableRows",
@@ -60,53 +60,20 @@ class _Row(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SamplingSettings(_Row):
-    """The sampling and generation settings of a job: on every row it writes, and in its config hash.
-
-    ``sampling_<name>`` mirrors ``videoqa.core._strategies.StrategyOptions.<name>`` (same defaults);
-    :meth:`strategy_options` gives them back under their session names.
-    """
-
-    strategy: Literal["auto", "single", "coarse_to_fine"] = Field(
-        default="auto", description="Strategy asked for; the one actually used is answers.strategy_used."
-    )
-    sampling_fps: float = Field(default=2.0, description="Target frames per second of video (single pass).")
-    sampling_min_frames: int = Field(default=4, description="Fewest frames per window.")
-    sampling_max_frames: int = Field(default=768, description="Most frames per window.")
-    sampling_min_pixels: int = Field(default=128 * 28 * 28, description="Smallest frame area in pixels.")
-    sampling_max_pixels: int = Field(default=768 * 28 * 28, description="Largest frame area in pixels.")
-    sampling_total_pixels: float = Field(
-        default=128000 * 28 * 28 * 0.9, description="Pixel budget over all frames of one window."
-    )
-    sampling_coarse_fps: float = Field(default=0.5, description="Frames per second of the coarse pass.")
-    sampling_coarse_window_seconds: float = Field(
-        default=600.0, description="Window length of the coarse pass, seconds."
-    )
-    sampling_fine_fps: float = Field(default=2.0, description="Frames per second of the fine pass.")
-    sampling_fine_padding_seconds: float = Field(
-        default=3.0, description="Padding around each coarse candidate before the fine pass, seconds."
-    )
-    sampling_max_candidates: int = Field(
-        default=4, description="Most candidate regions the fine pass re-reads."
-    )
-    sampling_min_single_fps: float = Field(
-        default=0.5,
-        description="strategy='auto' goes coarse_to_fine when one window would be sampled below this.",
-    )
-    decode_backend: Literal["pyav", "decord"] = Field(default="pyav", description="Decoder used.")
-    max_new_tokens: int = Field(default=128, description="Generation budget per answer, tokens.")
-    prompt_style: Literal["qwen_cookbook", "lmms_eval"] = Field(
-        default="qwen_cookbook", description="Prompt template family used to ask the model."
-    )
-
-    def strategy_options(self) -> dict[str, Any]:
-        """The ``sampling_*`` fields without their prefix: keyword arguments of ``StrategyOptions``."""
-        return {
-            k.removeprefix("sampling_"): v for k, v in self.model_dump().items() if k.startswith("sampling_")
-        }
+def _settings_columns() -> type[_Row]:
+    """The settings columns of every row, generated from :class:`~videoqa.Settings` (one column per field)."""
+    fields: dict[str, Any] = {
+        Settings.column(name): (info.annotation, Field(default=info.default, description=info.description))
+        for name, info in Settings.model_fields.items()
+    }
+    return create_model("SettingsColumns", __base__=_Row, __doc__="The settings of the answer.", **fields)
 
 
-class RowIdentity(SamplingSettings):
+SettingsColumns = _settings_columns()
+"""Row model of :meth:`Settings.columns`: ``sampling_fps``, ..., ``strategy``, ``max_new_tokens``, ..."""
+
+
+class RowIdentity(SettingsColumns):  # type: ignore[misc,valid-type]
     """Columns every table shares: which item, which model, which settings."""
 
     item_key: str = Field(
@@ -232,36 +199,22 @@ class TableRows(BaseModel):
 # --------------------------------------------------------------------------- keys
 
 
-def _digest(payload: Any) -> str:
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
-
-
-def config_hash(model_id: str, settings: SamplingSettings, extra: dict[str, Any] | None = None) -> str:
-    """16 hex chars naming everything that changes an answer: the model and the sampling settings.
-
-    ``extra`` holds further answer-changing settings (e.g. ``max_new_tokens``); resources such as
-    replicas or batch size must not be in it, so a rerun on a bigger cluster resumes the same items.
-    """
-    return _digest({"model_id": model_id, "settings": settings.model_dump(), "extra": extra or {}})
-
-
 def question_hash(question: Question) -> str:
     """16 hex chars naming a question's content, so editing a question's text re-runs it."""
-    return _digest(question.model_dump(exclude={"question_id"}))
+    return digest(question.model_dump(exclude={"question_id"}))
 
 
 def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:
     """16 hex chars naming one (video, question, config) item; stable across runs and machines."""
-    return _digest([video, question_id, question_digest, config_digest])
+    return digest([video, question_id, question_digest, config_digest])
 
 
 def _identity(
-    *, video: str, video_id: str, question: Question, model_id: str, settings: SamplingSettings, config: str
+    *, video: str, video_id: str, question: Question, model_id: str, settings: Settings, config: str
 ) -> dict[str, Any]:
     q_hash = question_hash(question)
     return {
-        **settings.model_dump(),
+        **settings.columns(),
         "item_key": item_key(video, question.question_id, q_hash, config),
         "video": video,
         "video_id": video_id,
@@ -281,7 +234,7 @@ def analysis_to_rows(
     video: str,
     video_id: str,
     model_id: str,
-    settings: SamplingSettings,
+    settings: Settings,
     config: str,
     attempts: int = 1,
 ) -> TableRows:
@@ -361,7 +314,7 @@ def failure_row(
     video_id: str,
     question: Question,
     model_id: str,
-    settings: SamplingSettings,
+    settings: Settings,
     config: str,
     stage: Stage,
     attempts: int,

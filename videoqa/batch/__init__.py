@@ -12,5 +12,6 @@ pipelines/analyze_bucket.py``. Ray is imported only when a job runs.
 from videoqa.batch._config import JobConfig
 from videoqa.batch._job import run_job
 from videoqa.batch._progress import JobSummary
+from videoqa.batch._read import read_tables
 
-__all__ = ["JobConfig", "JobSummary", "run_job"]
+__all__ = ["JobConfig", "JobSummary", "read_tables", "run_job"]

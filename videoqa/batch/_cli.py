@@ -1,7 +1,8 @@
 """Run a batch job over a bucket of videos on Ray: probe, decode, answer, write Parquet.
 
-Every flag mirrors a field of ``videoqa.batch.JobConfig`` (sampling flags drop the ``sampling_``
-prefix: ``--fps``, ``--max-frames`` ...). ``--config job.yaml`` loads a JobConfig file; flags given
+Every flag mirrors a field of ``videoqa.batch.JobConfig`` or of ``videoqa.Settings`` (``--fps``,
+``--max-frames``, ``--strategy``, ``--max-new-tokens`` ..., the same flags as ``videoqa analyze``).
+``--config job.yaml`` loads a JobConfig file; flags given
 on the command line override it. Example::
 
     videoqa run --videos s3://bucket/videos/ --questions questions.jsonl --output s3://bucket/out/ \\
@@ -13,58 +14,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import types
-import typing
-from typing import Any, Literal
-
-from pydantic import BaseModel
+from typing import Any
 
 __all__ = ["add_arguments", "config_from_args", "run"]
 
-_SKIP = {"sampling", "video_extensions", "storage_options"}
-
-
-def _flag_type(annotation: Any) -> tuple[Any, tuple[Any, ...] | None]:
-    """(argparse type, choices) of a field annotation; Optional is unwrapped."""
-    origin = typing.get_origin(annotation)
-    if origin in (typing.Union, types.UnionType):
-        (annotation,) = [a for a in typing.get_args(annotation) if a is not type(None)]
-        origin = typing.get_origin(annotation)
-    if origin is Literal:
-        return str, typing.get_args(annotation)
-    return annotation, None
-
-
-def _add_model_flags(parser: argparse.ArgumentParser, model: type[BaseModel], *, strip: str = "") -> None:
-    for name, info in model.model_fields.items():
-        if name in _SKIP:
-            continue
-        flag = "--" + name.removeprefix(strip).replace("_", "-")
-        kind, choices = _flag_type(info.annotation)
-        required = info.is_required()
-        default_text = "required" if required else f"default: {info.get_default(call_default_factory=True)}"
-        help_text = f"{info.description} ({default_text})".replace("%", "%%")
-        if kind is bool:
-            parser.add_argument(
-                flag, dest=name, action="store_true", default=argparse.SUPPRESS, help=help_text
-            )
-        else:
-            metavar = None if choices else name.removeprefix(strip).upper()
-            parser.add_argument(
-                flag, dest=name, type=kind, choices=choices, metavar=metavar, default=argparse.SUPPRESS,
-                help=help_text,
-            )  # fmt: skip
+_SKIP = ("settings", "video_extensions", "storage_options")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from videoqa.batch._config import JobConfig
-    from videoqa.records import SamplingSettings
+    from videoqa.core._flags import add_model_flags, add_settings_flags
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("--config", help="JobConfig as JSON or YAML; command-line flags override its values.")
-    _add_model_flags(parser, JobConfig)
-    sampling = parser.add_argument_group("sampling and generation (part of the config hash)")
-    _add_model_flags(sampling, SamplingSettings, strip="sampling_")
+    add_model_flags(parser, JobConfig, skip=_SKIP)
+    add_settings_flags(parser)
     parser.add_argument(
         "--storage-options",
         type=json.loads,
@@ -82,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Any:
     """The JobConfig of parsed ``videoqa run`` arguments (``--config`` file, then flags)."""
     from videoqa.batch._config import JobConfig
-    from videoqa.records import SamplingSettings
+    from videoqa.core._flags import settings_from_args
+    from videoqa.core.settings import Settings
 
     given = {k: v for k, v in vars(args).items() if not k.startswith("_") and k not in ("command", "verbose")}
     base = JobConfig.from_file(given.pop("config")).model_dump() if given.get("config") else {}
@@ -90,11 +55,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     given.pop("summary_json", None)
     if "video_extensions" in given:
         given["video_extensions"] = tuple(e for e in given["video_extensions"].split(",") if e)
-    sampling = dict(base.pop("sampling", {}))
-    for name in SamplingSettings.model_fields:
-        if name in given:
-            sampling[name] = given.pop(name)
-    return JobConfig.model_validate({**base, **given, "sampling": sampling})
+    settings = settings_from_args(args, Settings(**base.pop("settings", {})))
+    given = {k: v for k, v in given.items() if k not in Settings.model_fields}
+    return JobConfig.model_validate({**base, **given, "settings": settings})
 
 
 def run(args: argparse.Namespace) -> int:

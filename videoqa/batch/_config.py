@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videoqa.records import SamplingSettings, config_hash
+from videoqa.core.settings import Settings, config_hash
 
 __all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
 
@@ -17,8 +18,8 @@ DEFAULT_VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".m
 class JobConfig(BaseModel):
     """Settings of one batch job: ``videoqa run``, ``pipelines/analyze_bucket.py`` and ``run_job``.
 
-    Answer-changing settings (``model`` and ``sampling``) form the config hash written on every row;
-    resource settings (replicas, workers, batch size, address) do not, so a job resumed on a
+    Answer-changing settings (``model`` and ``settings``) form the config hash written on every row;
+    resource settings (replicas, workers, videos per call, address) do not, so a job resumed on a
     different cluster skips the same finished items.
 
     Example::
@@ -46,8 +47,9 @@ class JobConfig(BaseModel):
         description="Model string: a Hugging Face id or local path, 'builtin:tiny-qwen2.5-vl' "
         "(random weights) or 'builtin:scripted' (offline stand-in).",
     )
-    sampling: SamplingSettings = Field(
-        default_factory=SamplingSettings, description="Sampling settings; part of the config hash."
+    settings: Settings = Field(
+        default_factory=Settings,
+        description="Every setting that changes an answer (videoqa.Settings); part of the config hash.",
     )
     address: str | None = Field(
         default=None,
@@ -75,10 +77,11 @@ class JobConfig(BaseModel):
         "runs no more decoders than its RAM allows. A task holds one video's first-pass clips twice "
         "(decoded and serialised): about 3.2 GB for a 1-hour video at the default pixel budgets.",
     )
-    batch_size: int = Field(
+    videos_per_call: int = Field(
         default=1,
         ge=1,
-        description="Videos per model-actor call. Every question of a video is answered in one call; "
+        description="Videos per model-actor call (formerly batch_size). Every question of a video is "
+        "answered in one call; "
         "larger batches amortise overhead but a retry redoes the whole batch.",
     )
     max_attempts: int = Field(
@@ -125,6 +128,30 @@ class JobConfig(BaseModel):
         default=10.0, gt=0, description="Seconds between progress lines."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _deprecated_names(cls, data: Any) -> Any:
+        """Config files written before 0.2: ``batch_size`` and ``sampling`` (row column names)."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if "batch_size" in data:
+            warnings.warn("JobConfig.batch_size is now videos_per_call", DeprecationWarning, stacklevel=2)
+            if "videos_per_call" in data:
+                raise ValueError("give videos_per_call only (batch_size is its deprecated name)")
+            data["videos_per_call"] = data.pop("batch_size")
+        if "sampling" in data:
+            warnings.warn(
+                "JobConfig.sampling (row column names) is now settings (videoqa.Settings field names)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            if "settings" in data:
+                raise ValueError("give settings only (sampling is its deprecated form)")
+            names = {Settings.column(name): name for name in Settings.model_fields}
+            data["settings"] = {names.get(k, k): v for k, v in dict(data.pop("sampling")).items()}
+        return data
+
     @field_validator("video_extensions")
     @classmethod
     def _lower_extensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -141,8 +168,8 @@ class JobConfig(BaseModel):
 
     @property
     def config_hash(self) -> str:
-        """Hash of the model and the sampling settings; written on every row."""
-        return config_hash(self.model, self.sampling)
+        """Hash of the model and the settings; written on every row."""
+        return config_hash(self.model, self.settings)
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobConfig:

@@ -88,9 +88,9 @@ def _truth(video_id: str, question_id: str) -> str:
 
 def answers_report(output: str) -> list[str]:
     """Lines comparing each answer with the true intervals of the demo videos."""
-    from videoqa.batch._writer import read_table
+    from videoqa.batch import read_tables
 
-    answers = read_table(output, "answers").to_pylist()
+    answers = read_tables(output, tables=["answers"])["answers"].to_pylist()
     lines = [f"{'video':<16} {'question':<8} {'truth':<18} answer"]
     for row in sorted(answers, key=lambda r: (r["video_id"], r["question_id"])):
         answer = row["answer"].replace("\n", " ")[:60] or repr(row["raw_text"][:60])
@@ -109,13 +109,13 @@ def run(args: argparse.Namespace) -> int:
     note = _MODEL_NOTES.get(args.model, f"{args.model} (a real model: answers are its own)")
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    sampling: dict[str, Any] = {"sampling_fps": 1.0, "max_new_tokens": 24}
+    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),
         output=str(output),
         model=args.model,
-        sampling=sampling,
+        settings=settings,
         decode_workers=1,
         local_num_cpus=args.num_cpus,
         progress_interval_seconds=5.0,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from videoqa.batch._writer import drop_failure_rows, failure_files, read_table
+from videoqa.batch._read import read_tables
+from videoqa.batch._writer import drop_failure_rows, failure_files
 
 __all__ = ["ResumeState", "finished_item_keys", "read_resume_state", "repair_stale_failures"]
 
@@ -41,7 +42,9 @@ class ResumeState:
 
 def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = None) -> ResumeState:
     """Read the answered keys and the failures files of ``output`` (empty when nothing is written)."""
-    answers = read_table(output, "answers", storage_options=storage_options, columns=["item_key"])
+    answers = read_tables(
+        output, tables=["answers"], columns={"answers": ["item_key"]}, storage_options=storage_options
+    )["answers"]
     state = ResumeState(answered=set(answers.column("item_key").to_pylist()))
     for name, keys in failure_files(output, storage_options=storage_options).items():
         for key in keys:

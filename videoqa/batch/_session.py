@@ -24,16 +24,12 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
         model_options["device_map"] = "auto"
     elif num_gpus == 0 and not config.model.startswith("builtin:scripted"):
         model_options["device"] = "cpu"
-    settings = config.sampling
     return Session(
         config.model,
+        config.settings,
         cache_dir=config.cache_dir,
-        backend=settings.decode_backend,
-        max_new_tokens=settings.max_new_tokens,
-        prompt_style=settings.prompt_style,
         storage_options=config.storage_options,
         model_options=model_options or None,
-        **settings.strategy_options(),
     )
 
 

@@ -106,15 +106,6 @@ def _fail(row: dict[str, Any], failure: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _first_pass_plan(info: Any, config: JobConfig) -> Any:
-    """The plan of the strategy's first pass: what the model actor receives pre-decoded."""
-    from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
-
-    options = StrategyOptions(**config.sampling.strategy_options())
-    resolved = resolve_strategy(config.sampling.strategy, info, options)
-    return coarse_plan(info, options) if resolved == "coarse_to_fine" else single_plan(info, options)
-
-
 def _guarded_task(stage: str, video: str, work: Any, *, config: JobConfig, tracker: Any) -> Any:
     """:func:`guarded` for a CPU task of one video: retried per the job, killed past the stage timeout."""
     return guarded(
@@ -138,7 +129,9 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         from videoqa.video import probe
 
         info = probe(row["video"], storage_options=config.storage_options)
-        return info, _first_pass_plan(info, config)
+        from videoqa.core._strategies import first_pass_plan
+
+        return info, first_pass_plan(info, config.settings).plan
 
     outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
@@ -223,7 +216,7 @@ def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[
             decode(
                 row["video"],
                 plan,
-                backend=config.sampling.decode_backend,
+                backend=config.settings.decode_backend,
                 storage_options=config.storage_options,
             )
         )
@@ -283,9 +276,7 @@ class ModelStage:
 
     def _analyze(self, video: str, questions: list[Question], info: Any, clips: Any) -> Any:
         def work() -> list[Any]:
-            return self._session.analyze_many(
-                video, questions, strategy=self._config.sampling.strategy, info=info, clips=clips
-            )
+            return self._session.analyze_many(video, questions, info=info, clips=clips)
 
         key = f"{video}|{','.join(q.question_id for q in questions)}"
         return guarded("model", key, work, tracker=self._tracker, max_attempts=self._config.max_attempts)
@@ -300,7 +291,7 @@ class ModelStage:
                     video=row["video"],
                     video_id=row["video_id"],
                     model_id=config.model,
-                    settings=config.sampling,
+                    settings=config.settings,
                     config=config.config_hash,
                     attempts=attempts,
                 )
@@ -338,7 +329,7 @@ def _failure_tables(
             video_id=row["video_id"],
             question=q,
             model_id=config.model,
-            settings=config.sampling,
+            settings=config.settings,
             config=config.config_hash,
             stage=failure["stage"],
             attempts=failure["attempts"],

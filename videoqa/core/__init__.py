@@ -15,6 +15,8 @@ from typing import Any
 _EXPORTS = {
     "DEFAULT_MODEL": "videoqa.core._session",
     "Session": "videoqa.core._session",
+    "Settings": "videoqa.core.settings",
+    "config_hash": "videoqa.core.settings",
     "analyze": "videoqa.core._session",
 }
 

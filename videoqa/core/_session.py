@@ -14,25 +14,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any, get_args
 
-from videoqa.analysis import Analysis, Question, Step, Strategy, Task, WindowUsage
+from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
-from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
-from videoqa.core.prompts import PROMPT_STYLES, PromptStyle
+from videoqa.core._strategies import Encoded, StageTimer, first_pass_plan, run_questions
+from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel, VisualFeatures
-from videoqa.video._decode import BACKENDS, Backend
-from videoqa.video._sampling import (
-    DEFAULT_FPS,
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MIN_FRAMES,
-    DEFAULT_MIN_PIXELS,
-    DEFAULT_TOTAL_PIXELS,
-)
+from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
@@ -41,102 +30,41 @@ DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 _TASKS: tuple[str, ...] = get_args(Task)
 
 
-@dataclass
-class Encoded:
-    """One window's features and whether they came from the visual cache."""
-
-    features: VisualFeatures
-    cached: bool
-
-
-class _Timer:
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
-
-
 class Session:
-    """A loaded model plus sampling settings; ask it many questions about many videos.
+    """A loaded model plus its :class:`~videoqa.Settings`; ask it many questions about many videos.
 
     Args:
         model: a :class:`~videoqa.model.VideoLanguageModel`, or a model string for
             :func:`videoqa.load_model` (hub id, local path, ``"builtin:tiny-qwen2.5-vl"``,
             ``"builtin:scripted"``...), loaded once here.
+        settings: every setting that changes an answer (sampling budgets, strategy, generation,
+            prompt style, decoder); default ``Settings()``.
         cache_dir: directory of the on-disk visual cache (see :mod:`videoqa.core._cache`); None
             disables it, so every call decodes and encodes again.
-        backend: decoder of :func:`videoqa.decode`, ``"pyav"`` or ``"decord"``.
-        fps, min_frames, max_frames, min_pixels, max_pixels, total_pixels: dynamic-FPS budgets of
-            :func:`videoqa.plan_sampling`, applied to every window.
-        coarse_fps, coarse_window_seconds, fine_fps, fine_padding_seconds, max_candidates,
-            min_single_fps: ``coarse_to_fine`` settings (see :mod:`videoqa.core._strategies`).
-        max_new_tokens: generation budget per answer (event lists need a few hundred tokens).
-        batch_size: requests per ``model.generate`` call.
-        prompt_style: ``"qwen_cookbook"`` (default) or ``"lmms_eval"`` (grounding prompt of lmms-eval).
         num_threads: decoder threads. storage_options: fsspec options for remote videos.
-        model_options: keyword arguments for :func:`videoqa.load_model` when ``model`` is a string.
+        model_options: keyword arguments for :func:`videoqa.load_model` when ``model`` is a string
+            (e.g. ``requests_per_batch``, the forward batch size of ``generate``).
+        **overrides: :class:`~videoqa.Settings` fields as keywords, e.g. ``Session(m, fps=1.0)``:
+            shorthand for ``settings=Settings(fps=1.0)`` (applied over ``settings`` when both are given).
     """
 
     def __init__(
         self,
         model: str | VideoLanguageModel = DEFAULT_MODEL,
+        settings: Settings | None = None,
         *,
         cache_dir: str | os.PathLike[str] | None = None,
-        backend: Backend = "pyav",
-        fps: float = DEFAULT_FPS,
-        min_frames: int = DEFAULT_MIN_FRAMES,
-        max_frames: int = DEFAULT_MAX_FRAMES,
-        min_pixels: int = DEFAULT_MIN_PIXELS,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-        total_pixels: float = DEFAULT_TOTAL_PIXELS,
-        coarse_fps: float = 0.5,
-        coarse_window_seconds: float = 600.0,
-        fine_fps: float = 2.0,
-        fine_padding_seconds: float = 3.0,
-        max_candidates: int = 4,
-        min_single_fps: float = 0.5,
-        max_new_tokens: int = 512,
-        batch_size: int = 4,
-        prompt_style: PromptStyle = "qwen_cookbook",
         num_threads: int = 2,
         storage_options: dict | None = None,
         model_options: dict | None = None,
+        **overrides: Any,
     ):
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if prompt_style not in PROMPT_STYLES:
-            raise ValueError(f"prompt_style must be one of {PROMPT_STYLES}, got {prompt_style!r}")
-        for name, value in (
-            ("max_new_tokens", max_new_tokens),
-            ("batch_size", batch_size),
-            ("num_threads", num_threads),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
-        self.options = StrategyOptions(
-            fps=fps,
-            min_frames=min_frames,
-            max_frames=max_frames,
-            min_pixels=min_pixels,
-            max_pixels=max_pixels,
-            total_pixels=total_pixels,
-            coarse_fps=coarse_fps,
-            coarse_window_seconds=coarse_window_seconds,
-            fine_fps=fine_fps,
-            fine_padding_seconds=fine_padding_seconds,
-            max_candidates=max_candidates,
-            min_single_fps=min_single_fps,
-        )
-        self.backend = backend
-        self.max_new_tokens = max_new_tokens
-        self.batch_size = batch_size
-        self.prompt_style: PromptStyle = prompt_style
+        if settings is not None and not isinstance(settings, Settings):
+            raise TypeError(f"settings must be a videoqa.Settings, got {type(settings).__name__}")
+        base = settings if settings is not None else Settings()
+        self.settings: Settings = Settings(**{**base.model_dump(), **overrides}) if overrides else base
+        if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
+            raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")
         self.num_threads = num_threads
         self.storage_options = storage_options
         self.cache = VisualCache(cache_dir) if cache_dir is not None else None
@@ -152,16 +80,27 @@ class Session:
             )
         self.model: VideoLanguageModel = model
 
+    @property
+    def model_id(self) -> str:
+        return self.model.model_id
+
     def __repr__(self) -> str:
         cache = self.cache.directory if self.cache else None
-        return f"Session(model={self.model.model_id!r}, backend={self.backend!r}, cache_dir={cache!r})"
+        return f"Session(model={self.model.model_id!r}, settings={self.settings!r}, cache_dir={cache!r})"
 
     # ------------------------------------------------------------------ public API
 
-    def plan(self, info: VideoInfo, *, strategy: Strategy = "auto") -> SamplingPlan:
-        """The first-pass plan: one window (``single``) or the coarse windows (``coarse_to_fine``)."""
-        resolved = resolve_strategy(strategy, info, self.options)
-        return single_plan(info, self.options) if resolved == "single" else coarse_plan(info, self.options)
+    def plan(self, info: VideoInfo, *, strategy: Strategy | None = None) -> SamplingPlan:
+        """The first-pass plan: one window (``single``) or the coarse windows (``coarse_to_fine``).
+
+        ``strategy`` overrides ``settings.strategy`` (as in :meth:`analyze`).
+        """
+        return first_pass_plan(info, self._with_strategy(strategy)).plan
+
+    def _with_strategy(self, strategy: Strategy | None) -> Settings:
+        if strategy is None or strategy == self.settings.strategy:
+            return self.settings
+        return Settings(**{**self.settings.model_dump(), "strategy": strategy})
 
     def analyze(
         self,
@@ -170,11 +109,15 @@ class Session:
         *,
         task: Task = "qa",
         options: Sequence[str] | None = None,
-        strategy: Strategy = "auto",
+        strategy: Strategy | None = None,
         question_id: str | None = None,
         prompt: str | None = None,
     ) -> Analysis:
-        """Answer one question; a :class:`Question` object brings its own task, options and id."""
+        """Answer one question; a :class:`Question` object brings its own task, options and id.
+
+        ``strategy`` overrides ``settings.strategy`` for this call; the Analysis records the
+        settings it actually ran with.
+        """
         if not isinstance(question, Question):
             question = make_question(
                 question, task=task, options=options, question_id=question_id, prompt=prompt
@@ -186,7 +129,7 @@ class Session:
         video: str | os.PathLike[str],
         questions: Sequence[Question],
         *,
-        strategy: Strategy = "auto",
+        strategy: Strategy | None = None,
         info: VideoInfo | None = None,
         clips: Sequence[Clip] | None = None,
     ) -> list[Analysis]:
@@ -199,24 +142,23 @@ class Session:
         Timings in each Analysis are those of the whole call (shared by its questions).
         """
         from videoqa import video as media
-        from videoqa.core._strategies import run_questions
 
         questions = [q if isinstance(q, Question) else Question.model_validate(q) for q in questions]
         for q in questions:
             check_question(q)
         source = os.fspath(video)
-        timer = _Timer()
+        timer = StageTimer()
         started = time.perf_counter()
+        runner = self if strategy is None else _StrategyOverride(self, self._with_strategy(strategy))
         if info is None:
             with timer("probe"):
                 info = media.probe(source, storage_options=self.storage_options)
-        resolved = resolve_strategy(strategy, info, self.options)
-        return run_questions(self, source, info, questions, resolved, clips, timer, started)
+        return run_questions(runner, source, info, questions, clips, timer, started)
 
     # ------------------------------------------------------------------ internals used by the runner
 
     def encode_plan(
-        self, source: str, plan: SamplingPlan, timer: _Timer, clips: Sequence[Clip] | None = None
+        self, source: str, plan: SamplingPlan, timer: StageTimer, clips: Sequence[Clip] | None = None
     ) -> list[Encoded]:
         """Features of every window of ``plan``: cache hits first, then decode + encode the misses only."""
         results, keys = self._cached(source, plan, timer)
@@ -247,7 +189,7 @@ class Session:
             raise DecodeError(source, f"the decoder returned no clip for windows {lost} of the plan")
         return results  # type: ignore[return-value]
 
-    def _cached(self, source: str, plan: SamplingPlan, timer: _Timer) -> tuple[list, list]:
+    def _cached(self, source: str, plan: SamplingPlan, timer: StageTimer) -> tuple[list, list]:
         """(features or None, cache key or None) per window of ``plan``."""
         results: list[Encoded | None] = [None] * len(plan.windows)
         keys: list[str | None] = [None] * len(plan.windows)
@@ -257,7 +199,7 @@ class Session:
             video_fp = video_fingerprint(source, storage_options=self.storage_options)
             model_fp = self.model.fingerprint()
             for i, window in enumerate(plan.windows):
-                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.backend)
+                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.settings.decode_backend)
                 hit = self.cache.get(keys[i], window)
                 results[i] = Encoded(hit, cached=True) if hit is not None else None
         return results, keys
@@ -271,24 +213,25 @@ class Session:
         return media.decode(
             source,
             plan.subset(indices),
-            backend=self.backend,
+            backend=self.settings.decode_backend,
             num_threads=self.num_threads,
             storage_options=self.storage_options,
         )
 
-    def generate(self, requests: Sequence[GenerationRequest], timer: _Timer) -> list[Generation]:
-        """Run ``requests`` in batches of ``batch_size``."""
-        out: list[Generation] = []
-        for begin in range(0, len(requests), self.batch_size):
-            batch = list(requests[begin : begin + self.batch_size])
-            with timer("generate"):
-                generations = self.model.generate(batch, max_new_tokens=self.max_new_tokens)
-            if len(generations) != len(batch):
-                raise ModelError(
-                    f"{self.model.model_id} returned {len(generations)} answers for {len(batch)} requests"
-                )
-            out += generations
-        return out
+    def generate(self, requests: Sequence[GenerationRequest], timer: StageTimer) -> list[Generation]:
+        """All ``requests`` in one model call (the model picks its forward batches)."""
+        if not requests:
+            return []
+        settings = self.settings
+        with timer("generate"):
+            generations = self.model.generate(
+                list(requests), max_new_tokens=settings.max_new_tokens, options=settings.generation_options()
+            )
+        if len(generations) != len(requests):
+            raise ModelError(
+                f"{self.model.model_id} returned {len(generations)} answers for {len(requests)} requests"
+            )
+        return generations
 
     def window_usages(self, encoded: Sequence[Encoded]) -> list[WindowUsage]:
         usages = []
@@ -313,8 +256,22 @@ class Session:
             )
         return usages
 
-    def make_step(self, name: str, encoded: Sequence[Encoded], texts: list[str], spans=()) -> Step:
+    def make_step(
+        self, name: str, encoded: Sequence[Encoded], texts: list[str], spans: Sequence = ()
+    ) -> Step:
         return Step(name=name, windows=self.window_usages(encoded), raw_texts=texts, spans=list(spans))
+
+
+class _StrategyOverride:
+    """A session seen with another strategy (``analyze(..., strategy=...)``); everything else shared."""
+
+    def __init__(self, session: Session, settings: Settings):
+        self._session = session
+        self.settings = settings
+        self.model_id = session.model_id
+        self.encode_plan = session.encode_plan
+        self.make_step = session.make_step
+        self.generate = session.generate
 
 
 def _match_clips(plan: SamplingPlan, clips: Sequence[Clip]) -> dict[int, Clip]:
@@ -327,7 +284,7 @@ def _match_clips(plan: SamplingPlan, clips: Sequence[Clip]) -> dict[int, Clip]:
             raise ValueError(
                 f"clip of window {clip.window.index} ({clip.window.start_seconds:.3f}-"
                 f"{clip.window.end_seconds:.3f} s) is not a window of the first-pass plan; decode "
-                "clips from session.plan(info, strategy=...) with the same strategy and settings"
+                "clips from session.plan(info) (first_pass_plan) with the same settings"
             )
         matched[i] = clip
     return matched
@@ -381,14 +338,15 @@ def analyze(
     model: str | VideoLanguageModel = DEFAULT_MODEL,
     task: Task = "qa",
     options: Sequence[str] | None = None,
-    strategy: Strategy = "auto",
+    strategy: Strategy | None = None,
     question_id: str | None = None,
     prompt: str | None = None,
     **session_options: Any,
 ) -> Analysis:
     """Answer one question about one video: a thin shortcut over :class:`Session`.
 
-    ``session_options`` are :class:`Session`'s keyword arguments. When ``model`` is a string, the
+    ``session_options`` are :class:`Session`'s keyword arguments (``settings=``, ``cache_dir=``, or
+    :class:`~videoqa.Settings` fields such as ``fps=1.0``). When ``model`` is a string, the
     loaded model is kept in a module-level slot (one model: the last one asked for, with the same
     ``model_options``), so repeated calls do not reload weights whatever the other options; each
     call builds a light :class:`Session` around it. For many questions, hold a Session yourself.

@@ -31,38 +31,32 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Literal, Protocol
 
-from videoqa.analysis import Analysis, Question, Span, Step, Strategy
+from videoqa.analysis import Analysis, Question, Span, Step
 from videoqa.core._cache import window_fingerprint
 from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
-from videoqa.core.prompts import PromptStyle, build_prompt, option_letters, search_prompt
-from videoqa.model._protocol import GenerationRequest
-from videoqa.video._sampling import (
-    DEFAULT_FPS,
-    DEFAULT_MAX_FRAMES,
-    DEFAULT_MAX_PIXELS,
-    DEFAULT_MIN_FRAMES,
-    DEFAULT_MIN_PIXELS,
-    DEFAULT_TOTAL_PIXELS,
-    check_budgets,
-    even_frames,
-    int_at_least,
-    plan_sampling,
-    positive_real,
-)
-from videoqa.video._types import SamplingPlan, VideoInfo, Window
+from videoqa.core.prompts import build_prompt, option_letters, search_prompt
+from videoqa.core.settings import STRATEGIES, PromptStyle, Settings, Strategy, config_hash
+from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
+from videoqa.video._sampling import even_frames, plan_sampling
+from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
 __all__ = [
     "STRATEGIES",
     "Candidate",
+    "Encoded",
+    "FirstPass",
+    "PassRunner",
     "ResolvedStrategy",
-    "StrategyOptions",
+    "StageTimer",
     "candidate_regions",
     "coarse_plan",
     "fine_plan",
+    "first_pass_plan",
     "first_pass_prompt",
     "map_spans",
     "rank_regions",
@@ -71,49 +65,55 @@ __all__ = [
 ]
 
 ResolvedStrategy = Literal["single", "coarse_to_fine"]
-STRATEGIES: tuple[str, ...] = get_args(Strategy)
 
 
-@dataclass(frozen=True)
-class StrategyOptions:
-    """Sampling budgets and search settings shared by every question of a session."""
+@dataclass
+class Encoded:
+    """One window's features and whether they came from the visual cache."""
 
-    fps: float = DEFAULT_FPS
-    min_frames: int = DEFAULT_MIN_FRAMES
-    max_frames: int = DEFAULT_MAX_FRAMES
-    min_pixels: int = DEFAULT_MIN_PIXELS
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    total_pixels: float = DEFAULT_TOTAL_PIXELS
-    coarse_fps: float = 0.5
-    coarse_window_seconds: float = 600.0
-    fine_fps: float = 2.0
-    fine_padding_seconds: float = 3.0
-    max_candidates: int = 4
-    min_single_fps: float = 0.5
-
-    def __post_init__(self) -> None:
-        # The sampling budgets are checked here, by plan_sampling's own rules, so a bad setting fails
-        # when the Session is built rather than at the first question.
-        check_budgets(fps=self.fps, **self.budgets())
-        for name in ("coarse_fps", "coarse_window_seconds", "fine_fps", "min_single_fps"):
-            positive_real(name, getattr(self, name))
-        padding = self.fine_padding_seconds
-        if isinstance(padding, bool) or not isinstance(padding, (int, float)) or not padding >= 0:
-            raise ValueError(f"fine_padding_seconds must be >= 0 (a number of seconds), got {padding!r}")
-        int_at_least("max_candidates", self.max_candidates, 1)
-
-    def budgets(self) -> dict:
-        """The per-window budgets of :func:`videoqa.plan_sampling`, without the rate."""
-        return dict(
-            min_frames=self.min_frames,
-            max_frames=self.max_frames,
-            min_pixels=self.min_pixels,
-            max_pixels=self.max_pixels,
-            total_pixels=self.total_pixels,
-        )
+    features: VisualFeatures
+    cached: bool
 
 
-def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: StrategyOptions) -> ResolvedStrategy:
+class StageTimer:
+    """Wall time per stage (``with timer("decode"): ...``), summed over a call."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+class PassRunner(Protocol):
+    """What a strategy needs from its session: settings, window features, answers, step records."""
+
+    settings: Settings
+    model_id: str
+
+    def encode_plan(
+        self, source: str, plan: SamplingPlan, timer: StageTimer, clips: Sequence[Clip] | None = None
+    ) -> list[Encoded]:
+        """Features of every window of ``plan`` (cached, given in ``clips``, or decoded and encoded)."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest], timer: StageTimer) -> list[Generation]:
+        """One :class:`Generation` per request, in order, under ``settings``' generation options."""
+        ...
+
+    def make_step(
+        self, name: str, encoded: Sequence[Encoded], texts: list[str], spans: Sequence[Span] = ()
+    ) -> Step:
+        """The :class:`Step` record of one pass over ``encoded``."""
+        ...
+
+
+def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Settings) -> ResolvedStrategy:
     """``auto`` -> ``coarse_to_fine`` when ``max_frames / duration < min_single_fps``, else ``single``."""
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
@@ -123,19 +123,36 @@ def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Strateg
     return "coarse_to_fine" if single_fps < options.min_single_fps else "single"
 
 
-def single_plan(info: VideoInfo, options: StrategyOptions) -> SamplingPlan:
+def single_plan(info: VideoInfo, options: Settings) -> SamplingPlan:
     return plan_sampling(info, fps=options.fps, **options.budgets())
 
 
-def coarse_plan(info: VideoInfo, options: StrategyOptions) -> SamplingPlan:
+def coarse_plan(info: VideoInfo, options: Settings) -> SamplingPlan:
     return plan_sampling(
         info, fps=options.coarse_fps, window_seconds=options.coarse_window_seconds, **options.budgets()
     )
 
 
-def fine_plan(
-    info: VideoInfo, regions: Sequence[tuple[float, float]], options: StrategyOptions
-) -> SamplingPlan:
+@dataclass(frozen=True)
+class FirstPass:
+    """The strategy a question is run with and the plan of its first pass."""
+
+    strategy: ResolvedStrategy
+    plan: SamplingPlan
+
+
+def first_pass_plan(info: VideoInfo, settings: Settings) -> FirstPass:
+    """The one derivation of the first pass: ``settings.strategy`` resolved, and its plan.
+
+    ``single``: one window over the video; ``coarse_to_fine``: the coarse windows. The Session, the
+    strategies and the batch job's decode stage all call this, so pre-decoded clips always match.
+    """
+    strategy = resolve_strategy(settings.strategy, info, settings)
+    plan = single_plan(info, settings) if strategy == "single" else coarse_plan(info, settings)
+    return FirstPass(strategy, plan)
+
+
+def fine_plan(info: VideoInfo, regions: Sequence[tuple[float, float]], options: Settings) -> SamplingPlan:
     """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
     windows: list[Window] = []
     template = None
@@ -194,7 +211,7 @@ class Candidate:
 
 
 def candidate_regions(
-    found: Sequence[tuple[Span, float]], info: VideoInfo, options: StrategyOptions
+    found: Sequence[tuple[Span, float]], info: VideoInfo, options: Settings
 ) -> list[Candidate]:
     """Fine-pass regions from coarse spans; ``found`` pairs each span with its coarse window's fps.
 
@@ -282,6 +299,7 @@ def interpret(question: Question, text: str, *, origin_seconds: float, info: Vid
 def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome, raw_text: str) -> Analysis:
     timings = dict(run.timer.seconds)
     timings["total"] = time.perf_counter() - run.started
+    settings = run.settings
     return Analysis(
         video=run.source,
         question=question,
@@ -290,8 +308,10 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         spans=outcome.spans,
         parse_error=outcome.parse_error,
         raw_text=raw_text,
-        model_id=run.session.model.model_id,
+        model_id=run.session.model_id,
         strategy=run.strategy,
+        settings=settings,
+        config_hash=config_hash(run.session.model_id, settings),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
         steps=steps,
@@ -301,32 +321,40 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
 
 @dataclass
 class _Run:
-    session: Any
+    session: PassRunner
     source: str
     info: VideoInfo
     strategy: ResolvedStrategy
-    timer: Any
+    timer: StageTimer
     started: float
 
     @property
-    def options(self) -> StrategyOptions:
-        return self.session.options
+    def settings(self) -> Settings:
+        return self.session.settings
 
 
-def run_questions(session, source, info, questions, strategy, clips, timer, started) -> list[Analysis]:
-    """Run ``strategy`` for ``questions`` on one video with ``session`` (see :class:`videoqa.Session`)."""
-    run = _Run(session, source, info, strategy, timer, started)
+def run_questions(
+    session: PassRunner,
+    source: str,
+    info: VideoInfo,
+    questions: Sequence[Question],
+    clips: Sequence[Clip] | None,
+    timer: StageTimer,
+    started: float,
+) -> list[Analysis]:
+    """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`)."""
     with timer("plan"):
-        plan = single_plan(info, run.options) if strategy == "single" else coarse_plan(info, run.options)
-    first = session.encode_plan(source, plan, timer, clips)
-    if strategy == "single":
+        first_pass = first_pass_plan(info, session.settings)
+    run = _Run(session, source, info, first_pass.strategy, timer, started)
+    first = session.encode_plan(source, first_pass.plan, timer, clips)
+    if first_pass.strategy == "single":
         return _run_single(run, questions, first)
     return _run_coarse_to_fine(run, questions, first)
 
 
 def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[Analysis]:
     features = tuple(e.features for e in first)
-    style = run.session.prompt_style
+    style = run.settings.prompt_style
     requests = [GenerationRequest(features, first_pass_prompt(q, "single", style=style)) for q in questions]
     generations = run.session.generate(requests, run.timer)
     origin = features[0].window.start_seconds
@@ -364,11 +392,11 @@ def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]
             within=(w.start_seconds, w.end_seconds),
         )
         found += [(span, w.sampled_fps) for span in spans]
-    candidates = candidate_regions(found, run.info, run.options)
+    candidates = candidate_regions(found, run.info, run.settings)
     return _Search(texts, [span for span, _ in found], candidates, reason)
 
 
-def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Any]:
+def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
     """Encode each distinct window once (several questions often share a region)."""
     unique: dict[str, Window] = {}
     for w in windows:
@@ -378,16 +406,16 @@ def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Any]:
     plan = SamplingPlan(
         source=run.info.source,
         windows=tuple(dataclasses.replace(w, index=i) for i, w in enumerate(unique.values())),
-        target_fps=run.options.fine_fps,
-        min_pixels=run.options.min_pixels,
-        max_pixels=run.options.max_pixels,
-        total_pixels=run.options.total_pixels,
+        target_fps=run.settings.fine_fps,
+        min_pixels=run.settings.min_pixels,
+        max_pixels=run.settings.max_pixels,
+        total_pixels=run.settings.total_pixels,
     )
     return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
 
 
 def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) -> list[Analysis]:
-    session, style, n = run.session, run.session.prompt_style, len(coarse)
+    session, style, n = run.session, run.settings.prompt_style, len(coarse)
     requests = [
         GenerationRequest((e.features,), first_pass_prompt(q, "coarse_to_fine", style=style))
         for q in questions
@@ -399,7 +427,7 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
         for s in searches:
             if s.candidates:
                 s.fine_windows = list(
-                    fine_plan(run.info, [c.region for c in s.candidates], run.options).windows
+                    fine_plan(run.info, [c.region for c in s.candidates], run.settings).windows
                 )
     encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
     fallback = None
@@ -408,7 +436,7 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
     ]
     if any(needs_fallback):
         with run.timer("plan"):
-            plan = single_plan(run.info, run.options)
+            plan = single_plan(run.info, run.settings)
         fallback = session.encode_plan(run.source, plan, run.timer)
     fine_requests, owners = [], []
     for i, (q, s) in enumerate(zip(questions, searches, strict=True)):

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import string
 from collections.abc import Sequence
-from typing import Literal, get_args
 
 from videoqa.analysis import Question
+from videoqa.core.settings import PROMPT_STYLES, PromptStyle
 
 __all__ = [
     "PROMPT_STYLES",
@@ -30,8 +30,6 @@ __all__ = [
     "search_prompt",
 ]
 
-PromptStyle = Literal["qwen_cookbook", "lmms_eval"]
-PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 
 _GROUNDING_COOKBOOK = (
     "Give the query: '{query}', when does the described content occur in the video? "

@@ -24,11 +24,11 @@ from videoqa.eval._metrics import (
 )
 from videoqa.eval._prompts import charades_question, lvbench_question
 from videoqa.eval._report import PUBLISHED
-from videoqa.eval._run import EVAL_SAMPLING, EvalConfig, EvalResult, run_eval
+from videoqa.eval._run import EVAL_SETTINGS, EvalConfig, EvalResult, run_eval
 
 __all__ = [
     "CAPABILITIES",
-    "EVAL_SAMPLING",
+    "EVAL_SETTINGS",
     "PUBLISHED",
     "AnnotationError",
     "ChoiceBenchmark",

@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
 _JOB_FLAGS = (
-    "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "batch_size",
+    "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "videos_per_call",
     "max_attempts", "cache_dir", "local_num_cpus", "resume", "storage_options",
 )  # fmt: skip
 
@@ -49,23 +49,11 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
         help="lmms-eval's prompts (default; comparable with published tables) or videoqa's own.",
     )  # fmt: skip
 
-    from videoqa.eval._run import EVAL_SAMPLING as s
+    from videoqa.core._flags import add_settings_flags
+    from videoqa.eval._run import eval_settings
 
-    sampling = p.add_argument_group("sampling (defaults: the Qwen2.5-VL report's 768 frames / 24,576 tokens)")
-    sampling.add_argument("--strategy", choices=("single", "coarse_to_fine", "auto"), default=s.strategy)
-    sampling.add_argument("--fps", type=float, default=s.sampling_fps, help="Target frames per second.")
-    sampling.add_argument("--min-frames", type=int, default=s.sampling_min_frames)
-    sampling.add_argument("--max-frames", type=int, default=s.sampling_max_frames)
-    sampling.add_argument("--min-pixels", type=int, default=s.sampling_min_pixels, help="Per-frame floor.")
-    sampling.add_argument("--max-pixels", type=int, default=s.sampling_max_pixels, help="Per-frame cap.")
-    sampling.add_argument(
-        "--total-pixels", type=float, default=s.sampling_total_pixels,
-        help="Pixel budget over all frames of a window (tokens = total_pixels / 784).",
-    )  # fmt: skip
-    sampling.add_argument(
-        "--max-new-tokens", type=int, help="Generation budget (default: lmms-eval's 50 / 16; native: 128)."
-    )
-    sampling.add_argument("--backend", choices=("pyav", "decord"), default=s.decode_backend)
+    # Help shows the lmms-eval defaults; with --prompt native, max_new_tokens and prompt_style are Settings'.
+    add_settings_flags(p, defaults=eval_settings(benchmark, "lmms-eval"))
 
     job = p.add_argument_group("batch job (see videoqa run --help)")
     job.add_argument(
@@ -75,7 +63,7 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
     job.add_argument("--gpus-per-replica", type=float, help="GPUs per model actor (>1 shards the model).")
     job.add_argument("--cpus-per-replica", type=float, default=1.0)
     job.add_argument("--decode-workers", type=int, default=2, help="Concurrent decode tasks.")
-    job.add_argument("--batch-size", type=int, default=1, help="Videos per model-actor call.")
+    job.add_argument("--videos-per-call", type=int, default=1, help="Videos per model-actor call.")
     job.add_argument("--max-attempts", type=int, default=3)
     job.add_argument("--cache-dir", help="Visual-feature cache of the model actors.")
     job.add_argument("--local-num-cpus", type=int, help="CPUs of the local Ray started for the run.")
@@ -95,22 +83,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
-    from videoqa.eval._run import EvalConfig, eval_sampling
+    from videoqa.core._flags import settings_from_args
+    from videoqa.eval._run import EvalConfig, eval_settings
 
-    overrides = {} if args.max_new_tokens is None else {"max_new_tokens": args.max_new_tokens}
-    sampling = eval_sampling(
-        args.benchmark,
-        args.prompt,
-        strategy=args.strategy,
-        sampling_fps=args.fps,
-        sampling_min_frames=args.min_frames,
-        sampling_max_frames=args.max_frames,
-        sampling_min_pixels=args.min_pixels,
-        sampling_max_pixels=args.max_pixels,
-        sampling_total_pixels=args.total_pixels,
-        decode_backend=args.backend,
-        **overrides,
-    )
+    settings = settings_from_args(args, eval_settings(args.benchmark, args.prompt))
     job = {k: getattr(args, k) for k in _JOB_FLAGS if getattr(args, k) is not None}
     return EvalConfig(
         benchmark=args.benchmark,
@@ -123,7 +99,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         clip_ground_truth=getattr(args, "clip_ground_truth", False),
         limit=args.limit,
         video_suffix=args.video_suffix,
-        sampling=sampling,
+        settings=settings,
         job=job,
     )
 

@@ -24,43 +24,35 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from videoqa.analysis import Question
-from videoqa.records import SamplingSettings
+from videoqa.core.settings import Settings, config_hash
 
-__all__ = ["EVAL_SAMPLING", "EvalConfig", "EvalResult", "eval_sampling", "run_eval"]
+__all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "run_eval"]
 
 log = logging.getLogger(__name__)
 
 Benchmark = Literal["charades-sta", "lvbench"]
 
-_EVAL_SETS = frozenset({"videos", "questions", "output", "model", "sampling"})
+_EVAL_SETS = frozenset({"videos", "questions", "output", "model", "settings", "sampling"})
 """JobConfig fields the evaluation sets itself (``EvalConfig.job`` holds the others)."""
 
-EVAL_SAMPLING = SamplingSettings(
-    strategy="single",
-    sampling_fps=2.0,
-    sampling_max_frames=768,
-    sampling_min_pixels=16 * 28 * 28,
-    sampling_max_pixels=768 * 28 * 28,
-    sampling_total_pixels=24576 * 28 * 28,
-)
-"""Defaults of the evaluations: the Qwen2.5-VL report's caps (at most 768 frames and 24,576 visual
+EVAL_SETTINGS = Settings(strategy="single", min_pixels=16 * 28 * 28, total_pixels=24576 * 28 * 28)
+"""Settings of the evaluations: the Qwen2.5-VL report's caps (at most 768 frames and 24,576 visual
 tokens per video) at 2 fps, one pass over the whole video (as lmms-eval). The per-frame floor is the
 Qwen cookbook's 16 x 28 x 28 pixels so that the token cap can bind on hour-long videos."""
 
 
-def eval_sampling(benchmark: Benchmark, prompt: str, **overrides: Any) -> SamplingSettings:
-    """:data:`EVAL_SAMPLING` with the generation settings of ``benchmark`` and ``prompt``.
+def eval_settings(benchmark: Benchmark, prompt: str, **overrides: Any) -> Settings:
+    """:data:`EVAL_SETTINGS` with the generation settings of ``benchmark`` and ``prompt``.
 
     With lmms-eval prompts, ``max_new_tokens`` is lmms-eval's (50 for Charades-STA, 16 for LVBench)
-    and ``prompt_style`` is ``"lmms_eval"``; native prompts keep the session's defaults.
+    and ``prompt_style`` is ``"lmms_eval"``; native prompts keep the :class:`Settings` defaults.
     """
     from videoqa.eval._prompts import MAX_NEW_TOKENS
 
+    generation: dict[str, Any] = {}
     if prompt == "lmms-eval":
         generation = {"max_new_tokens": MAX_NEW_TOKENS[benchmark], "prompt_style": "lmms_eval"}
-    else:
-        generation = {"max_new_tokens": SamplingSettings().max_new_tokens, "prompt_style": "qwen_cookbook"}
-    return SamplingSettings.model_validate({**EVAL_SAMPLING.model_dump(), **generation, **overrides})
+    return Settings(**{**EVAL_SETTINGS.model_dump(), **generation, **overrides})
 
 
 class EvalConfig(BaseModel):
@@ -89,14 +81,15 @@ class EvalConfig(BaseModel):
     )
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N items of the file.")
     video_suffix: str = Field(default=".mp4", description="File ending of the videos: <videos>/<id><suffix>.")
-    sampling: SamplingSettings | None = Field(
+    settings: Settings | None = Field(
         default=None,
-        description="Sampling and generation settings of the job; None: eval_sampling(benchmark, prompt).",
+        description="Every answer-changing setting of the job (videoqa.Settings); None: "
+        "eval_settings(benchmark, prompt).",
     )
     job: dict[str, Any] = Field(
         default_factory=dict,
         description="Further videoqa.batch.JobConfig fields (address, replicas, gpus_per_replica, "
-        "decode_workers, batch_size, resume, storage_options, local_num_cpus, ...).",
+        "decode_workers, videos_per_call, resume, storage_options, local_num_cpus, ...).",
     )
 
     @field_validator("job")
@@ -123,8 +116,8 @@ class EvalConfig(BaseModel):
             raise ValueError(f"job holds invalid JobConfig values: {problems}") from None
         return value
 
-    def resolved_sampling(self) -> SamplingSettings:
-        return self.sampling if self.sampling is not None else eval_sampling(self.benchmark, self.prompt)
+    def resolved_settings(self) -> Settings:
+        return self.settings if self.settings is not None else eval_settings(self.benchmark, self.prompt)
 
 
 @dataclass(frozen=True)
@@ -254,7 +247,7 @@ def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
         questions=questions,
         output=posixpath.join(config.output.rstrip("/"), "batch"),
         model=config.model,
-        sampling=config.resolved_sampling(),
+        settings=config.resolved_settings(),
         **config.job,
     )
     summary = run_job(job)
@@ -277,19 +270,22 @@ _COLUMNS = {
 
 def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
     """question_id -> :class:`Prediction` from the job's tables (rows of this config and question text)."""
-    from videoqa.batch._writer import read_table
+    from videoqa.batch import read_tables
     from videoqa.eval._score import Prediction
     from videoqa.records import question_hash
 
     opts = job.storage_options
     wanted = {qid: question_hash(q) for qid, q in prep.questions.items()}
 
+    key = ["item_key", "question_id", "question_hash", "config_hash"]
+    tables = read_tables(
+        job.output, columns={t: [*key, *c] for t, c in _COLUMNS.items()}, storage_options=opts
+    )
+
     def rows(table: str) -> list[dict[str, Any]]:
-        columns = ["item_key", "question_id", "question_hash", "config_hash", *_COLUMNS[table]]
-        out = read_table(job.output, table, storage_options=opts, columns=columns).to_pylist()
         return [
             r
-            for r in out
+            for r in tables[table].to_pylist()
             if r["config_hash"] == job.config_hash and wanted.get(r["question_id"]) == r["question_hash"]
         ]
 
@@ -346,26 +342,29 @@ def _complete(prep: _Prepared, preds: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _sampling_note(sampling: SamplingSettings) -> str:
+def _sampling_note(settings: Settings) -> str:
     return (
-        f"sampling {sampling.sampling_fps:g} fps, at most {sampling.sampling_max_frames} frames and "
-        f"{sampling.sampling_total_pixels / (28 * 28):.0f} visual tokens per window, "
-        f"max_new_tokens {sampling.max_new_tokens}"
+        f"sampling {settings.fps:g} fps, at most {settings.max_frames} frames and "
+        f"{settings.total_pixels / (28 * 28):.0f} visual tokens per window, "
+        f"max_new_tokens {settings.max_new_tokens}, "
+        f"{'sampled' if settings.do_sample else 'greedy'}, "
+        f"repetition_penalty {settings.repetition_penalty:g}"
     )
 
 
 def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dict[str, Any]:
     missing = set(prep.missing_videos)
-    sampling = config.resolved_sampling()
+    settings = config.resolved_settings()
     title = {"charades-sta": "Charades-STA (R@1, IoU >= m; mIoU)", "lvbench": "LVBench (accuracy)"}
     return {
         "benchmark": config.benchmark,
         "title": title[config.benchmark],
         "model": config.model,
         "prompt_style": config.prompt,
-        "strategy": sampling.strategy,
-        "sampling": sampling.model_dump(),
-        "sampling_note": _sampling_note(sampling),
+        "strategy": settings.strategy,
+        "settings": settings.model_dump(),
+        "config_hash": config_hash(config.model, settings),
+        "sampling_note": _sampling_note(settings),
         "annotations": config.annotations,
         "annotation_format": prep.annotation_format,
         "comparable": prep.comparable,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from videoqa.model._devices import AttnImplementation, DtypeName
 from videoqa.model._protocol import (
     Generation,
+    GenerationOptions,
     GenerationRequest,
     TemporalConfig,
     TemporalKind,
@@ -36,6 +37,7 @@ __all__ = [
     "BUILTIN_MODELS",
     "TINY_BUILD_VERSION",
     "Generation",
+    "GenerationOptions",
     "GenerationRequest",
     "QwenModel",
     "TemporalConfig",
@@ -81,9 +83,7 @@ def load_model(
     device_map: str | dict[str, Any] | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
     revision: str | None = None,
-    max_new_tokens: int = 512,
-    batch_size: int = 8,
-    do_sample: bool = False,
+    requests_per_batch: int = 8,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
 
@@ -96,9 +96,8 @@ def load_model(
             ``None`` shards only when there are several GPUs and the model does not fit the first.
         cache_dir: for hub ids, the Hugging Face download cache; for ``builtin:tiny-*``, the
             directory holding the built checkpoints (default :func:`default_models_dir`).
-        max_new_tokens: default answer length for :meth:`generate`.
-        batch_size: requests per forward batch in :meth:`generate`.
-        do_sample: ``False`` (default) decodes greedily; ``True`` uses the checkpoint's sampling settings.
+        requests_per_batch: requests per forward batch of :meth:`generate` (memory vs speed; it does
+            not change the answers' settings, see :class:`videoqa.Settings` for those).
     """
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
@@ -127,7 +126,5 @@ def load_model(
         dtype=dtype,
         attn_implementation=attn_implementation,
         device_map=device_map,
-        max_new_tokens=max_new_tokens,
-        batch_size=batch_size,
-        do_sample=do_sample,
+        requests_per_batch=requests_per_batch,
     )

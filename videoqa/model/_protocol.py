@@ -20,6 +20,7 @@ from videoqa.video._types import Window
 
 __all__ = [
     "Generation",
+    "GenerationOptions",
     "GenerationRequest",
     "TemporalConfig",
     "TemporalKind",
@@ -69,6 +70,21 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class GenerationOptions:
+    """How a model picks its tokens. ``None`` leaves a field to the checkpoint's generation config.
+
+    The defaults are greedy decoding; ``temperature``, ``top_p`` and ``top_k`` only matter with
+    ``do_sample=True``. :class:`videoqa.core.settings.Settings` fills every field a user can set.
+    """
+
+    do_sample: bool = False
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    repetition_penalty: float | None = None
+
+
+@dataclass(frozen=True)
 class Generation:
     text: str
     input_tokens: int
@@ -88,6 +104,15 @@ class VideoLanguageModel(Protocol):
         """Run the vision side on one decoded :class:`~videoqa.video.Clip`."""
         ...
 
-    def generate(self, requests: Sequence[GenerationRequest], *, max_new_tokens: int) -> list[Generation]:
-        """Answer a batch of requests; one :class:`Generation` per request, in order."""
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        options: GenerationOptions | None = None,
+    ) -> list[Generation]:
+        """Answer the requests; one :class:`Generation` per request, in order.
+
+        The model splits them into forward batches as it sees fit; ``options=None`` is greedy.
+        """
         ...

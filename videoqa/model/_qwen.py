@@ -45,7 +45,14 @@ import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model import _devices, _inputs
-from videoqa.model._protocol import Generation, GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.model._protocol import (
+    Generation,
+    GenerationOptions,
+    GenerationRequest,
+    TemporalConfig,
+    VisualFeatures,
+)
+from videoqa.video._sampling import int_at_least
 
 MODEL_TYPES = {
     "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
@@ -71,9 +78,7 @@ class RunSettings:
     dtype: str
     attn_implementation: str
     device_map: Any
-    max_new_tokens: int
-    batch_size: int
-    do_sample: bool
+    requests_per_batch: int
 
 
 def load_qwen(
@@ -86,16 +91,13 @@ def load_qwen(
     dtype: str = "auto",
     attn_implementation: str | None = None,
     device_map: Any = None,
-    max_new_tokens: int = 512,
-    batch_size: int = 8,
-    do_sample: bool = False,
+    requests_per_batch: int = 8,
 ) -> QwenModel:
     """``from_pretrained`` of a hub id or checkpoint directory: the one path for real and tiny models."""
     import torch
     import transformers
 
-    if max_new_tokens < 1 or batch_size < 1:
-        raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
+    int_at_least("requests_per_batch", requests_per_batch, 1)
     hub = {"cache_dir": None if cache_dir is None else str(cache_dir), "revision": revision}
     try:
         config = transformers.AutoConfig.from_pretrained(source, **hub)
@@ -114,9 +116,7 @@ def load_qwen(
     settings = _placement(
         config, device=device, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
     )
-    settings = RunSettings(
-        **settings, max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=do_sample
-    )
+    settings = RunSettings(**settings, requests_per_batch=requests_per_batch)
     model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
     try:
         processor = transformers.AutoProcessor.from_pretrained(source, **hub)
@@ -351,18 +351,22 @@ class QwenModel:
         return embeds
 
     def generate(
-        self, requests: Sequence[GenerationRequest], *, max_new_tokens: int | None = None
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        options: GenerationOptions | None = None,
     ) -> list[Generation]:
-        max_new_tokens = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        """Answer ``requests`` in forward batches of ``requests_per_batch`` (see ``load_model``)."""
+        int_at_least("max_new_tokens", max_new_tokens, 1)
+        config = self._generation_config(max_new_tokens, options or GenerationOptions())
         results: list[Generation] = []
-        size = self.settings.batch_size
+        size = self.settings.requests_per_batch
         for start in range(0, len(requests), size):
-            results.extend(self._generate_batch(requests[start : start + size], max_new_tokens))
+            results.extend(self._generate_batch(requests[start : start + size], config))
         return results
 
-    def _generate_batch(self, requests: Sequence[GenerationRequest], max_new_tokens: int) -> list[Generation]:
+    def _generate_batch(self, requests: Sequence[GenerationRequest], config: Any) -> list[Generation]:
         import torch
 
         built = self.build_inputs(requests)
@@ -377,7 +381,7 @@ class QwenModel:
                 inputs_embeds=embeds,
                 attention_mask=attention_mask,
                 position_ids=position_ids,
-                generation_config=self._generation_config(max_new_tokens),
+                generation_config=config,
             )
         new_tokens = out[:, input_ids.shape[1] :].to("cpu")
         stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
@@ -391,14 +395,35 @@ class QwenModel:
             )
         return results
 
-    def _generation_config(self, max_new_tokens: int) -> Any:
-        config = self.model.generation_config.to_dict()
-        config.update(max_new_tokens=max_new_tokens, pad_token_id=self.pad_token_id)
-        if not self.settings.do_sample:
-            config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    def _generation_config(self, max_new_tokens: int, options: GenerationOptions) -> Any:
+        """The ``GenerationConfig`` of one call: ``options`` over the checkpoint's token IDs.
+
+        Of the checkpoint's generation config only the token IDs always apply; its
+        ``repetition_penalty`` applies when ``options.repetition_penalty`` is None (1.0 when absent),
+        its ``temperature``/``top_p``/``top_k`` only when sampling and left None in ``options``.
+        Everything else in it (its own ``do_sample``, ``max_length``, ...) is ignored.
+        """
         from transformers import GenerationConfig
 
-        return GenerationConfig(**{k: v for k, v in config.items() if not k.startswith("_")})
+        shipped = self.model.generation_config
+        penalty = options.repetition_penalty
+        config: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": self.pad_token_id,
+            "eos_token_id": shipped.eos_token_id,
+            "bos_token_id": shipped.bos_token_id,
+            "do_sample": options.do_sample,
+            "repetition_penalty": float(
+                penalty if penalty is not None else shipped.repetition_penalty or 1.0
+            ),
+        }
+        if options.do_sample:
+            for name in ("temperature", "top_p", "top_k"):
+                value = getattr(options, name)
+                config[name] = value if value is not None else getattr(shipped, name)
+        else:
+            config.update(temperature=None, top_p=None, top_k=None)
+        return GenerationConfig(**config)
 
 
 def _as_list(value: Any) -> list[int]:

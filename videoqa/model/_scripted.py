@@ -40,7 +40,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from videoqa.errors import ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.model._protocol import (
+    Generation,
+    GenerationOptions,
+    GenerationRequest,
+    TemporalConfig,
+    VisualFeatures,
+)
 
 __all__ = ["ScriptedModel"]
 
@@ -89,7 +95,14 @@ class ScriptedModel:
         pts = np.asarray(clip.pts_seconds, dtype=np.float64).copy()
         return VisualFeatures(window=window, pts_seconds=pts, data=facts, warnings=list(clip.warnings))
 
-    def generate(self, requests: Sequence[GenerationRequest], *, max_new_tokens: int) -> list[Generation]:
+    def generate(
+        self,
+        requests: Sequence[GenerationRequest],
+        *,
+        max_new_tokens: int,
+        options: GenerationOptions | None = None,
+    ) -> list[Generation]:
+        """Rule-based answers; ``options`` are accepted and ignored (the rules are deterministic)."""
         generations = []
         for request in requests:
             if not request.features:

@@ -8,12 +8,11 @@ be a local folder or any fsspec URL (``s3://bucket/job``).
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
 from videoqa.analysis import Analysis
-from videoqa.records import TABLES, AnswerRow, FailureRow, SamplingSettings, SpanRow, WindowRow
+from videoqa.records import TABLES, AnswerRow, FailureRow, SettingsColumns, SpanRow, WindowRow
 from videoqa.report._view import AnswerView, FailureView, VideoView, answer_view, lane_color
 
 __all__ = ["JobTables", "JobView", "build_job_view", "read_job_tables"]
@@ -41,52 +40,38 @@ class JobView:
     notes: list[str] = field(default_factory=list)
 
 
-def _table_files(fs: Any, root: str, table: str) -> list[str]:
-    """Parquet files of one table, as the batch writer lays them out: ``<root>/<table>/part-*.parquet``.
-
-    Hidden in-progress files (``.part-....tmp``) of a running job are not matched.
-    """
-    return sorted(fs.glob(posixpath.join(root, table, "part-*.parquet")))
-
-
-def _read_rows(fs: Any, paths: list[str], table: str) -> list[Any]:
-    import pyarrow.dataset as pads
-
-    from videoqa.records import arrow_schema
-
-    if not paths:
-        return []
+def _rows(data: Any, table: str, output: str) -> list[Any]:
     model = TABLES[table]
-    data = pads.dataset(paths, filesystem=fs, format="parquet", schema=arrow_schema(table)).to_table()
     rows = []
     for raw in data.to_pylist():
         try:
             rows.append(model.model_validate(raw))
         except ValueError as error:
             raise ValueError(
-                f"A row of {posixpath.dirname(paths[0])} does not match videoqa.records.{model.__name__}; "
+                f"A row of {output}/{table} does not match videoqa.records.{model.__name__}; "
                 f"was it written by another videoqa version? {error}"
             ) from error
     return rows
 
 
 def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = None) -> JobTables:
-    """Read every table of the job output folder or bucket prefix ``output``."""
+    """Read every table of the job output folder or bucket prefix ``output`` (via ``batch.read_tables``)."""
     import fsspec
 
+    from videoqa.batch import read_tables
+
     fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
-    root = root.rstrip("/")
-    if not fs.isdir(root):
+    if not fs.isdir(root.rstrip("/")):
         raise FileNotFoundError(
             f"Job output {output!r} does not exist; pass the --output folder of a videoqa job."
         )
-    files = {name: _table_files(fs, root, name) for name in TABLES}
-    if not files["answers"] and not files["failures"]:
+    data = read_tables(str(output), storage_options=storage_options)
+    if not data["answers"].num_rows and not data["failures"].num_rows:
         raise FileNotFoundError(
             f"{output!r} holds neither an 'answers' nor a 'failures' table; "
             "is it the --output of a videoqa job?"
         )
-    return JobTables(**{name: _read_rows(fs, files[name], name) for name in TABLES})
+    return JobTables(**{name: _rows(table, name, str(output)) for name, table in data.items()})
 
 
 # ------------------------------------------------------------------------------------------------ views
@@ -151,7 +136,7 @@ def _setting_text(value: Any) -> str:
 
 
 def _settings(tables: JobTables) -> list[tuple[str, list[tuple[str, str]]]]:
-    names = list(SamplingSettings.model_fields)
+    names = list(SettingsColumns.model_fields)
     seen: dict[str, list[tuple[str, str]]] = {}
     for row in [*tables.answers, *tables.failures]:
         if row.config_hash not in seen:
