@@ -19,7 +19,8 @@ from videoqa.batch._inputs import QuestionSpec, VideoRef, list_videos, match_que
 from videoqa.batch._job import plan_units
 from videoqa.batch._resume import finished_item_keys
 from videoqa.batch._writer import failure_files, read_table, write_unit
-from videoqa.records import SamplingSettings, TableRows, config_hash, failure_row
+from videoqa.core.settings import Settings
+from videoqa.records import TableRows, config_hash, failure_row
 
 EXT = (".mp4", ".mkv")
 
@@ -189,7 +190,7 @@ def _failures(video: str, qids: list[str], config: str = "c") -> TableRows:
     rows = [
         failure_row(
             ("E", "boom"), video=video, video_id=video, question=Question(question_id=q, question="?"),
-            model_id="m", settings=SamplingSettings(), config=config, stage="probe", attempts=1,
+            model_id="m", settings=Settings(), config=config, stage="probe", attempts=1,
         )
         for q in qids
     ]  # fmt: skip
@@ -230,7 +231,7 @@ def test_plan_units_skips_finished_items_on_resume(folder, tmp_path):
     q1 = Question(question_id="q1", question="?")
     row = failure_row(
         ("E", "x"), video=a_unit["video"], video_id="a.mp4", question=q1, model_id="m",
-        settings=config.sampling, config=config.config_hash, stage="probe", attempts=1,
+        settings=config.settings, config=config.config_hash, stage="probe", attempts=1,
     )  # fmt: skip
     write_unit(config.output, TableRows(failures=[row]))
     resumed = config.model_copy(update={"resume": True})
@@ -241,7 +242,7 @@ def test_plan_units_skips_finished_items_on_resume(folder, tmp_path):
         for q in json.loads(next(u for u in units if u["video_id"] == "a.mp4")["questions_json"])
     ] == ["q2"]
     # another config (here: another fps) shares nothing with the written rows
-    other = resumed.model_copy(update={"sampling": SamplingSettings(sampling_fps=1.0)})
+    other = resumed.model_copy(update={"settings": Settings(fps=1.0)})
     assert plan_units(other)[2] == 0
 
 
@@ -249,15 +250,17 @@ def test_job_config_forbids_unknown_fields_and_hashes_answer_settings_only():
     base = JobConfig(videos="v", questions="q", output="o", model="m")
     with pytest.raises(ValidationError):
         JobConfig(videos="v", questions="q", output="o", replicaz=2)
-    assert base.config_hash == config_hash("m", SamplingSettings())
-    assert base.model_copy(update={"replicas": 8, "decode_workers": 16}).config_hash == base.config_hash
+    assert base.config_hash == config_hash("m", Settings())
+    resources = {"replicas": 8, "decode_workers": 16, "videos_per_call": 4}
+    assert base.model_copy(update=resources).config_hash == base.config_hash
 
 
 def test_cli_flags_and_config_file(tmp_path):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     (tmp_path / "job.yaml").write_text(
-        "videos: s3://b/v/\nquestions: q.jsonl\noutput: o\nreplicas: 3\nsampling: {sampling_fps: 0.5}\n"
+        "videos: s3://b/v/\nquestions: q.jsonl\noutput: o\nreplicas: 3\n"
+        "settings: {fps: 0.5, coarse_fps: 0.25}\n"
     )
     argv = ["--config", str(tmp_path / "job.yaml"), "--fps", "1.5", "--max-frames", "64", "--resume"]
     argv += ["--replicas", "2", "--storage-options", '{"anon": true}', "--video-extensions", ".mp4,.webm"]
@@ -269,8 +272,24 @@ def test_cli_flags_and_config_file(tmp_path):
         True,
         {"anon": True},
     )
-    assert (config.sampling.sampling_fps, config.sampling.sampling_max_frames) == (1.5, 64)
+    assert config.settings == Settings(fps=1.5, max_frames=64, coarse_fps=0.25)  # flags over the file
     assert config.video_extensions == (".mp4", ".webm")
+
+
+def test_job_config_reads_the_deprecated_names_of_older_files(tmp_path):
+    (tmp_path / "old.yaml").write_text(
+        "videos: v\nquestions: q\noutput: o\nbatch_size: 2\n"
+        "sampling: {sampling_fps: 0.5, strategy: single, max_new_tokens: 32}\n"
+    )
+    with pytest.warns(DeprecationWarning) as warned:
+        config = JobConfig.from_file(tmp_path / "old.yaml")
+    assert sorted(str(w.message).split(" is now ")[0] for w in warned) == [
+        "JobConfig.batch_size", "JobConfig.sampling (row column names)"
+    ]  # fmt: skip
+    assert config.videos_per_call == 2
+    assert config.settings == Settings(fps=0.5, strategy="single", max_new_tokens=32)
+    with pytest.raises(ValidationError, match="give videos_per_call only"), pytest.warns(DeprecationWarning):
+        JobConfig(videos="v", questions="q", output="o", batch_size=2, videos_per_call=3)
 
 
 def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
@@ -293,13 +312,11 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
 
 def test_model_actor_session_gets_the_job_settings():
     from videoqa.batch._session import build_session
-    from videoqa.core._strategies import StrategyOptions
 
-    sampling = SamplingSettings(sampling_fps=0.5, sampling_coarse_window_seconds=300.0, max_new_tokens=32)
-    config = JobConfig(videos="v", questions="q", output="o", model="builtin:scripted", sampling=sampling)
+    settings = Settings(fps=0.5, coarse_window_seconds=300.0, max_new_tokens=32)
+    config = JobConfig(videos="v", questions="q", output="o", model="builtin:scripted", settings=settings)
     session = build_session(config, num_gpus=0)
-    assert session.options == StrategyOptions(fps=0.5, coarse_window_seconds=300.0)
-    assert (session.max_new_tokens, session.prompt_style, session.backend) == (32, "qwen_cookbook", "pyav")
+    assert session.settings == settings
     assert session.model.model_id == "builtin:scripted"
 
 

@@ -10,10 +10,11 @@ from pydantic import ValidationError
 
 from videoqa import errors
 from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
+from videoqa.core.settings import Settings
 from videoqa.records import (
     TABLES,
     AnswerRow,
-    SamplingSettings,
+    SettingsColumns,
     analysis_to_rows,
     arrow_schema,
     config_hash,
@@ -22,7 +23,7 @@ from videoqa.records import (
     question_hash,
 )
 
-SETTINGS = SamplingSettings(sampling_fps=1.0, sampling_max_frames=64)
+SETTINGS = Settings(fps=1.0, max_frames=64)
 QUESTION = Question(question_id="red", question="a red square appears", task="grounding")
 
 
@@ -61,17 +62,23 @@ def _analysis() -> Analysis:
             Step(name="fine", windows=[_window(0, 36.0)], raw_texts=["c"]),
         ],
         timings_seconds={"model": 1.5},
+        settings=SETTINGS,
+        config_hash=config_hash("builtin:scripted", SETTINGS),
     )
 
 
 def _rows():
-    cfg = config_hash("builtin:scripted", SETTINGS)
+    return _rows_with(SETTINGS)
+
+
+def _rows_with(settings: Settings):
+    cfg = config_hash("builtin:scripted", settings)
     return cfg, analysis_to_rows(
         _analysis(),
         video="s3://b/v/a.mp4",
         video_id="v/a.mp4",
         model_id="builtin:scripted",
-        settings=SETTINGS,
+        settings=settings,
         config=cfg,
         attempts=2,
     )
@@ -161,10 +168,11 @@ def test_failure_row_from_media_error_and_tuple():
 
 def test_hashes_change_with_what_changes_answers_only():
     base = config_hash("m", SETTINGS)
-    assert base == config_hash("m", SamplingSettings(sampling_fps=1.0, sampling_max_frames=64))
+    assert base == config_hash("m", Settings(fps=1.0, max_frames=64))
     assert base != config_hash("m2", SETTINGS)
-    assert base != config_hash("m", SamplingSettings(sampling_fps=2.0, sampling_max_frames=64))
-    assert base != config_hash("m", SETTINGS, {"max_new_tokens": 64})
+    assert base != config_hash("m", Settings(fps=2.0, max_frames=64))
+    assert base != config_hash("m", Settings(fps=1.0, max_frames=64, max_new_tokens=64))
+    assert base != config_hash("m", Settings(fps=1.0, max_frames=64, repetition_penalty=1.0))
     assert len(base) == 16
     edited = QUESTION.model_copy(update={"question": "a blue square appears"})
     assert question_hash(QUESTION) != question_hash(edited)
@@ -193,11 +201,40 @@ def test_rows_fit_their_arrow_schema(table):
     assert arrow_table.to_pylist() == data
 
 
-def test_sampling_settings_mirror_the_session_strategy_options():
-    import dataclasses
+def _changed(name: str) -> object:
+    """A valid value of settings field ``name`` other than its default."""
+    other = {
+        "strategy": "coarse_to_fine", "prompt_style": "lmms_eval", "decode_backend": "decord",
+        "do_sample": True, "temperature": 0.5, "top_p": 0.9, "top_k": 7, "min_frames": 6,
+        "min_pixels": 200_000, "max_pixels": 700_000,
+    }  # fmt: skip
+    default = Settings.model_fields[name].default
+    return other.get(name, default * 2 if isinstance(default, (int, float)) else default)
 
-    from videoqa.core._strategies import StrategyOptions
 
-    options = SamplingSettings().strategy_options()
-    assert set(options) == {f.name for f in dataclasses.fields(StrategyOptions)}
-    assert StrategyOptions(**options) == StrategyOptions()
+@pytest.mark.parametrize("name", list(Settings.model_fields))
+def test_every_settings_field_reaches_every_table_and_the_hash(name):
+    """Iterates over Settings' fields, so a new field cannot be left out of the rows or the hash."""
+    sample = Settings(**({"do_sample": True} if name in ("temperature", "top_p", "top_k") else {}))
+    changed = Settings(**{**sample.model_dump(), name: _changed(name)})
+    assert getattr(changed, name) != getattr(sample, name)
+    assert config_hash("m", changed) != config_hash("m", sample)
+    column = Settings.column(name)
+    _, rows = _rows_with(changed)
+    for table in ("answers", "spans", "windows"):
+        assert all(row[column] == getattr(changed, name) for row in getattr(rows, table)), table
+    failure = failure_row(("E", "m"), video="v", video_id="v", question=QUESTION, model_id="m",
+                          settings=changed, config="c", stage="model", attempts=1)  # fmt: skip
+    assert failure[column] == getattr(changed, name)
+    assert Settings.from_columns(rows.answers[0]) == changed
+    for model in TABLES.values():
+        assert column in model.model_fields
+
+
+def test_settings_columns_keep_the_published_names():
+    assert list(SettingsColumns.model_fields)[:4] == [
+        "sampling_fps", "sampling_min_frames", "sampling_max_frames", "sampling_min_pixels"
+    ]  # fmt: skip
+    assert {"strategy", "sampling_coarse_window_seconds", "max_new_tokens", "prompt_style", "decode_backend",
+            "do_sample", "repetition_penalty"} <= set(SettingsColumns.model_fields)  # fmt: skip
+    assert len(SettingsColumns.model_fields) == len(Settings.model_fields)

@@ -100,8 +100,14 @@ class Analysis(_Model):
     video_duration_seconds: float
     video_start_seconds: float = 0.0
     steps: list[Step]
-    settings: Settings = Field(description="The settings the answer was produced with (strategy as asked).")
-    config_hash: str = Field(description="videoqa.core.settings.config_hash(model_id, settings).")
+    settings: Settings | None = Field(
+        default=None,
+        description="The settings the answer was produced with (strategy as asked); "
+        "None only in analyses written before videoqa recorded them.",
+    )
+    config_hash: str | None = Field(
+        default=None, description="videoqa.config_hash(model_id, settings): names model and settings."
+    )
     timings_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
 
     @property
