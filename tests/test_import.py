@@ -40,7 +40,7 @@ def test_public_names_resolve_without_any_extra():
         """
     )
     assert out["missing"] == []
-    assert out["count"] == 17  # 16 public names + __version__
+    assert out["count"] == 19  # 18 public names + __version__
 
 
 def test_media_layer_does_not_import_torch_transformers_or_ray():
@@ -54,3 +54,38 @@ def test_media_layer_does_not_import_torch_transformers_or_ray():
         """
     )
     assert out == {"heavy": [], "handlers": 0}
+
+
+def _module_level_imports(path) -> set[str]:
+    """videoqa modules imported at module level (not inside functions) by the file ``path``."""
+    import ast
+
+    found = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("videoqa"):
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("videoqa")}
+    return found
+
+
+def test_layers_point_one_way_media_model_core_then_jobs():
+    """media -> model -> core -> batch/eval/report: no module-level import goes back up a layer."""
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "videoqa"
+    above = {
+        "video": ("videoqa.model", "videoqa.core", "videoqa.analysis", "videoqa.records", "videoqa.batch",
+                  "videoqa.eval", "videoqa.report"),
+        "model": ("videoqa.core", "videoqa.analysis", "videoqa.records", "videoqa.batch", "videoqa.eval",
+                  "videoqa.report"),
+        "core": ("videoqa.records", "videoqa.batch", "videoqa.eval", "videoqa.report"),
+    }  # fmt: skip
+    wrong = [
+        (path.relative_to(package).as_posix(), module)
+        for layer, forbidden in above.items()
+        for path in sorted((package / layer).glob("*.py"))
+        for module in _module_level_imports(path)
+        if module.startswith(forbidden)
+    ]
+    assert wrong == []

@@ -36,6 +36,7 @@ _EXPORTS = {
     "analyze": "videoqa.core",
     "Session": "videoqa.core",
     "Settings": "videoqa.core",
+    "config_hash": "videoqa.core",
     "load_model": "videoqa.model",
     # errors
     "errors": "videoqa.errors",
