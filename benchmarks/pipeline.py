@@ -21,12 +21,7 @@ from pathlib import Path
 __all__ = ["main", "make_bucket", "reference_decode"]
 
 WORK = Path(__file__).resolve().parent / ".work" / "pipeline"
-SAMPLING = {
-    "sampling_fps": 1.0,
-    "sampling_min_pixels": 16 * 28 * 28,
-    "sampling_max_pixels": 64 * 28 * 28,
-    "max_new_tokens": 16,
-}
+SETTINGS = {"fps": 1.0, "min_pixels": 16 * 28 * 28, "max_pixels": 64 * 28 * 28, "max_new_tokens": 16}
 
 
 def make_bucket(count: int, minutes: float) -> Path:
@@ -55,18 +50,13 @@ def make_bucket(count: int, minutes: float) -> Path:
 
 def reference_decode(video: Path) -> float:
     """Seconds to probe, plan and decode one video in this process (no Ray): the decode floor."""
-    from videoqa.core._strategies import StrategyOptions, coarse_plan, resolve_strategy, single_plan
-    from videoqa.records import SamplingSettings
+    from videoqa.core._strategies import first_pass_plan
+    from videoqa.core.settings import Settings
     from videoqa.video import decode, probe
 
     started = time.perf_counter()
     info = probe(str(video))
-    options = StrategyOptions(**SamplingSettings(**SAMPLING).strategy_options())
-    plan = (
-        coarse_plan(info, options)
-        if resolve_strategy("auto", info, options) != "single"
-        else single_plan(info, options)
-    )
+    plan = first_pass_plan(info, Settings(**SETTINGS)).plan
     frames = sum(clip.frames.shape[0] for clip in decode(str(video), plan))
     if frames != plan.num_frames:
         raise RuntimeError(f"{video}: decoded {frames} frames, the plan has {plan.num_frames}")
@@ -96,7 +86,7 @@ def main() -> None:
             output = WORK / f"out-{workers}"
             config = JobConfig(
                 videos=str(folder), questions=str(WORK / "questions.jsonl"), output=str(output),
-                model=args.model, decode_workers=workers, sampling=SAMPLING, progress_interval_seconds=60,
+                model=args.model, decode_workers=workers, settings=SETTINGS, progress_interval_seconds=60,
             )  # fmt: skip
             summary = run_job(config)
             if summary.answers != 2 * args.videos:

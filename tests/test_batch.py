@@ -253,7 +253,7 @@ def test_end_to_end_with_the_tiny_qwen_model(ray_local, tmp_path):
     )
     config = JobConfig(
         videos=str(videos), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / "out"),
-        model="builtin:tiny-qwen2.5-vl", sampling={"max_new_tokens": 8, "sampling_fps": 1.0},
+        model="builtin:tiny-qwen2.5-vl", settings={"max_new_tokens": 8, "fps": 1.0},
     )  # fmt: skip
     summary = run_job(config)
     t = tables(config.output)

@@ -313,18 +313,14 @@ def test_command_line_builds_the_eval_config():
     assert (config.benchmark, config.limit, config.durations) == ("charades-sta", 5, "d.csv")
     assert config.clip_ground_truth is True
     assert config.job["resume"] is True and config.job["address"] == "auto" and config.job["replicas"] == 4
-    sampling = config.resolved_sampling()
-    assert (sampling.strategy, sampling.sampling_max_frames, sampling.max_new_tokens) == ("single", 768, 50)
-    assert sampling.sampling_total_pixels == 24576 * 28 * 28 and sampling.prompt_style == "lmms_eval"
+    settings = config.resolved_settings()
+    assert (settings.strategy, settings.max_frames, settings.max_new_tokens) == ("single", 768, 50)
+    assert settings.total_pixels == 24576 * 28 * 28 and settings.prompt_style == "lmms_eval"
 
     args = parser.parse_args(["lvbench", "--annotations", "m.jsonl", "--videos", "v/", "--output", "o/",
                               "--prompt", "native", "--fps", "1"])  # fmt: skip
-    sampling = config_from_args(args).resolved_sampling()
-    assert (sampling.max_new_tokens, sampling.prompt_style, sampling.sampling_fps) == (
-        128,
-        "qwen_cookbook",
-        1.0,
-    )
+    settings = config_from_args(args).resolved_settings()
+    assert (settings.max_new_tokens, settings.prompt_style, settings.fps) == (512, "qwen_cookbook", 1.0)
     with pytest.raises(SystemExit):  # --durations is Charades-only
         parser.parse_args(
             ["lvbench", "--annotations", "m", "--videos", "v", "--output", "o", "--durations", "d"]

@@ -434,3 +434,46 @@ def test_bf16_flash_attention_generation_on_cuda(tiny_qwen25_path: Path):
     assert feats.data["embeddings"].device.type == "cpu"
     gens = m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)] * 2, max_new_tokens=4)
     assert gens[0] == gens[1] and gens[0].output_tokens >= 1
+
+
+def test_checkpoint_generation_config_keeps_its_token_ids_and_only_unset_fields(tiny_qwen25, monkeypatch):
+    """What a checkpoint's generation_config.json does to our calls (README, "Generation settings")."""
+    from transformers import GenerationConfig
+
+    from videoqa.core.settings import Settings
+    from videoqa.model import GenerationOptions
+
+    m = tiny_qwen25
+    # As the official Qwen2.5-VL / Qwen2-VL files: sampling on with top_k 1, repetition_penalty 1.05;
+    # plus fields we ignore.
+    official = GenerationConfig(
+        bos_token_id=11, eos_token_id=[12, 13], pad_token_id=14, do_sample=True, temperature=0.1,
+        top_p=0.001, top_k=1, repetition_penalty=1.3, max_length=7, no_repeat_ngram_size=2,
+    )  # fmt: skip
+    monkeypatch.setattr(m.model, "generation_config", official)
+    ours = m._generation_config(12, Settings().generation_options())  # what a Session passes
+    assert (ours.do_sample, ours.temperature, ours.top_p, ours.top_k) == (False, None, None, None)
+    assert (ours.repetition_penalty, ours.max_new_tokens) == (1.05, 12)  # ours, not the file's 1.3
+    assert (ours.eos_token_id, ours.bos_token_id, ours.pad_token_id) == ([12, 13], 11, m.pad_token_id)
+    assert ours.no_repeat_ngram_size == GenerationConfig().no_repeat_ngram_size  # ignored
+    assert ours.max_length == GenerationConfig().max_length  # ignored: max_new_tokens bounds the answer
+    unset = m._generation_config(12, GenerationOptions())  # model-level None: the checkpoint's penalty
+    assert (unset.do_sample, unset.repetition_penalty) == (False, 1.3)
+    sampled = m._generation_config(12, GenerationOptions(do_sample=True, top_k=5))
+    assert (sampled.do_sample, sampled.temperature, sampled.top_p, sampled.top_k) == (True, 0.1, 0.001, 5)
+
+
+def test_requests_per_batch_splits_generate_into_forward_batches(tiny_qwen25, tiny_qwen25_path, monkeypatch):
+    import dataclasses
+
+    m = tiny_qwen25
+    sizes: list[int] = []
+    monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, requests_per_batch=2))
+    monkeypatch.setattr(
+        m, "_generate_batch", lambda batch, config: sizes.append(len(batch)) or [None] * len(batch)
+    )
+    feats = m.encode(make_clip(4, 2.0))
+    assert len(m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)] * 5, max_new_tokens=2)) == 5
+    assert sizes == [2, 2, 1]
+    with pytest.raises(ValueError, match="requests_per_batch must be an integer >= 1, got 0"):
+        load_model(str(tiny_qwen25_path), requests_per_batch=0)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
-from videoqa.records import SamplingSettings, TableRows, analysis_to_rows, config_hash, failure_row
+from videoqa.core.settings import Settings
+from videoqa.records import TableRows, analysis_to_rows, config_hash, failure_row
 from videoqa.report import render_job_html, render_job_report
 from videoqa.report._timeline import TIMELINE_LAYOUT, build_timeline, format_seconds, x_of_seconds
 from videoqa.synthetic import has_square, read_frame_index
@@ -96,7 +97,7 @@ def write_job(output: Path, analyses: list[Analysis], failures: list[tuple[str, 
     """Write a job's tables as the batch job does: records rows, one writer unit per video."""
     from videoqa.batch._writer import write_unit
 
-    settings = SamplingSettings(strategy="coarse_to_fine", sampling_fps=2.0)
+    settings = Settings(strategy="coarse_to_fine", fps=2.0)
     config = config_hash(MODEL_ID, settings)
     units: dict[str, TableRows] = {}
     for a in analyses:
@@ -507,7 +508,7 @@ def test_report_of_a_job_in_a_bucket() -> None:
     analysis = make_analysis(
         "memory://videos/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)], duration=10.0
     )
-    settings = SamplingSettings()
+    settings = Settings()
     rows = analysis_to_rows(analysis, video=analysis.video, video_id="a.mp4", model_id=MODEL_ID,
                             settings=settings, config=config_hash(MODEL_ID, settings))  # fmt: skip
     write_unit("memory://bucket/job", rows)
