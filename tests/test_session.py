@@ -18,8 +18,8 @@ import videoqa.core._session as session_module
 from tests.media import CACHE_DIR
 from videoqa import Session
 from videoqa.analysis import Question, Span
-from videoqa.errors import ModelError
 from videoqa.core.settings import Settings, config_hash
+from videoqa.errors import ModelError
 from videoqa.model._protocol import Generation, GenerationOptions
 from videoqa.model._scripted import ScriptedModel
 from videoqa.synthetic import Event, write_video

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from videoqa.analysis import Question, Span
-from videoqa.core.settings import Settings
 from videoqa.core._strategies import (
     Candidate,
     candidate_regions,
@@ -20,6 +19,7 @@ from videoqa.core._strategies import (
 )
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
+from videoqa.core.settings import Settings
 from videoqa.video._types import VideoInfo
 
 
