@@ -190,7 +190,7 @@ def test_interpret_each_task():
         ({"fps": "2"}, "fps\n  Input should be a valid number"),
         ({"max_new_tokens": 0}, "max_new_tokens must be an integer >= 1, got 0"),
         ({"repetition_penalty": 0.0}, "repetition_penalty must be a finite number > 0"),
-        ({"temperature": 0.7}, r"temperature apply only with do_sample=True \(greedy decoding ignores them\)"),
+        ({"temperature": 0.7}, r"temperature apply only with do_sample=True \(greedy decoding ignores"),
         ({"top_p": 0.9, "top_k": 20}, "top_p, top_k apply only with do_sample=True"),
         ({"strategy": "fast"}, "strategy\n  Input should be 'auto', 'single' or 'coarse_to_fine'"),
         ({"frames": 8}, "frames\n  Extra inputs are not permitted"),
