@@ -430,7 +430,7 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel(), decode_backend="opencv")
     with pytest.raises(ValueError, match="batch_size\n  Extra inputs are not permitted"):
         Session(ScriptedModel(), batch_size=3)  # not a setting: load_model(requests_per_batch=...)
-    with pytest.raises(TypeError, match="settings must be a videoqa.Settings, got dict"):
+    with pytest.raises(TypeError, match=r"settings must be a videoqa\.Settings, got dict"):
         Session(ScriptedModel(), {"fps": 1.0})
     with pytest.raises(ValueError, match="num_threads must be an integer >= 1, got True"):
         Session(ScriptedModel(), num_threads=True)
