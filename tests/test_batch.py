@@ -32,6 +32,7 @@ from tests.media import media_path
 from videoqa import errors
 from videoqa.batch import JobConfig, run_job
 from videoqa.batch._guard import AttemptTracker, guarded
+from videoqa.records import Failure
 from videoqa.synthetic import Event
 
 ray = pytest.importorskip("ray")
@@ -297,13 +298,13 @@ def test_guard_retries_transient_errors_only(tracker):
     calls.clear()
     outcome = guarded("probe", "w.mp4", broken, tracker=tracker, max_attempts=3, backoff_seconds=0.01)
     assert len(calls) == 1
-    assert outcome.failure == {
-        "stage": "probe",
-        "error_type": "TruncatedVideoError",
-        "error": "w.mp4: the file is truncated",
-        "transient": False,
-        "attempts": 1,
-    }
+    assert outcome.failure == Failure(
+        stage="probe",
+        error_type="TruncatedVideoError",
+        error="w.mp4: the file is truncated",
+        transient=False,
+        attempts=1,
+    )
 
 
 def test_guard_kills_a_hung_call_and_gives_up_after_max_attempts(tracker):
@@ -322,12 +323,14 @@ def test_guard_kills_a_hung_call_and_gives_up_after_max_attempts(tracker):
     outcome = ray.get(hung_decoder.remote(tracker))
     assert time.monotonic() - started < 60
     assert outcome.value is None
-    assert (outcome.failure["error_type"], outcome.failure["attempts"], outcome.failure["transient"]) == (
+    failure = outcome.failure
+    assert (failure.stage, failure.error_type, failure.attempts, failure.transient) == (
+        "decode",
         "WorkerDied",
         2,
         True,
     )
-    assert "gave up on decode after 2 attempts; on the last one its worker died" in outcome.failure["error"]
+    assert "gave up on decode after 2 attempts; on the last one its worker died" in failure.error
     assert ray.get(tracker.attempts.remote()) == {"decode|hung.mp4": 3}
 
 

@@ -38,6 +38,7 @@ from videoqa.core.settings import Settings, config_hash, digest
 __all__ = [
     "TABLES",
     "AnswerRow",
+    "Failure",
     "FailureRow",
     "RowIdentity",
     "SettingsColumns",
@@ -159,10 +160,10 @@ class WindowRow(RowIdentity):
     cached: bool = Field(description="True when the vision features came from the visual cache.")
 
 
-class FailureRow(RowIdentity):
-    """One (video, question) that could not be answered; the job went on."""
+class Failure(_Row):
+    """Why an item (or a whole video) could not be answered: the batch stages pass it on, the
+    failures table stores it (:class:`FailureRow` = identity + these columns)."""
 
-    status: Literal["failed"] = Field(default="failed", description="Always 'failed'.")
     stage: Stage = Field(
         description="Pipeline stage that failed: list, probe, plan, decode, model or records."
     )
@@ -170,6 +171,24 @@ class FailureRow(RowIdentity):
     error: str = Field(description="The error message; names the file and what to do next.")
     transient: bool = Field(description="True when the error was worth retrying (and was retried).")
     attempts: int = Field(description="How many times the item was tried before giving up.")
+
+    @classmethod
+    def from_exception(
+        cls, error: BaseException, *, stage: Stage, attempts: int, transient: bool | None = None
+    ) -> Failure:
+        """``transient`` defaults to the exception's ``.transient`` flag (False for other errors)."""
+        if transient is None:
+            transient = bool(getattr(error, "transient", False))
+        return cls(
+            stage=stage, error_type=type(error).__name__, error=str(error) or repr(error),
+            transient=transient, attempts=attempts,
+        )  # fmt: skip
+
+
+class FailureRow(Failure, RowIdentity):
+    """One (video, question) that could not be answered; the job went on."""
+
+    status: Literal["failed"] = Field(default="failed", description="Always 'failed'.")
 
 
 TABLES: dict[str, type[RowIdentity]] = {
@@ -308,7 +327,7 @@ def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
 
 
 def failure_row(
-    error: BaseException | tuple[str, str],
+    error: Failure | BaseException | tuple[str, str],
     *,
     video: str,
     video_id: str,
@@ -316,32 +335,26 @@ def failure_row(
     model_id: str,
     settings: Settings,
     config: str,
-    stage: Stage,
-    attempts: int,
+    stage: Stage | None = None,
+    attempts: int | None = None,
     transient: bool | None = None,
 ) -> dict[str, Any]:
-    """The failures row of one (video, question): an exception, or ``(error_type, message)``.
-
-    ``transient`` defaults to the exception's ``.transient`` flag (False for other errors).
-    """
-    if isinstance(error, BaseException):
-        error_type, message = type(error).__name__, str(error) or repr(error)
-        if transient is None:
-            transient = bool(getattr(error, "transient", False))
-    else:
-        error_type, message = error
+    """The failures row of one (video, question): a :class:`Failure`, or an exception or
+    ``(error_type, message)`` with ``stage`` and ``attempts`` (then ``transient`` defaults to the
+    exception's ``.transient`` flag, False for other errors)."""
+    if not isinstance(error, Failure):
+        if stage is None or attempts is None:
+            raise ValueError("failure_row needs stage and attempts unless given a Failure")
+        if isinstance(error, BaseException):
+            error = Failure.from_exception(error, stage=stage, attempts=attempts, transient=transient)
+        else:
+            error = Failure(
+                stage=stage, error_type=error[0], error=error[1], transient=bool(transient), attempts=attempts
+            )
     ident = _identity(
         video=video, video_id=video_id, question=question, model_id=model_id, settings=settings, config=config
     )
-    row = FailureRow(
-        **ident,
-        stage=stage,
-        error_type=error_type,
-        error=message,
-        transient=bool(transient),
-        attempts=attempts,
-    )
-    return row.model_dump()
+    return FailureRow(**ident, **error.model_dump()).model_dump()
 
 
 # --------------------------------------------------------------------------- schemas

@@ -1,6 +1,6 @@
 """Run one stage of one video so that nothing it does can take the job down.
 
-- Exceptions become a failure (a dict that ends up as ``failures`` rows); only transient ones
+- Exceptions become a :class:`~videoqa.records.Failure` (it ends up as ``failures`` rows); only transient ones
   (``VideoQAError.transient``, network/I/O ``OSError``) are retried, with backoff.
 - A worker that dies (native crash, killed, out of memory) is retried by Ray; an
   :class:`AttemptTracker` actor counts the attempts across worker deaths, so a video that kills its
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from videoqa.errors import VideoQAError
+from videoqa.records import Failure, Stage
 
 __all__ = ["AttemptTracker", "Outcome", "guarded", "is_transient", "watchdog"]
 
@@ -80,13 +81,12 @@ def watchdog(timeout_seconds: float | None) -> Iterator[None]:
 @dataclass
 class Outcome:
     value: Any = None
-    failure: dict[str, Any] | None = None
-    """stage, error_type, error, transient, attempts: what ``failure_row`` needs."""
+    failure: Failure | None = None
     attempts: int = 1
 
 
 def guarded(
-    stage: str,
+    stage: Stage,
     key: str,
     fn: Callable[[], Any],
     *,
@@ -108,8 +108,10 @@ def guarded(
                 f"(a native crash, a hang past the {timeout_seconds} s stage timeout, or out of memory). "
                 "Check the file with `videoqa analyze`, or raise stage_timeout_seconds / memory."
             )
-            failure = {"stage": stage, "error_type": "WorkerDied", "error": message, "transient": True}
-            return Outcome(failure={**failure, "attempts": attempt - 1}, attempts=attempt - 1)
+            failure = Failure(
+                stage=stage, error_type="WorkerDied", error=message, transient=True, attempts=attempt - 1
+            )
+            return Outcome(failure=failure, attempts=attempt - 1)
         try:
             with watchdog(timeout_seconds):
                 value = fn()
@@ -119,13 +121,7 @@ def guarded(
             if transient and attempt < max_attempts:
                 time.sleep(backoff_seconds * 2 ** (attempt - 1))
                 continue
-            failure = {
-                "stage": stage,
-                "error_type": type(exc).__name__,
-                "error": str(exc) or repr(exc),
-                "transient": transient,
-                "attempts": attempt,
-            }
+            failure = Failure.from_exception(exc, stage=stage, attempts=attempt, transient=transient)
             return Outcome(failure=failure, attempts=attempt)
         tracker.end.remote(track)
         return Outcome(value=value, attempts=attempt)

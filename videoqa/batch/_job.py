@@ -9,7 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
@@ -18,18 +18,30 @@ from videoqa.batch._resume import read_resume_state, repair_stale_failures
 from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
 from videoqa.records import item_key, question_hash
 
-__all__ = ["plan_units", "run_job", "run_planned"]
+__all__ = ["PlannedUnits", "plan_units", "run_job", "run_planned"]
 
 logger = logging.getLogger("videoqa.batch")
 
 
-def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[str]]:
+class PlannedUnits(NamedTuple):
+    """What :func:`plan_units` found to do."""
+
+    units: list[dict[str, Any]]
+    """One row per video with pending questions (see ``_stages.make_unit``)."""
+    total_items: int
+    """(video, question) items in scope."""
+    skipped_items: int
+    """Items already written, skipped by ``--resume``."""
+    unmatched_questions: list[str]
+    """Question ids whose ``videos`` selector matched no video."""
+
+
+def plan_units(config: JobConfig) -> PlannedUnits:
     """The units (video + pending questions) of a job.
 
     Reads what ``config.output`` already holds: failures rows of answered items (stale rows a crash
     left behind) are removed first, answers being authoritative; each unit is told which earlier
-    failures rows its items supersede, so that its writer removes them. Returns (units, items in
-    scope, items skipped by --resume, question ids that matched no video).
+    failures rows its items supersede, so that its writer removes them.
     """
     videos = list_videos(
         config.videos, storage_options=config.storage_options, extensions=config.video_extensions
@@ -53,7 +65,7 @@ def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[
             unit_key = hashlib.sha256("\n".join(pending_keys).encode()).hexdigest()[:16]
             superseded = state.superseded(pending_keys)
             units.append(make_unit(unit_key, video.url, video.video_id, pending, superseded=superseded))
-    return units, total, skipped, unmatched
+    return PlannedUnits(units, total, skipped, unmatched)
 
 
 @contextlib.contextmanager
@@ -141,9 +153,7 @@ def run_job(config: JobConfig) -> JobSummary:
     return run_planned(config, plan_units(config), started=started)
 
 
-def run_planned(
-    config: JobConfig, planned: tuple[list[dict[str, Any]], int, int, list[str]], *, started: float
-) -> JobSummary:
+def run_planned(config: JobConfig, planned: PlannedUnits, *, started: float) -> JobSummary:
     """Run the units :func:`plan_units` planned; ``started`` (``time.perf_counter()``) opens the wall time.
 
     Callers that report bad inputs (``videoqa run``) plan first, so that only planning errors are

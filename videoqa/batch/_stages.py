@@ -26,7 +26,7 @@ from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
 from videoqa.batch._guard import guarded, is_transient
 from videoqa.batch._writer import write_unit
-from videoqa.records import TableRows, analysis_to_rows, failure_row
+from videoqa.records import Failure, TableRows, analysis_to_rows, failure_row
 
 __all__ = [
     "UNIT_COLUMNS",
@@ -39,22 +39,26 @@ __all__ = [
     "write_outputs",
 ]
 
-UNIT_COLUMNS = (
-    "unit_key",
-    "video",
-    "video_id",
-    "questions_json",
-    "duration_seconds",
-    "info_pickle",
-    "plan_pickle",
-    "clips_pickle",
-    "failure_json",
-    "tables_json",
-    "model_calls",
-    "decode_seconds",
-    "model_seconds",
-    "superseded_json",
+_UNIT = (
+    # (column, Arrow type, value before the stage that fills it)
+    ("unit_key", "string", ""),
+    ("video", "string", ""),
+    ("video_id", "string", ""),
+    ("questions_json", "string", "[]"),
+    ("duration_seconds", "float64", 0.0),
+    ("info_pickle", "binary", b""),
+    ("plan_pickle", "binary", b""),
+    ("clips_pickle", "large_binary", b""),  # one hour of video can exceed binary's 2 GB
+    ("failure_json", "string", ""),
+    ("tables_json", "large_string", ""),
+    ("model_calls", "int64", 0),
+    ("decode_seconds", "float64", 0.0),
+    ("model_seconds", "float64", 0.0),
+    ("superseded_json", "string", "{}"),
 )
+"""The unit's columns, defined once: :data:`UNIT_COLUMNS`, :func:`make_unit` and :func:`unit_schema`."""
+
+UNIT_COLUMNS = tuple(name for name, _, _ in _UNIT)
 
 
 def make_unit(
@@ -71,19 +75,11 @@ def make_unit(
     (``--retry-failed``); the writer removes those rows.
     """
     return {
+        **{name: empty for name, _, empty in _UNIT},
         "unit_key": unit_key,
         "video": video,
         "video_id": video_id,
         "questions_json": json.dumps([q.model_dump() for q in questions]),
-        "duration_seconds": 0.0,
-        "info_pickle": b"",
-        "plan_pickle": b"",
-        "clips_pickle": b"",
-        "failure_json": "",
-        "tables_json": "",
-        "model_calls": 0,
-        "decode_seconds": 0.0,
-        "model_seconds": 0.0,
         "superseded_json": json.dumps(superseded or {}, sort_keys=True),
     }
 
@@ -96,10 +92,10 @@ def _require(row: dict[str, Any], stage: str, columns: tuple[str, ...]) -> None:
         )
 
 
-def _fail(row: dict[str, Any], failure: dict[str, Any]) -> dict[str, Any]:
+def _fail(row: dict[str, Any], failure: Failure) -> dict[str, Any]:
     return {
         **row,
-        "failure_json": json.dumps(failure),
+        "failure_json": failure.model_dump_json(),
         "clips_pickle": b"",
         "plan_pickle": b"",
         "info_pickle": b"",
@@ -182,24 +178,7 @@ def unit_schema() -> Any:
     """Arrow schema of a unit between stages (built lazily: pyarrow loads only where it is used)."""
     import pyarrow as pa
 
-    return pa.schema(
-        [
-            ("unit_key", pa.string()),
-            ("video", pa.string()),
-            ("video_id", pa.string()),
-            ("questions_json", pa.string()),
-            ("duration_seconds", pa.float64()),
-            ("info_pickle", pa.binary()),
-            ("plan_pickle", pa.binary()),
-            ("clips_pickle", pa.large_binary()),
-            ("failure_json", pa.string()),
-            ("tables_json", pa.large_string()),
-            ("model_calls", pa.int64()),
-            ("decode_seconds", pa.float64()),
-            ("model_seconds", pa.float64()),
-            ("superseded_json", pa.string()),
-        ]
-    )
+    return pa.schema([(name, getattr(pa, arrow_type)()) for name, arrow_type, _ in _UNIT])
 
 
 def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
@@ -260,7 +239,7 @@ class ModelStage:
         clips = pickle.loads(clips_scalar.as_buffer())
         started = time.perf_counter()
         outcome = self._analyze(row["video"], questions, info, clips)
-        if outcome.failure and len(questions) > 1 and not outcome.failure["transient"]:
+        if outcome.failure and len(questions) > 1 and not outcome.failure.transient:
             # One bad question (or one the model cannot handle) must not sink the others: ask one by one.
             return self._one_by_one(row, questions, info, clips, started)
         if outcome.failure:
@@ -319,21 +298,18 @@ class ModelStage:
 
 
 def _failure_tables(
-    row: dict[str, Any], questions: list[Question], failure: dict[str, Any], config: JobConfig
+    row: dict[str, Any], questions: list[Question], failure: Failure, config: JobConfig
 ) -> TableRows:
-    """One failures row per question for ``failure`` (a :class:`~videoqa.batch._guard.Outcome` failure)."""
+    """One failures row per question for ``failure``."""
     rows = [
         failure_row(
-            (failure["error_type"], failure["error"]),
+            failure,
             video=row["video"],
             video_id=row["video_id"],
             question=q,
             model_id=config.model,
             settings=config.settings,
             config=config.config_hash,
-            stage=failure["stage"],
-            attempts=failure["attempts"],
-            transient=failure["transient"],
         )
         for q in questions
     ]
@@ -344,22 +320,10 @@ def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
     if not row["failure_json"]:
         return TableRows.model_validate_json(row["tables_json"])
     questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
-    return _failure_tables(row, questions, json.loads(row["failure_json"]), config)
+    return _failure_tables(row, questions, Failure.model_validate_json(row["failure_json"]), config)
 
 
-_WRITE_COLUMNS = (
-    "unit_key",
-    "video",
-    "video_id",
-    "questions_json",
-    "duration_seconds",
-    "failure_json",
-    "tables_json",
-    "model_calls",
-    "decode_seconds",
-    "model_seconds",
-    "superseded_json",
-)
+_WRITE_COLUMNS = tuple(c for c in UNIT_COLUMNS if c not in ("info_pickle", "plan_pickle", "clips_pickle"))
 
 
 def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
@@ -384,7 +348,7 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
             if attempt == config.max_attempts or not is_transient(error):
                 raise
             time.sleep(0.5 * 2 ** (attempt - 1))
-    failure = json.loads(row["failure_json"]) if row["failure_json"] else {}
+    failure = Failure.model_validate_json(row["failure_json"]) if row["failure_json"] else None
     failure_types: dict[str, int] = {}
     for r in tables.failures:
         failure_types[r["error_type"]] = failure_types.get(r["error_type"], 0) + 1
@@ -398,7 +362,7 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
         "model_calls": int(row["model_calls"]),
         "decode_seconds": float(row["decode_seconds"]),
         "model_seconds": float(row["model_seconds"]),
-        "failed_stage": failure.get("stage", ""),
-        "error_type": failure.get("error_type", ""),
+        "failed_stage": failure.stage if failure else "",
+        "error_type": failure.error_type if failure else "",
         "failure_types_json": json.dumps(failure_types),
     }
