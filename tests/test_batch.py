@@ -6,6 +6,7 @@ coloured squares); one runs the random-weight tiny Qwen2.5-VL through the real r
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import signal
@@ -97,6 +98,34 @@ def test_every_item_has_exactly_one_row_and_scripted_answers_are_exact(reference
     assert window["sampled_fps"] == 2.0
     assert set(t["answers"]["model_id"]) == {"builtin:scripted"}
     assert t["answers"]["config_hash"].nunique() == 1 and (t["answers"]["attempts"] == 1).all()
+
+
+def test_videoqa_run_records_the_settings_and_hash_of_the_python_api(reference, bucket):
+    """One question through ``videoqa run`` (defaults) and ``videoqa.analyze``: same settings and hash."""
+    import videoqa
+    from videoqa.batch._cli import add_arguments, config_from_args
+
+    _, t, _ = reference
+    row = t["answers"].set_index(["video_id", "question_id"]).loc[("a.mp4", "red")]
+    in_job = videoqa.Analysis.model_validate_json(row["analysis_json"])
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = [
+        "--videos",
+        str(bucket / "videos"),
+        "--questions",
+        str(bucket / "questions.jsonl"),
+        "--output",
+        "o",
+    ]
+    from_cli = config_from_args(parser.parse_args([*argv, "--model", "builtin:scripted"]))
+    assert (in_job.settings, in_job.config_hash) == (from_cli.settings, from_cli.config_hash)
+    assert row["config_hash"] == in_job.config_hash
+    api = videoqa.analyze(
+        bucket / "videos" / "a.mp4", "a red square appears", model="builtin:scripted", task="grounding"
+    )
+    assert (api.settings, api.config_hash) == (videoqa.Settings(), in_job.config_hash)
+    assert (api.spans, api.raw_text) == (in_job.spans, in_job.raw_text)
 
 
 def test_rerun_without_resume_rewrites_the_same_files(reference, bucket):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 
 from videoqa.analysis import Question, Span
+from videoqa.core._passes import interpret
 from videoqa.core._strategies import (
     Candidate,
     candidate_regions,
     coarse_plan,
     fine_plan,
     first_pass_prompt,
-    interpret,
     map_spans,
     rank_regions,
     resolve_strategy,

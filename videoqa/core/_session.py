@@ -18,7 +18,8 @@ from typing import Any, get_args
 
 from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
-from videoqa.core._strategies import Encoded, StageTimer, first_pass_plan, run_questions
+from videoqa.core._passes import Encoded, StageTimer, run_questions
+from videoqa.core._strategies import first_pass_plan
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel

@@ -1,0 +1,323 @@
+"""Running the passes of a strategy: the session interface they need, and the answers they make.
+
+The planning lives in :mod:`videoqa.core._strategies`; the session (:mod:`videoqa.core._session`)
+implements :class:`PassRunner` (model, visual cache, decoding). See ``_strategies`` for what each
+strategy does and how times are mapped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Protocol
+
+from videoqa.analysis import Analysis, Question, Span, Step
+from videoqa.core._cache import window_fingerprint
+from videoqa.core._strategies import (
+    Candidate,
+    ResolvedStrategy,
+    candidate_regions,
+    fine_plan,
+    first_pass_plan,
+    first_pass_prompt,
+    map_spans,
+    rank_regions,
+    single_plan,
+)
+from videoqa.core.parsing import parse_choice, parse_spans
+from videoqa.core.prompts import build_prompt, option_letters
+from videoqa.core.settings import Settings, config_hash
+from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
+from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
+
+__all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions"]
+
+
+@dataclass
+class Encoded:
+    """One window's features and whether they came from the visual cache."""
+
+    features: VisualFeatures
+    cached: bool
+
+
+class StageTimer:
+    """Wall time per stage (``with timer("decode"): ...``), summed over a call."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, stage: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - start
+
+
+class PassRunner(Protocol):
+    """What a strategy needs from its session: settings, window features, answers, step records."""
+
+    settings: Settings
+    model_id: str
+
+    def encode_plan(
+        self, source: str, plan: SamplingPlan, timer: StageTimer, clips: Sequence[Clip] | None = None
+    ) -> list[Encoded]:
+        """Features of every window of ``plan`` (cached, given in ``clips``, or decoded and encoded)."""
+        ...
+
+    def generate(self, requests: Sequence[GenerationRequest], timer: StageTimer) -> list[Generation]:
+        """One :class:`Generation` per request, in order, under ``settings``' generation options."""
+        ...
+
+    def make_step(
+        self, name: str, encoded: Sequence[Encoded], texts: list[str], spans: Sequence[Span] = ()
+    ) -> Step:
+        """The :class:`Step` record of one pass over ``encoded``."""
+        ...
+
+
+@dataclass
+class Outcome:
+    """What one question's final text(s) say, already in absolute time."""
+
+    answer: str
+    spans: list[Span]
+    choice: str | None = None
+    parse_error: str | None = None
+
+
+def _seconds(value: float) -> str:
+    """Seconds with two decimals, or one when the second is 0: 37.0, 44.5, 1337.25."""
+    text = f"{value:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
+def _span_text(span: Span) -> str:
+    text = f"{_seconds(span.start_seconds)} - {_seconds(span.end_seconds)} seconds"
+    return f"{text}: {span.label}" if span.label else text
+
+
+def interpret(question: Question, text: str, *, origin_seconds: float, info: VideoInfo) -> Outcome:
+    """Parse one final answer of ``question``; times are relative to ``origin_seconds``."""
+    if question.task in ("grounding", "events"):
+        parsed = parse_spans(text)
+        spans = map_spans(
+            parsed.spans, origin_seconds=origin_seconds, info=info, keep_labels=question.task == "events"
+        )
+        return Outcome("\n".join(_span_text(s) for s in spans), spans, parse_error=parsed.reason)
+    if question.task == "choice":
+        options = question.options or []
+        parsed_choice = parse_choice(text, option_letters(len(options)), options)
+        letter = parsed_choice.letter
+        answer = f"({letter}) {options[ord(letter) - ord('A')]}" if letter else text.strip()
+        return Outcome(answer, [], choice=letter, parse_error=parsed_choice.reason)
+    return Outcome(text.strip(), [])
+
+
+def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome, raw_text: str) -> Analysis:
+    timings = dict(run.timer.seconds)
+    timings["total"] = time.perf_counter() - run.started
+    settings = run.settings
+    return Analysis(
+        video=run.source,
+        question=question,
+        answer=outcome.answer,
+        choice=outcome.choice,
+        spans=outcome.spans,
+        parse_error=outcome.parse_error,
+        raw_text=raw_text,
+        model_id=run.session.model_id,
+        strategy=run.strategy,
+        settings=settings,
+        config_hash=config_hash(run.session.model_id, settings),
+        video_duration_seconds=run.info.duration_seconds,
+        video_start_seconds=run.info.start_seconds,
+        steps=steps,
+        timings_seconds=timings,
+    )
+
+
+@dataclass
+class _Run:
+    session: PassRunner
+    source: str
+    info: VideoInfo
+    strategy: ResolvedStrategy
+    timer: StageTimer
+    started: float
+
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+
+def run_questions(
+    session: PassRunner,
+    source: str,
+    info: VideoInfo,
+    questions: Sequence[Question],
+    clips: Sequence[Clip] | None,
+    timer: StageTimer,
+    started: float,
+) -> list[Analysis]:
+    """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`)."""
+    with timer("plan"):
+        first_pass = first_pass_plan(info, session.settings)
+    run = _Run(session, source, info, first_pass.strategy, timer, started)
+    first = session.encode_plan(source, first_pass.plan, timer, clips)
+    if first_pass.strategy == "single":
+        return _run_single(run, questions, first)
+    return _run_coarse_to_fine(run, questions, first)
+
+
+def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[Analysis]:
+    features = tuple(e.features for e in first)
+    style = run.settings.prompt_style
+    requests = [GenerationRequest(features, first_pass_prompt(q, "single", style=style)) for q in questions]
+    generations = run.session.generate(requests, run.timer)
+    origin = features[0].window.start_seconds
+    analyses = []
+    for question, generation in zip(questions, generations, strict=True):
+        outcome = interpret(question, generation.text, origin_seconds=origin, info=run.info)
+        step = run.session.make_step("single", first, [generation.text], outcome.spans)
+        analyses.append(_analysis(run, question, [step], outcome, generation.text))
+    return analyses
+
+
+@dataclass
+class _Search:
+    """The coarse pass's result for one question."""
+
+    texts: list[str]
+    spans: list[Span]
+    candidates: list[Candidate]
+    reason: str | None
+    fine_windows: list[Window] = dataclasses.field(default_factory=list)
+
+
+def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]) -> _Search:
+    found: list[tuple[Span, float]] = []
+    reason = None
+    for item, text in zip(coarse, texts, strict=True):
+        w = item.features.window
+        parsed = parse_spans(text)
+        reason = reason or parsed.reason
+        spans = map_spans(
+            parsed.spans,
+            origin_seconds=w.start_seconds,
+            info=run.info,
+            keep_labels=question.task == "events",
+            within=(w.start_seconds, w.end_seconds),
+        )
+        found += [(span, w.sampled_fps) for span in spans]
+    candidates = candidate_regions(found, run.info, run.settings)
+    return _Search(texts, [span for span, _ in found], candidates, reason)
+
+
+def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
+    """Encode each distinct window once (several questions often share a region)."""
+    unique: dict[str, Window] = {}
+    for w in windows:
+        unique.setdefault(window_fingerprint(w), w)
+    if not unique:
+        return {}
+    plan = SamplingPlan(
+        source=run.info.source,
+        windows=tuple(dataclasses.replace(w, index=i) for i, w in enumerate(unique.values())),
+        target_fps=run.settings.fine_fps,
+        min_pixels=run.settings.min_pixels,
+        max_pixels=run.settings.max_pixels,
+        total_pixels=run.settings.total_pixels,
+    )
+    return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
+
+
+def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) -> list[Analysis]:
+    session, style, n = run.session, run.settings.prompt_style, len(coarse)
+    requests = [
+        GenerationRequest((e.features,), first_pass_prompt(q, "coarse_to_fine", style=style))
+        for q in questions
+        for e in coarse
+    ]
+    texts = [g.text for g in session.generate(requests, run.timer)]
+    searches = [_coarse_search(run, q, coarse, texts[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
+    with run.timer("plan"):
+        for s in searches:
+            if s.candidates:
+                s.fine_windows = list(
+                    fine_plan(run.info, [c.region for c in s.candidates], run.settings).windows
+                )
+    encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
+    fallback = None
+    needs_fallback = [
+        not s.candidates and q.task in ("qa", "choice") for q, s in zip(questions, searches, strict=True)
+    ]
+    if any(needs_fallback):
+        with run.timer("plan"):
+            plan = single_plan(run.info, run.settings)
+        fallback = session.encode_plan(run.source, plan, run.timer)
+    fine_requests, owners = [], []
+    for i, (q, s) in enumerate(zip(questions, searches, strict=True)):
+        fine = [encoded[window_fingerprint(w)] for w in s.fine_windows]
+        prompt = build_prompt(q, style=style)
+        if q.task in ("grounding", "events"):
+            fine_requests += [GenerationRequest((e.features,), prompt) for e in fine]
+            owners += [i] * len(fine)
+        else:
+            fine_requests.append(GenerationRequest(tuple(e.features for e in (fine or fallback)), prompt))
+            owners.append(i)
+    fine_texts: list[list[str]] = [[] for _ in questions]
+    for i, generation in zip(owners, session.generate(fine_requests, run.timer), strict=True):
+        fine_texts[i].append(generation.text)
+    return [
+        _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], t, fallback)
+        for q, s, t in zip(questions, searches, fine_texts, strict=True)
+    ]
+
+
+def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback) -> Analysis:
+    session = run.session
+    steps = [session.make_step("coarse", coarse, search.texts, search.spans)]
+    if question.task in ("qa", "choice"):
+        evidence, name = (fine, "fine") if fine else (fallback, "fallback_single")
+        outcome = interpret(
+            question, texts[0], origin_seconds=evidence[0].features.window.start_seconds, info=run.info
+        )
+        steps.append(session.make_step(name, evidence, texts))
+        return _analysis(run, question, steps, outcome, texts[0])
+    if not fine:
+        error = f"the coarse pass found no span in any of its {len(coarse)} windows ({search.reason})"
+        return _analysis(run, question, steps, Outcome("", [], parse_error=error), search.texts[0])
+    events = question.task == "events"
+    per_region, reason = [], None
+    for item, text in zip(fine, texts, strict=True):
+        parsed = parse_spans(text)
+        reason = reason or parsed.reason
+        w = item.features.window
+        seen = (w.start_seconds, w.end_seconds)  # the model cannot place an event outside its window
+        per_region.append(
+            map_spans(parsed.spans, origin_seconds=seen[0], info=run.info, keep_labels=events, within=seen)
+        )
+    steps.append(session.make_step("fine", fine, texts, [s for spans in per_region for s in spans]))
+    if events:
+        spans = sorted(
+            (s for region in per_region for s in region), key=lambda s: (s.start_seconds, s.end_seconds)
+        )
+        order = [0] if spans else []
+    else:
+        pairs = [(spans, c.coarse) for spans, c in zip(per_region, search.candidates, strict=True)]
+        order = rank_regions(pairs)
+        spans = [per_region[i][0] for i in order]
+    if not spans:
+        spans = [Span(start_seconds=c.coarse[0], end_seconds=c.coarse[1]) for c in search.candidates]
+        error = f"the fine pass found no span ({reason}); these spans are the coarse pass's"
+        outcome = Outcome("\n".join(_span_text(s) for s in spans), spans, parse_error=error)
+        return _analysis(run, question, steps, outcome, texts[0])
+    raw = "\n".join(texts) if events else texts[order[0]]
+    return _analysis(run, question, steps, Outcome("\n".join(_span_text(s) for s in spans), spans), raw)
