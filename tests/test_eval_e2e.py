@@ -236,6 +236,19 @@ def test_lvbench_accuracy_per_capability(ray_cluster, lvbench_videos, tmp_path, 
     assert "| Qwen2.5-VL-72B (published) | – | – | – | – | – | – | 47.3 |" in table
     answerable = "| builtin:scripted (this run, answerable subset, 5 questions) |"
     assert f"{answerable} 100.0 | 0.0 | 100.0 | 0.0 | 100.0 | 50.0 | 60.0 |" in table
+    # videoqa eval records the settings it ran with, and every answer carries them and their hash
+    from videoqa import Analysis, Settings, config_hash
+    from videoqa.batch import read_tables
+    from videoqa.eval._run import eval_settings
+
+    expected = eval_settings("lvbench", "lmms-eval")
+    assert Settings(**summary["settings"]) == expected
+    assert summary["config_hash"] == config_hash("builtin:scripted", expected)
+    answers = read_tables(str(out / "batch"), tables=["answers"])["answers"].to_pylist()
+    recorded = {
+        (Analysis.model_validate_json(r["analysis_json"]).config_hash, r["config_hash"]) for r in answers
+    }
+    assert recorded == {(summary["config_hash"], summary["config_hash"])}
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ from typing import Literal
 from videoqa.analysis import Question, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
-from videoqa.core.settings import STRATEGIES, PromptStyle, Settings, Strategy
+from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
 from videoqa.video._sampling import even_frames, plan_sampling
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
@@ -113,7 +113,7 @@ def fine_plan(info: VideoInfo, regions: Sequence[tuple[float, float]], options: 
 
 
 def first_pass_prompt(
-    question: Question, strategy: ResolvedStrategy, *, style: PromptStyle = "qwen_cookbook"
+    question: Question, strategy: ResolvedStrategy, *, style: PromptStyle = DEFAULT_PROMPT_STYLE
 ) -> str:
     """The first pass's prompt: the question's own, or the search prompt for a coarse qa/choice pass."""
     if strategy == "coarse_to_fine" and question.task in ("qa", "choice"):

@@ -16,7 +16,7 @@ import string
 from collections.abc import Sequence
 
 from videoqa.analysis import Question
-from videoqa.core.settings import PROMPT_STYLES, PromptStyle
+from videoqa.core.settings import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptStyle
 
 __all__ = [
     "PROMPT_STYLES",
@@ -68,7 +68,7 @@ def _clean(text: str, what: str) -> str:
     return text.strip()
 
 
-def grounding_prompt(query: str, *, style: PromptStyle = "qwen_cookbook") -> str:
+def grounding_prompt(query: str, *, style: PromptStyle = DEFAULT_PROMPT_STYLE) -> str:
     """Ask when the event described by ``query`` happens (one span expected)."""
     _check_style(style)
     query = _clean(query, "query")
@@ -76,7 +76,7 @@ def grounding_prompt(query: str, *, style: PromptStyle = "qwen_cookbook") -> str
     return template.format(query=query)
 
 
-def events_prompt(*, style: PromptStyle = "qwen_cookbook") -> str:
+def events_prompt(*, style: PromptStyle = DEFAULT_PROMPT_STYLE) -> str:
     """Ask for dense captioning: a JSON list of events with start/end times (cookbook wording)."""
     _check_style(style)
     return _EVENTS_COOKBOOK
@@ -113,7 +113,7 @@ def search_prompt(question: str) -> str:
     return _SEARCH.format(query=_clean(question, "question"))
 
 
-def build_prompt(question: Question, *, style: PromptStyle = "qwen_cookbook") -> str:
+def build_prompt(question: Question, *, style: PromptStyle = DEFAULT_PROMPT_STYLE) -> str:
     """The text sent with the video for ``question``: ``question.prompt`` verbatim when set."""
     if question.prompt is not None:
         return question.prompt

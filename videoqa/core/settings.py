@@ -6,8 +6,9 @@ names it (with the model), every :class:`~videoqa.Analysis` records it, the batc
 (:meth:`Settings.columns`) and the three CLIs build their flags from its fields
 (:func:`videoqa.core._flags.add_settings_flags`).
 
-The sampling defaults are the media layer's (``videoqa.video._sampling.DEFAULT_*``, the
-qwen-vl-utils values); every other default is defined here and nowhere else.
+The sampling and decoder defaults are the media layer's (``videoqa.video._sampling.DEFAULT_*``, the
+qwen-vl-utils values, and ``videoqa.video._decode.DEFAULT_BACKEND``); every other default is
+defined here and nowhere else.
 
 Generation and a checkpoint's ``generation_config.json``: videoqa decodes greedily
 (``do_sample=False``) unless told otherwise, whatever the checkpoint says (the official Qwen2.5-VL
@@ -28,7 +29,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.model._protocol import GenerationOptions
-from videoqa.video._decode import Backend
+from videoqa.video._decode import DEFAULT_BACKEND, Backend
 from videoqa.video._sampling import (
     DEFAULT_FPS,
     DEFAULT_MAX_FRAMES,
@@ -42,6 +43,7 @@ from videoqa.video._sampling import (
 )
 
 __all__ = [
+    "DEFAULT_PROMPT_STYLE",
     "PROMPT_STYLES",
     "STRATEGIES",
     "PromptStyle",
@@ -55,6 +57,7 @@ Strategy = Literal["auto", "single", "coarse_to_fine"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
 PromptStyle = Literal["qwen_cookbook", "lmms_eval"]
 PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
+DEFAULT_PROMPT_STYLE: PromptStyle = "qwen_cookbook"
 
 _COLUMN_PREFIX = {"sampling": "sampling_", "search": "sampling_"}
 """Row column of a field: its name, with this prefix for the groups listed (the rows' names since v1)."""
@@ -114,9 +117,9 @@ class Settings(BaseModel):
     )
     # prompt and decoder
     prompt_style: PromptStyle = _field(
-        "qwen_cookbook", "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
+        DEFAULT_PROMPT_STYLE, "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
     )
-    decode_backend: Backend = _field("pyav", "decode", "Decoder of the frames: pyav or decord.")
+    decode_backend: Backend = _field(DEFAULT_BACKEND, "decode", "Decoder of the frames: pyav or decord.")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

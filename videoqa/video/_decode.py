@@ -13,13 +13,14 @@ __all__ = ["decode"]
 
 Backend = Literal["pyav", "decord"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
+DEFAULT_BACKEND: Backend = "pyav"
 
 
 def decode(
     source: str | os.PathLike[str],
     plan: SamplingPlan,
     *,
-    backend: Backend = "pyav",
+    backend: Backend = DEFAULT_BACKEND,
     num_threads: int = 2,
     storage_options: dict[str, Any] | None = None,
     timeout_seconds: float | None = None,
