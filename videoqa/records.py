@@ -9,8 +9,8 @@ Four tables, each one Parquet dataset under the job's output folder:
 
 Every (video, question, config) of a job ends up with exactly one ``answers`` row or
 one ``failures`` row. Every row carries the same identity columns (:class:`RowIdentity`):
-the video, the question id, the model id, the sampling settings and a config hash,
-plus ``item_key``, a hash of (video, question, config) that names the item in the
+the video, the question id, the model id, the settings (one column per ``videoqa.Settings``
+field) and a config hash, plus ``item_key``, a hash of (video, question, config) that names the item in the
 output files and lets ``--resume`` skip finished work.
 
 The published schemas in ``schemas/`` are generated from these models::

@@ -21,7 +21,7 @@ class JobSummary(BaseModel):
 
     output: str = Field(description="Output folder or prefix holding the four tables.")
     model_id: str = Field(description="Model string the job ran.")
-    config_hash: str = Field(description="Hash of the model and the sampling settings, on every row.")
+    config_hash: str = Field(description="videoqa.config_hash of the model and the settings; on every row.")
     videos: int = Field(description="Videos processed in this run (each with one or more pending questions).")
     videos_failed: int = Field(
         description="Videos whose every question became a failure (probe/decode/model)."
