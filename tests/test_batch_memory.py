@@ -88,7 +88,7 @@ def ray_local():
 def _run(tmp_path, videos, name):
     config = JobConfig(
         videos=str(videos), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / name),
-        model="builtin:scripted", decode_workers=2, sampling={"sampling_min_pixels": 16 * 28 * 28},
+        model="builtin:scripted", decode_workers=2, settings={"min_pixels": 16 * 28 * 28},
     )  # fmt: skip
     driver_before = PeakRss.driver_peak()
     with PeakRss() as peaks:
