@@ -12,7 +12,8 @@ defined here and nowhere else.
 
 Generation and a checkpoint's ``generation_config.json``: videoqa decodes greedily
 (``do_sample=False``) unless told otherwise, whatever the checkpoint says (the official Qwen2.5-VL
-and Qwen2-VL files say ``do_sample: true`` with ``top_k: 1``, which is greedy in effect). Of that
+and Qwen2-VL files say ``do_sample: true`` with a temperature of 1e-6 or ``top_k: 1``: greedy in
+effect). Of that
 file only the token IDs (``eos_token_id`` stops generation, ``pad_token_id`` pads, ``bos_token_id``)
 are used; ``repetition_penalty`` is always this model's value (default 1.05, the value the official
 checkpoints ship), so the config hash names it; ``temperature``, ``top_p`` and ``top_k`` apply only
