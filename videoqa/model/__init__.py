@@ -81,6 +81,7 @@ def load_model(
     revision: str | None = None,
     max_new_tokens: int = 512,
     batch_size: int = 8,
+    max_batch_tokens: int | None = None,
     do_sample: bool = False,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
@@ -95,7 +96,10 @@ def load_model(
         cache_dir: for hub ids, the Hugging Face download cache; for ``builtin:tiny-*``, the
             directory holding the built checkpoints (default :func:`default_models_dir`).
         max_new_tokens: default answer length for :meth:`generate`.
-        batch_size: requests per forward batch in :meth:`generate`.
+        batch_size: at most this many requests per forward batch in :meth:`generate`.
+        max_batch_tokens: at most this many padded prompt tokens (rows x longest row) per forward
+            batch; ``None`` derives the limit from free GPU memory (no limit on the CPU). See
+            :mod:`videoqa.model._batching` for the arithmetic.
         do_sample: ``False`` (default) decodes greedily; ``True`` uses the checkpoint's sampling settings.
     """
     if not isinstance(model, str) or not model:
@@ -127,5 +131,6 @@ def load_model(
         device_map=device_map,
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
+        max_batch_tokens=max_batch_tokens,
         do_sample=do_sample,
     )

@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from videoqa.errors import ModelError
-from videoqa.model import _devices, _inputs
+from videoqa.errors import DeviceFailedError, ModelError, ModelOutOfMemoryError
+from videoqa.model import _batching, _devices, _inputs
 from videoqa.model._protocol import Generation, GenerationRequest, TemporalConfig, VisualFeatures
 
 MODEL_TYPES = {
@@ -74,6 +74,7 @@ class RunSettings:
     max_new_tokens: int
     batch_size: int
     do_sample: bool
+    max_batch_tokens: int | None = None  # padded prompt tokens per generate call; None: from free memory
 
 
 def load_qwen(
@@ -88,6 +89,7 @@ def load_qwen(
     device_map: Any = None,
     max_new_tokens: int = 512,
     batch_size: int = 8,
+    max_batch_tokens: int | None = None,
     do_sample: bool = False,
 ) -> QwenModel:
     """``from_pretrained`` of a hub id or checkpoint directory: the one path for real and tiny models."""
@@ -96,6 +98,8 @@ def load_qwen(
 
     if max_new_tokens < 1 or batch_size < 1:
         raise ValueError(f"max_new_tokens and batch_size must be >= 1, got {max_new_tokens}, {batch_size}")
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1 or None, got {max_batch_tokens}")
     hub = {"cache_dir": None if cache_dir is None else str(cache_dir), "revision": revision}
     try:
         config = transformers.AutoConfig.from_pretrained(source, **hub)
@@ -111,13 +115,32 @@ def load_qwen(
     if MODEL_TYPES[config.model_type][1] == "absolute_time":
         raw, _ = transformers.PreTrainedConfig.get_config_dict(source, **hub)
         warn_if_default_tokens_per_second(source, raw, default=config.vision_config.tokens_per_second)
-    settings = _placement(
-        config, device=device, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
+    where = _devices.placement(
+        config,
+        device=device,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        device_map=device_map,
+        facts=_devices.cuda_facts(),
+        flash=_devices.flash_attn_status(),
     )
+    logger.info("%s: %s", source, where.describe())
+    for warning in where.warnings:
+        logger.warning("%s: %s", source, warning)
+    if where.device_map is not None:
+        _devices.require_accelerate("loading onto a GPU (device_map)")
     settings = RunSettings(
-        **settings, max_new_tokens=max_new_tokens, batch_size=batch_size, do_sample=do_sample
+        device=where.device,
+        dtype=where.dtype,
+        attn_implementation=where.attn_implementation,
+        device_map=where.device_map,
+        max_new_tokens=max_new_tokens,
+        batch_size=batch_size,
+        do_sample=do_sample,
+        max_batch_tokens=max_batch_tokens,
     )
     model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
+    placement_kwargs = {} if where.max_memory is None else {"max_memory": where.max_memory}
     try:
         processor = transformers.AutoProcessor.from_pretrained(source, **hub)
         model = model_class.from_pretrained(
@@ -126,36 +149,15 @@ def load_qwen(
             dtype=getattr(torch, settings.dtype),
             attn_implementation=settings.attn_implementation,
             device_map=settings.device_map,
+            **placement_kwargs,
             **hub,
         )
     except OSError as exc:
         raise ModelError(f"{source}: cannot load the checkpoint ({exc}).") from exc
+    _devices.check_no_offload(getattr(model, "hf_device_map", None), requested=device_map)
     if settings.device_map is None:
         model = model.to(settings.device)
     return QwenModel(model_id, model.eval(), processor, settings, source=source)
-
-
-def _placement(
-    config: Any, *, device: str | None, dtype: str, attn_implementation: str | None, device_map: Any
-) -> dict[str, Any]:
-    """Device, dtype, attention kernel and device_map for this machine (see ``_devices``)."""
-    cuda, count, free = _devices.cuda_facts()
-    device = _devices.choose_device(device, cuda_available=cuda)
-    device_type = device.split(":")[0]
-    dtype_name = _devices.choose_dtype_name(dtype, device_type=device_type)
-    attn = _devices.choose_attn_implementation(
-        attn_implementation, cuda_available=cuda, flash_attn_available=_devices.flash_attn_installed()
-    )
-    device_map = _devices.choose_device_map(
-        device_map,
-        device_type=device_type,
-        cuda_device_count=count,
-        free_bytes_per_device=free,
-        model_bytes=_devices.estimate_parameter_count(config) * (4 if dtype_name == "float32" else 2),
-    )
-    if device_map is not None:
-        _devices.require_accelerate()
-    return {"device": device, "dtype": dtype_name, "attn_implementation": attn, "device_map": device_map}
 
 
 def temporal_config_from(config: Any) -> TemporalConfig:
@@ -217,6 +219,7 @@ class QwenModel:
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else model.generation_config.pad_token_id or 0)
         self._fingerprint: str | None = None
+        self._oom_budget: int | None = None  # lowered after an out-of-memory split
 
     def __repr__(self) -> str:
         s = self.settings
@@ -263,8 +266,12 @@ class QwenModel:
             )
         device = self.model.model.visual.device
         grid_t = torch.tensor([grid], dtype=torch.long, device=device)
-        with torch.inference_mode():
-            out = self.model.model.get_video_features(pixels.to(device), grid_t, return_dict=True)
+        try:
+            with torch.inference_mode():
+                out = self.model.model.get_video_features(pixels.to(device), grid_t, return_dict=True)
+        except Exception as exc:
+            self._raise_device_failure(exc, f"encoding window {window.index} ({window.visual_tokens} tokens)")
+            raise
         embeddings = torch.cat(list(out.pooler_output), dim=0).to("cpu").contiguous()
         if embeddings.shape[0] != window.visual_tokens:
             raise ModelError(
@@ -286,40 +293,33 @@ class QwenModel:
     # -- language side --------------------------------------------------------------------------
     def build_inputs(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
         """input_ids, attention_mask, position_ids (numpy) and the per-row feature lists."""
-        rows, positions, features = [], [], []
-        for n, request in enumerate(requests):
-            if not request.features:
-                raise ModelError(f"request {n} has no encoded windows")
-            datas = [self._check_features(f) for f in request.features]
-            text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
-            try:
-                text = _inputs.expand_video_placeholders(
-                    text,
-                    video_token=self.video_token,
-                    token_counts=[int(d["embeddings"].shape[0]) for d in datas],
-                )
-            except ValueError as exc:
-                raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
-            ids = list(self.tokenizer(text)["input_ids"])
-            rows.append(ids)
-            positions.append(
-                _inputs.mrope_positions(
-                    ids,
-                    video_token_id=self.video_token_id,
-                    grids_thw=[d["grid_thw"] for d in datas],
-                    temporal_ids=[self.temporal_ids(f.window) for f in request.features],
-                    spatial_merge_size=self.spatial_merge_size,
-                )
+        return _pad_rows(
+            [self._build_row(n, request) for n, request in enumerate(requests)], self.pad_token_id
+        )
+
+    def _build_row(self, n: int, request: GenerationRequest) -> _Row:
+        """One request's token ids, MRoPE positions (3, L) and window embeddings."""
+        if not request.features:
+            raise ModelError(f"request {n} has no encoded windows")
+        datas = [self._check_features(f) for f in request.features]
+        text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
+        try:
+            text = _inputs.expand_video_placeholders(
+                text,
+                video_token=self.video_token,
+                token_counts=[int(d["embeddings"].shape[0]) for d in datas],
             )
-            features.append([d["embeddings"] for d in datas])
-        input_ids, attention_mask = _inputs.left_pad(rows, pad_token_id=self.pad_token_id)
-        position_ids = _inputs.batch_positions(attention_mask, positions)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "position_ids": position_ids,
-            "features": features,
-        }
+        except ValueError as exc:
+            raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
+        ids = list(self.tokenizer(text)["input_ids"])
+        positions = _inputs.mrope_positions(
+            ids,
+            video_token_id=self.video_token_id,
+            grids_thw=[d["grid_thw"] for d in datas],
+            temporal_ids=[self.temporal_ids(f.window) for f in request.features],
+            spatial_merge_size=self.spatial_merge_size,
+        )
+        return _Row(ids=ids, positions=positions, features=[d["embeddings"] for d in datas])
 
     def temporal_ids(self, window: Any) -> np.ndarray:
         """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""
@@ -353,19 +353,87 @@ class QwenModel:
     def generate(
         self, requests: Sequence[GenerationRequest], *, max_new_tokens: int | None = None
     ) -> list[Generation]:
+        """Answer ``requests`` (results in their order), in calls planned by padded tokens.
+
+        Calls hold requests of similar length within ``batch_size`` requests and the token budget
+        (see :mod:`videoqa.model._batching`). A call that runs out of GPU memory is split in
+        halves and retried, and the budget shrinks for the rest of this runner's life; a single
+        request that does not fit raises :class:`~videoqa.errors.ModelOutOfMemoryError`.
+        """
         max_new_tokens = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        results: list[Generation] = []
-        size = self.settings.batch_size
-        for start in range(0, len(requests), size):
-            results.extend(self._generate_batch(requests[start : start + size], max_new_tokens))
-        return results
+        rows = [self._build_row(n, request) for n, request in enumerate(requests)]
+        results: list[Generation | None] = [None] * len(rows)
+        batches = _batching.plan_batches(
+            [len(row.ids) for row in rows],
+            max_requests=self.settings.batch_size,
+            max_padded_tokens=self.token_budget(),
+        )
+        for batch in batches:
+            for index, generation in zip(
+                batch, self._generate_split([rows[i] for i in batch], max_new_tokens), strict=True
+            ):
+                results[index] = generation
+        return [r for r in results if r is not None]
 
-    def _generate_batch(self, requests: Sequence[GenerationRequest], max_new_tokens: int) -> list[Generation]:
+    def token_budget(self) -> int | None:
+        """Padded prompt tokens per call: the smallest of the setting, what free GPU memory holds
+        and what the last out-of-memory split left; ``None`` (no limit) on the CPU without a setting."""
+        limits = [self.settings.max_batch_tokens, self._oom_budget]
+        if self.settings.device.startswith("cuda"):
+            import torch
+
+            per_token = _batching.bytes_per_prompt_token(
+                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.settings.dtype)).bits // 8
+            )
+            free = torch.cuda.mem_get_info(self.model.get_input_embeddings().weight.device)[0]
+            limits.append(_batching.token_budget(free, per_token_bytes=per_token))
+        known = [limit for limit in limits if limit is not None]
+        return min(known) if known else None
+
+    def _generate_split(self, rows: list[_Row], max_new_tokens: int) -> list[Generation]:
+        """Generate ``rows`` in one call; on out-of-memory, in two halves (recursively)."""
+        try:
+            return self._generate_batch(rows, max_new_tokens)
+        except Exception as exc:
+            padded = len(rows) * max(len(row.ids) for row in rows)
+            if len(rows) == 1 or not _devices.is_out_of_memory(exc):
+                self._raise_device_failure(
+                    exc, f"generating {len(rows)} request(s) of {padded} padded prompt tokens"
+                )
+                raise
+            _devices.release_cached_memory()
+            self._oom_budget = max(1, min(padded // 2, self._oom_budget or padded))
+            logger.warning(
+                "%s: out of memory on %d requests (%d padded tokens); retrying in halves",
+                self.model_id,
+                len(rows),
+                padded,
+            )
+            half = len(rows) // 2
+            return self._generate_split(rows[:half], max_new_tokens) + self._generate_split(
+                rows[half:], max_new_tokens
+            )
+
+    def _raise_device_failure(self, error: Exception, what: str) -> None:
+        """Re-raise a device failure as a typed error; return for any other error."""
+        if _devices.is_fatal_device_error(error):
+            raise DeviceFailedError(
+                f"{self.model_id}: the GPU failed while {what} ({error}); this process cannot use it again "
+                "and must be restarted."
+            ) from error
+        if _devices.is_out_of_memory(error):
+            _devices.release_cached_memory()
+            raise ModelOutOfMemoryError(
+                f"{self.model_id}: {what} does not fit the device ({error}); lower the visual-token budget "
+                "(total_pixels / max_frames / window_seconds) or give the model more GPU memory."
+            ) from error
+
+    def _generate_batch(self, rows: Sequence[_Row], max_new_tokens: int) -> list[Generation]:
         import torch
 
-        built = self.build_inputs(requests)
+        built = _pad_rows(rows, self.pad_token_id)
         device = self.model.get_input_embeddings().weight.device
         input_ids = torch.from_numpy(built["input_ids"]).to(device)
         attention_mask = torch.from_numpy(built["attention_mask"]).to(device)
@@ -382,7 +450,7 @@ class QwenModel:
         new_tokens = out[:, input_ids.shape[1] :].to("cpu")
         stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
         results = []
-        for b in range(len(requests)):
+        for b in range(len(rows)):
             tokens = new_tokens[b].tolist()
             used = next((i + 1 for i, t in enumerate(tokens) if t in stop_ids), len(tokens))
             text = self.tokenizer.decode(tokens[:used], skip_special_tokens=True)
@@ -399,6 +467,23 @@ class QwenModel:
         from transformers import GenerationConfig
 
         return GenerationConfig(**{k: v for k, v in config.items() if not k.startswith("_")})
+
+
+@dataclass(frozen=True)
+class _Row:
+    ids: list[int]
+    positions: np.ndarray  # (3, len(ids)) MRoPE positions
+    features: list[Any]  # the embeddings of each window, in prompt order
+
+
+def _pad_rows(rows: Sequence[_Row], pad_token_id: int) -> dict[str, Any]:
+    input_ids, attention_mask = _inputs.left_pad([row.ids for row in rows], pad_token_id=pad_token_id)
+    return {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "position_ids": _inputs.batch_positions(attention_mask, [row.positions for row in rows]),
+        "features": [row.features for row in rows],
+    }
 
 
 def _as_list(value: Any) -> list[int]:
