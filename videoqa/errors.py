@@ -29,6 +29,8 @@ class VideoQAError(Exception):
     """Base class of every error videoqa raises on purpose."""
 
     transient: bool = False
+    process_fatal: bool = False
+    """True when the process cannot go on after this error (a batch worker exits so Ray replaces it)."""
 
 
 class MediaError(VideoQAError):
@@ -88,6 +90,8 @@ class DeviceFailedError(ModelError):
 
     Every later call in this process fails too: a batch job restarts the model actor.
     """
+
+    process_fatal = True
 
 
 class MissingExtraError(VideoQAError, ImportError):
