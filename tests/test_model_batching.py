@@ -65,9 +65,9 @@ def _count_calls(monkeypatch, model, *, fail=None):
 
 
 def _requests(m):
-    clip = m.encode(make_clip(4, 2.0, seed=5))
+    # Each request encodes its own window, so the calls are batched, not served from a shared prefix.
     prompts = [PROMPT, "Colour?", PROMPT + " Answer in seconds.", "What happens?"]
-    return [GenerationRequest(features=(clip,), prompt=p) for p in prompts]
+    return [GenerationRequest(features=(m.encode(make_clip(4, 2.0, seed=5)),), prompt=p) for p in prompts]
 
 
 def test_token_budget_splits_calls_and_keeps_request_order(tiny_qwen25, monkeypatch):

@@ -82,6 +82,7 @@ def load_model(
     max_new_tokens: int = 512,
     batch_size: int = 8,
     max_batch_tokens: int | None = None,
+    prefix_reuse: bool = True,
     do_sample: bool = False,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
@@ -100,6 +101,10 @@ def load_model(
         max_batch_tokens: at most this many padded prompt tokens (rows x longest row) per forward
             batch; ``None`` derives the limit from free GPU memory (no limit on the CPU). See
             :mod:`videoqa.model._batching` for the arithmetic.
+        prefix_reuse: prefill once the prompt prefix (system prompt, video block, shared words) of
+            requests on the same windows in one :meth:`generate` call, and continue each request
+            from a copy of its key/value cache (same tokens as a full prefill; see
+            :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
         do_sample: ``False`` (default) decodes greedily; ``True`` uses the checkpoint's sampling settings.
     """
     if not isinstance(model, str) or not model:
@@ -132,5 +137,6 @@ def load_model(
         max_new_tokens=max_new_tokens,
         batch_size=batch_size,
         max_batch_tokens=max_batch_tokens,
+        prefix_reuse=prefix_reuse,
         do_sample=do_sample,
     )

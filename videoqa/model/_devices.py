@@ -322,7 +322,9 @@ def choose_device_map(
         return Choice({"": f"cuda:{index}"}, f"{weights} fit GPU {index} ({free:.1f} GiB free)"), None
     total_free = sum(free_bytes_per_device)
     if ":" not in device and count > 1 and need <= total_free:
-        reason = f"{weights} do not fit one GPU: sharded over {count} ({total_free / _GIB:.1f} GiB free in all)"
+        reason = (
+            f"{weights} do not fit one GPU: sharded over {count} ({total_free / _GIB:.1f} GiB free in all)"
+        )
         return Choice("auto", reason), _max_memory(free_bytes_per_device)
     per_gpu = min(free_bytes_per_device)
     raise ModelError(

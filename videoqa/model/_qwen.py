@@ -43,9 +43,10 @@ from typing import Any
 
 import numpy as np
 
-from videoqa.errors import DeviceFailedError, ModelError, ModelOutOfMemoryError
-from videoqa.model import _batching, _devices, _inputs
-from videoqa.model._protocol import Generation, GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.errors import ModelError
+from videoqa.model import _devices, _inputs
+from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
+from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
 
 MODEL_TYPES = {
     "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
@@ -75,6 +76,7 @@ class RunSettings:
     batch_size: int
     do_sample: bool
     max_batch_tokens: int | None = None  # padded prompt tokens per generate call; None: from free memory
+    prefix_reuse: bool = True  # prefill a prompt prefix shared by requests on the same windows once
 
 
 def load_qwen(
@@ -90,6 +92,7 @@ def load_qwen(
     max_new_tokens: int = 512,
     batch_size: int = 8,
     max_batch_tokens: int | None = None,
+    prefix_reuse: bool = True,
     do_sample: bool = False,
 ) -> QwenModel:
     """``from_pretrained`` of a hub id or checkpoint directory: the one path for real and tiny models."""
@@ -138,6 +141,7 @@ def load_qwen(
         batch_size=batch_size,
         do_sample=do_sample,
         max_batch_tokens=max_batch_tokens,
+        prefix_reuse=prefix_reuse,
     )
     model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
     placement_kwargs = {} if where.max_memory is None else {"max_memory": where.max_memory}
@@ -194,7 +198,7 @@ def warn_if_default_tokens_per_second(source: str, raw_config: dict[str, Any], *
     return True
 
 
-class QwenModel:
+class QwenModel(BatchedGeneration):
     """A loaded Qwen2-VL / Qwen2.5-VL checkpoint implementing :class:`VideoLanguageModel`."""
 
     def __init__(
@@ -219,7 +223,6 @@ class QwenModel:
         pad = self.tokenizer.pad_token_id
         self.pad_token_id = int(pad if pad is not None else model.generation_config.pad_token_id or 0)
         self._fingerprint: str | None = None
-        self._oom_budget: int | None = None  # lowered after an out-of-memory split
 
     def __repr__(self) -> str:
         s = self.settings
@@ -360,147 +363,6 @@ class QwenModel:
                 raise ModelError(f"row {b}: {where.shape[0]} video tokens for {values.shape[0]} embeddings")
             embeds[b, where] = values
         return embeds
-
-    def generate(
-        self, requests: Sequence[GenerationRequest], *, max_new_tokens: int | None = None
-    ) -> list[Generation]:
-        """Answer ``requests`` (results in their order), in calls planned by padded tokens.
-
-        Calls hold requests of similar length within ``batch_size`` requests and the token budget
-        (see :mod:`videoqa.model._batching`). A call that runs out of GPU memory is split in
-        halves and retried, and the budget shrinks for the rest of this runner's life; a single
-        request that does not fit raises :class:`~videoqa.errors.ModelOutOfMemoryError`.
-        """
-        max_new_tokens = self.settings.max_new_tokens if max_new_tokens is None else int(max_new_tokens)
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
-        rows = [self._build_row(n, request) for n, request in enumerate(requests)]
-        results: list[Generation | None] = [None] * len(rows)
-        batches = _batching.plan_batches(
-            [len(row.ids) for row in rows],
-            max_requests=self.settings.batch_size,
-            max_padded_tokens=self.token_budget(),
-        )
-        for batch in batches:
-            for index, generation in zip(
-                batch, self._generate_split([rows[i] for i in batch], max_new_tokens), strict=True
-            ):
-                results[index] = generation
-        return [r for r in results if r is not None]
-
-    def token_budget(self) -> int | None:
-        """Padded prompt tokens per call: the smallest of the setting, what free GPU memory holds
-        and what the last out-of-memory split left; ``None`` (no limit) on the CPU without a setting."""
-        limits = [self.settings.max_batch_tokens, self._oom_budget]
-        if self.settings.device.startswith("cuda"):
-            import torch
-
-            per_token = _batching.bytes_per_prompt_token(
-                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.settings.dtype)).bits // 8
-            )
-            free = torch.cuda.mem_get_info(self.model.get_input_embeddings().weight.device)[0]
-            limits.append(_batching.token_budget(free, per_token_bytes=per_token))
-        known = [limit for limit in limits if limit is not None]
-        return min(known) if known else None
-
-    def _generate_split(self, rows: list[_Row], max_new_tokens: int) -> list[Generation]:
-        """Generate ``rows`` in one call; on out-of-memory, in two halves (recursively)."""
-        try:
-            return self._generate_batch(rows, max_new_tokens)
-        except Exception as exc:
-            padded = len(rows) * max(len(row.ids) for row in rows)
-            if len(rows) == 1 or not _devices.is_out_of_memory(exc):
-                self._raise_device_failure(
-                    exc, f"generating {len(rows)} request(s) of {padded} padded prompt tokens"
-                )
-                raise
-            _devices.release_cached_memory()
-            self._oom_budget = max(1, min(padded // 2, self._oom_budget or padded))
-            logger.warning(
-                "%s: out of memory on %d requests (%d padded tokens); retrying in halves",
-                self.model_id,
-                len(rows),
-                padded,
-            )
-            half = len(rows) // 2
-            return self._generate_split(rows[:half], max_new_tokens) + self._generate_split(
-                rows[half:], max_new_tokens
-            )
-
-    def _raise_device_failure(self, error: Exception, what: str) -> None:
-        """Re-raise a device failure as a typed error; return for any other error."""
-        if _devices.is_fatal_device_error(error):
-            raise DeviceFailedError(
-                f"{self.model_id}: the GPU failed while {what} ({error}); this process cannot use it again "
-                "and must be restarted."
-            ) from error
-        if _devices.is_out_of_memory(error):
-            _devices.release_cached_memory()
-            raise ModelOutOfMemoryError(
-                f"{self.model_id}: {what} does not fit the device ({error}); lower the visual-token budget "
-                "(total_pixels / max_frames / window_seconds) or give the model more GPU memory."
-            ) from error
-
-    def _generate_batch(self, rows: Sequence[_Row], max_new_tokens: int) -> list[Generation]:
-        import torch
-
-        built = _pad_rows(rows, self.pad_token_id)
-        device = self.model.get_input_embeddings().weight.device
-        input_ids = torch.from_numpy(built["input_ids"]).to(device)
-        attention_mask = torch.from_numpy(built["attention_mask"]).to(device)
-        position_ids = torch.from_numpy(built["position_ids"]).to(device)
-        with torch.inference_mode():
-            embeds = self.embed(input_ids, built["features"])
-            out = self.model.generate(
-                input_ids=input_ids,
-                inputs_embeds=embeds,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                generation_config=self._generation_config(max_new_tokens),
-            )
-        new_tokens = out[:, input_ids.shape[1] :].to("cpu")
-        stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
-        results = []
-        for b in range(len(rows)):
-            tokens = new_tokens[b].tolist()
-            used = next((i + 1 for i, t in enumerate(tokens) if t in stop_ids), len(tokens))
-            text = self.tokenizer.decode(tokens[:used], skip_special_tokens=True)
-            results.append(
-                Generation(text=text, input_tokens=int(built["attention_mask"][b].sum()), output_tokens=used)
-            )
-        return results
-
-    def _generation_config(self, max_new_tokens: int) -> Any:
-        config = self.model.generation_config.to_dict()
-        config.update(max_new_tokens=max_new_tokens, pad_token_id=self.pad_token_id)
-        if not self.settings.do_sample:
-            config.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-        from transformers import GenerationConfig
-
-        return GenerationConfig(**{k: v for k, v in config.items() if not k.startswith("_")})
-
-
-@dataclass(frozen=True)
-class _Row:
-    ids: list[int]
-    positions: np.ndarray  # (3, len(ids)) MRoPE positions
-    features: list[Any]  # the embeddings of each window, in prompt order
-
-
-def _pad_rows(rows: Sequence[_Row], pad_token_id: int) -> dict[str, Any]:
-    input_ids, attention_mask = _inputs.left_pad([row.ids for row in rows], pad_token_id=pad_token_id)
-    return {
-        "input_ids": input_ids,
-        "attention_mask": attention_mask,
-        "position_ids": _inputs.batch_positions(attention_mask, [row.positions for row in rows]),
-        "features": [row.features for row in rows],
-    }
-
-
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _fingerprint(runner: QwenModel) -> str:
