@@ -148,8 +148,8 @@ def main() -> None:
     features = _features(model, args.frames, args.size)
     params = sum(p.numel() for p in model.model.parameters())
     print(
-        f"random-weight Qwen2.5-VL ({params / 1e6:.1f}M parameters, hidden {args.hidden}, {args.layers} layers) "
-        f"on the CPU, one window of {features.window.visual_tokens:,} visual tokens"
+        f"random-weight Qwen2.5-VL ({params / 1e6:.1f}M parameters, hidden {args.hidden}, "
+        f"{args.layers} layers) on the CPU, one window of {features.window.visual_tokens:,} visual tokens"
     )
     print("| questions | full prefills s/q | shared prefix s/q | ratio | identical | tokens computed |")
     print("|---|---|---|---|---|---|")
