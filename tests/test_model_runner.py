@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from videoqa.errors import MissingExtraError, ModelError
+from videoqa.errors import ModelError
 from videoqa.model import Generation, GenerationRequest, VideoLanguageModel, _devices, _inputs, load_model
 from videoqa.model._timing import temporal_ids
 from videoqa.video._types import Clip, Window
@@ -188,10 +188,32 @@ def test_unknown_builtin_and_unsupported_model_type(tmp_path):
         load_model(str(tmp_path / "missing"))
 
 
-def test_flash_attention_without_flash_attn_names_the_extra(tiny_qwen25_path, monkeypatch):
-    monkeypatch.setattr(_devices, "flash_attn_installed", lambda: False)
-    with pytest.raises(MissingExtraError, match=r"pip install 'videoqa\[gpu\]'"):
-        load_model(str(tiny_qwen25_path), attn_implementation="flash_attention_2")
+def test_flash_attention_where_it_cannot_run_names_the_fix(tiny_qwen25_path, monkeypatch):
+    h100 = _devices.CudaFacts(available=True, free_bytes=(80 * 1024**3,), capabilities=((9, 0),))
+    missing = _devices.FlashAttnStatus(installed=False, importable=False)
+    with monkeypatch.context() as patch:
+        patch.setattr(_devices, "cuda_facts", lambda: h100)
+        patch.setattr(_devices, "flash_attn_status", lambda: missing)
+        with pytest.raises(ModelError, match="pip install flash-attn --no-build-isolation"):
+            load_model(str(tiny_qwen25_path), attn_implementation="flash_attention_2")
+    # On the CPU an installed flash-attn is never picked: sdpa, fp32 (the test fixtures run so).
+    installed = _devices.FlashAttnStatus(installed=True, importable=True)
+    monkeypatch.setattr(_devices, "flash_attn_status", lambda: installed)
+    with pytest.raises(ModelError, match="needs a CUDA GPU"):
+        load_model(str(tiny_qwen25_path), device="cpu", attn_implementation="flash_attention_2")
+    model = load_model(str(tiny_qwen25_path), device="cpu")
+    assert (model.settings.attn_implementation, model.settings.dtype) == ("sdpa", "float32")
+
+
+def test_gpus_assigned_but_unusable_refuse_to_run_on_the_cpu(tiny_qwen25_path, monkeypatch):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's torch can use its GPU")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(ModelError, match=r"CUDA_VISIBLE_DEVICES='0'.*refusing to run on the CPU"):
+        load_model(str(tiny_qwen25_path))
+    assert load_model(str(tiny_qwen25_path), device="cpu").settings.device == "cpu"
 
 
 def test_scripted_builtin_dispatches_to_the_stand_in():
@@ -468,9 +490,10 @@ def test_requests_per_batch_splits_generate_into_forward_batches(tiny_qwen25, ti
 
     m = tiny_qwen25
     sizes: list[int] = []
-    monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, requests_per_batch=2))
+    settings = dataclasses.replace(m.settings, requests_per_batch=2, prefix_reuse=False)
+    monkeypatch.setattr(m, "settings", settings)
     monkeypatch.setattr(
-        m, "_generate_batch", lambda batch, config: sizes.append(len(batch)) or [None] * len(batch)
+        m, "_generate_batch", lambda rows, config, cache=None: sizes.append(len(rows)) or [None] * len(rows)
     )
     feats = m.encode(make_clip(4, 2.0))
     assert len(m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)] * 5, max_new_tokens=2)) == 5

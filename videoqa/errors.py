@@ -10,10 +10,12 @@ from __future__ import annotations
 __all__ = [
     "DecodeError",
     "DecodeTimeoutError",
+    "DeviceFailedError",
     "EmptyVideoError",
     "MediaError",
     "MissingExtraError",
     "ModelError",
+    "ModelOutOfMemoryError",
     "NoVideoStreamError",
     "NotAVideoError",
     "SourceIOError",
@@ -27,6 +29,8 @@ class VideoQAError(Exception):
     """Base class of every error videoqa raises on purpose."""
 
     transient: bool = False
+    process_fatal: bool = False
+    """True when the process cannot go on after this error (a batch worker exits so Ray replaces it)."""
 
 
 class MediaError(VideoQAError):
@@ -75,6 +79,19 @@ class DecodeTimeoutError(DecodeError):
 
 class ModelError(VideoQAError):
     """A model could not be loaded or run."""
+
+
+class ModelOutOfMemoryError(ModelError):
+    """One request does not fit the device even alone: a smaller budget is needed, not a retry."""
+
+
+class DeviceFailedError(ModelError):
+    """The GPU is in an unrecoverable state (device-side assert, illegal memory access).
+
+    Every later call in this process fails too: a batch job restarts the model actor.
+    """
+
+    process_fatal = True
 
 
 class MissingExtraError(VideoQAError, ImportError):

@@ -5,6 +5,9 @@
 - A worker that dies (native crash, killed, out of memory) is retried by Ray; an
   :class:`AttemptTracker` actor counts the attempts across worker deaths, so a video that kills its
   worker every time becomes a failure after ``max_attempts`` instead of looping forever.
+- An error that leaves the process unusable (``VideoQAError.process_fatal``: a GPU after a
+  device-side assert or an illegal memory access) exits the worker, so Ray replaces it (a model
+  actor is restarted with a fresh CUDA context) and the tracker counts the attempt as a death.
 - A hung native call is killed: :func:`watchdog` arms ``faulthandler``'s C-level timer, which
   dumps the stack and exits the worker process even when the hung code holds the GIL; Ray then
   retries the task on a fresh worker and the tracker counts it.
@@ -14,6 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import logging
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -23,6 +28,9 @@ from videoqa.errors import VideoQAError
 from videoqa.records import Failure, Stage
 
 __all__ = ["AttemptTracker", "Outcome", "guarded", "is_transient", "watchdog"]
+
+logger = logging.getLogger(__name__)
+_FATAL_EXIT_CODE = 70  # EX_SOFTWARE
 
 _NOT_TRANSIENT_OS_ERRORS = (
     FileNotFoundError,
@@ -78,6 +86,13 @@ def watchdog(timeout_seconds: float | None) -> Iterator[None]:
         faulthandler.cancel_dump_traceback_later()
 
 
+def _exit_worker(reason: str) -> None:
+    """End this worker process now (the attempt stays open, so the tracker sees a death)."""
+    logger.error("exiting this worker so Ray replaces it: %s", reason)
+    logging.shutdown()
+    os._exit(_FATAL_EXIT_CODE)
+
+
 @dataclass
 class Outcome:
     value: Any = None
@@ -116,6 +131,8 @@ def guarded(
             with watchdog(timeout_seconds):
                 value = fn()
         except Exception as exc:
+            if getattr(exc, "process_fatal", False):
+                _exit_worker(f"{key}: {stage}: {exc}")
             ray.get(tracker.end.remote(track))
             transient = is_transient(exc)
             if transient and attempt < max_attempts:

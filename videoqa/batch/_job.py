@@ -8,7 +8,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
@@ -100,6 +100,12 @@ def _gpus_per_replica(config: JobConfig) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
+def gpu_actor_env(driver_env: Mapping[str, str]) -> dict[str, str]:
+    """Environment of GPU model actors: expandable allocator segments against fragmentation
+    (variable-length windows otherwise strand memory between calls), unless the driver sets its own."""
+    return {"PYTORCH_CUDA_ALLOC_CONF": driver_env.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")}
+
+
 def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any) -> Any:
     import ray
     from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
@@ -113,6 +119,7 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
     model_resources: dict[str, Any] = {"num_cpus": config.cpus_per_replica}
     if gpus > 0:  # never pass num_gpus=0: Ray Data treats it as a GPU request (ray#45201)
         model_resources["num_gpus"] = gpus
+        model_resources["runtime_env"] = {"env_vars": gpu_actor_env(os.environ)}
     logger.info(
         "videoqa run: %d videos, model %s on %d replica(s) x %s GPU, %d decode workers",
         len(units), config.model, config.replicas, gpus, config.decode_workers,

@@ -209,6 +209,11 @@ def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[
     return {**row, "clips_pickle": clips_pickle, "decode_seconds": time.perf_counter() - started}
 
 
+# Failures that asking one question at a time cannot fix: the runner already split its calls down to
+# single requests before giving up on memory, so a retry per question would only encode again.
+_NOT_PER_QUESTION = frozenset({"ModelOutOfMemoryError"})
+
+
 class ModelStage:
     """Ray Data actor holding one :class:`videoqa.Session` (one model replica)."""
 
@@ -239,7 +244,12 @@ class ModelStage:
         clips = pickle.loads(clips_scalar.as_buffer())
         started = time.perf_counter()
         outcome = self._analyze(row["video"], questions, info, clips)
-        if outcome.failure and len(questions) > 1 and not outcome.failure.transient:
+        if (
+            outcome.failure
+            and len(questions) > 1
+            and not outcome.failure.transient
+            and outcome.failure.error_type not in _NOT_PER_QUESTION
+        ):
             # One bad question (or one the model cannot handle) must not sink the others: ask one by one.
             return self._one_by_one(row, questions, info, clips, started)
         if outcome.failure:

@@ -84,6 +84,8 @@ def load_model(
     cache_dir: str | os.PathLike[str] | None = None,
     revision: str | None = None,
     requests_per_batch: int = 8,
+    max_batch_tokens: int | None = None,
+    prefix_reuse: bool = True,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
 
@@ -96,8 +98,15 @@ def load_model(
             ``None`` shards only when there are several GPUs and the model does not fit the first.
         cache_dir: for hub ids, the Hugging Face download cache; for ``builtin:tiny-*``, the
             directory holding the built checkpoints (default :func:`default_models_dir`).
-        requests_per_batch: requests per forward batch of :meth:`generate` (memory vs speed; it does
-            not change the answers' settings, see :class:`videoqa.Settings` for those).
+        requests_per_batch: at most this many requests per forward batch of :meth:`generate`
+            (memory vs speed; answers' settings are :class:`videoqa.Settings`, passed per call).
+        max_batch_tokens: at most this many padded prompt tokens (rows x longest row) per forward
+            batch; ``None`` derives the limit from free GPU memory (no limit on the CPU). See
+            :mod:`videoqa.model._batching` for the arithmetic.
+        prefix_reuse: prefill once the prompt prefix (system prompt, video block, shared words) of
+            requests on the same windows in one :meth:`generate` call, and continue each request
+            from a copy of its key/value cache (same tokens as a full prefill; see
+            :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
     """
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
@@ -127,4 +136,6 @@ def load_model(
         attn_implementation=attn_implementation,
         device_map=device_map,
         requests_per_batch=requests_per_batch,
+        max_batch_tokens=max_batch_tokens,
+        prefix_reuse=prefix_reuse,
     )

@@ -89,6 +89,8 @@ class Generation:
     text: str
     input_tokens: int
     output_tokens: int
+    cached_prefix_tokens: int = 0
+    """Prompt tokens taken from a prefix prefilled for another request of the same call (not computed)."""
 
 
 @runtime_checkable

@@ -45,13 +45,8 @@ import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model import _devices, _inputs
-from videoqa.model._protocol import (
-    Generation,
-    GenerationOptions,
-    GenerationRequest,
-    TemporalConfig,
-    VisualFeatures,
-)
+from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
+from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
 from videoqa.video._sampling import int_at_least
 
 MODEL_TYPES = {
@@ -79,6 +74,8 @@ class RunSettings:
     attn_implementation: str
     device_map: Any
     requests_per_batch: int
+    max_batch_tokens: int | None = None  # padded prompt tokens per generate call; None: from free memory
+    prefix_reuse: bool = True  # prefill a prompt prefix shared by requests on the same windows once
 
 
 def load_qwen(
@@ -92,12 +89,16 @@ def load_qwen(
     attn_implementation: str | None = None,
     device_map: Any = None,
     requests_per_batch: int = 8,
+    max_batch_tokens: int | None = None,
+    prefix_reuse: bool = True,
 ) -> QwenModel:
     """``from_pretrained`` of a hub id or checkpoint directory: the one path for real and tiny models."""
     import torch
     import transformers
 
     int_at_least("requests_per_batch", requests_per_batch, 1)
+    if max_batch_tokens is not None and max_batch_tokens < 1:
+        raise ValueError(f"max_batch_tokens must be >= 1 or None, got {max_batch_tokens}")
     hub = {"cache_dir": None if cache_dir is None else str(cache_dir), "revision": revision}
     try:
         config = transformers.AutoConfig.from_pretrained(source, **hub)
@@ -113,11 +114,31 @@ def load_qwen(
     if MODEL_TYPES[config.model_type][1] == "absolute_time":
         raw, _ = transformers.PreTrainedConfig.get_config_dict(source, **hub)
         warn_if_default_tokens_per_second(source, raw, default=config.vision_config.tokens_per_second)
-    settings = _placement(
-        config, device=device, dtype=dtype, attn_implementation=attn_implementation, device_map=device_map
+    where = _devices.placement(
+        config,
+        device=device,
+        dtype=dtype,
+        attn_implementation=attn_implementation,
+        device_map=device_map,
+        facts=_devices.cuda_facts(),
+        flash=_devices.flash_attn_status(),
     )
-    settings = RunSettings(**settings, requests_per_batch=requests_per_batch)
+    logger.info("%s: %s", source, where.describe())
+    for warning in where.warnings:
+        logger.warning("%s: %s", source, warning)
+    if where.device_map is not None:
+        _devices.require_accelerate("loading onto a GPU (device_map)")
+    settings = RunSettings(
+        device=where.device,
+        dtype=where.dtype,
+        attn_implementation=where.attn_implementation,
+        device_map=where.device_map,
+        requests_per_batch=requests_per_batch,
+        max_batch_tokens=max_batch_tokens,
+        prefix_reuse=prefix_reuse,
+    )
     model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
+    placement_kwargs = {} if where.max_memory is None else {"max_memory": where.max_memory}
     try:
         processor = transformers.AutoProcessor.from_pretrained(source, **hub)
         model = model_class.from_pretrained(
@@ -126,36 +147,15 @@ def load_qwen(
             dtype=getattr(torch, settings.dtype),
             attn_implementation=settings.attn_implementation,
             device_map=settings.device_map,
+            **placement_kwargs,
             **hub,
         )
     except OSError as exc:
         raise ModelError(f"{source}: cannot load the checkpoint ({exc}).") from exc
+    _devices.check_no_offload(getattr(model, "hf_device_map", None), requested=device_map)
     if settings.device_map is None:
         model = model.to(settings.device)
     return QwenModel(model_id, model.eval(), processor, settings, source=source)
-
-
-def _placement(
-    config: Any, *, device: str | None, dtype: str, attn_implementation: str | None, device_map: Any
-) -> dict[str, Any]:
-    """Device, dtype, attention kernel and device_map for this machine (see ``_devices``)."""
-    cuda, count, free = _devices.cuda_facts()
-    device = _devices.choose_device(device, cuda_available=cuda)
-    device_type = device.split(":")[0]
-    dtype_name = _devices.choose_dtype_name(dtype, device_type=device_type)
-    attn = _devices.choose_attn_implementation(
-        attn_implementation, cuda_available=cuda, flash_attn_available=_devices.flash_attn_installed()
-    )
-    device_map = _devices.choose_device_map(
-        device_map,
-        device_type=device_type,
-        cuda_device_count=count,
-        free_bytes_per_device=free,
-        model_bytes=_devices.estimate_parameter_count(config) * (4 if dtype_name == "float32" else 2),
-    )
-    if device_map is not None:
-        _devices.require_accelerate()
-    return {"device": device, "dtype": dtype_name, "attn_implementation": attn, "device_map": device_map}
 
 
 def temporal_config_from(config: Any) -> TemporalConfig:
@@ -192,7 +192,7 @@ def warn_if_default_tokens_per_second(source: str, raw_config: dict[str, Any], *
     return True
 
 
-class QwenModel:
+class QwenModel(BatchedGeneration):
     """A loaded Qwen2-VL / Qwen2.5-VL checkpoint implementing :class:`VideoLanguageModel`."""
 
     def __init__(
@@ -233,14 +233,23 @@ class QwenModel:
         return self._fingerprint
 
     # -- vision side ----------------------------------------------------------------------------
-    def preprocess(self, frames: np.ndarray) -> tuple[Any, tuple[int, int, int]]:
-        """pixel_values_videos and grid of already sampled, already resized uint8 (T, H, W, 3) frames."""
+    def preprocess(
+        self, frames: np.ndarray, *, device: str | None = None
+    ) -> tuple[Any, tuple[int, int, int]]:
+        """pixel_values_videos and grid of already sampled, already resized uint8 (T, H, W, 3) frames.
+
+        ``device`` runs the processor's rescale, normalisation and patchify there: on a GPU this
+        moves ~5 s per 192 frames of single-threaded CPU work (a GPU actor gets one CPU) off the
+        critical path, and only uint8 frames cross the bus, not the fp32 pixels (4x larger).
+        """
+        extra = {} if device is None else {"device": device}
         out = self.processor.video_processor(
             videos=[frames],
             do_resize=False,
             do_sample_frames=False,
             cap_pixels_per_frame=False,
             return_tensors="pt",
+            **extra,
         )
         grid = tuple(int(x) for x in out["video_grid_thw"][0].tolist())
         return out["pixel_values_videos"], grid
@@ -254,17 +263,23 @@ class QwenModel:
                 f"window {window.index}: frames are {clip.frames.shape[2]}x{clip.frames.shape[1]} but the "
                 f"window is {window.width}x{window.height}; decode with the plan's sizes."
             )
-        pixels, grid = self.preprocess(clip.frames)
+        visual = self.model.model.visual
+        pixels, grid = self.preprocess(clip.frames, device=str(visual.device))
         if grid != tuple(window.grid_thw):
             raise ModelError(
                 f"window {window.index}: the processor made grid {grid} from {clip.frames.shape[0]} frames, "
                 f"expected window.grid_thw {tuple(window.grid_thw)} (frame count must be a multiple of "
                 f"{window.temporal_patch_size})."
             )
-        device = self.model.model.visual.device
-        grid_t = torch.tensor([grid], dtype=torch.long, device=device)
-        with torch.inference_mode():
-            out = self.model.model.get_video_features(pixels.to(device), grid_t, return_dict=True)
+        grid_t = torch.tensor([grid], dtype=torch.long, device=visual.device)
+        try:
+            with torch.inference_mode():
+                # Cast where the pixels are (the tower casts to its dtype first thing anyway).
+                pixels = pixels.to(device=visual.device, dtype=visual.dtype)
+                out = self.model.model.get_video_features(pixels, grid_t, return_dict=True)
+        except Exception as exc:
+            self._raise_device_failure(exc, f"encoding window {window.index} ({window.visual_tokens} tokens)")
+            raise
         embeddings = torch.cat(list(out.pooler_output), dim=0).to("cpu").contiguous()
         if embeddings.shape[0] != window.visual_tokens:
             raise ModelError(
@@ -286,40 +301,33 @@ class QwenModel:
     # -- language side --------------------------------------------------------------------------
     def build_inputs(self, requests: Sequence[GenerationRequest]) -> dict[str, Any]:
         """input_ids, attention_mask, position_ids (numpy) and the per-row feature lists."""
-        rows, positions, features = [], [], []
-        for n, request in enumerate(requests):
-            if not request.features:
-                raise ModelError(f"request {n} has no encoded windows")
-            datas = [self._check_features(f) for f in request.features]
-            text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
-            try:
-                text = _inputs.expand_video_placeholders(
-                    text,
-                    video_token=self.video_token,
-                    token_counts=[int(d["embeddings"].shape[0]) for d in datas],
-                )
-            except ValueError as exc:
-                raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
-            ids = list(self.tokenizer(text)["input_ids"])
-            rows.append(ids)
-            positions.append(
-                _inputs.mrope_positions(
-                    ids,
-                    video_token_id=self.video_token_id,
-                    grids_thw=[d["grid_thw"] for d in datas],
-                    temporal_ids=[self.temporal_ids(f.window) for f in request.features],
-                    spatial_merge_size=self.spatial_merge_size,
-                )
+        return _pad_rows(
+            [self._build_row(n, request) for n, request in enumerate(requests)], self.pad_token_id
+        )
+
+    def _build_row(self, n: int, request: GenerationRequest) -> _Row:
+        """One request's token ids, MRoPE positions (3, L) and window embeddings."""
+        if not request.features:
+            raise ModelError(f"request {n} has no encoded windows")
+        datas = [self._check_features(f) for f in request.features]
+        text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
+        try:
+            text = _inputs.expand_video_placeholders(
+                text,
+                video_token=self.video_token,
+                token_counts=[int(d["embeddings"].shape[0]) for d in datas],
             )
-            features.append([d["embeddings"] for d in datas])
-        input_ids, attention_mask = _inputs.left_pad(rows, pad_token_id=self.pad_token_id)
-        position_ids = _inputs.batch_positions(attention_mask, positions)
-        return {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "position_ids": position_ids,
-            "features": features,
-        }
+        except ValueError as exc:
+            raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
+        ids = list(self.tokenizer(text)["input_ids"])
+        positions = _inputs.mrope_positions(
+            ids,
+            video_token_id=self.video_token_id,
+            grids_thw=[d["grid_thw"] for d in datas],
+            temporal_ids=[self.temporal_ids(f.window) for f in request.features],
+            spatial_merge_size=self.spatial_merge_size,
+        )
+        return _Row(ids=ids, positions=positions, features=[d["embeddings"] for d in datas])
 
     def temporal_ids(self, window: Any) -> np.ndarray:
         """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""
@@ -349,87 +357,6 @@ class QwenModel:
                 raise ModelError(f"row {b}: {where.shape[0]} video tokens for {values.shape[0]} embeddings")
             embeds[b, where] = values
         return embeds
-
-    def generate(
-        self,
-        requests: Sequence[GenerationRequest],
-        *,
-        max_new_tokens: int,
-        options: GenerationOptions | None = None,
-    ) -> list[Generation]:
-        """Answer ``requests`` in forward batches of ``requests_per_batch`` (see ``load_model``)."""
-        int_at_least("max_new_tokens", max_new_tokens, 1)
-        config = self._generation_config(max_new_tokens, options or GenerationOptions())
-        results: list[Generation] = []
-        size = self.settings.requests_per_batch
-        for start in range(0, len(requests), size):
-            results.extend(self._generate_batch(requests[start : start + size], config))
-        return results
-
-    def _generate_batch(self, requests: Sequence[GenerationRequest], config: Any) -> list[Generation]:
-        import torch
-
-        built = self.build_inputs(requests)
-        device = self.model.get_input_embeddings().weight.device
-        input_ids = torch.from_numpy(built["input_ids"]).to(device)
-        attention_mask = torch.from_numpy(built["attention_mask"]).to(device)
-        position_ids = torch.from_numpy(built["position_ids"]).to(device)
-        with torch.inference_mode():
-            embeds = self.embed(input_ids, built["features"])
-            out = self.model.generate(
-                input_ids=input_ids,
-                inputs_embeds=embeds,
-                attention_mask=attention_mask,
-                position_ids=position_ids,
-                generation_config=config,
-            )
-        new_tokens = out[:, input_ids.shape[1] :].to("cpu")
-        stop_ids = set(_as_list(self.model.generation_config.eos_token_id))
-        results = []
-        for b in range(len(requests)):
-            tokens = new_tokens[b].tolist()
-            used = next((i + 1 for i, t in enumerate(tokens) if t in stop_ids), len(tokens))
-            text = self.tokenizer.decode(tokens[:used], skip_special_tokens=True)
-            results.append(
-                Generation(text=text, input_tokens=int(built["attention_mask"][b].sum()), output_tokens=used)
-            )
-        return results
-
-    def _generation_config(self, max_new_tokens: int, options: GenerationOptions) -> Any:
-        """The ``GenerationConfig`` of one call: ``options`` over the checkpoint's token IDs.
-
-        Of the checkpoint's generation config only the token IDs always apply; its
-        ``repetition_penalty`` applies when ``options.repetition_penalty`` is None (1.0 when absent),
-        its ``temperature``/``top_p``/``top_k`` only when sampling and left None in ``options``.
-        Everything else in it (its own ``do_sample``, ``max_length``, ...) is ignored.
-        """
-        from transformers import GenerationConfig
-
-        shipped = self.model.generation_config
-        penalty = options.repetition_penalty
-        config: dict[str, Any] = {
-            "max_new_tokens": max_new_tokens,
-            "pad_token_id": self.pad_token_id,
-            "eos_token_id": shipped.eos_token_id,
-            "bos_token_id": shipped.bos_token_id,
-            "do_sample": options.do_sample,
-            "repetition_penalty": float(
-                penalty if penalty is not None else shipped.repetition_penalty or 1.0
-            ),
-        }
-        if options.do_sample:
-            for name in ("temperature", "top_p", "top_k"):
-                value = getattr(options, name)
-                config[name] = value if value is not None else getattr(shipped, name)
-        else:
-            config.update(temperature=None, top_p=None, top_k=None)
-        return GenerationConfig(**config)
-
-
-def _as_list(value: Any) -> list[int]:
-    if value is None:
-        return []
-    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
 def _fingerprint(runner: QwenModel) -> str:

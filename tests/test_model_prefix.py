@@ -1,0 +1,100 @@
+"""Prefix reuse: one prefill of the video for every question about it, the same tokens as full prefills."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from tests.test_model_runner import make_clip
+from videoqa.analysis import Question
+from videoqa.core.prompts import build_prompt
+from videoqa.model import GenerationRequest
+from videoqa.model._prefix import PrefixGroup, common_prefix_length, prefix_groups
+
+V = 9  # a video token id in the pure tests
+
+
+def test_common_prefix_and_groups():
+    assert common_prefix_length([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert common_prefix_length([[5], [6]]) == 0
+    assert common_prefix_length([]) == 0
+    rows = [[1, V, V, 2, 7, 8], [1, V, V, 2, 7, 3, 3], [1, V, V, 2, 5], [1, V, V, 2, 7, 8]]
+    # Requests 0, 1 and 3 are on window "a", request 2 on "b": only the "a" requests share a prefill.
+    assert prefix_groups(rows, ["a", "a", "b", "a"], video_token_id=V) == [
+        PrefixGroup(indices=(0, 1, 3), prefix_tokens=5)
+    ]
+    # Identical requests still leave one token each to prefill (it yields the first new token).
+    assert prefix_groups([[1, V, 2], [1, V, 2]], ["a", "a"], video_token_id=V) == [
+        PrefixGroup(indices=(0, 1), prefix_tokens=2)
+    ]
+    # Text before the video makes the shared prefix stop before the video: prefilled in full.
+    assert prefix_groups([[1, 4, V, 2], [1, 5, V, 2]], ["a", "a"], video_token_id=V) == []
+    assert prefix_groups([[1, V, 2]], ["a"], video_token_id=V) == []
+
+
+_QUESTIONS = [
+    Question(question_id="qa", question="What colour is the square?", task="qa"),
+    Question(question_id="choice", question="Which colour?", task="choice", options=["red", "blue", "green"]),
+    Question(question_id="grounding", question="a red square appears", task="grounding"),
+    Question(question_id="events", question="List the events.", task="events"),
+]
+
+
+def _prompts():
+    return [build_prompt(q, style=style) for style in ("qwen_cookbook", "lmms_eval") for q in _QUESTIONS]
+
+
+def _full_prefills(m, requests, max_new_tokens):
+    off = dataclasses.replace(m.settings, prefix_reuse=False)
+    original, m.settings = m.settings, off
+    try:
+        return [m.generate([r], max_new_tokens=max_new_tokens)[0] for r in requests]
+    finally:
+        m.settings = original
+
+
+def _visible(generation):
+    return generation.text, generation.input_tokens, generation.output_tokens
+
+
+@pytest.mark.parametrize("model_fixture", ["tiny_qwen25", "tiny_qwen2"])
+def test_reused_prefix_generates_the_tokens_of_full_prefills(request, model_fixture):
+    m = request.getfixturevalue(model_fixture)
+    features = m.encode(make_clip(8, 1.0, height=56, width=84, start=30.0, seed=11))
+    requests = [GenerationRequest(features=(features,), prompt=p) for p in _prompts()]
+    assert len({len(p) for p in _prompts()}) > 4  # questions of different lengths in one call
+    expected = _full_prefills(m, requests, max_new_tokens=10)
+    reused = m.generate(requests, max_new_tokens=10)
+    assert [_visible(g) for g in reused] == [_visible(g) for g in expected]
+    assert any(g.output_tokens >= 4 for g in reused)  # real continuations, not immediate stops
+    # The first request computes the shared prefix; every later one reuses all of it: the system
+    # prompt, the user turn start and the whole video block (4 patches x 6 tokens here).
+    cached = [g.cached_prefix_tokens for g in reused]
+    assert cached[0] == 0 and len(set(cached[1:])) == 1
+    assert features.window.visual_tokens < cached[1] < min(g.input_tokens for g in reused)
+
+
+def test_reuse_across_two_windows_and_a_mixed_call(tiny_qwen25):
+    m = tiny_qwen25
+    a = m.encode(make_clip(4, 2.0, seed=12))
+    b = m.encode(make_clip(4, 2.0, start=2.0, seed=13))
+    requests = [
+        GenerationRequest(features=(a, b), prompt="What changes between the two clips?"),
+        GenerationRequest(features=(a,), prompt="Colour?"),
+        GenerationRequest(features=(a, b), prompt="When does the square appear?"),
+        GenerationRequest(features=(a,), prompt="Describe the first clip in one sentence."),
+        GenerationRequest(features=(b,), prompt="Alone on its window."),
+    ]
+    expected = _full_prefills(m, requests, max_new_tokens=8)
+    reused = m.generate(requests, max_new_tokens=8)
+    assert [_visible(g) for g in reused] == [_visible(g) for g in expected]
+    assert [g.cached_prefix_tokens > 0 for g in reused] == [False, False, True, True, False]
+
+
+def test_reuse_can_be_switched_off(tiny_qwen25, monkeypatch):
+    m = tiny_qwen25
+    features = m.encode(make_clip(4, 2.0, seed=14))
+    requests = [GenerationRequest(features=(features,), prompt=p) for p in ("Colour?", "Shape?")]
+    monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, prefix_reuse=False))
+    assert [g.cached_prefix_tokens for g in m.generate(requests, max_new_tokens=2)] == [0, 0]
