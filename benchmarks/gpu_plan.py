@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--total-pixels", type=float, default=DEFAULT_TOTAL_PIXELS)
     parser.add_argument("--min-pixels", type=int, default=DEFAULT_MIN_PIXELS)
     parser.add_argument("--window-seconds", type=float, default=600.0, help="0: one window")
-    parser.add_argument("--questions", type=int, default=4, help="requests per generate call (requests_per_batch)")
+    parser.add_argument("--questions", type=int, default=4, help="requests per generate call")
     args = parser.parse_args()
 
     config = checkpoint_config(args.model)
