@@ -136,6 +136,11 @@ class AnswerRow(RowIdentity):
         default=None, description="Option letter for task='choice', None if none was read."
     )
     parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    outcome: Literal["answered", "no_event", "unparsed"] = Field(
+        default="answered",
+        description="answered; no_event (the model says the event does not occur: no span, not an "
+        "error); unparsed (no span or letter could be read, see parse_error).",
+    )
     raw_text: str = Field(description="The model's final text, unedited.")
     strategy_used: Literal["single", "coarse_to_fine"] = Field(
         description="Strategy that produced the answer."
@@ -326,6 +331,7 @@ def _answer_row(
         answer=analysis.answer,
         choice=analysis.choice,
         parse_error=analysis.parse_error,
+        outcome=analysis.outcome,
         raw_text=analysis.raw_text,
         strategy_used=analysis.strategy,
         num_spans=len(analysis.spans),
