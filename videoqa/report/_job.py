@@ -177,6 +177,8 @@ def build_job_view(output: str, tables: JobTables) -> JobView:
         ("Hours of video", _duration_text(sum(durations))),
         ("Questions", str(len(questions))),
         ("Answers", str(len(tables.answers))),
+        ("No-event answers", str(sum(r.outcome == "no_event" for r in tables.answers))),
+        ("Unparsed answers", str(sum(r.outcome == "unparsed" for r in tables.answers))),
         ("Grounded spans", str(len(tables.spans))),
         ("Failures", str(len(tables.failures))),
         ("Model", ", ".join(models) or "–"),
