@@ -422,6 +422,10 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel()).analyze(event_video, RED, task="count")
     with pytest.raises(ValueError, match="task='choice' needs options"):
         Session(ScriptedModel()).analyze(event_video, RED, task="choice")
+    with pytest.raises(ValueError, match="task='choice' needs options"):
+        Question(question="Which?", task="choice")  # up front, before any video is read
+    with pytest.raises(ValueError, match="options must be a list of option texts, not one string: got 'abc'"):
+        Session(ScriptedModel()).analyze(event_video, RED, task="choice", options="abc")
     with pytest.raises(ValueError, match="backend must be one of"):
         Session(ScriptedModel(), backend="opencv")
     with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = ["Analysis", "AnswerOutcome", "Question", "Span", "Step", "Task", "WindowUsage"]
 
@@ -43,6 +43,14 @@ class Question(_Model):
         description="Exact text sent to the model instead of videoqa's prompt template "
         "(evaluations use this to reproduce published prompts).",
     )
+
+    @model_validator(mode="after")
+    def _choice_needs_options(self) -> Question:
+        if self.task == "choice" and not self.options:
+            raise ValueError(
+                f"question {self.question_id!r}: task='choice' needs options (a list of strings)"
+            )
+        return self
 
 
 class Span(_Model):
