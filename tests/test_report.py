@@ -537,6 +537,35 @@ def test_report_of_a_folder_that_is_not_a_job_output(tmp_path: Path) -> None:
         render_job_report(str(tmp_path))
 
 
+def test_report_skips_foreign_parquet_files_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    output = tmp_path / "out"
+    write_job(output, [make_analysis("/nowhere/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)],
+                                     duration=10.0)], [])  # fmt: skip
+    foreign = output / "answers" / "part-foreign.parquet"
+    pq.write_table(pa.table({"x": [1, 2], "name": ["a", "b"]}), foreign)
+    garbage = output / "spans" / "part-garbage.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    # an answers file of an older videoqa, before the outcome column: still read, outcome derived
+    (old,) = [p for p in (output / "answers").glob("part-*.parquet") if p != foreign]
+    pq.write_table(pq.read_table(old).drop_columns(["outcome"]), old)
+    with caplog.at_level("WARNING", logger="videoqa.report._job"):
+        html = render_job_html(str(output), thumbnails=False)
+    page = Elements(html)
+    notes = [n for n in " ".join(page.text).split("Skipped ") if "part-" in n]
+    assert len(notes) == 2
+    assert f"{foreign}: not a videoqa answers table (it has no item_key column)." in html.replace(
+        "&#39;", "'"
+    )
+    assert f"{garbage}: not a readable Parquet file" in html
+    assert len(page.find("tr", "answer")) == 1 and html.count('class="span"') == 1
+    assert sum("Skipping" in r.getMessage() for r in caplog.records) == 2
+
+
 def test_report_of_a_job_in_a_bucket() -> None:
     """Any fsspec URL works for the output (memory:// here; s3:// and gs:// take the same path)."""
     import fsspec

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.analysis import Analysis, Question
 
@@ -142,6 +142,15 @@ class AnswerRow(RowIdentity):
         "error); unparsed (no span or letter could be read, see parse_error).",
     )
     raw_text: str = Field(description="The model's final text, unedited.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_older_rows(cls, data: Any) -> Any:
+        """Rows written before ``outcome`` existed read it as null: derive it from ``parse_error``."""
+        if isinstance(data, dict) and data.get("outcome", "") is None:
+            data = {**data, "outcome": "unparsed" if data.get("parse_error") else "answered"}
+        return data
+
     strategy_used: Literal["single", "coarse_to_fine"] = Field(
         description="Strategy that produced the answer."
     )
