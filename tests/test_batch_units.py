@@ -364,7 +364,7 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     )
     assert run(args) == 2  # an invalid question row is reported before Ray starts
     assert capsys.readouterr().out.startswith(
-        f"videoqa run: {tmp_path / 'q.jsonl'}: row 1 is not a valid question"
+        f"videoqa run: --questions {tmp_path / 'q.jsonl'}, line 1: not a valid question"
     )
 
 
