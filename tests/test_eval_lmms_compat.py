@@ -79,8 +79,8 @@ def test_lmms_eval_scoring_matches_lmms_eval_on_lvbench():
 
 
 def test_native_scoring_differs_only_where_documented():
-    """Native reads what lmms-eval misses (JSON, 'between', start/end sentences, minutes) and drops
-    nothing lmms-eval reads except pure-number noise; on the issue's examples both agree."""
+    """Native scoring reads the issue's two examples as lmms-eval does, JSON and minutes that lmms-eval
+    misses, and keeps an absence answer apart (no_event, IoU 0)."""
     cases, items, preds = _grounding()
     rows, scores = score_grounding(items, preds, dict.fromkeys(preds, "p"))
     by_text = {c["text"]: r for c, r in zip(cases, rows, strict=True)}
