@@ -15,7 +15,14 @@ from pydantic import ValidationError
 from videoqa.analysis import Question
 from videoqa.batch import JobConfig
 from videoqa.batch._cli import add_arguments, config_from_args
-from videoqa.batch._inputs import QuestionSpec, VideoRef, list_videos, match_questions, read_questions
+from videoqa.batch._inputs import (
+    QuestionsFileError,
+    QuestionSpec,
+    VideoRef,
+    list_videos,
+    match_questions,
+    read_questions,
+)
 from videoqa.batch._job import plan_units
 from videoqa.batch._resume import finished_item_keys
 from videoqa.batch._writer import failure_files, read_table, write_unit
@@ -115,7 +122,7 @@ def test_questions_from_jsonl_csv_and_parquet(tmp_path):
 def test_question_errors(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"question_id": "x", "question": "?", "task": "count"}) + "\n")
-    with pytest.raises(ValueError, match="row 1 is not a valid question"):
+    with pytest.raises(QuestionsFileError, match="line 1: not a valid question"):
         read_questions(str(path))
     path.write_text(
         json.dumps({"question_id": "x", "question": "?"})
@@ -124,6 +131,40 @@ def test_question_errors(tmp_path):
     )
     with pytest.raises(ValueError, match=r"question_id must be unique; these repeat: \['x'\]"):
         read_questions(str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where", "problem"),
+    [
+        # blank lines count: the bad row is on file line 4, not "row 2"
+        ("q.jsonl", b'{"question_id": "a", "question": "?"}\n\n\n{"question_id": "b", "question": ?}\n',
+         "line 4", "not valid JSON"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?"}\n["not", "an", "object"]\n', "line 2",
+         "expected a JSON object per line, got list"),
+        ("q.jsonl", b'{"question_id": "a", "question": "caf\xe9?"}\n', "line 1",
+         "not UTF-8 text (byte 0xe9)"),
+        ("q.csv", b"question_id,question\na,caf\xe9\n", "line 2", "not UTF-8 text (byte 0xe9)"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "task": "choice"}\n', "line 1",
+         "task='choice' needs options"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "task": "choice", "options": "abc"}\n', "line 1",
+         "options must be a list of option texts, not one string: got 'abc'"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "options": 3}\n', "line 1",
+         "options must be a list of option texts, got 3"),
+        ("q.csv", b"question_id,question,task\na,?,qa\nb,?,choice\n", "line 3",
+         "task='choice' needs options"),
+        ("q.parquet", b"PAR1 this is not parquet", None, "cannot be read as parquet"),
+    ],
+)  # fmt: skip
+def test_question_file_errors_name_the_file_and_line(tmp_path, name, content, where, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(QuestionsFileError) as info:
+        read_questions(str(path))
+    error = info.value
+    assert (error.path, error.where) == (str(path), where)
+    assert problem in error.problem
+    assert str(error).startswith(f"--questions {path}" + (f", {where}: " if where else ": "))
+    assert isinstance(error, ValueError)
 
 
 def test_selectors_match_id_stem_glob_and_all(folder, tmp_path):
@@ -323,7 +364,7 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     )
     assert run(args) == 2  # an invalid question row is reported before Ray starts
     assert capsys.readouterr().out.startswith(
-        f"videoqa run: {tmp_path / 'q.jsonl'}: row 1 is not a valid question"
+        f"videoqa run: --questions {tmp_path / 'q.jsonl'}, line 1: not a valid question"
     )
 
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.analysis import Analysis, Question
 
@@ -136,7 +136,21 @@ class AnswerRow(RowIdentity):
         default=None, description="Option letter for task='choice', None if none was read."
     )
     parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    outcome: Literal["answered", "no_event", "unparsed"] = Field(
+        default="answered",
+        description="answered; no_event (the model says the event does not occur: no span, not an "
+        "error); unparsed (no span or letter could be read, see parse_error).",
+    )
     raw_text: str = Field(description="The model's final text, unedited.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_older_rows(cls, data: Any) -> Any:
+        """Rows written before ``outcome`` existed read it as null: derive it from ``parse_error``."""
+        if isinstance(data, dict) and data.get("outcome", "") is None:
+            data = {**data, "outcome": "unparsed" if data.get("parse_error") else "answered"}
+        return data
+
     strategy_used: Literal["single", "coarse_to_fine"] = Field(
         description="Strategy that produced the answer."
     )
@@ -326,6 +340,7 @@ def _answer_row(
         answer=analysis.answer,
         choice=analysis.choice,
         parse_error=analysis.parse_error,
+        outcome=analysis.outcome,
         raw_text=analysis.raw_text,
         strategy_used=analysis.strategy,
         num_spans=len(analysis.spans),

@@ -8,6 +8,7 @@ be a local folder or any fsspec URL (``s3://bucket/job``).
 
 from __future__ import annotations
 
+import logging
 import posixpath
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,9 @@ from videoqa.analysis import Analysis
 from videoqa.records import TABLES, AnswerRow, FailureRow, SamplingSettings, SpanRow, WindowRow
 from videoqa.report._view import AnswerView, FailureView, VideoView, answer_view, lane_color
 
-__all__ = ["JobTables", "JobView", "build_job_view", "read_job_tables"]
+__all__ = ["ForeignFileError", "JobTables", "JobView", "build_job_view", "read_job_tables"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,6 +30,8 @@ class JobTables:
     spans: list[SpanRow] = field(default_factory=list)
     windows: list[WindowRow] = field(default_factory=list)
     failures: list[FailureRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One note per file under the tables' folders that is not a table of this job (skipped)."""
 
 
 @dataclass
@@ -49,24 +54,56 @@ def _table_files(fs: Any, root: str, table: str) -> list[str]:
     return sorted(fs.glob(posixpath.join(root, table, "part-*.parquet")))
 
 
-def _read_rows(fs: Any, paths: list[str], table: str) -> list[Any]:
-    import pyarrow.dataset as pads
+def _read_file(fs: Any, path: str, table: str) -> list[Any]:
+    """The rows of one Parquet file of ``table``; ForeignFileError when it is not one of ours."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from videoqa.records import arrow_schema
 
-    if not paths:
-        return []
-    model = TABLES[table]
-    data = pads.dataset(paths, filesystem=fs, format="parquet", schema=arrow_schema(table)).to_table()
+    model, schema = TABLES[table], arrow_schema(table)
+    try:
+        with fs.open(path, "rb") as handle:
+            data = pq.read_table(handle)
+    except (pa.ArrowException, OSError) as error:
+        raise ForeignFileError(path, f"not a readable Parquet file ({error})") from None
+    if "item_key" not in data.column_names:
+        raise ForeignFileError(path, f"not a videoqa {table} table (it has no item_key column)")
+    for name in schema.names:  # a column added by a later version reads as null
+        if name not in data.column_names:
+            data = data.append_column(name, pa.nulls(len(data), schema.field(name).type))
+    try:
+        data = data.select(schema.names).cast(pa.schema([f.with_nullable(True) for f in schema]))
+    except (pa.ArrowException, ValueError) as error:
+        raise ForeignFileError(path, f"columns of the wrong type for the {table} table ({error})") from None
     rows = []
     for raw in data.to_pylist():
         try:
             rows.append(model.model_validate(raw))
         except ValueError as error:
             raise ValueError(
-                f"A row of {posixpath.dirname(paths[0])} does not match videoqa.records.{model.__name__}; "
+                f"A row of {path} does not match videoqa.records.{model.__name__}; "
                 f"was it written by another videoqa version? {error}"
             ) from error
+    return rows
+
+
+class ForeignFileError(ValueError):
+    """A file among a job's tables that the job did not write (skipped with a warning by the report)."""
+
+    def __init__(self, path: str, problem: str):
+        self.path, self.problem = path, problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _read_rows(fs: Any, paths: list[str], table: str, skipped: list[str]) -> list[Any]:
+    rows = []
+    for path in paths:
+        try:
+            rows.extend(_read_file(fs, path, table))
+        except ForeignFileError as error:
+            logger.warning("Skipping %s", error)
+            skipped.append(f"Skipped {error}.")
     return rows
 
 
@@ -86,7 +123,9 @@ def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = Non
             f"{output!r} holds neither an 'answers' nor a 'failures' table; "
             "is it the --output of a videoqa job?"
         )
-    return JobTables(**{name: _read_rows(fs, files[name], name) for name in TABLES})
+    skipped: list[str] = []
+    tables = {name: _read_rows(fs, files[name], name, skipped) for name in TABLES}
+    return JobTables(**tables, skipped=skipped)
 
 
 # ------------------------------------------------------------------------------------------------ views
@@ -165,7 +204,7 @@ def build_job_view(output: str, tables: JobTables) -> JobView:
     videos = _video_views(tables)
     durations = [v.duration_seconds for v in videos if v.duration_seconds is not None]
     unknown = len(videos) - len(durations)
-    notes = []
+    notes = list(tables.skipped)
     if unknown:
         notes.append(
             f"{unknown} video(s) have no answer, so their duration is unknown and not counted in the hours."
@@ -177,6 +216,8 @@ def build_job_view(output: str, tables: JobTables) -> JobView:
         ("Hours of video", _duration_text(sum(durations))),
         ("Questions", str(len(questions))),
         ("Answers", str(len(tables.answers))),
+        ("No-event answers", str(sum(r.outcome == "no_event" for r in tables.answers))),
+        ("Unparsed answers", str(sum(r.outcome == "unparsed" for r in tables.answers))),
         ("Grounded spans", str(len(tables.spans))),
         ("Failures", str(len(tables.failures))),
         ("Model", ", ".join(models) or "–"),
