@@ -10,6 +10,7 @@ nothing reads or writes the real ``~/.ray``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -128,7 +129,9 @@ class LocalCluster:
         while True:
             for node in self.nodes:
                 if node.process.poll() is not None:
-                    raise RuntimeError(f"ray start exited ({node.process.returncode}): {node.log.read_text()}")
+                    raise RuntimeError(
+                        f"ray start exited ({node.process.returncode}): {node.log.read_text()}"
+                    )
             try:
                 nodes = self.python(
                     """
@@ -149,7 +152,8 @@ class LocalCluster:
 
     def python(self, code: str, *, timeout: float = 120) -> object:
         """Run ``code`` in a fresh interpreter with the cluster's env; it sets ``out`` (JSON-able)."""
-        script = f"DASHBOARD = {self.dashboard!r}\n{textwrap.dedent(code)}\nimport json; print(json.dumps(out))"
+        script = f"DASHBOARD = {self.dashboard!r}\n{textwrap.dedent(code)}\n"
+        script += "import json; print(json.dumps(out))"
         result = subprocess.run(
             [sys.executable, "-c", script], env=self.env(), capture_output=True, text=True, timeout=timeout
         )
@@ -221,12 +225,8 @@ class LocalCluster:
                 node.process.kill()
                 node.process.wait()
         for process in survivors.values():
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
-            except psutil.NoSuchProcess:
-                pass
         for node in self.nodes:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(node.process.pid, signal.SIGKILL)  # its session: pgid == the PID we started
-            except (ProcessLookupError, PermissionError):
-                pass

@@ -64,10 +64,8 @@ def bucket(tmp_path_factory) -> Path:
 
 
 def _inputs(bucket: Path, output: Path) -> list[str]:
-    return ["--videos", str(bucket / "videos"), "--questions", str(bucket / "questions.jsonl")] + [
-        "--output",
-        str(output),
-    ]
+    videos, questions = str(bucket / "videos"), str(bucket / "questions.jsonl")
+    return ["--videos", videos, "--questions", questions, "--output", str(output)]
 
 
 def _local(args: list[str], home: Path) -> None:
@@ -132,8 +130,8 @@ def test_eval_charades_sta_job_on_two_nodes_equals_a_local_eval(cluster, tmp_pat
     flags += ["--model", "builtin:scripted", "--decode-workers", "2"]
 
     cluster_out = tmp_path / "cluster"
-    info = _submit(cluster, ["python", "pipelines/eval_charades_sta.py", *flags, "--output", str(cluster_out)],
-                   "eval-two-nodes")  # fmt: skip
+    entry = ["python", "pipelines/eval_charades_sta.py", *flags, "--output", str(cluster_out)]
+    info = _submit(cluster, entry, "eval-two-nodes")
     _assert_ran_on_both_nodes(cluster, info["job_id"])
     _local(["eval", "charades-sta", *flags, "--output", str(tmp_path / "local")], tmp_path / "home")
 
@@ -148,12 +146,12 @@ def test_eval_charades_sta_job_on_two_nodes_equals_a_local_eval(cluster, tmp_pat
 
 
 # The job's entry point, steered with the worker's custom resource: which videoqa does a task there import?
-WHICH_VIDEOQA = """
+WHICH_VIDEOQA = f"""
 import json, ray, videoqa
 ray.init()
-where = ray.remote(resources={"%s": 0.01})(lambda: videoqa.__file__)
-print("WHERE " + json.dumps({"driver": videoqa.__file__, "worker": ray.get(where.remote())}))
-""" % WORKER_RESOURCE
+where = ray.remote(resources={{"{WORKER_RESOURCE}": 0.01}})(lambda: videoqa.__file__)
+print("WHERE " + json.dumps({{"driver": videoqa.__file__, "worker": ray.get(where.remote())}}))
+"""
 
 
 def test_working_dir_ships_this_checkout_to_the_worker_node(cluster):

@@ -33,7 +33,9 @@ def cluster_without_decord():
         try:
             local.start_head(num_cpus=0)
             local.wait_for_nodes(1)
-            local.start_worker(num_cpus=2, resources={"videoqa_worker": 1}, env=local.env(pythonpath=str(shim)))
+            local.start_worker(
+                num_cpus=2, resources={"videoqa_worker": 1}, env=local.env(pythonpath=str(shim))
+            )
             local.wait_for_nodes(2)
             yield local
         finally:
