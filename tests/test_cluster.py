@@ -195,8 +195,7 @@ def test_losing_the_worker_node_mid_job_loses_and_duplicates_nothing(cluster, bu
     assert len(done) < len(ALL_ITEMS), "the job had finished before the node was lost"
 
     info = cluster.wait_for_job("node-loss")
-    print("after losing the worker node the job", info["status"], "; tables held", len(done), "items")
-    print(info["logs"])
+    print(f"after losing the worker node the job {info['status']}; {len(done)} items were written before")
     if info["status"] != "SUCCEEDED":  # the documented recovery: the same submission again
         _submit(cluster, entry, "node-loss-resume")
     got = tables(str(output))
