@@ -25,6 +25,8 @@ from pathlib import Path
 
 import psutil
 
+from tests.batch_util import write_good_videos, write_questions
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 OBJECT_STORE_BYTES = 200_000_000
@@ -44,6 +46,13 @@ def node_ports(*, head: bool) -> list[str]:
         names += ["--ray-client-server-port"]
     args = [f"{name}={free_port()}" for name in names]
     return [*args, "--min-worker-port=0", "--max-worker-port=0"]
+
+
+def write_bucket(root: Path, videos: dict) -> list[str]:
+    """Generated videos and the standard questions under ``root``; returns their job flags."""
+    write_good_videos(root / "videos", videos)
+    write_questions(root / "questions.jsonl")
+    return ["--videos", str(root / "videos"), "--questions", str(root / "questions.jsonl")]
 
 
 def cluster_env(home: Path, token: str | None, *, pythonpath: str | None = None) -> dict[str, str]:

@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.batch_util import GOOD, GOOD_ITEMS, comparable, items, tables, write_good_videos, write_questions
-from tests.cluster_util import REPO, LocalCluster, cluster_env
+from tests.batch_util import GOOD, GOOD_ITEMS, comparable, items, tables
+from tests.cluster_util import REPO, LocalCluster, cluster_env, write_bucket
 from videoqa.synthetic import Event, write_video
 
 pytest.importorskip("ray.dashboard")
@@ -56,16 +56,13 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def bucket(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("bucket")
-    write_good_videos(root / "videos", {**GOOD, **EXTRA})
-    write_questions(root / "questions.jsonl")
-    return root
+def bucket(tmp_path_factory) -> list[str]:
+    """The --videos and --questions flags of a generated bucket."""
+    return write_bucket(tmp_path_factory.mktemp("bucket"), {**GOOD, **EXTRA})
 
 
-def _inputs(bucket: Path, output: Path) -> list[str]:
-    videos, questions = str(bucket / "videos"), str(bucket / "questions.jsonl")
-    return ["--videos", videos, "--questions", questions, "--output", str(output)]
+def _inputs(bucket: list[str], output: Path) -> list[str]:
+    return [*bucket, "--output", str(output)]
 
 
 def _local(args: list[str], home: Path) -> None:

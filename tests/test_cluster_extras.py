@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.batch_util import GOOD, GOOD_ITEMS, items, tables, write_good_videos, write_questions
-from tests.cluster_util import LocalCluster
+from tests.batch_util import GOOD, GOOD_ITEMS, items, tables
+from tests.cluster_util import LocalCluster, write_bucket
 
 pytest.importorskip("ray.dashboard")
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -43,11 +43,8 @@ def cluster_without_decord():
 
 
 def test_a_node_without_the_decord_extra_gives_failure_rows_naming_it(cluster_without_decord, tmp_path):
-    write_good_videos(tmp_path / "videos", GOOD)
-    write_questions(tmp_path / "questions.jsonl")
     output = tmp_path / "out"
-    entry = ["python", "pipelines/analyze_bucket.py", "--videos", str(tmp_path / "videos")]
-    entry += ["--questions", str(tmp_path / "questions.jsonl"), "--output", str(output)]
+    entry = ["python", "pipelines/analyze_bucket.py", *write_bucket(tmp_path, GOOD), "--output", str(output)]
     entry += ["--model", "builtin:scripted", "--decode-backend", "decord", "--stage-timeout-seconds", "120"]
     submit = cluster_without_decord.submit(entry, submission_id="no-decord")
     out, _ = submit.communicate(timeout=400)
