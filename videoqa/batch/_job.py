@@ -174,7 +174,7 @@ def run_planned(
     if units:
         with _ray_session(config):
             tracker = (
-                ray.remote(num_cpus=0, max_restarts=-1)(AttemptTracker)
+                ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(AttemptTracker)
                 .options(name=f"videoqa-attempts-{uuid.uuid4().hex[:12]}")
                 .remote()
             )
