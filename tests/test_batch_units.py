@@ -329,7 +329,7 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
     workers = config["available_node_types"]["gpu_worker"]
     assert (workers["min_workers"], workers["max_workers"]) == (1, 8)
     assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
-    assert config["setup_commands"] == ["pip install -U pip", 'pip install -e "/home/ray/videoqa[gpu,s3]"']
+    assert config["setup_commands"] == ["pip install -U pip", 'pip install -e "/home/ray/videoqa[cluster,gpu,s3]"']
 
 
 def test_model_actor_session_gets_the_job_settings():
