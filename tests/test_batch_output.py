@@ -50,7 +50,9 @@ def run(config: JobConfig, text: str, *, fail: set[str] = frozenset()) -> int:
             ident = dict(video=unit["video"], video_id=unit["video_id"], model_id="m",
                          settings=config.sampling, config=config.config_hash)  # fmt: skip
             if question.question_id in fail:
-                rows.failures.append(failure_row(("E", text), question=question, stage="model", attempts=1, **ident))
+                rows.failures.append(
+                    failure_row(("E", text), question=question, stage="model", attempts=1, **ident)
+                )
             else:
                 rows.extend(analysis_to_rows(_analysis(unit["video"], question, text), **ident))
             ran += 1
@@ -85,7 +87,9 @@ def job(tmp_path):
     def config(qids: list[str], **kw) -> JobConfig:
         path = tmp_path / "q.jsonl"
         path.write_text("".join(json.dumps({"question_id": q, "question": f"{q}?"}) + "\n" for q in qids))
-        return JobConfig(videos=str(tmp_path / "videos"), questions=str(path), output=str(tmp_path / "out"), **kw)
+        return JobConfig(
+            videos=str(tmp_path / "videos"), questions=str(path), output=str(tmp_path / "out"), **kw
+        )
 
     return config
 
@@ -129,7 +133,10 @@ def test_resume_state_done_with_and_without_retry_failed():
     state = ResumeState(answered={"a", "b"}, failed={"c", "b"})
     assert state.done(retry_failed=False) == {"a", "b", "c"}
     assert state.done(retry_failed=True) == {"a", "b"}
-    state.files = {"b": {"answers/part-1.parquet", "failures/part-2.parquet"}, "c": {"failures/part-2.parquet"}}
+    state.files = {
+        "b": {"answers/part-1.parquet", "failures/part-2.parquet"},
+        "c": {"failures/part-2.parquet"},
+    }
     assert state.stale() == {"failures/part-2.parquet": {"b"}}
 
 
@@ -163,15 +170,27 @@ def test_compaction_merges_keeps_one_row_and_resume_works_on_it(job, tmp_path):
     assert result.files_before == {"answers": 2, "failures": 2, "spans": 2, "windows": 2}
     # target_bytes=1: one row group per file; each file is at least one row group
     assert result.rows == {"answers": 4, "failures": 2, "spans": 4, "windows": 4}
-    assert _snapshot(out) == before and rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
-    assert all(os.path.basename(p).startswith("compact-") for p in live_files(*fsspec.core.url_to_fs(out), "answers"))
+    assert _snapshot(out) == before and rows_per_item(out) == {
+        "answers": 4,
+        "spans": 4,
+        "windows": 4,
+        "failures": 2,
+    }
+    assert all(
+        os.path.basename(p).startswith("compact-") for p in live_files(*fsspec.core.url_to_fs(out), "answers")
+    )
     assert compact(out).generation is None  # idempotent
     assert run(job(["q1", "q2", "q3"], resume=True), "b") == 0
     assert run(job(["q1", "q2", "q3"], resume=True, retry_failed=True), "c") == 2
     assert run(job(["q1"]), "d") == 2  # re-run of compacted items: their compacted rows are removed
     assert rows_per_item(out) == {"answers": 6, "spans": 6, "windows": 6, "failures": 0}
     second = compact(out)
-    assert second.generation == 2 and second.files_after == {"answers": 1, "failures": 0, "spans": 1, "windows": 1}
+    assert second.generation == 2 and second.files_after == {
+        "answers": 1,
+        "failures": 0,
+        "spans": 1,
+        "windows": 1,
+    }
     answers = read_table(out, "answers").to_pylist()
     assert sorted((r["question_id"], r["answer"]) for r in answers) == sorted(
         [("q1", "d")] * 2 + [("q2", "a")] * 2 + [("q3", "c")] * 2

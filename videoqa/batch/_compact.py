@@ -56,7 +56,8 @@ class Compaction:
         if self.generation is None:
             return "videoqa compact: nothing to do (already compacted)"
         parts = ", ".join(
-            f"{t} {self.files_before[t]} -> {self.files_after[t]} files ({self.rows[t]} rows)" for t in _TABLES
+            f"{t} {self.files_before[t]} -> {self.files_after[t]} files ({self.rows[t]} rows)"
+            for t in _TABLES
         )
         return f"videoqa compact: generation {self.generation}: {parts}"
 
@@ -150,7 +151,11 @@ def _resolved(fs: Any, paths: list[str], table: str, answered: Any) -> Any:
     if table != "answers":
         in_answers = pc.is_in(arrow.column("item_key"), value_set=answered)
         arrow = arrow.filter(pc.invert(in_answers) if table == "failures" else in_answers)
-    order = [c for c in ("video", "item_key", "span_index", "step_index", "window_index") if c in arrow.column_names]
+    order = [
+        c
+        for c in ("video", "item_key", "span_index", "step_index", "window_index")
+        if c in arrow.column_names
+    ]
     return arrow.sort_by([(c, "ascending") for c in order])
 
 
@@ -183,4 +188,3 @@ def _write_chunks(
         if after_file is not None:
             after_file(path)
     return written
-

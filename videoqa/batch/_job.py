@@ -67,7 +67,11 @@ def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[
 
 @contextlib.contextmanager
 def _ray_session(config: JobConfig) -> Iterator[None]:
-    """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray."""
+    """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray.
+
+    Without an address the run never joins the cluster Ray's address file names (a stale file
+    would make ``ray.init()`` retry for minutes): ``address="local"`` always starts a new local Ray.
+    """
     import ray
 
     if ray.is_initialized():
@@ -79,6 +83,7 @@ def _ray_session(config: JobConfig) -> Iterator[None]:
         ray.init(address=address)
     else:
         ray.init(
+            address="local",
             num_cpus=config.local_num_cpus,
             object_store_memory=config.local_object_store_bytes,
             include_dashboard=False,
