@@ -77,7 +77,8 @@ def test_round_trip_numpy_and_torch(tmp_path):
     np.testing.assert_array_equal(got.data["grid"], [2, 2, 3])
     assert got.warnings == ["w"]
     assert (cache.hits, cache.misses) == (1, 1)
-    assert [p.name for p in (tmp_path / "visual" / key[:2]).iterdir()] == [f"{key}.safetensors"]  # no temp files left
+    entries = [p.name for p in (tmp_path / "visual" / key[:2]).iterdir()]
+    assert entries == [f"{key}.safetensors"]  # no temp files left
 
 
 def _flip(blob: bytes, bit: int) -> bytes:

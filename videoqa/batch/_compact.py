@@ -37,7 +37,7 @@ from videoqa.batch._writer import (
     winners,
 )
 
-__all__ = ["DEFAULT_TARGET_BYTES", "Compaction", "compact", "finish_compaction"]
+__all__ = ["DEFAULT_TARGET_BYTES", "Compaction", "add_arguments", "compact", "finish_compaction", "run"]
 
 DEFAULT_TARGET_BYTES = 128 * 2**20
 _TABLES = DONE_TABLES + WRITE_ORDER[:2]
@@ -188,3 +188,28 @@ def _write_chunks(
         if after_file is not None:
             after_file(path)
     return written
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "output", help="Output folder or URL of a videoqa run (holding answers/, failures/ ...)."
+    )
+    parser.add_argument(
+        "--target-mb",
+        type=float,
+        default=DEFAULT_TARGET_BYTES / 2**20,
+        help="Size of a compacted file (default: 128).",
+    )
+    parser.add_argument("--storage-options", type=json.loads, default=None, help="fsspec options as JSON.")
+
+
+def run(args: Any) -> int:
+    try:
+        result = compact(
+            args.output, target_bytes=int(args.target_mb * 2**20), storage_options=args.storage_options
+        )
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"videoqa compact: {exc}")
+        return 2
+    print(result)
+    return 0

@@ -33,8 +33,11 @@ def plan_units(config: JobConfig) -> tuple[list[dict[str, Any]], int, int, list[
     (compacted files) are removed, so that re-running an item replaces its row. Returns (units,
     items in scope, items skipped by --resume, question ids that matched no video).
     """
+    from videoqa._cache import VisualCache
     from videoqa.batch._compact import finish_compaction
 
+    if config.cache_dir is not None:
+        VisualCache(config.cache_dir)  # a file there is a clear error now, not a failure per item
     videos = list_videos(
         config.videos, storage_options=config.storage_options, extensions=config.video_extensions
     )
