@@ -50,12 +50,14 @@ class ResumeState:
 def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = None) -> ResumeState:
     """Read the item keys of every table of ``output`` (empty when nothing is written).
 
-    One dataset scan of the ``item_key`` column per table, never one read per file. Spans and
-    windows are scanned too: rows of an unfinished item (a crash) are found and replaced.
+    One multi-threaded dataset scan of the ``item_key`` column per table, never one read per file.
+    Spans and windows are scanned in compacted files only (rows an interrupted removal left there
+    are found and removed); in part files the unit's writer replaces them itself.
     """
     state = ResumeState()
     for table in DONE_TABLES + WRITE_ORDER[:2]:
-        arrow, paths = scan_keys(output, table, storage_options=storage_options)
+        only = table not in DONE_TABLES
+        arrow, paths = scan_keys(output, table, storage_options=storage_options, compacted_only=only)
         keys = arrow.column("item_key").to_pylist()
         if table == "answers":
             state.answered = set(keys)

@@ -200,13 +200,17 @@ def scan_keys(
     *,
     storage_options: dict[str, Any] | None = None,
     columns: list[str] | None = None,
+    compacted_only: bool = False,
 ) -> tuple[Any, list[str]]:
     """(rows of ``columns`` plus a ``_file`` index column, the live file paths it indexes).
 
     One multi-threaded dataset scan: planning never opens the files one by one.
     """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    return _scan(fs, live_files(fs, root, table), table, columns or ["item_key"])
+    paths = live_files(fs, root, table)
+    if compacted_only:
+        paths = [p for p in paths if posixpath.basename(p).startswith("compact-")]
+    return _scan(fs, paths, table, columns or ["item_key"])
 
 
 def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> tuple[Any, list[str]]:
