@@ -147,7 +147,7 @@ def test_resume_state_and_reader_on_memory_filesystem(job, tmp_path):
         state = read_resume_state(config.output)
         assert len(state.answered) == len(state.failed) == 2 and not state.answered & state.failed
         tables = {k: sorted(rel.split("/")[0] for rel in files) for k, files in state.files.items()}
-        assert sorted(tables.values()) == [["answers", "spans", "windows"]] * 2 + [["failures"]] * 2
+        assert sorted(tables.values()) == [["answers"]] * 2 + [["failures"]] * 2
         compact(config.output)
         run(config, "b")
         assert rows_per_item(config.output)["answers"] == 4 and one_row_per_item(config.output) == 4
