@@ -8,6 +8,7 @@ table) on the part files, and again after ``compact``. Prints the times and the 
 
     python benchmarks/planning.py                        # 5,000 videos x 4 questions = 20,000 items
     python benchmarks/planning.py --videos 20000 --questions 1
+    python benchmarks/planning.py --s3 --videos 500    # on moto's S3 server (loopback), as tests do
 """
 
 from __future__ import annotations
@@ -65,13 +66,13 @@ def generate(output: Path, videos: int, questions: int) -> int:
     return videos * questions
 
 
-def previous_planner(output: str) -> set[str]:
+def previous_planner(output: str, options: dict | None = None) -> set[str]:
     """What planning read before: the answers dataset, then each failures file, one by one."""
     import fsspec
     import pyarrow.dataset as pads
     import pyarrow.parquet as pq
 
-    fs, root = fsspec.core.url_to_fs(output)
+    fs, root = fsspec.core.url_to_fs(output, **(options or {}))
     answers = sorted(fs.glob(posixpath.join(root, "answers", "part-*.parquet")))
     done = set(pads.dataset(answers, filesystem=fs).to_table(columns=["item_key"]).column(0).to_pylist())
     for path in sorted(fs.glob(posixpath.join(root, "failures", "part-*.parquet"))):
@@ -97,30 +98,51 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=5000)
     parser.add_argument("--questions", type=int, default=4)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--s3", action="store_true", help="Upload the output to a moto S3 server first.")
     args = parser.parse_args()
-    output = WORK / f"planning-{args.videos}x{args.questions}"
-    shutil.rmtree(output, ignore_errors=True)
+    local = WORK / f"planning-{args.videos}x{args.questions}"
+    shutil.rmtree(local, ignore_errors=True)
     started = time.perf_counter()
-    items = generate(output, args.videos, args.questions)
-    files = sum(1 for _ in output.rglob("*.parquet"))
+    items = generate(local, args.videos, args.questions)
+    files = sum(1 for _ in local.rglob("*.parquet"))
     print(f"generated {items} items in {files} part files ({time.perf_counter() - started:.0f} s)")
+    output, options = str(local), None
+    if args.s3:
+        output, options = _upload_to_moto(local)
 
     def new_planner() -> set[str]:
-        return read_resume_state(str(output)).done(retry_failed=False)
+        return read_resume_state(output, storage_options=options).done(retry_failed=False)
 
-    reference, expected = _time(lambda: previous_planner(str(output)), args.repeat)
+    reference, expected = _time(lambda: previous_planner(output, options), args.repeat)
     parts, got = _time(new_planner, args.repeat)
     assert got == expected and len(got) == items
     started = time.perf_counter()
-    print(compact(str(output)), f"({time.perf_counter() - started:.1f} s)")
+    print(compact(output, storage_options=options), f"({time.perf_counter() - started:.1f} s)")
     compacted, got = _time(new_planner, args.repeat)
     assert got == expected
-    print(f"previous planner (per-file failures reads), part files: {reference:.2f} s")
-    print(
-        f"read_resume_state, part files:                          {parts:.2f} s  ({reference / parts:.2f}x)"
+    where = "moto S3" if args.s3 else "local disk"
+    print(f"{where}: previous planner (per-file failures reads), part files: {reference:.2f} s")
+    print(f"{where}: read_resume_state, part files: {parts:.2f} s  ({reference / parts:.2f}x)")
+    print(f"{where}: read_resume_state, compacted: {compacted:.3f} s  ({reference / compacted:.0f}x)")
+
+
+def _upload_to_moto(local: Path) -> tuple[str, dict]:
+    import boto3
+    import fsspec
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0)
+    server.start()
+    host, port = server.get_host_and_port()
+    client = {"endpoint_url": f"http://{host}:{port}", "region_name": "us-east-1"}
+    options = {"key": "testing", "secret": "testing", "client_kwargs": client}
+    boto3.client("s3", aws_access_key_id="testing", aws_secret_access_key="testing", **client).create_bucket(
+        Bucket="bench"
     )
-    ratio = reference / compacted
-    print(f"read_resume_state, compacted:                           {compacted:.3f} s  ({ratio:.0f}x)")
+    started = time.perf_counter()
+    fsspec.filesystem("s3", **options).put(str(local), "bench/out", recursive=True)
+    print(f"uploaded to moto S3 ({time.perf_counter() - started:.0f} s)")
+    return "s3://bench/out", options
 
 
 if __name__ == "__main__":
