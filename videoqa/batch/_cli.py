@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "summary_json", None):
         with open(args.summary_json, "w", encoding="utf-8") as f:
             f.write(summary.model_dump_json(indent=2))
-    if getattr(args, "compact", False):
+    if getattr(args, "compact", False) and summary.questions:  # no items: no output to compact
         from videoqa.batch._compact import compact
 
         print(compact(config.output, storage_options=config.storage_options))

@@ -123,6 +123,10 @@ def compact(
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     markers = read_markers(fs, root)
     files = {t: live_files(fs, root, t, markers=markers) for t in _TABLES}
+    if not markers and not any(files.values()):
+        raise FileNotFoundError(
+            f"No videoqa output under {output!r} (no answers/failures/spans/windows files)."
+        )
     if _unchanged(files):
         return Compaction(None)
     generation = max((m["generation"] for m in markers), default=0) + 1
