@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import fsspec
 import pyarrow.dataset as pads
@@ -227,3 +228,15 @@ def test_compaction_killed_at_any_point_leaves_complete_tables(job, kill_after):
     compact(out)
     assert _snapshot(out) == before
     assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
+
+
+def test_the_job_report_reads_compacted_output(job):
+    from videoqa.report import render_job_report
+
+    out = job(["q1"]).output
+    run(job(["q1", "q2"]), "an answer", fail={"q2"})
+    before = Path(render_job_report(out)).read_text(encoding="utf-8")
+    compact(out)
+    after = Path(render_job_report(out)).read_text(encoding="utf-8")
+    assert before.count("an answer") == after.count("an answer") > 0
+    assert after.count('class="error text"') == before.count('class="error text"') > 0

@@ -52,7 +52,7 @@ class JobSummary(BaseModel):
             f"skipped (resume) {self.skipped}, model calls {self.model_calls}",
             f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
             f"  model {self.model_id}, config {self.config_hash}",
-            f"  output: {self.output}/{{answers,spans,windows,failures}}/part-*.parquet",
+            f"  output: {self.output}/{{answers,spans,windows,failures}}/*.parquet",
         ]
         if self.failure_types:
             kinds = ", ".join(f"{k} x{v}" for k, v in sorted(self.failure_types.items()))
