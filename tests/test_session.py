@@ -186,12 +186,12 @@ def test_corrupt_cache_entry_is_decoded_again_alone(event_video, tmp_path, monke
 
     session = Session(ScriptedModel(), cache_dir=tmp_path, coarse_window_seconds=20.0, **SMALL)
     first = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
-    assert len(list((tmp_path / "visual").rglob("*.pkl"))) == 4  # 3 coarse windows + 1 fine window
+    assert len(list((tmp_path / "visual").rglob("*.safetensors"))) == 4  # 3 coarse windows + 1 fine window
     window = session.plan(videoqa.probe(event_video), strategy="coarse_to_fine").windows[1]
     key = session.cache.key(
         video_fingerprint(event_video), window, session.model.fingerprint(), decoder="pyav"
     )
-    session.cache.path(key).write_bytes(b"not a pickle")
+    session.cache.path(key).write_bytes(b"not an entry")
     calls = _spy_decode(monkeypatch)
     with pytest.warns(VisualCacheWarning, match="ignoring unreadable visual cache entry"):
         second = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")

@@ -47,11 +47,13 @@ class JobView:
 
 
 def _table_files(fs: Any, root: str, table: str) -> list[str]:
-    """Parquet files of one table, as the batch writer lays them out: ``<root>/<table>/part-*.parquet``.
+    """Parquet files of one table as the batch writer and ``videoqa compact`` lay them out.
 
-    Hidden in-progress files (``.part-....tmp``) of a running job are not matched.
+    Part and committed compacted files; hidden in-progress files of a running job are not matched.
     """
-    return sorted(fs.glob(posixpath.join(root, table, "part-*.parquet")))
+    from videoqa.batch._writer import live_files
+
+    return live_files(fs, root, table)
 
 
 def _read_file(fs: Any, path: str, table: str) -> list[Any]:
