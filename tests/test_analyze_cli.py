@@ -42,6 +42,29 @@ def test_cli_json_and_errors(event_video, capsys):
     assert (code, err) == (2, "error: --task choice needs --options\n")
 
 
+def test_cli_checks_the_html_target_before_the_work(event_video, tmp_path, capsys, monkeypatch):
+    import videoqa.core._session
+
+    def no_session(*args, **kwargs):
+        raise AssertionError("the model must not load when --html cannot be written")
+
+    monkeypatch.setattr(videoqa.core._session, "Session", no_session)
+    missing = tmp_path / "no-such-folder" / "answer.html"
+    code, out, err = _cli(
+        [str(event_video), "x", "--model", "builtin:scripted", "--html", str(missing)], capsys
+    )
+    folder = str(tmp_path / "no-such-folder")
+    assert (code, out) == (2, "")
+    assert err == f"error: --html {missing}: the folder {folder!r} does not exist; create it first\n"
+    code, _, err = _cli(
+        [str(event_video), "x", "--model", "builtin:scripted", "--html", str(tmp_path)], capsys
+    )
+    assert (code, err) == (
+        2,
+        f"error: --html {tmp_path}: is a folder; give a file name such as answer.html\n",
+    )
+
+
 def test_registered_as_videoqa_analyze(event_video, capsys):
     from videoqa.cli import main
 

@@ -456,3 +456,31 @@ def test_retry_failed_reruns_failed_items_and_replaces_their_failure_rows(ray_lo
     assert (repaired.videos, repaired.skipped, repaired.model_calls) == (0, 5, 0)
     assert _failure_files(output) == {}
     assert items(tables(str(output))["answers"]) == sorted(GOOD_ITEMS)
+
+
+@pytest.mark.slow
+def test_rerun_sequences_of_the_issue_leave_one_row_per_item(ray_local, tmp_path):
+    """3 questions, then a 4th and the same command again, then only the 1st: rows counted plainly."""
+    import pyarrow.dataset as pads
+
+    write_good_videos(tmp_path / "videos", GOOD)
+    output = tmp_path / "out"
+
+    def plain_rows(table: str) -> int:  # every file, no deduplication: what pandas or DuckDB read
+        return pads.dataset(str(output / table)).count_rows()
+
+    write_questions(tmp_path / "questions.jsonl")
+    assert run_job(_config(tmp_path, output)).answers == 5
+    fourth = {"question_id": "what", "question": "What is shown?", "task": "qa", "videos": "*"}
+    write_questions(tmp_path / "questions.jsonl", [*QUESTIONS, fourth])
+    assert run_job(_config(tmp_path, output)).answers == 8
+    assert plain_rows("answers") == 8 and tables(str(output))["answers"]["item_key"].is_unique
+    write_questions(tmp_path / "questions.jsonl", QUESTIONS[:1])
+    again = run_job(_config(tmp_path, output))
+    assert (again.questions, again.answers) == (3, 3)
+    assert plain_rows("answers") == 8 and not (output / "failures").exists()
+    t = tables(str(output))
+    assert items(t["answers"]) == sorted(GOOD_ITEMS | {(v, "what") for v in GOOD})
+    spans = t["spans"][t["spans"]["question_id"] == "red"]
+    assert sorted(spans["video_id"]) == ["a.mp4", "sub/c.mp4"]  # b.mp4 shows no red square
+    assert plain_rows("spans") == len(t["spans"]) and plain_rows("windows") == len(t["windows"])

@@ -15,10 +15,17 @@ from pydantic import ValidationError
 from videoqa.analysis import Question
 from videoqa.batch import JobConfig
 from videoqa.batch._cli import add_arguments, config_from_args
-from videoqa.batch._inputs import QuestionSpec, VideoRef, list_videos, match_questions, read_questions
+from videoqa.batch._inputs import (
+    QuestionsFileError,
+    QuestionSpec,
+    VideoRef,
+    list_videos,
+    match_questions,
+    read_questions,
+)
 from videoqa.batch._job import plan_units
 from videoqa.batch._resume import finished_item_keys
-from videoqa.batch._writer import failure_files, read_table, write_unit
+from videoqa.batch._writer import read_table, write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, config_hash, failure_row
 
@@ -116,7 +123,7 @@ def test_questions_from_jsonl_csv_and_parquet(tmp_path):
 def test_question_errors(tmp_path):
     path = tmp_path / "q.jsonl"
     path.write_text(json.dumps({"question_id": "x", "question": "?", "task": "count"}) + "\n")
-    with pytest.raises(ValueError, match="row 1 is not a valid question"):
+    with pytest.raises(QuestionsFileError, match="line 1: not a valid question"):
         read_questions(str(path))
     path.write_text(
         json.dumps({"question_id": "x", "question": "?"})
@@ -125,6 +132,40 @@ def test_question_errors(tmp_path):
     )
     with pytest.raises(ValueError, match=r"question_id must be unique; these repeat: \['x'\]"):
         read_questions(str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where", "problem"),
+    [
+        # blank lines count: the bad row is on file line 4, not "row 2"
+        ("q.jsonl", b'{"question_id": "a", "question": "?"}\n\n\n{"question_id": "b", "question": ?}\n',
+         "line 4", "not valid JSON"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?"}\n["not", "an", "object"]\n', "line 2",
+         "expected a JSON object per line, got list"),
+        ("q.jsonl", b'{"question_id": "a", "question": "caf\xe9?"}\n', "line 1",
+         "not UTF-8 text (byte 0xe9)"),
+        ("q.csv", b"question_id,question\na,caf\xe9\n", "line 2", "not UTF-8 text (byte 0xe9)"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "task": "choice"}\n', "line 1",
+         "task='choice' needs options"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "task": "choice", "options": "abc"}\n', "line 1",
+         "options must be a list of option texts, not one string: got 'abc'"),
+        ("q.jsonl", b'{"question_id": "a", "question": "?", "options": 3}\n', "line 1",
+         "options must be a list of option texts, got 3"),
+        ("q.csv", b"question_id,question,task\na,?,qa\nb,?,choice\n", "line 3",
+         "task='choice' needs options"),
+        ("q.parquet", b"PAR1 this is not parquet", None, "cannot be read as parquet"),
+    ],
+)  # fmt: skip
+def test_question_file_errors_name_the_file_and_line(tmp_path, name, content, where, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(QuestionsFileError) as info:
+        read_questions(str(path))
+    error = info.value
+    assert (error.path, error.where) == (str(path), where)
+    assert problem in error.problem
+    assert str(error).startswith(f"--questions {path}" + (f", {where}: " if where else ": "))
+    assert isinstance(error, ValueError)
 
 
 def test_selectors_match_id_stem_glob_and_all(folder, tmp_path):
@@ -307,7 +348,10 @@ def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
     workers = config["available_node_types"]["gpu_worker"]
     assert (workers["min_workers"], workers["max_workers"]) == (1, 8)
     assert config["available_node_types"][config["head_node_type"]]["resources"] == {"CPU": 0}
-    assert config["setup_commands"] == ["pip install -U pip", 'pip install -e "/home/ray/videoqa[gpu,s3]"']
+    assert config["setup_commands"] == [
+        "pip install -U pip",
+        'pip install -e "/home/ray/videoqa[cluster,gpu,s3]"',
+    ]
 
 
 def test_model_actor_session_gets_the_job_settings():
@@ -340,7 +384,7 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     )
     assert run(args) == 2  # an invalid question row is reported before Ray starts
     assert capsys.readouterr().out.startswith(
-        f"videoqa run: {tmp_path / 'q.jsonl'}: row 1 is not a valid question"
+        f"videoqa run: --questions {tmp_path / 'q.jsonl'}, line 1: not a valid question"
     )
 
 
@@ -416,27 +460,98 @@ def test_write_outputs_retries_transient_write_errors_only(tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("where", ["local", "memory"])
-def test_writer_replaces_superseded_failure_rows_and_keeps_the_others(tmp_path, where):
+def test_writer_removes_superseded_rows_of_other_files_and_keeps_the_others(tmp_path, where):
     out = str(tmp_path / "out") if where == "local" else f"memory://retry-{tmp_path.name}/out"
+    fs, root = fsspec.core.url_to_fs(out)
     rows = _failures("v1", ["q1", "q2", "q3"])
-    key = {r["question_id"]: r["item_key"] for r in rows.failures}
-    first = posixpath.basename(write_unit(out, rows)["failures"])
+    own = posixpath.basename(write_unit(out, rows)["failures"])
+    # an older layout's file holding q1 and q3 again: a unit re-running q1 removes q1's row there
+    legacy = posixpath.join(root, "failures", "part-legacy.parquet")
+    fs.copy(posixpath.join(root, "failures", own), legacy)
+    assert read_table(out, "failures").num_rows == 3  # the reader resolves duplicates: the last file wins
+    write_unit(
+        out, _failures("v1", ["q1"]), superseded={"part-legacy.parquet": [rows.failures[0]["item_key"]]}
+    )
+    with fs.open(legacy, "rb") as f:
+        assert sorted(pq.read_table(f).column("question_id").to_pylist()) == ["q2", "q3"]
+    assert read_table(out, "failures").num_rows == 3
 
-    def by_file() -> dict[str, list[str]]:
-        return {name: sorted(keys) for name, keys in failure_files(out).items()}
 
-    # q1 and q2 are retried and fail again: their old rows leave the first file, q3's row stays.
-    retry = {first: [key["q1"], key["q2"]]}
-    second = posixpath.basename(write_unit(out, _failures("v1", ["q1", "q2"]), superseded=retry)["failures"])
-    expected = {first: [key["q3"]], second: sorted([key["q1"], key["q2"]])}
-    assert second != first and by_file() == expected
-    write_unit(out, _failures("v1", ["q1", "q2"]), superseded=retry)  # a re-run after a crash: the same
-    assert by_file() == expected and read_table(out, "failures").num_rows == 3
-    # all three retried: the new file has the first one's name (same keys); the emptied one is deleted
-    everything = {first: [key["q3"]], second: [key["q1"], key["q2"]]}
-    write_unit(out, rows, superseded=everything)
-    assert by_file() == {first: sorted(key.values())}
-    assert read_table(out, "failures").column("question_id").to_pylist() == ["q1", "q2", "q3"]
+def test_progress_counts_failed_videos_and_leaves_their_hours_out():
+    from videoqa.batch._progress import Progress
+
+    progress = Progress(total_videos=3, total_items=5, interval_seconds=1e9)
+    unit = dict(answers=0, failures=2, spans=0, model_calls=2, decode_seconds=1.0, model_seconds=1.0,
+                error_type="", failure_types_json='{"ModelError": 2}')  # fmt: skip
+    progress.update({**unit, "duration_seconds": 3600.0})  # every question failed in the model stage
+    progress.update({**unit, "duration_seconds": 1e6, "error_type": "TruncatedVideoError"})  # a broken file
+    progress.update({**unit, "duration_seconds": 60.0, "answers": 1, "failures": 1})
+    assert (progress.videos, progress.videos_failed, progress.video_seconds) == (3, 2, 60.0)
+    assert (progress.answers, progress.failures, progress.failure_types) == (1, 5, {"ModelError": 6})
+
+
+def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, capsys):
+    from videoqa.batch import _cli, _job
+    from videoqa.batch._progress import Progress
+
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "a.mp4").write_bytes(b"x")
+    (tmp_path / "q.jsonl").write_text(json.dumps({"question_id": "q1", "question": "?"}) + "\n")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = [
+        "--videos",
+        str(tmp_path / "v"),
+        "--questions",
+        str(tmp_path / "q.jsonl"),
+        "--output",
+        str(tmp_path / "o"),
+    ]
+
+    def fake_run(config, planned, *, started):  # the summary of a run whose only item failed
+        progress = Progress(total_videos=1, total_items=1, interval_seconds=1e9)
+        unit = dict(answers=0, failures=1, spans=0, model_calls=1, decode_seconds=0.0, model_seconds=0.0,
+                    duration_seconds=5.0, error_type="", failure_types_json='{"E": 1}')  # fmt: skip
+        progress.update(unit)
+        return _job._summary(config, progress, 1, 0, [], 1.0)
+
+    monkeypatch.setattr(_job, "run_planned", fake_run)
+    assert _cli.run(parser.parse_args(argv)) == 1
+    out = capsys.readouterr().out
+    assert "failures 1 (1 videos failed)" in out and "(0.000 h of video)" in out and "exit code 1" in out
+    # a file as --cache-dir is refused before anything runs
+    assert _cli.run(parser.parse_args([*argv, "--cache-dir", str(tmp_path / "q.jsonl")])) == 2
+    assert "is not a directory" in capsys.readouterr().out
+
+
+def test_without_an_address_a_local_ray_starts_even_with_a_stale_address_file(tmp_path):
+    """A stale ``ray_current_cluster`` file made ``ray.init()`` retry a dead cluster for minutes."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    temp = tempfile.mkdtemp(prefix="vq", dir="/tmp")  # short: Ray's socket paths must stay short
+    os.makedirs(f"{temp}/ray")
+    with open(f"{temp}/ray/ray_current_cluster", "w") as f:
+        f.write("127.0.0.1:9")  # nothing listens there
+    script = (
+        "import ray\n"
+        "from videoqa.batch import JobConfig\n"
+        "from videoqa.batch._job import _ray_session\n"
+        "c = JobConfig(videos='v', questions='q', output='o', local_num_cpus=1,\n"
+        "              local_object_store_bytes=80_000_000)\n"
+        "with _ray_session(c):\n"
+        "    print('nodes', len(ray.nodes()))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(RAY_TMPDIR=temp, PYTHONPATH=os.getcwd())
+    try:
+        proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, timeout=150)
+    finally:
+        subprocess.run(["rm", "-rf", temp], check=False)
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    assert proc.stdout.decode().strip().endswith("nodes 1")
 
 
 def test_retry_failed_is_a_flag_that_needs_resume():

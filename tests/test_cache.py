@@ -1,4 +1,4 @@
-"""The on-disk visual cache: keys, round trips, atomic writes, corrupt entries."""
+"""The on-disk visual cache: keys, round trips, atomic writes, damaged and hostile entries."""
 
 from __future__ import annotations
 
@@ -77,17 +77,25 @@ def test_round_trip_numpy_and_torch(tmp_path):
     np.testing.assert_array_equal(got.data["grid"], [2, 2, 3])
     assert got.warnings == ["w"]
     assert (cache.hits, cache.misses) == (1, 1)
-    assert [p.name for p in (tmp_path / "visual" / key[:2]).iterdir()] == [f"{key}.pkl"]  # no temp files left
+    entries = [p.name for p in (tmp_path / "visual" / key[:2]).iterdir()]
+    assert entries == [f"{key}.safetensors"]  # no temp files left
+
+
+def _flip(blob: bytes, bit: int) -> bytes:
+    data = bytearray(blob)
+    data[bit // 8] ^= 1 << (bit % 8)
+    return bytes(data)
 
 
 @pytest.mark.parametrize(
     "damage",
     [
         lambda blob: blob[: len(blob) // 2],  # truncated
-        lambda blob: b"\x00garbage" * 10,  # not a pickle
+        lambda blob: blob[:7],  # shorter than the header length
+        lambda blob: b"\x00garbage" * 10,  # not an entry
         lambda blob: b"",  # empty
-        lambda blob: pickle.dumps({"format": 1, "key": "someone else's"}),  # foreign entry
-        lambda blob: pickle.dumps([1, 2, 3]),  # wrong shape
+        lambda blob: pickle.dumps({"format": 2, "key": "someone else's"}),  # a pickle is never loaded
+        lambda blob: blob + b"\x00",  # trailing byte
     ],
 )
 def test_corrupt_entry_is_ignored_with_a_warning_and_rewritten(tmp_path, damage):
@@ -104,22 +112,99 @@ def test_corrupt_entry_is_ignored_with_a_warning_and_rewritten(tmp_path, damage)
     assert cache.get(key, w).data == [4, 5]
 
 
-def test_failed_write_leaves_no_partial_file(tmp_path):
+def test_every_bit_flip_is_a_miss_never_a_wrong_answer_or_an_error(tmp_path):
+    """Single-bit flips at ~400 positions spread over the header, the metadata and the tensor data."""
+    torch = pytest.importorskip("torch")
     cache = VisualCache(tmp_path)
     w = _window()
     key = cache.key("v", w, "m")
-    with pytest.raises((pickle.PicklingError, AttributeError, TypeError)):
-        cache.put(key, _features(w, lambda: None))  # unpicklable payload: a programming error, raised
-    assert list(cache.path(key).parent.iterdir()) == []
+    data = {"embeddings": torch.arange(64, dtype=torch.bfloat16).reshape(8, 8), "grid": np.array([1, 2, 4])}
+    cache.put(key, _features(w, data))
+    path = cache.path(key)
+    good = path.read_bytes()
+    bits = sorted({*range(0, 64 * 8, 3), *range(0, len(good) * 8, max(1, len(good) * 8 // 300))})
+    for bit in bits:
+        path.write_bytes(_flip(good, bit))
+        with pytest.warns(VisualCacheWarning):
+            assert cache.get(key, w) is None, f"bit {bit} of {len(good) * 8}"
+    assert (cache.hits, cache.misses) == (0, len(bits)) and len(bits) > 350
+    path.write_bytes(good)
+    got = cache.get(key, w)
+    assert torch.equal(got.data["embeddings"], data["embeddings"]) and got.data["grid"].tolist() == [1, 2, 4]
 
 
-def test_unwritable_directory_only_warns(tmp_path):
+def test_entries_execute_no_code_and_name_no_foreign_class(tmp_path, monkeypatch):
+    cache = VisualCache(tmp_path)
+    w = _window()
+    key = cache.key("v", w, "m")
+    with pytest.raises(TypeError, match="not a videoqa dataclass"):
+        cache.put(key, _features(w, [dataclasses.make_dataclass("Foreign", ["x"])(1)]))
+    with pytest.raises(TypeError, match="function"):
+        cache.put(key, _features(w, lambda: None))  # a callable cannot be stored: a programming error
+    assert not cache.path(key).exists()
+    # a well-formed entry (valid checksum) naming a class outside videoqa is refused, nothing imported
+    from videoqa.core import _cache
+
+    monkeypatch.setattr(_cache, "_encode", lambda value, tensors: {"dataclass": "os:system", "fields": []})
+    cache.put(key, _features(w, "x"))
+    monkeypatch.undo()
+    with pytest.warns(VisualCacheWarning, match="outside videoqa"):
+        assert cache.get(key, w) is None
+
+
+def test_scripted_model_payload_round_trips(tmp_path):
+    from videoqa.model._scripted import _FrameFacts
+
+    cache = VisualCache(tmp_path)
+    w = _window()
+    key = cache.key("v", w, "m")
+    facts = [_FrameFacts(relative_seconds=0.5, colors=frozenset({"red", "blue"})), (1, None, 2.5, True)]
+    cache.put(key, _features(w, {"facts": facts, "n": np.int64(3)}))
+    got = cache.get(key, w).data
+    assert got == {"facts": facts, "n": 3} and isinstance(got["facts"][1], tuple)
+
+
+def test_a_file_as_cache_dir_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    cache = VisualCache(blocker)  # a file where the directory should be
+    with pytest.raises(ValueError, match="is not a directory"):
+        VisualCache(blocker)
+
+
+def test_unwritable_cache_only_warns(tmp_path):
+    (tmp_path / "visual").write_text("x")  # entries cannot be created below it
+    cache = VisualCache(tmp_path)
     w = _window()
+    key = cache.key("v", w, "m")
     with pytest.warns(VisualCacheWarning, match="could not write visual cache entry"):
-        cache.put(cache.key("v", w, "m"), _features(w, [1]))
+        cache.put(key, _features(w, [1]))
+    with pytest.warns(VisualCacheWarning, match="cannot read visual cache entry"):
+        assert cache.get(key, w) is None  # NotADirectoryError is a miss too
+
+
+def test_a_directory_or_an_unreadable_entry_is_a_miss(tmp_path, monkeypatch):
+    cache = VisualCache(tmp_path)
+    w = _window()
+    key = cache.key("v", w, "m")
+    cache.path(key).mkdir(parents=True)  # a directory where the entry should be
+    with pytest.warns(VisualCacheWarning, match="cannot read visual cache entry"):
+        assert cache.get(key, w) is None
+    with pytest.warns(VisualCacheWarning, match="could not write"):
+        cache.put(key, _features(w, [1]))
+    assert cache.path(key).is_dir()
+    other = cache.key("v2", w, "m")
+    cache.put(other, _features(w, [1]))
+    os.chmod(cache.path(other), 0)  # another user's entry (0600); root reads anyway, so also simulated
+    if os.geteuid() != 0:
+        with pytest.warns(VisualCacheWarning, match="PermissionError"):
+            assert cache.get(other, w) is None
+
+    def denied(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(cache.path(other)), "read_bytes", denied)
+    with pytest.warns(VisualCacheWarning, match="PermissionError"):
+        assert cache.get(other, w) is None
 
 
 def test_local_video_fingerprint_changes_when_the_file_changes(tmp_path):

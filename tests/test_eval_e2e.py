@@ -167,8 +167,8 @@ def test_charades_sta_shifted_ground_truth_missing_and_broken_videos(ray_cluster
     assert summary["missing_videos"] == ["GONE9"] and summary["num_items_missing_video"] == 1
     assert summary["answerable"]["num_queries"] == 3
     assert summary["answerable"]["mIoU"] == pytest.approx(100 * shifted / 3)
-    # no yellow square in AAAA1: "does not occur" has no span -> IoU 0, in the denominator
-    assert summary["num_unparsed"] == 1
+    # no yellow square in AAAA1: "does not occur" is a no_event answer, no span -> IoU 0, in the denominator
+    assert (summary["num_unparsed"], summary["num_no_event"]) == (0, 1)
     # the broken file fails in the job: IoU 0, counted in both rows, the error kept
     assert summary["num_failed"] == 1
     rows = {r["query_id"]: r for r in _items(Path(config.output) / "items.parquet")}
@@ -211,7 +211,8 @@ def test_lvbench_accuracy_per_capability(ray_cluster, lvbench_videos, tmp_path, 
     # through the entry point of pipelines/eval_lvbench.py (= `videoqa eval lvbench ...`)
     out = tmp_path / "out"
     argv = ["--annotations", str(annotations), "--videos", str(lvbench_videos), "--output", str(out),
-            "--model", "builtin:scripted", "--decode-workers", "1", "--local-num-cpus", "2"]  # fmt: skip
+            "--model", "builtin:scripted", "--decode-workers", "1", "--local-num-cpus", "2",
+            "--scoring", "lmms-eval"]  # fmt: skip
     assert main(argv, benchmark="lvbench") == 0
     printed = capsys.readouterr().out
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
@@ -224,6 +225,7 @@ def test_lvbench_accuracy_per_capability(ray_cluster, lvbench_videos, tmp_path, 
         and summary["all"]["capability_counts"]["TG"] == 2
     )
     assert summary["missing_videos"] == ["gone0001"] and summary["num_without_letter"] == 0
+    assert summary["scoring"] == "lmms-eval"  # the scripted "(B)"-style answers read the same both ways
     rows = _items(tmp_path / "out" / "items.parquet")
     assert [r["pred_letter"] for r in rows] == ["B", "A", "A", "A", "C", None]
     assert [r["correct"] for r in rows] == [True, False, True, False, True, False]

@@ -12,6 +12,7 @@ import sys
 import textwrap
 
 EXTRAS = ["decord", "s3fs", "gcsfs", "flash_attn", "accelerate", "qwen_vl_utils", "moto", "psutil"]
+EXTRAS += ["grpc", "aiohttp_cors", "jsonschema"]  # videoqa[cluster] (ray[default]) and the dev extra
 
 
 def _run(code: str) -> dict:

@@ -21,7 +21,9 @@ from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, analysis_to_rows, config_hash, failure_row
 from videoqa.report import render_job_html, render_job_report
+from videoqa.report._render import DEFAULT_MAX_THUMBNAIL_SPANS
 from videoqa.report._timeline import TIMELINE_LAYOUT, build_timeline, format_seconds, x_of_seconds
+from videoqa.report._view import MAX_SPAN_CARDS
 from videoqa.synthetic import has_square, read_frame_index
 
 MODEL_ID = "builtin:scripted"
@@ -232,12 +234,15 @@ def test_job_report_summary(job: tuple[Path, list[Analysis], str]) -> None:
         "hours-of-video",
         "questions",
         "answers",
+        "no-event-answers",
+        "unparsed-answers",
         "grounded-spans",
         "failures",
         "model",
     }
     text = re.sub(r"\s+", " ", " ".join(page.text))
     expected = [("3", "Videos"), ("4", "Questions"), ("4", "Answers"), ("4", "Grounded spans"),
+                ("0", "No-event answers"), ("0", "Unparsed answers"),
                 ("1", "Failures"), (MODEL_ID, "Model"), ("0.025 h (0:01:30)", "Hours of video")]  # fmt: skip
     for value, label in expected:
         assert f"{value} {label}" in text
@@ -355,6 +360,40 @@ def test_thumbnail_limit_per_video(job: tuple[Path, list[Analysis], str]) -> Non
     assert html.count("Thumbnails are shown for the first 1 spans only.") == 1
     with pytest.raises(ValueError, match="max_thumbnail_spans must be an int >= 0, got -1"):
         render_job_html(str(output), max_thumbnail_spans=-1)
+
+
+def test_repeated_spans_keep_the_page_small(event_video: Path) -> None:
+    # 2,000 spans at the same times used to embed the same two frames 2,000 times (82 MB)
+    spans = [(37.0, 44.5, f"event {k}") for k in range(2000)]
+    analysis = make_analysis(str(event_video), "q1", "List the events.", "events", spans,
+                             duration=EVENT_VIDEO_SECONDS)  # fmt: skip
+    html = analysis.to_html()
+    assert html.count("<img ") == 2 * DEFAULT_MAX_THUMBNAIL_SPANS
+    assert html.count('class="span-card"') == MAX_SPAN_CARDS
+    assert "1900 more span(s) of q1 are listed in the answers table only." in html
+    assert "Thumbnails are shown for the first 24 spans only." in html
+    assert len(html) < 4_000_000
+
+
+def test_no_event_answer_is_not_shown_as_an_error(tmp_path: Path) -> None:
+    output = tmp_path / "out"
+    absent = make_analysis(
+        "/nowhere/a.mp4", "q1", "the green square", "grounding", [], duration=10.0, answer=""
+    )
+    absent = absent.model_copy(update={"outcome": "no_event", "raw_text": "The event does not occur."})
+    failed = make_analysis(
+        "/nowhere/a.mp4", "q2", "the red square", "grounding", [], duration=10.0, answer=""
+    )
+    failed = failed.model_copy(update={"outcome": "unparsed", "parse_error": "no time found in 'Hmm.'"})
+    write_job(output, [absent, failed], [])
+    html = render_job_html(str(output), thumbnails=False)
+    page = Elements(html)
+    text = re.sub(r"\s+", " ", " ".join(page.text))
+    assert "1 No-event answers" in text and "1 Unparsed answers" in text
+    assert len(page.find("div", "no-event")) == 1 and len(page.find("div", "error")) == 1
+    assert "no time found in 'Hmm.'" in text
+    page = Elements(absent.to_html(thumbnails=False))
+    assert len(page.find("td", "no-event")) == 1 and page.find("td", "error") == []
 
 
 def test_missing_video_gets_placeholders_and_a_note(job: tuple[Path, list[Analysis], str]) -> None:
@@ -497,6 +536,35 @@ def test_report_of_a_folder_that_is_not_a_job_output(tmp_path: Path) -> None:
         render_job_report(str(tmp_path / "nope"))
     with pytest.raises(FileNotFoundError, match="neither an 'answers' nor a 'failures' table"):
         render_job_report(str(tmp_path))
+
+
+def test_report_skips_foreign_parquet_files_with_a_note(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    output = tmp_path / "out"
+    write_job(output, [make_analysis("/nowhere/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)],
+                                     duration=10.0)], [])  # fmt: skip
+    foreign = output / "answers" / "part-foreign.parquet"
+    pq.write_table(pa.table({"x": [1, 2], "name": ["a", "b"]}), foreign)
+    garbage = output / "spans" / "part-garbage.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    # an answers file of an older videoqa, before the outcome column: still read, outcome derived
+    (old,) = [p for p in (output / "answers").glob("part-*.parquet") if p != foreign]
+    pq.write_table(pq.read_table(old).drop_columns(["outcome"]), old)
+    with caplog.at_level("WARNING", logger="videoqa.report._job"):
+        html = render_job_html(str(output), thumbnails=False)
+    page = Elements(html)
+    notes = [n for n in " ".join(page.text).split("Skipped ") if "part-" in n]
+    assert len(notes) == 2
+    assert f"{foreign}: not a videoqa answers table (it has no item_key column)." in html.replace(
+        "&#39;", "'"
+    )
+    assert f"{garbage}: not a readable Parquet file" in html
+    assert len(page.find("tr", "answer")) == 1 and html.count('class="span"') == 1
+    assert sum("Skipping" in r.getMessage() for r in caplog.records) == 2
 
 
 def test_report_of_a_job_in_a_bucket() -> None:

@@ -189,12 +189,12 @@ def test_corrupt_cache_entry_is_decoded_again_alone(event_video, tmp_path, monke
 
     session = Session(ScriptedModel(), cache_dir=tmp_path, coarse_window_seconds=20.0, **SMALL)
     first = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
-    assert len(list((tmp_path / "visual").rglob("*.pkl"))) == 4  # 3 coarse windows + 1 fine window
+    assert len(list((tmp_path / "visual").rglob("*.safetensors"))) == 4  # 3 coarse windows + 1 fine window
     window = session.plan(videoqa.probe(event_video), strategy="coarse_to_fine").windows[1]
     key = session.cache.key(
         video_fingerprint(event_video), window, session.model.fingerprint(), decoder="pyav"
     )
-    session.cache.path(key).write_bytes(b"not a pickle")
+    session.cache.path(key).write_bytes(b"not an entry")
     calls = _spy_decode(monkeypatch)
     with pytest.warns(VisualCacheWarning, match="ignoring unreadable visual cache entry"):
         second = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
@@ -321,19 +321,42 @@ def test_predecoded_clips_are_used_instead_of_decoding(event_video, short_sessio
         ("The event happens in 70 - 50 seconds.", [Span(start_seconds=50.0, end_seconds=60.0)], None),
         ("<answer>00:05 - 00:02</answer>", [Span(start_seconds=2.0, end_seconds=5.0)], None),
         ("I do not know.", [], "no time found in the model's text 'I do not know.'"),
+        # wholly beyond the 60 s video: out of range, not a zero-length span at 60 s (issue 9 item 7)
+        (
+            "The event happens in 100000 - 200000 seconds.",
+            [],
+            "the model's span(s) 100000.0 - 200000.0 s lie outside the video (0.0 - 60.0 s)",
+        ),
+        (
+            '{"start": ' + "1" * 400 + ', "end": 2}',
+            [],
+            "the model's JSON holds no event with a start and an end time",
+        ),
     ],
 )
 def test_spans_are_swapped_and_clamped_or_the_reason_recorded(event_video, text, spans, error):
     a = Session(FixedTextModel(text), **SMALL).analyze(event_video, RED, task="grounding", strategy="single")
     assert (a.spans, a.parse_error, a.raw_text) == (spans, error, text)
+    assert a.outcome == ("unparsed" if error else "answered")
+
+
+def test_absence_is_an_answer_not_a_parse_error(event_video):
+    text = "The event does not occur in this video."
+    a = Session(FixedTextModel(text), **SMALL).analyze(event_video, RED, task="grounding", strategy="single")
+    assert (a.spans, a.answer, a.parse_error, a.outcome) == ([], "", None, "no_event")
 
 
 def test_coarse_to_fine_with_nothing_found(event_video):
     session = Session(ScriptedModel(), coarse_window_seconds=20.0, **SMALL)
     a = session.analyze(event_video, "the green square", task="grounding", strategy="coarse_to_fine")
     assert [s.name for s in a.steps] == ["coarse"] and len(a.steps[0].windows) == 3
-    assert (a.spans, a.answer) == ([], "")
-    assert a.parse_error.startswith("the coarse pass found no span in any of its 3 windows (no time found")
+    # every coarse window says "The event does not occur in this video.": an answer, not an error
+    assert (a.spans, a.answer, a.parse_error, a.outcome) == ([], "", None, "no_event")
+    b = Session(FixedTextModel("No idea."), coarse_window_seconds=20.0, **SMALL).analyze(
+        event_video, "the green square", task="grounding", strategy="coarse_to_fine"
+    )
+    assert (b.spans, b.outcome) == ([], "unparsed")
+    assert b.parse_error.startswith("the coarse pass found no span in any of its 3 windows (no time found")
     q = session.analyze(
         event_video,
         "What is shown?",
@@ -426,6 +449,10 @@ def test_bad_arguments_are_named(event_video):
         Session(ScriptedModel()).analyze(event_video, RED, task="count")
     with pytest.raises(ValueError, match="task='choice' needs options"):
         Session(ScriptedModel()).analyze(event_video, RED, task="choice")
+    with pytest.raises(ValueError, match="task='choice' needs options"):
+        Question(question="Which?", task="choice")  # up front, before any video is read
+    with pytest.raises(ValueError, match="options must be a list of option texts, not one string: got 'abc'"):
+        Session(ScriptedModel()).analyze(event_video, RED, task="choice", options="abc")
     with pytest.raises(ValueError, match="decode_backend\n  Input should be 'pyav' or 'decord'"):
         Session(ScriptedModel(), decode_backend="opencv")
     with pytest.raises(ValueError, match="batch_size\n  Extra inputs are not permitted"):

@@ -98,11 +98,21 @@ def test_map_spans_adds_the_origin_swaps_and_clamps():
     assert spans == [
         Span(start_seconds=37.0, end_seconds=44.0, label="x"),
         Span(start_seconds=15.0, end_seconds=40.0),
-        Span(start_seconds=110.0, end_seconds=110.0),
+    ]  # 125-235 s lies wholly after the video: dropped, not a zero-length span at 110 s
+    assert map_spans([ParsedSpan(9.0, 2.0, "x")], origin_seconds=0.0, info=info, keep_labels=False) == []
+    assert map_spans([ParsedSpan(0.0, 10.0)], origin_seconds=0.0, info=info, keep_labels=False) == [
+        Span(start_seconds=10.0, end_seconds=10.0)  # touches the start: kept
     ]
-    assert map_spans([ParsedSpan(9.0, 2.0, "x")], origin_seconds=0.0, info=info, keep_labels=False) == [
-        Span(start_seconds=10.0, end_seconds=10.0)
-    ]
+
+
+def test_interpret_reports_spans_beyond_the_video_as_out_of_range():
+    info = _info(duration=60.0)
+    q = Question(question="red", task="grounding")
+    far = interpret(q, "The event happens in 100000 - 200000 seconds.", origin_seconds=0.0, info=info)
+    assert (far.spans, far.answer, far.outcome) == ([], "", "unparsed")
+    assert far.parse_error == "the model's span(s) 100000.0 - 200000.0 s lie outside the video (0.0 - 60.0 s)"
+    part = interpret(q, "The event happens in 50 - 200000 seconds.", origin_seconds=0.0, info=info)
+    assert (part.spans, part.parse_error) == ([Span(start_seconds=50.0, end_seconds=60.0)], None)
 
 
 def test_map_spans_within_a_window_drops_what_the_model_cannot_have_seen():

@@ -13,6 +13,7 @@ Times are absolute seconds on the video's timeline.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -72,6 +73,20 @@ def _summary(analysis) -> str:
     return "\n".join(lines)
 
 
+def _html_target_problem(path: str | None) -> str | None:
+    if not path:
+        return None
+    target = Path(path)
+    if target.is_dir():
+        return "is a folder; give a file name such as answer.html"
+    folder = target.parent
+    if not folder.is_dir():
+        return f"the folder {str(folder)!r} does not exist; create it first"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {str(folder)!r} is not writable"
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     from videoqa.core._flags import settings_from_args
     from videoqa.core._session import Session
@@ -79,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.task == "choice" and not args.options:
         print("error: --task choice needs --options", file=sys.stderr)
+        return 2
+    problem = _html_target_problem(args.html)
+    if problem:  # checked before the model loads and the video is read, not after the answer
+        print(f"error: --html {args.html}: {problem}", file=sys.stderr)
         return 2
     try:
         session = Session(args.model, settings_from_args(args), cache_dir=args.cache_dir)

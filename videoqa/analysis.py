@@ -9,13 +9,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.core.settings import Settings, Strategy
 
-__all__ = ["Analysis", "Question", "Span", "Step", "Strategy", "Task", "WindowUsage"]
+__all__ = ["Analysis", "AnswerOutcome", "Question", "Span", "Step", "Strategy", "Task", "WindowUsage"]
 
 Task = Literal["qa", "choice", "grounding", "events"]
+AnswerOutcome = Literal["answered", "no_event", "unparsed"]
+"""``answered``: the answer holds what the task asks (text, a letter, spans); ``no_event``: a grounding
+or events answer saying the event does not occur (no span, and not an error); ``unparsed``: no span or
+letter could be read (``parse_error`` says why)."""
 
 
 class _Model(BaseModel):
@@ -40,6 +44,14 @@ class Question(_Model):
         description="Exact text sent to the model instead of videoqa's prompt template "
         "(evaluations use this to reproduce published prompts).",
     )
+
+    @model_validator(mode="after")
+    def _choice_needs_options(self) -> Question:
+        if self.task == "choice" and not self.options:
+            raise ValueError(
+                f"question {self.question_id!r}: task='choice' needs options (a list of strings)"
+            )
+        return self
 
 
 class Span(_Model):
@@ -94,6 +106,11 @@ class Analysis(_Model):
         default_factory=list, description="Grounded spans, absolute seconds, clamped to the video."
     )
     parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    outcome: AnswerOutcome = Field(
+        default="answered",
+        description="answered; no_event (the model says the event does not occur: no span, not an "
+        "error); unparsed (no span or letter could be read, see parse_error).",
+    )
     raw_text: str = Field(description="The model's final text, unedited.")
     model_id: str
     strategy: Literal["single", "coarse_to_fine"]

@@ -1,4 +1,4 @@
-"""The ``videoqa`` command: ``analyze | run | demo | eval | report``.
+"""The ``videoqa`` command: ``analyze | run | demo | eval | report | compact``.
 
 Each sub-command lives in its own module exposing ``add_arguments(parser)`` and
 ``run(args) -> int``; heavy imports happen inside ``run``, so ``videoqa --help``
@@ -20,6 +20,7 @@ _COMMANDS = {
     "demo": ("videoqa.batch._demo", "Offline demo: generate a small bucket and run the full Ray job on it."),
     "eval": ("videoqa.eval._cli", "Evaluate on Charades-STA or LVBench."),
     "report": ("videoqa.report._cli", "Write an HTML timeline report of a job's output."),
+    "compact": ("videoqa.batch._compact", "Merge a job's output files into large ones (one row per item)."),
 }
 
 

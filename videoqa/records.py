@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
 from videoqa.analysis import Analysis, Question
 from videoqa.core.settings import Settings, config_hash, digest
@@ -63,8 +63,13 @@ class _Row(BaseModel):
 
 def _settings_columns() -> type[_Row]:
     """The settings columns of every row, generated from :class:`~videoqa.Settings` (one column per field)."""
+    # Nullable: a file written before a setting existed reads with nulls there; rows written now
+    # always carry every value (they come from Settings.columns()).
     fields: dict[str, Any] = {
-        Settings.column(name): (info.annotation, Field(default=info.default, description=info.description))
+        Settings.column(name): (
+            info.annotation | None,
+            Field(default=info.default, description=info.description),
+        )
         for name, info in Settings.model_fields.items()
     }
     return create_model("SettingsColumns", __base__=_Row, __doc__="The settings of the answer.", **fields)
@@ -104,7 +109,21 @@ class AnswerRow(RowIdentity):
         default=None, description="Option letter for task='choice', None if none was read."
     )
     parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
+    outcome: Literal["answered", "no_event", "unparsed"] = Field(
+        default="answered",
+        description="answered; no_event (the model says the event does not occur: no span, not an "
+        "error); unparsed (no span or letter could be read, see parse_error).",
+    )
     raw_text: str = Field(description="The model's final text, unedited.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _outcome_of_older_rows(cls, data: Any) -> Any:
+        """Rows written before ``outcome`` existed read it as null: derive it from ``parse_error``."""
+        if isinstance(data, dict) and data.get("outcome", "") is None:
+            data = {**data, "outcome": "unparsed" if data.get("parse_error") else "answered"}
+        return data
+
     strategy_used: Literal["single", "coarse_to_fine"] = Field(
         description="Strategy that produced the answer."
     )
@@ -298,6 +317,7 @@ def _answer_row(
         answer=analysis.answer,
         choice=analysis.choice,
         parse_error=analysis.parse_error,
+        outcome=analysis.outcome,
         raw_text=analysis.raw_text,
         strategy_used=analysis.strategy,
         num_spans=len(analysis.spans),

@@ -7,6 +7,9 @@ on the command line override it. Example::
 
     videoqa run --videos s3://bucket/videos/ --questions questions.jsonl --output s3://bucket/out/ \\
         --model Qwen/Qwen2.5-VL-7B-Instruct --replicas 4 --decode-workers 8 --resume
+
+Exit code: 0 when every item of the run was answered, 1 when any item ended in the failures table,
+2 for bad arguments or inputs (nothing ran).
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Comma-separated file endings taken as videos when listing; '' takes every file.",
     )
     parser.add_argument("--summary-json", help="Also write the closing summary to this JSON file.")
+    parser.add_argument(
+        "--compact",
+        action="store_true",
+        help="After the run, merge the output's part files into large files (see `videoqa compact`).",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
@@ -53,6 +61,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
     base = JobConfig.from_file(given.pop("config")).model_dump() if given.get("config") else {}
     given.pop("config", None)
     given.pop("summary_json", None)
+    given.pop("compact", None)
     if "video_extensions" in given:
         given["video_extensions"] = tuple(e for e in given["video_extensions"].split(",") if e)
     settings = settings_from_args(args, Settings(**base.pop("settings", {})))
@@ -81,4 +90,11 @@ def run(args: argparse.Namespace) -> int:
     if getattr(args, "summary_json", None):
         with open(args.summary_json, "w", encoding="utf-8") as f:
             f.write(summary.model_dump_json(indent=2))
+    if getattr(args, "compact", False) and summary.questions:  # no items: no output to compact
+        from videoqa.batch._compact import compact
+
+        print(compact(config.output, storage_options=config.storage_options))
+    if summary.failures:
+        print(f"videoqa run: {summary.failures} items failed (see the failures table); exit code 1")
+        return 1
     return 0

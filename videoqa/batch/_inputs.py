@@ -20,7 +20,14 @@ from pydantic import ValidationError
 
 from videoqa.analysis import Question
 
-__all__ = ["QuestionSpec", "VideoRef", "list_videos", "match_questions", "read_questions"]
+__all__ = [
+    "QuestionSpec",
+    "QuestionsFileError",
+    "VideoRef",
+    "list_videos",
+    "match_questions",
+    "read_questions",
+]
 
 _MANIFEST_ENDINGS = (".txt", ".csv", ".jsonl", ".parquet")
 _GLOB_CHARS = "*?["
@@ -154,49 +161,114 @@ def _read_rows(fs: Any, path: str) -> list[dict[str, Any]]:
     raise ValueError(f"{path!r}: unsupported file type; use .jsonl, .csv or .parquet")
 
 
-def _options(value: Any) -> list[str] | None:
+class QuestionsFileError(ValueError):
+    """A questions file that cannot be read: names the file, the line (or row) and the problem."""
+
+    def __init__(self, path: str, where: str | None, problem: str):
+        self.path, self.where, self.problem = path, where, problem
+        super().__init__(f"--questions {path}" + (f", {where}" if where else "") + f": {problem}")
+
+
+def _decode_text(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise QuestionsFileError(
+            path, f"line {line}", f"not UTF-8 text (byte {data[exc.start]:#04x}); save the file as UTF-8"
+        ) from None
+
+
+def _jsonl_rows(path: str, data: bytes) -> list[tuple[str, Any]]:
+    rows = []
+    for number, line in enumerate(_decode_text(path, data).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append((f"line {number}", json.loads(line)))
+        except ValueError as exc:
+            raise QuestionsFileError(path, f"line {number}", f"not valid JSON ({exc})") from None
+    return rows
+
+
+def _question_rows(fs: Any, path: str) -> list[tuple[str, Any]]:
+    """(where, row) of a JSONL (file lines), CSV (file lines, header = line 1) or Parquet (rows) file."""
+    import pyarrow as pa
+
+    lower = path.lower()
+    if lower.endswith((".jsonl", ".json")):
+        with fs.open(path, "rb") as f:
+            return _jsonl_rows(path, f.read())
+    if lower.endswith(".csv"):
+        with fs.open(path, "rb") as f:
+            _decode_text(path, f.read())
+    try:
+        rows = _read_rows(fs, path)
+    except (pa.ArrowException, OSError) as exc:
+        raise QuestionsFileError(path, None, f"cannot be read as {lower.rsplit('.', 1)[-1]}: {exc}") from None
+    first = 2 if lower.endswith(".csv") else 1
+    unit = "line" if lower.endswith(".csv") else "row"
+    return [(f"{unit} {k}", row) for k, row in enumerate(rows, start=first)]
+
+
+def _options(value: Any, *, text_allowed: bool) -> list[str] | None:
     if value is None or value == "":
         return None
     if isinstance(value, str):
+        if not text_allowed:
+            raise ValueError(f"options must be a list of option texts, not one string: got {value!r}")
         parsed = json.loads(value) if value.lstrip().startswith("[") else value.split("|")
+        if not isinstance(parsed, list):
+            raise ValueError(f"options must be a JSON list or 'A|B|C', got {value!r}")
         return [str(v) for v in parsed]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError(f"options must be a list of option texts, got {value!r}")
     return [str(v) for v in value]
+
+
+def _question_spec(path: str, where: str, row: Any, *, csv: bool) -> QuestionSpec:
+    if not isinstance(row, dict):
+        raise QuestionsFileError(path, where, f"expected a JSON object per line, got {type(row).__name__}")
+    row = dict(row)
+    videos, video = row.pop("videos", None), row.pop("video", None)
+    selector = videos or video or "*"
+    fields = {k: v for k, v in row.items() if v is not None and v != ""}
+    try:
+        if "options" in fields:
+            fields["options"] = _options(fields["options"], text_allowed=csv)
+        if "question_id" in fields:
+            fields["question_id"] = str(fields["question_id"])
+        question = Question.model_validate(fields)
+    except ValidationError as exc:
+        raise QuestionsFileError(path, where, f"not a valid question: {exc}") from None
+    except ValueError as exc:
+        raise QuestionsFileError(path, where, str(exc)) from None
+    return QuestionSpec(question=question, videos=str(selector))
 
 
 def read_questions(path: str, *, storage_options: dict[str, Any] | None = None) -> list[QuestionSpec]:
     """The questions of a JSONL, CSV or Parquet file.
 
     Columns: ``question_id`` (unique), ``question``, optional ``task`` (qa, choice, grounding, events),
-    ``options`` (list, JSON list string, or ``A|B|C`` in CSV), ``prompt``, and ``videos`` (one video id,
-    a glob, or ``*`` / empty for all; ``video`` is accepted as an alias).
+    ``options`` (a list; in CSV a JSON list string or ``A|B|C``), ``prompt``, and ``videos`` (one video
+    id, a glob, or ``*`` / empty for all; ``video`` is accepted as an alias). A ``choice`` question
+    without options is rejected here, before any video is read.
 
     Raises:
-        ValueError: a row is invalid (names the row and the field) or ids repeat.
+        QuestionsFileError: (a ValueError) the file cannot be read or a row is invalid; names the
+            file, the line (JSONL, CSV) or row (Parquet) and the field; or ids repeat.
     """
     fs, root = _fs(path, storage_options)
     if not fs.isfile(root):
         raise FileNotFoundError(f"--questions {path!r} does not exist.")
-    rows = _read_rows(fs, root)
-    specs = []
-    for number, row in enumerate(rows, start=1):
-        videos, video = row.pop("videos", None), row.pop("video", None)
-        selector = videos or video or "*"
-        fields = {k: v for k, v in row.items() if v is not None and v != ""}
-        if "options" in fields:
-            fields["options"] = _options(fields["options"])
-        if "question_id" in fields:
-            fields["question_id"] = str(fields["question_id"])
-        try:
-            question = Question.model_validate(fields)
-        except ValidationError as exc:
-            raise ValueError(f"{path}: row {number} is not a valid question: {exc}") from None
-        specs.append(QuestionSpec(question=question, videos=str(selector)))
+    csv = root.lower().endswith(".csv")
+    specs = [_question_spec(path, where, row, csv=csv) for where, row in _question_rows(fs, root)]
     if not specs:
-        raise ValueError(f"--questions {path!r} holds no questions.")
+        raise QuestionsFileError(path, None, "holds no questions")
     ids = [s.question.question_id for s in specs]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
-        raise ValueError(f"{path}: question_id must be unique; these repeat: {dupes[:5]}")
+        raise QuestionsFileError(path, None, f"question_id must be unique; these repeat: {dupes[:5]}")
     return specs
 
 

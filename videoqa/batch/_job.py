@@ -16,6 +16,7 @@ from videoqa.batch._inputs import list_videos, match_questions, read_questions
 from videoqa.batch._progress import JobSummary, Progress
 from videoqa.batch._resume import read_resume_state, repair_stale_failures
 from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
+from videoqa.batch._writer import drop_rows
 from videoqa.records import item_key, question_hash
 
 __all__ = ["PlannedUnits", "plan_units", "run_job", "run_planned"]
@@ -39,22 +40,29 @@ class PlannedUnits(NamedTuple):
 def plan_units(config: JobConfig) -> PlannedUnits:
     """The units (video + pending questions) of a job.
 
-    Reads what ``config.output`` already holds: failures rows of answered items (stale rows a crash
-    left behind) are removed first, answers being authoritative; each unit is told which earlier
-    failures rows its items supersede, so that its writer removes them.
+    Reads what ``config.output`` already holds (one scan per table): a compaction that crashed is
+    finished first; failures rows of answered items (stale rows) are removed, answers being
+    authoritative; rows of the pending items in files other than their video's part files
+    (compacted files) are removed, so that re-running an item replaces its row.
     """
+    from videoqa.batch._compact import finish_compaction
+    from videoqa.core._cache import VisualCache
+
+    if config.cache_dir is not None:
+        VisualCache(config.cache_dir)  # a file there is a clear error now, not a failure per item
     videos = list_videos(
         config.videos, storage_options=config.storage_options, extensions=config.video_extensions
     )
     questions = read_questions(config.questions, storage_options=config.storage_options)
     pairs, unmatched = match_questions(videos, questions)
+    finish_compaction(config.output, storage_options=config.storage_options)
     state = read_resume_state(config.output, storage_options=config.storage_options)
     repaired = repair_stale_failures(config.output, state, storage_options=config.storage_options)
     if repaired:
         logger.warning("removed %d stale failures rows of items that have an answers row", repaired)
     done = state.done(retry_failed=config.retry_failed) if config.resume else set()
     cfg = config.config_hash
-    units, total, skipped = [], 0, 0
+    units, total, skipped, elsewhere = [], 0, 0, {}
     for video, qs in pairs:
         keys = [item_key(video.url, q.question_id, question_hash(q), cfg) for q in qs]
         pending = [q for q, k in zip(qs, keys, strict=True) if k not in done]
@@ -63,14 +71,22 @@ def plan_units(config: JobConfig) -> PlannedUnits:
         if pending:
             pending_keys = sorted(k for k in keys if k not in done)
             unit_key = hashlib.sha256("\n".join(pending_keys).encode()).hexdigest()[:16]
-            superseded = state.superseded(pending_keys)
-            units.append(make_unit(unit_key, video.url, video.video_id, pending, superseded=superseded))
+            for rel, ks in state.elsewhere(pending_keys, video.url).items():
+                elsewhere.setdefault(rel, set()).update(ks)
+            units.append(make_unit(unit_key, video.url, video.video_id, pending))
+    if elsewhere:
+        logger.info("removing earlier rows of %d items to re-run", len(set().union(*elsewhere.values())))
+        drop_rows(config.output, elsewhere, storage_options=config.storage_options)
     return PlannedUnits(units, total, skipped, unmatched)
 
 
 @contextlib.contextmanager
 def _ray_session(config: JobConfig) -> Iterator[None]:
-    """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray."""
+    """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray.
+
+    Without an address the run never joins the cluster Ray's address file names (a stale file
+    would make ``ray.init()`` retry for minutes): ``address="local"`` always starts a new local Ray.
+    """
     import ray
 
     if ray.is_initialized():
@@ -82,6 +98,7 @@ def _ray_session(config: JobConfig) -> Iterator[None]:
         ray.init(address=address)
     else:
         ray.init(
+            address="local",
             num_cpus=config.local_num_cpus,
             object_store_memory=config.local_object_store_bytes,
             include_dashboard=False,
@@ -184,7 +201,7 @@ def run_planned(config: JobConfig, planned: PlannedUnits, *, started: float) -> 
     if units:
         with _ray_session(config):
             tracker = (
-                ray.remote(num_cpus=0, max_restarts=-1)(AttemptTracker)
+                ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(AttemptTracker)
                 .options(name=f"videoqa-attempts-{uuid.uuid4().hex[:12]}")
                 .remote()
             )

@@ -26,7 +26,9 @@ class JobSummary(BaseModel):
     videos_failed: int = Field(
         description="Videos whose every question became a failure (probe/decode/model)."
     )
-    video_hours: float = Field(description="Hours of video processed in this run (probed durations).")
+    video_hours: float = Field(
+        description="Hours of video answered in this run (probed durations; failed videos not counted)."
+    )
     questions: int = Field(description="(video, question) items in scope, including skipped ones.")
     skipped: int = Field(description="Items skipped by --resume because they were already written.")
     answers: int = Field(description="answers rows written in this run.")
@@ -50,7 +52,7 @@ class JobSummary(BaseModel):
             f"skipped (resume) {self.skipped}, model calls {self.model_calls}",
             f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
             f"  model {self.model_id}, config {self.config_hash}",
-            f"  output: {self.output}/{{answers,spans,windows,failures}}/part-*.parquet",
+            f"  output: {self.output}/{{answers,spans,windows,failures}}/*.parquet",
         ]
         if self.failure_types:
             kinds = ", ".join(f"{k} x{v}" for k, v in sorted(self.failure_types.items()))
@@ -76,14 +78,16 @@ class Progress:
     def update(self, unit: dict[str, Any]) -> None:
         """Account for one finished unit (a summary row of ``write_outputs``)."""
         self.videos += 1
-        self.video_seconds += float(unit["duration_seconds"])
+        answered = int(unit["answers"]) > 0
+        if answered:  # a failed video's probed duration may be anything (a broken header): not counted
+            self.video_seconds += float(unit["duration_seconds"])
         self.answers += int(unit["answers"])
         self.failures += int(unit["failures"])
         self.spans += int(unit["spans"])
         self.model_calls += int(unit["model_calls"])
         self.decode_seconds += float(unit["decode_seconds"])
         self.model_seconds += float(unit["model_seconds"])
-        if unit["error_type"]:
+        if not answered and int(unit["failures"]) > 0:  # a failed stage, or every question failed
             self.videos_failed += 1
         for error_type, count in json.loads(unit["failure_types_json"]).items():
             self.failure_types[error_type] = self.failure_types.get(error_type, 0) + count

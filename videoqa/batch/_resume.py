@@ -1,54 +1,71 @@
-"""``--resume``: find the items an earlier run of the same output already finished."""
+"""What an output already holds: finished items, and where their rows live (for ``--resume`` and re-runs)."""
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from videoqa.batch._read import read_tables
-from videoqa.batch._writer import drop_failure_rows, failure_files
+from videoqa.batch._writer import DONE_TABLES, WRITE_ORDER, drop_rows, part_file_name, scan_keys
 
 __all__ = ["ResumeState", "finished_item_keys", "read_resume_state", "repair_stale_failures"]
 
 
 @dataclass
 class ResumeState:
-    """What an output already holds: answered item keys and the failures files of each failed item."""
+    """Answered and failed item keys, and the files ("<table>/<name>") holding rows of each key."""
 
     answered: set[str] = field(default_factory=set)
-    failure_files: dict[str, list[str]] = field(default_factory=dict)  # item_key -> failures file names
+    failed: set[str] = field(default_factory=set)
+    files: dict[str, set[str]] = field(default_factory=dict)  # item_key -> {"<table>/<file name>"}
 
     def done(self, *, retry_failed: bool) -> set[str]:
         """Item keys ``--resume`` skips: answered ones, and failed ones unless ``retry_failed``."""
-        return self.answered if retry_failed else self.answered | set(self.failure_files)
+        return set(self.answered) if retry_failed else self.answered | self.failed
 
     def stale(self) -> dict[str, set[str]]:
-        """{failures file name: item keys} of failures rows whose item also has an answers row."""
+        """{"failures/<file name>": item keys} of failures rows whose item also has an answers row."""
         drop: dict[str, set[str]] = {}
-        for key, names in self.failure_files.items():
-            if key in self.answered:
-                for name in names:
-                    drop.setdefault(name, set()).add(key)
+        for key in self.answered & self.failed:
+            for rel in self.files.get(key, ()):
+                if rel.startswith("failures/"):
+                    drop.setdefault(rel, set()).add(key)
         return drop
 
-    def superseded(self, keys: list[str]) -> dict[str, list[str]]:
-        """{failures file name: item keys} of the earlier failures rows of ``keys`` (items re-run)."""
-        found: dict[str, list[str]] = {}
+    def elsewhere(self, keys: list[str], video: str) -> dict[str, set[str]]:
+        """{"<table>/<file name>": item keys}: rows of ``keys`` outside ``video``'s own part files.
+
+        A unit rewrites its video's part files itself; these other rows (compacted files, an older
+        layout) must go before the items run again.
+        """
+        own = part_file_name(video)
+        found: dict[str, set[str]] = {}
         for key in keys:
-            for name in self.failure_files.get(key, ()):
-                found.setdefault(name, []).append(key)
+            for rel in self.files.get(key, ()):
+                if posixpath.basename(rel) != own:
+                    found.setdefault(rel, set()).add(key)
         return found
 
 
 def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = None) -> ResumeState:
-    """Read the answered keys and the failures files of ``output`` (empty when nothing is written)."""
-    answers = read_tables(
-        output, tables=["answers"], columns={"answers": ["item_key"]}, storage_options=storage_options
-    )["answers"]
-    state = ResumeState(answered=set(answers.column("item_key").to_pylist()))
-    for name, keys in failure_files(output, storage_options=storage_options).items():
-        for key in keys:
-            state.failure_files.setdefault(key, []).append(name)
+    """Read the item keys of every table of ``output`` (empty when nothing is written).
+
+    One multi-threaded dataset scan of the ``item_key`` column per table, never one read per file.
+    Spans and windows are scanned in compacted files only (rows an interrupted removal left there
+    are found and removed); in part files the unit's writer replaces them itself.
+    """
+    state = ResumeState()
+    for table in DONE_TABLES + WRITE_ORDER[:2]:
+        only = table not in DONE_TABLES
+        arrow, paths = scan_keys(output, table, storage_options=storage_options, compacted_only=only)
+        keys = arrow.column("item_key").to_pylist()
+        if table == "answers":
+            state.answered = set(keys)
+        elif table == "failures":
+            state.failed = set(keys)
+        names = [f"{table}/{posixpath.basename(p)}" for p in paths]
+        for key, index in zip(keys, arrow.column("_file").to_pylist(), strict=True):
+            state.files.setdefault(key, set()).add(names[index])
     return state
 
 
@@ -58,10 +75,11 @@ def repair_stale_failures(
     """Remove failures rows of answered items (answers are authoritative); returns how many items."""
     drop = state.stale()
     if drop:
-        drop_failure_rows(output, drop, storage_options=storage_options)
+        drop_rows(output, drop, storage_options=storage_options)
     stale_keys = set().union(*drop.values()) if drop else set()
+    state.failed -= stale_keys
     for key in stale_keys:
-        del state.failure_files[key]
+        state.files[key] = {rel for rel in state.files[key] if not rel.startswith("failures/")}
     return len(stale_keys)
 
 

@@ -1,23 +1,29 @@
-"""Idempotent Parquet output: one file per table per unit of work, named by the items it holds.
+"""Parquet output with exactly one answers-or-failures row per item key, whatever the run sequence.
 
-A unit of work (one video and its pending questions) writes ``<output>/<table>/part-<hash>.parquet``,
-``<hash>`` being a digest of the sorted ``item_key`` values of its items (each item_key is itself a
-hash of video, question and config). A retried or re-run unit therefore writes the same names and
-replaces its files instead of adding duplicates. The tables that say an item is finished
-(``failures``, then ``answers``) are written last, so ``--resume`` never skips an item whose spans
-or windows are missing.
+Layout: ``<output>/<table>/part-<hash>.parquet``, one file per table per **video**, ``<hash>`` a
+digest of the video's URL; ``videoqa compact`` later merges part files into
+``compact-<generation>-<n>.parquet`` (see :mod:`videoqa.batch._compact`).
 
-``--retry-failed`` re-runs items that have a failures row; the unit that re-runs them is told which
-earlier failure files hold their rows (``superseded``: {file name: item keys}) and removes those rows:
-before writing its own failures (an item failing again never has two failure rows; a crash in
-between leaves it with no row, so it is simply re-run) and after writing its answers (a crash in
-between leaves an answers row and a stale failures row: answers are authoritative, :func:`read_table`
-hides the stale row and the next run's planning removes it). Other rows of a rewritten file stay.
+Writing a unit (one video and some of its items) rewrites the video's files: every row of the
+unit's item keys is dropped and the new rows are added. A re-run of finished items therefore
+*replaces* their rows (``--resume`` skips them instead), and a file named after the video never
+holds two rows of one item. Crash safety: the item's old ``answers`` / ``failures`` rows are dropped
+first (the item is then unfinished and ``--resume`` runs it again), then ``spans``, ``windows``,
+``failures`` and ``answers`` are written in that order, each file atomically (local: hidden temporary
+name and rename; object stores publish a finished upload atomically). An item with an answers or
+failures row thus always has all its rows.
+
+Rows of the same items in other files (compacted files, files of an older layout) are removed
+before the run by :func:`drop_rows` (``plan_units`` does it), so no item is left with two live rows.
+Readers (:func:`read_table`) still resolve any duplicate deterministically: the last file in name
+order wins (part files after compacted ones, later generations after earlier ones), and a failures
+row of an item that also has an answers row is hidden (answers are authoritative).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import posixpath
 import uuid
 from typing import Any
@@ -27,25 +33,29 @@ import fsspec
 from videoqa.records import TABLES, TableRows, arrow_schema
 
 __all__ = [
+    "DONE_TABLES",
     "WRITE_ORDER",
-    "drop_failure_rows",
-    "failure_files",
+    "drop_rows",
+    "live_files",
+    "part_file_name",
     "read_table",
+    "scan_keys",
     "table_dir",
-    "unit_file_name",
     "write_unit",
 ]
 
 WRITE_ORDER = ("spans", "windows", "failures", "answers")
+DONE_TABLES = ("answers", "failures")  # a row in one of them means the item is finished
+MARKERS = "_compaction"  # compaction commit records, see videoqa.batch._compact
 
 
 def table_dir(output: str, table: str) -> str:
     return posixpath.join(output.rstrip("/"), table)
 
 
-def unit_file_name(item_keys: list[str]) -> str:
-    digest = hashlib.sha256("\n".join(sorted(item_keys)).encode()).hexdigest()[:24]
-    return f"part-{digest}.parquet"
+def part_file_name(video: str) -> str:
+    """Name of the part file holding the rows of ``video`` (in every table)."""
+    return f"part-{hashlib.sha256(video.encode()).hexdigest()[:24]}.parquet"
 
 
 def _is_local(fs: Any) -> bool:
@@ -62,102 +72,177 @@ def write_unit(
 ) -> dict[str, str]:
     """Write the rows of one unit of work; returns {table: path} of the files written.
 
-    ``superseded`` maps earlier failures files (by name) to the item keys of this unit they hold
-    rows for; those rows are removed (see the module docstring for the order). Local files are
-    written to a hidden temporary name and renamed (readers skip names starting with '.'); object
-    stores make a finished upload visible atomically.
+    Every earlier row of the unit's item keys is replaced (see the module docstring for the order).
+    ``superseded`` ({file name: item keys}) names further files, in every table, that hold earlier
+    rows of these items; those rows are removed first.
     """
-    import pyarrow as pa
-
-    keys = sorted({r["item_key"] for r in rows.answers + rows.failures})
-    if not keys:
+    keys_by_video: dict[str, set[str]] = {}
+    for r in rows.answers + rows.failures:
+        keys_by_video.setdefault(r["video"], set()).add(r["item_key"])
+    if not keys_by_video:
         return {}
-    name = unit_file_name(keys)
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    failed = {r["item_key"] for r in rows.failures}
-    answered = {r["item_key"] for r in rows.answers}
+    for name, keys in sorted((superseded or {}).items()):
+        for table in DONE_TABLES + WRITE_ORDER[:2]:
+            _rewrite(fs, posixpath.join(table_dir(root, table), name), table, drop=set(keys))
     written = {}
-    for table in WRITE_ORDER:
-        if table == "failures" and superseded:
-            _drop_rows(fs, root, _restrict(superseded, failed))
-        data = getattr(rows, table)
-        if not data:
-            continue
-        folder = table_dir(root, table)
-        fs.makedirs(folder, exist_ok=True)
-        path = posixpath.join(folder, name)
-        _write_atomic(fs, path, pa.Table.from_pylist(data, schema=arrow_schema(table)))
-        written[table] = path
-    if superseded:
-        _drop_rows(fs, root, _restrict(superseded, answered))
+    for video, keys in sorted(keys_by_video.items()):
+        name = part_file_name(video)
+        for table in DONE_TABLES:  # the items become unfinished before anything else changes
+            _rewrite(fs, posixpath.join(table_dir(root, table), name), table, drop=keys)
+        for table in WRITE_ORDER:
+            add = [r for r in getattr(rows, table) if r["video"] == video]
+            path = posixpath.join(table_dir(root, table), name)
+            if _rewrite(fs, path, table, drop=keys, add=add):
+                written[table] = path
     return written
 
 
-def _restrict(superseded: dict[str, list[str]], keys: set[str]) -> dict[str, set[str]]:
-    return {name: set(ks) & keys for name, ks in superseded.items() if set(ks) & keys}
+def _read_file(fs: Any, path: str, table: str) -> Any:
+    import pyarrow.parquet as pq
+
+    try:
+        with fs.open(path, "rb") as f:
+            return pq.read_table(f, schema=arrow_schema(table))
+    except FileNotFoundError:
+        return None
 
 
-def _write_atomic(fs: Any, path: str, arrow: Any) -> None:
+def _rewrite(fs: Any, path: str, table: str, *, drop: set[str], add: list[dict] | None = None) -> bool:
+    """``path`` without the rows of ``drop``, plus ``add``; an emptied file is deleted.
+
+    Returns True when the file was written. Idempotent: a file already in that state is left alone.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    old = _read_file(fs, path, table)
+    kept = old
+    if old is not None and drop:
+        kept = old.filter(pc.invert(pc.is_in(old.column("item_key"), value_set=_strings(drop))))
+    if not add and (old is None or kept.num_rows == old.num_rows):
+        return False
+    new = pa.Table.from_pylist(add or [], schema=arrow_schema(table))
+    merged = pa.concat_tables([kept, new]) if kept is not None else new
+    if merged.num_rows == 0:
+        fs.rm(path)
+        return False
+    fs.makedirs(posixpath.dirname(path), exist_ok=True)
+    write_atomic(fs, path, merged)
+    return True
+
+
+def write_atomic(fs: Any, path: str, arrow: Any, **parquet_options: Any) -> None:
+    """Write a Parquet file that readers see whole or not at all."""
     import pyarrow.parquet as pq
 
     folder, name = posixpath.split(path)
     target = posixpath.join(folder, f".{name}.{uuid.uuid4().hex}.tmp") if _is_local(fs) else path
     with fs.open(target, "wb") as f:
-        pq.write_table(arrow, f, compression="zstd")
+        pq.write_table(arrow, f, compression="zstd", **parquet_options)
     if target != path:
         fs.mv(target, path)
 
 
-def _drop_rows(fs: Any, root: str, drop: dict[str, set[str]]) -> None:
-    """Remove the rows of ``drop`` ({failures file name: item keys}); a file left empty is deleted.
-
-    Idempotent: a file already rewritten or removed (a re-run after a crash) is left as it is.
-    """
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    folder = table_dir(root, "failures")
-    for name, keys in sorted(drop.items()):
-        path = posixpath.join(folder, name)
-        try:
-            with fs.open(path, "rb") as f:
-                table = pq.read_table(f, schema=arrow_schema("failures"))
-        except FileNotFoundError:
-            continue
-        kept = table.filter(pc.invert(pc.is_in(table.column("item_key"), value_set=_string_array(keys))))
-        if kept.num_rows == table.num_rows:
-            continue
-        if kept.num_rows:
-            _write_atomic(fs, path, kept)
-        else:
-            fs.rm(path)
-
-
-def _string_array(values: set[str]) -> Any:
+def _strings(values: set[str]) -> Any:
     import pyarrow as pa
 
     return pa.array(sorted(values), type=pa.string())
 
 
-def drop_failure_rows(
+def drop_rows(
     output: str, drop: dict[str, set[str]], *, storage_options: dict[str, Any] | None = None
 ) -> None:
-    """Remove stale failures rows: ``drop`` maps failures file names to the item keys to remove."""
+    """Remove rows: ``drop`` maps ``"<table>/<file name>"`` to item keys.
+
+    Finished-item tables go first, so a crash in between leaves unfinished items, never half ones.
+    """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    _drop_rows(fs, root, drop)
+    order = {t: i for i, t in enumerate(DONE_TABLES + WRITE_ORDER[:2])}
+    for rel, keys in sorted(drop.items(), key=lambda kv: (order[kv[0].split("/")[0]], kv[0])):
+        table = rel.split("/")[0]
+        _rewrite(fs, posixpath.join(root.rstrip("/"), rel), table, drop=set(keys))
 
 
-def failure_files(output: str, *, storage_options: dict[str, Any] | None = None) -> dict[str, list[str]]:
-    """{failures file name: item keys of its rows} of every failures file under ``output``."""
-    import pyarrow.parquet as pq
-
-    fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    found = {}
-    for path in sorted(fs.glob(posixpath.join(table_dir(root, "failures"), "part-*.parquet"))):
+def read_markers(fs: Any, root: str) -> list[dict[str, Any]]:
+    """The compaction commit records of an output, oldest generation first."""
+    found = []
+    for path in sorted(fs.glob(posixpath.join(root.rstrip("/"), MARKERS, "gen-*.json"))):
         with fs.open(path, "rb") as f:
-            column = pq.read_table(f, columns=["item_key"]).column("item_key")
-        found[posixpath.basename(path)] = column.to_pylist()
-    return found
+            found.append(json.loads(f.read()))
+    return sorted(found, key=lambda m: m["generation"])
+
+
+def live_files(fs: Any, root: str, table: str, *, markers: list[dict] | None = None) -> list[str]:
+    """Visible data files of one table, in winner order (a later file beats an earlier one).
+
+    Compacted files count only once their generation is committed; files a committed compaction
+    replaced count no longer, even before the compaction has deleted them.
+    """
+    markers = read_markers(fs, root) if markers is None else markers
+    committed = {m["generation"] for m in markers}
+    replaced = {name for m in markers for name in m.get("replaced", {}).get(table, [])}
+    folder = table_dir(root, table)
+    paths = sorted(fs.glob(posixpath.join(folder, "part-*.parquet")))
+    compacted = sorted(fs.glob(posixpath.join(folder, "compact-*.parquet")))
+    paths = [p for p in compacted if compact_generation(p) in committed] + paths
+    return [p for p in paths if posixpath.basename(p) not in replaced]
+
+
+def compact_generation(path: str) -> int:
+    """Generation number of a ``compact-<generation>-<n>.parquet`` file."""
+    return int(posixpath.basename(path).split("-")[1])
+
+
+def scan_keys(
+    output: str,
+    table: str,
+    *,
+    storage_options: dict[str, Any] | None = None,
+    columns: list[str] | None = None,
+    compacted_only: bool = False,
+) -> tuple[Any, list[str]]:
+    """(rows of ``columns`` plus a ``_file`` index column, the live file paths it indexes).
+
+    One multi-threaded dataset scan: planning never opens the files one by one.
+    """
+    fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
+    paths = live_files(fs, root, table)
+    if compacted_only:
+        paths = [p for p in paths if posixpath.basename(p).startswith("compact-")]
+    return _scan(fs, paths, table, columns or ["item_key"])
+
+
+def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> tuple[Any, list[str]]:
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    schema = arrow_schema(table)
+    names = columns or schema.names
+    if not paths:
+        return schema.empty_table().select(names).append_column("_file", pa.array([], pa.int32())), []
+    index = {p: i for i, p in enumerate(paths)}
+    dataset = pads.dataset(paths, filesystem=fs, format="parquet", schema=schema)
+    batches, files = [], []
+    for tagged in dataset.scanner(columns=names).scan_batches():
+        batches.append(tagged.record_batch)
+        files.append(pa.array([index[tagged.fragment.path]] * tagged.record_batch.num_rows, pa.int32()))
+    arrow = pa.Table.from_batches(batches, schema=pa.schema([schema.field(n) for n in names]))
+    return arrow.append_column("_file", pa.chunked_array(files, type=pa.int32())), paths
+
+
+def winners(arrow: Any) -> Any:
+    """Rows of ``arrow`` (with ``item_key`` and ``_file``) from the last file holding each key."""
+    import pyarrow.compute as pc
+
+    if arrow.num_rows == 0:
+        return arrow
+    spread = arrow.group_by("item_key").aggregate([("_file", "min"), ("_file", "max")])
+    if pc.all(pc.equal(spread.column("_file_min"), spread.column("_file_max"))).as_py():
+        return arrow
+    joined = arrow.join(spread.drop_columns(["_file_min"]), "item_key")
+    keep = pc.equal(joined.column("_file"), joined.column("_file_max"))
+    return joined.filter(keep).drop_columns(["_file_max"])
 
 
 def read_table(
@@ -170,25 +255,23 @@ def read_table(
     """One output table as a ``pyarrow.Table`` (empty, with the published schema, when absent).
 
     Equivalent readers: ``pandas.read_parquet(f"{output}/answers")``, DuckDB
-    ``SELECT * FROM 'out/answers/*.parquet'``, ``polars.read_parquet("out/answers/*.parquet")``.
-    Answers are authoritative: ``failures`` leaves out rows of items that also have an answers row
-    (a stale row a crash left behind while a retried item was being written; the next run of the
-    job removes it from the files, which plain readers see until then).
+    ``SELECT * FROM 'out/answers/*.parquet'``, ``polars.read_parquet("out/answers/*.parquet")``
+    (they see what this function sees, except while a crashed compaction awaits its rerun).
+    Duplicates of an item key, which the writer never leaves, would be resolved here: the last file
+    wins; ``failures`` leaves out items that have an answers row.
     """
-    import pyarrow.dataset as pads
+    import pyarrow.compute as pc
 
     if table not in TABLES:
         raise ValueError(f"Invalid table {table!r}. Supported values are {sorted(TABLES)}")
-    schema = arrow_schema(table)
+    names = arrow_schema(table).names
+    wanted = columns or names
+    scan_columns = wanted if "item_key" in wanted else [*wanted, "item_key"]
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    folder = table_dir(root, table)
-    paths = sorted(p for p in fs.glob(posixpath.join(folder, "part-*.parquet")))
-    if not paths:
-        empty = schema.empty_table()
-        return empty.select(columns) if columns else empty
-    dataset = pads.dataset(paths, filesystem=fs, format="parquet", schema=schema)
-    if table != "failures":
-        return dataset.to_table(columns=columns)
-    answered = read_table(output, "answers", storage_options=storage_options, columns=["item_key"])
-    stale = pads.field("item_key").isin(answered.column("item_key").combine_chunks())
-    return dataset.to_table(columns=columns, filter=~stale)
+    arrow, _ = _scan(fs, live_files(fs, root, table), table, scan_columns)
+    arrow = winners(arrow)
+    if table == "failures" and arrow.num_rows:
+        answered = read_table(output, "answers", storage_options=storage_options, columns=["item_key"])
+        stale = pc.is_in(arrow.column("item_key"), value_set=answered.column("item_key").combine_chunks())
+        arrow = arrow.filter(pc.invert(stale))
+    return arrow.select(wanted)

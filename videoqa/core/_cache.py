@@ -14,22 +14,26 @@ SHA-256 over these fingerprints:
 - the **model**: ``model.fingerprint()`` (weights and preprocessing), and the decoding
   backend (pyav and decord resize frames slightly differently).
 
-Entries are pickles of the payload with every torch tensor moved to the CPU, written to a
-temporary file in the same directory and renamed into place, so readers never see a partial
-entry. An entry that cannot be read (truncated, corrupt, foreign) is ignored with a
-:class:`VisualCacheWarning`, deleted, and rewritten by the next ``put``. Unpickling runs code
-from the file, like ``torch.load(weights_only=False)``: point ``cache_dir`` only at a
-directory you trust.
+Entries are `safetensors <https://huggingface.co/docs/safetensors>`_ files: the payload's arrays and
+tensors as tensors, everything else (pts, warnings, the payload's structure: dicts, lists, numbers,
+strings, and dataclasses defined in ``videoqa`` modules) as JSON metadata. Nothing in an entry is
+executed on load. The metadata holds a SHA-256 of the whole file (computed with that field zeroed):
+an entry whose checksum, format or key does not match, or that cannot be read at all (truncated,
+flipped bits, a directory in its place, another user's file), is a miss with a
+:class:`VisualCacheWarning`, never a wrong answer or an error; a damaged file is deleted when
+possible and rewritten by the next ``put``. Entries are written to a temporary file in the same
+directory and renamed into place, so readers never see a partial entry; a cache directory that
+cannot be written (read-only) only warns. A ``cache_dir`` that exists but is not a directory is an
+error at construction.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
-import pickle
-import sys
 import tempfile
 import warnings
 from pathlib import Path
@@ -42,7 +46,9 @@ from videoqa.video._types import Window
 
 __all__ = ["VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
 
-_FORMAT = 1
+_FORMAT = 2
+_CHECKSUM_FIELD = b'"sha256":"'
+_ZEROS = "0" * 64
 _IDENTITY_KEYS = (
     "ETag",
     "etag",
@@ -96,18 +102,124 @@ def window_fingerprint(window: Window) -> str:
     )
 
 
-def _to_cpu(value: Any) -> Any:
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return value.detach().cpu()
+def _encode(value: Any, tensors: dict[str, Any]) -> Any:
+    """JSON node of ``value``; arrays and tensors go to ``tensors`` (CPU, contiguous)."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        name = f"t{len(tensors)}"
+        tensors[name] = value.detach().cpu().contiguous()
+        return {"tensor": name}
+    if isinstance(value, (np.ndarray, np.generic)):
+        array = np.ascontiguousarray(value)
+        if array.dtype.hasobject:
+            raise TypeError(f"cannot cache a numpy array of dtype {array.dtype}")
+        name = f"t{len(tensors)}"
+        tensors[name] = torch.from_numpy(array.copy())
+        return {"ndarray": name, "scalar": isinstance(value, np.generic)}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return {"value": value}
     if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-        return type(value)(_to_cpu(v) for v in value)
+        if not all(isinstance(k, str) for k in value):
+            raise TypeError("cannot cache a dict with non-string keys")
+        return {"dict": [[k, _encode(v, tensors)] for k, v in value.items()]}
+    for kind in (list, tuple, frozenset, set):
+        if type(value) is kind:
+            return {kind.__name__: [_encode(v, tensors) for v in value]}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _to_cpu(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-        return dataclasses.replace(value, **changes)
-    return value
+        cls = type(value)
+        if not cls.__module__.startswith("videoqa."):
+            raise TypeError(f"cannot cache {cls.__module__}.{cls.__qualname__}: not a videoqa dataclass")
+        fields = [
+            [f.name, _encode(getattr(value, f.name), tensors)] for f in dataclasses.fields(value) if f.init
+        ]
+        return {"dataclass": f"{cls.__module__}:{cls.__qualname__}", "fields": fields}
+    raise TypeError(f"cannot cache a value of type {type(value).__name__}")
+
+
+def _decode(node: dict[str, Any], tensors: dict[str, Any]) -> Any:
+    """The value of a node :func:`_encode` made; imports nothing outside ``videoqa``."""
+    import importlib
+
+    if "tensor" in node:
+        return tensors[node["tensor"]]
+    if "ndarray" in node:
+        array = tensors[node["ndarray"]].numpy()
+        return array[()] if node["scalar"] else array
+    if "value" in node:
+        return node["value"]
+    if "dict" in node:
+        return {k: _decode(v, tensors) for k, v in node["dict"]}
+    for kind in (list, tuple, frozenset, set):
+        if kind.__name__ in node:
+            return kind(_decode(v, tensors) for v in node[kind.__name__])
+    module_name, _, qualname = node["dataclass"].partition(":")
+    if not module_name.startswith("videoqa."):
+        raise ValueError(f"entry names a class outside videoqa: {node['dataclass']!r}")
+    cls: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        cls = getattr(cls, part)
+    if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+        raise ValueError(f"entry names {node['dataclass']!r}, which is not a dataclass")
+    return cls(**{name: _decode(v, tensors) for name, v in node["fields"]})
+
+
+def _header(blob: bytes) -> tuple[dict[str, Any], int]:
+    """(safetensors JSON header, its end offset) of an entry's bytes."""
+    size = int.from_bytes(blob[:8], "little")
+    if len(blob) < 8 or size > len(blob) - 8:
+        raise ValueError("truncated entry (header runs past the end of the file)")
+    return json.loads(blob[8 : 8 + size]), 8 + size
+
+
+def _zeroed(blob: bytes, end: int, checksum: str) -> bytes:
+    """``blob`` with its checksum value replaced by zeros (the bytes the checksum covers)."""
+    token = _CHECKSUM_FIELD + checksum.encode()
+    at = blob.find(token, 0, end)
+    if at < 0 or blob.find(token, at + 1, end) >= 0:
+        raise ValueError("checksum field not found exactly once in the header")
+    return blob[:at] + _CHECKSUM_FIELD + _ZEROS.encode() + blob[at + len(token) :]
+
+
+def _serialize(key: str, features: VisualFeatures) -> bytes:
+    from safetensors.torch import save
+
+    tensors: dict[str, Any] = {}
+    meta = {
+        "format": _FORMAT,
+        "key": key,
+        "pts_seconds": [float(t) for t in np.asarray(features.pts_seconds, dtype=np.float64)],
+        "warnings": list(features.warnings),
+        "data": _encode(features.data, tensors),
+    }
+    blob = save(tensors, metadata={"videoqa": json.dumps(meta), "sha256": _ZEROS})
+    _, end = _header(blob)
+    return _zeroed(blob, end, _ZEROS).replace(
+        _CHECKSUM_FIELD + _ZEROS.encode(), _CHECKSUM_FIELD + hashlib.sha256(blob).hexdigest().encode(), 1
+    )
+
+
+def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
+    """The features in ``blob``; raises ValueError (or any parse error) for anything not verified."""
+    from safetensors.torch import load
+
+    header, end = _header(blob)
+    checksum = header["__metadata__"]["sha256"]
+    if hashlib.sha256(_zeroed(blob, end, checksum)).hexdigest() != checksum:
+        raise ValueError("checksum mismatch (the entry was altered or damaged)")
+    meta = json.loads(header["__metadata__"]["videoqa"])
+    if meta.get("format") != _FORMAT or meta.get("key") != key:
+        raise ValueError("not an entry of this cache format and key")
+    return VisualFeatures(
+        window=window,
+        pts_seconds=np.asarray(meta["pts_seconds"], dtype=np.float64),
+        data=_decode(meta["data"], load(blob)),
+        warnings=list(meta["warnings"]),
+    )
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, VisualCacheWarning, stacklevel=3)
 
 
 class VisualCache:
@@ -115,6 +227,11 @@ class VisualCache:
 
     def __init__(self, directory: str | os.PathLike[str]):
         self.directory = Path(directory).expanduser()
+        if self.directory.exists() and not self.directory.is_dir():
+            raise ValueError(
+                f"Invalid cache_dir {str(directory)!r}: it exists and is not a directory. Pass a "
+                "directory (created if missing), or no cache_dir to run without the visual cache."
+            )
         self.hits = 0
         self.misses = 0
 
@@ -124,63 +241,52 @@ class VisualCache:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def path(self, key: str) -> Path:
-        return self.directory / "visual" / key[:2] / f"{key}.pkl"
+        return self.directory / "visual" / key[:2] / f"{key}.safetensors"
 
     def get(self, key: str, window: Window) -> VisualFeatures | None:
-        """The cached features of ``window`` under ``key``, or None (a miss)."""
+        """The cached features of ``window`` under ``key``, or None (a miss, never an error)."""
         path = self.path(key)
         try:
             blob = path.read_bytes()
         except FileNotFoundError:
             self.misses += 1
             return None
+        except OSError as exc:  # a directory in its place, another user's entry, an I/O error
+            _warn(f"cannot read visual cache entry {path} ({type(exc).__name__}: {exc}); not using it")
+            self.misses += 1
+            return None
         try:
-            entry = pickle.loads(blob)
-            if not isinstance(entry, dict) or entry.get("format") != _FORMAT or entry.get("key") != key:
-                raise ValueError("not an entry of this cache format and key")
-            features = VisualFeatures(
-                window=window,
-                pts_seconds=np.asarray(entry["pts_seconds"], dtype=np.float64),
-                data=entry["data"],
-                warnings=list(entry["warnings"]),
-            )
-        except Exception as exc:  # any unreadable entry is a miss, never a crash
-            warnings.warn(
-                f"ignoring unreadable visual cache entry {path} ({type(exc).__name__}: {exc}); "
-                "it will be rewritten",
-                VisualCacheWarning,
-                stacklevel=2,
-            )
-            path.unlink(missing_ok=True)
+            features = _deserialize(blob, key, window)
+        except Exception as exc:  # any unverified entry is a miss, never a crash or a wrong answer
+            _warn(f"ignoring unreadable visual cache entry {path} ({type(exc).__name__}: {exc}); "
+                  "it will be rewritten")  # fmt: skip
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             self.misses += 1
             return None
         self.hits += 1
         return features
 
     def put(self, key: str, features: VisualFeatures) -> None:
-        """Store ``features`` atomically (temp file + rename); a failed write only warns."""
-        entry = {
-            "format": _FORMAT,
-            "key": key,
-            "pts_seconds": np.asarray(features.pts_seconds, dtype=np.float64),
-            "data": _to_cpu(features.data),
-            "warnings": list(features.warnings),
-        }
+        """Store ``features`` atomically (temp file + rename); a failed write only warns.
+
+        A payload the format cannot hold (a callable, an object array, a foreign class) raises TypeError.
+        """
+        blob = _serialize(key, features)
         path = self.path(key)
         tmp_name = None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
+            fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".safetensors")
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump(entry, handle, protocol=pickle.HIGHEST_PROTOCOL)
+                handle.write(blob)
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(tmp_name, path)
             tmp_name = None
         except OSError as exc:
-            warnings.warn(
-                f"could not write visual cache entry {path}: {exc}", VisualCacheWarning, stacklevel=2
-            )
+            _warn(f"could not write visual cache entry {path}: {exc}")
         finally:
             if tmp_name is not None:
-                Path(tmp_name).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    Path(tmp_name).unlink(missing_ok=True)

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Protocol
 
-from videoqa.analysis import Analysis, Question, Span, Step
+from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step
 from videoqa.core._cache import window_fingerprint
 from videoqa.core._strategies import (
     Candidate,
@@ -27,7 +27,7 @@ from videoqa.core._strategies import (
     rank_regions,
     single_plan,
 )
-from videoqa.core.parsing import parse_choice, parse_spans
+from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.core.prompts import build_prompt, option_letters
 from videoqa.core.settings import Settings, config_hash
 from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
@@ -90,6 +90,7 @@ class Outcome:
     spans: list[Span]
     choice: str | None = None
     parse_error: str | None = None
+    outcome: AnswerOutcome = "answered"
 
 
 def _seconds(value: float) -> str:
@@ -103,6 +104,21 @@ def _span_text(span: Span) -> str:
     return f"{text}: {span.label}" if span.label else text
 
 
+def _kind(error: str | None) -> AnswerOutcome:
+    return "answered" if error is None else "unparsed"
+
+
+def _out_of_range(parsed: Sequence[ParsedSpan], origin_seconds: float, info: VideoInfo) -> str:
+    said = ", ".join(
+        f"{_seconds(origin_seconds + p.start_seconds)} - {_seconds(origin_seconds + p.end_seconds)} s"
+        for p in parsed[:3]
+    )
+    return (
+        f"the model's span(s) {said} lie outside the video "
+        f"({_seconds(info.start_seconds)} - {_seconds(info.end_seconds)} s)"
+    )
+
+
 def interpret(question: Question, text: str, *, origin_seconds: float, info: VideoInfo) -> Outcome:
     """Parse one final answer of ``question``; times are relative to ``origin_seconds``."""
     if question.task in ("grounding", "events"):
@@ -110,13 +126,20 @@ def interpret(question: Question, text: str, *, origin_seconds: float, info: Vid
         spans = map_spans(
             parsed.spans, origin_seconds=origin_seconds, info=info, keep_labels=question.task == "events"
         )
-        return Outcome("\n".join(_span_text(s) for s in spans), spans, parse_error=parsed.reason)
+        if parsed.absent:
+            return Outcome("", [], outcome="no_event")
+        error = parsed.reason or (None if spans else _out_of_range(parsed.spans, origin_seconds, info))
+        return Outcome(
+            "\n".join(_span_text(s) for s in spans), spans, parse_error=error, outcome=_kind(error)
+        )
     if question.task == "choice":
         options = question.options or []
-        parsed_choice = parse_choice(text, option_letters(len(options)), options)
+        parsed_choice = parse_choice(text, option_letters(len(options)))
         letter = parsed_choice.letter
         answer = f"({letter}) {options[ord(letter) - ord('A')]}" if letter else text.strip()
-        return Outcome(answer, [], choice=letter, parse_error=parsed_choice.reason)
+        return Outcome(
+            answer, [], choice=letter, parse_error=parsed_choice.reason, outcome=_kind(parsed_choice.reason)
+        )
     return Outcome(text.strip(), [])
 
 
@@ -131,6 +154,7 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         choice=outcome.choice,
         spans=outcome.spans,
         parse_error=outcome.parse_error,
+        outcome=outcome.outcome,
         raw_text=raw_text,
         model_id=run.session.model_id,
         strategy=run.strategy,
@@ -207,7 +231,6 @@ def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]
     for item, text in zip(coarse, texts, strict=True):
         w = item.features.window
         parsed = parse_spans(text)
-        reason = reason or parsed.reason
         spans = map_spans(
             parsed.spans,
             origin_seconds=w.start_seconds,
@@ -215,6 +238,9 @@ def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]
             keep_labels=question.task == "events",
             within=(w.start_seconds, w.end_seconds),
         )
+        if parsed.spans and not spans:
+            reason = reason or f"the spans of window {w.index} lie outside it"
+        reason = reason or parsed.reason
         found += [(span, w.sampled_fps) for span in spans]
     candidates = candidate_regions(found, run.info, run.settings)
     return _Search(texts, [span for span, _ in found], candidates, reason)
@@ -292,8 +318,12 @@ def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback)
         steps.append(session.make_step(name, evidence, texts))
         return _analysis(run, question, steps, outcome, texts[0])
     if not fine:
+        if search.reason is None and not search.spans:  # every window said the event is not there
+            return _analysis(run, question, steps, Outcome("", [], outcome="no_event"), search.texts[0])
         error = f"the coarse pass found no span in any of its {len(coarse)} windows ({search.reason})"
-        return _analysis(run, question, steps, Outcome("", [], parse_error=error), search.texts[0])
+        return _analysis(
+            run, question, steps, Outcome("", [], parse_error=error, outcome="unparsed"), search.texts[0]
+        )
     events = question.task == "events"
     per_region, reason = [], None
     for item, text in zip(fine, texts, strict=True):

@@ -309,6 +309,8 @@ def make_question(
     if not isinstance(question, str) or not question.strip():
         raise ValueError(f"question must be a non-empty string, got {question!r}")
     fields: dict[str, Any] = {"question": question, "task": task, "prompt": prompt}
+    if isinstance(options, (str, bytes)):
+        raise ValueError(f"options must be a list of option texts, not one string: got {options!r}")
     if options is not None:
         fields["options"] = list(options)
     if question_id is not None:

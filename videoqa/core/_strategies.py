@@ -132,7 +132,7 @@ def map_spans(
     """Model-relative spans -> absolute seconds: ``+ origin``, reversed swapped, clamped to the video.
 
     ``within`` (absolute) additionally clamps to what the model saw; a span lying wholly
-    outside it is dropped.
+    outside the video (or ``within``) is dropped.
     """
     lo, hi = info.start_seconds, info.end_seconds
     if within is not None:
@@ -142,7 +142,7 @@ def map_spans(
     spans = []
     for p in parsed:
         start, end = sorted((origin_seconds + p.start_seconds, origin_seconds + p.end_seconds))
-        if within is not None and (end < lo or start > hi):
+        if end < lo or start > hi:  # wholly outside: out of range, not a zero-length span at the end
             continue
         start, end = min(max(start, lo), hi), min(max(end, lo), hi)
         spans.append(Span(start_seconds=start, end_seconds=end, label=p.label if keep_labels else None))

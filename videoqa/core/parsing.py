@@ -18,12 +18,29 @@ tags are present, then in the whole text):
    (lmms-eval replaces "to" inside words, turning "towel" into "-wel").
 3. ``pair``: "starts at X ... ends at Y" (also ``"start_time": "X"`` in broken JSON).
 
+When a text holds several ranges, those in a sentence that states a time (a unit, a clock
+time, a list item ``X - Y: label``, or words such as "happens", "starts", "between") win over
+ranges in other sentences ("2-3 people ..." is not a span). A JSON pair of bare numbers
+(``[0, 30]``) counts only when it is the whole answer or fenced, never inside prose.
+
+A grounding answer that says the event is not there ("The event does not occur in this
+video.") and holds no span is an answer, not a failure: :attr:`SpanParse.absent` is True and
+``reason`` is None.
+
 Reversed spans are swapped. Times are returned as the model wrote them: relative to the
 clip it saw.
+
+Only the first :data:`MAX_PARSE_CHARS` characters of a text are read (a model's answer is
+far shorter; the cap bounds the work on hostile text), and every rule is linear in the text
+read.
+
+Choice: only an option letter counts (``parse_choice``); an answer that names an option by
+its text alone has no letter, so it scores as wrong (as in lmms-eval and LVBench's scorer).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import re
@@ -31,7 +48,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ChoiceParse", "ParsedSpan", "SpanParse", "parse_choice", "parse_spans", "parse_time"]
+__all__ = [
+    "MAX_PARSE_CHARS",
+    "ChoiceParse",
+    "ParsedSpan",
+    "SpanParse",
+    "parse_choice",
+    "parse_spans",
+    "parse_time",
+]
+
+MAX_PARSE_CHARS = 100_000
+"""Characters of a model's text that the parsers read; the rest is ignored."""
+_LABEL_CHARS = 300
+"""Characters after a range searched for its ``: label``."""
 
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?"
 _NUMBER = r"\d+(?:\.\d+)?"
@@ -52,7 +82,21 @@ _START_RE = re.compile(rf"\b(?:start|begin)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(
 _END_RE = re.compile(
     rf"\b(?:end|stop|finish)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(?P<t>{_TIME})", re.IGNORECASE
 )
-_ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
+_TIME_WORDS_RE = re.compile(
+    r"\b(?:happen\w*|occur\w*|start\w*|begin\w*|began|end(?:s|ed|ing)?|from|between|during|until|"
+    r"timestamps?|time|seconds?|secs?|minutes?|mins?)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END_RE = re.compile(r"\n|[.!?;](?=\s|$)")
+_ABSENT_RE = re.compile(
+    r"\b(?:(?:does|do|did)\s*(?:not|n't)|never|cannot\s+be|can't\s+be|could\s*(?:not|n't)\s+be)\s+"
+    r"(?:actually\s+)?(?:occur|happen|appear|take\s+place|exist|show|found|seen|located|identified)|"
+    r"\b(?:is|are|was|were)\s*(?:not|n't)\s+(?:present|shown|visible|seen|found|depicted|happening|"
+    r"occurring|in\s+(?:this|the)\s+(?:video|clip))|"
+    r"\bno\s+(?:such\s+)?(?:event|moment|scene|segment|part|action)\b|\bnot\s+in\s+(?:this|the)\s+video\b|"
+    r"\bnowhere\b|\bis\s+absent\b",
+    re.IGNORECASE,
+)
 _FENCE_RE = re.compile(r"```(?:json)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
 _TRAILING_COMMA_RE = re.compile(r",\s*([\]}])")
 _TIME_VALUE_RE = re.compile(rf"^\s*({_TIME})\s*(s|secs?|seconds?)?\s*$", re.IGNORECASE)
@@ -77,9 +121,12 @@ class SpanParse:
     spans: tuple[ParsedSpan, ...]
     """Spans in the order they appear in the text; empty when nothing could be read."""
     reason: str | None
-    """Why no span was found (None when there are spans)."""
+    """Why no span was found (None when there are spans, or when the answer says there is none)."""
     method: str | None = None
-    """Which rule matched: ``"json"``, ``"range"`` or ``"pair"`` (prefixed ``"answer_tag:"`` inside tags)."""
+    """Which rule matched: ``"json"``, ``"range"`` or ``"pair"`` (prefixed ``"answer_tag:"`` inside tags),
+    or ``"absent"``."""
+    absent: bool = False
+    """True when the text holds no span and says the event does not occur."""
 
 
 @dataclass(frozen=True)
@@ -94,7 +141,11 @@ def parse_time(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value) if math.isfinite(value) and value >= 0 else None
+        try:
+            seconds = float(value)  # a JSON integer of 310+ digits overflows here
+        except OverflowError:
+            return None
+        return seconds if math.isfinite(seconds) and seconds >= 0 else None
     if not isinstance(value, str):
         return None
     match = _TIME_VALUE_RE.match(value)
@@ -104,7 +155,8 @@ def parse_time(value: Any) -> float | None:
 def _time_token(token: str) -> float | None:
     try:
         if ":" not in token:
-            return float(token)
+            seconds = float(token)
+            return seconds if math.isfinite(seconds) else None
         parts = token.split(":")
         seconds = float(parts[-1])
         minutes = int(parts[-2])
@@ -140,23 +192,38 @@ def _span_from_match(match: re.Match[str], text: str) -> ParsedSpan | None:
         a *= scale_a
     if ":" not in b_token:
         b *= scale_b
-    line_end = text.find("\n", match.end())
-    rest = text[match.end() : line_end if line_end >= 0 else len(text)]
-    rest = rest.strip()
+    rest = text[match.end() : match.end() + _LABEL_CHARS].split("\n", 1)[0].strip()
     label = rest[1:].strip().rstrip(".").strip() if rest[:1] in (":", "-", "–", "—") else None
     return _ordered(a, b, label or None)
 
 
+def _states_time(match: re.Match[str], text: str, sentence_has_time_words: bool) -> bool:
+    """Whether a range reads as a time: a unit or clock time, a ``X - Y: label`` item, or time words."""
+    if match.group("ua") or match.group("ub") or ":" in match.group("a") + match.group("b"):
+        return True
+    if text[match.end() : match.end() + 3].lstrip(" ")[:1] == ":":
+        return True
+    return sentence_has_time_words
+
+
 def _parse_ranges(text: str) -> tuple[ParsedSpan, ...]:
-    spans = []
+    """Ranges in text order; those of sentences that state a time win over the others."""
+    bounds = [0] + [m.end() for m in _SENTENCE_END_RE.finditer(text)] + [len(text)]
+    words: dict[int, bool] = {}  # sentence index -> holds time words (each sentence searched once)
     for regex in (_RANGE_RE, _BETWEEN_RE):
+        found = []
         for match in regex.finditer(text):
             span = _span_from_match(match, text)
-            if span is not None:
-                spans.append((match.start(), span))
-        if spans:
-            break
-    return tuple(span for _, span in sorted(spans, key=lambda item: item[0]))
+            if span is None:
+                continue
+            i = bisect.bisect_right(bounds, match.start()) - 1
+            if i not in words:
+                words[i] = _TIME_WORDS_RE.search(text, bounds[i], bounds[i + 1]) is not None
+            found.append((regex is _BETWEEN_RE or _states_time(match, text, words[i]), span))
+        if found:
+            timed = [span for states, span in found if states]
+            return tuple(timed or [span for _, span in found])
+    return ()
 
 
 def _parse_pairs(text: str) -> tuple[ParsedSpan, ...]:
@@ -167,22 +234,32 @@ def _parse_pairs(text: str) -> tuple[ParsedSpan, ...]:
     )
 
 
-def _json_candidates(text: str) -> list[str]:
-    candidates = [m.group(1) for m in _FENCE_RE.finditer(text)]
+def _json_candidates(text: str) -> list[tuple[str, bool]]:
+    """(candidate, whole) pairs: fenced blocks and the outermost brackets; ``whole`` when nothing
+    but the JSON is there (a fence, or brackets spanning the stripped text)."""
+    candidates = [(m.group(1), True) for m in _FENCE_RE.finditer(text)]
+    stripped = text.strip()
     for opener, closer in (("[", "]"), ("{", "}")):
-        first, last = text.find(opener), text.rfind(closer)
+        first, last = stripped.find(opener), stripped.rfind(closer)
         if 0 <= first < last:
-            candidates.append(text[first : last + 1])
+            whole = first == 0 and last == len(stripped) - 1
+            candidates.append((stripped[first : last + 1], whole))
     return candidates
 
 
+def _is_bare_pair(data: Any) -> bool:
+    return isinstance(data, list) and len(data) == 2 and not any(isinstance(x, (list, dict)) for x in data)
+
+
 def _load_json(text: str) -> tuple[bool, Any]:
-    for candidate in _json_candidates(text):
+    for candidate, whole in _json_candidates(text):
         for attempt in (candidate, _TRAILING_COMMA_RE.sub(r"\1", candidate)):
             try:
-                return True, json.loads(attempt)
+                data = json.loads(attempt)
             except (ValueError, RecursionError):
                 continue
+            if whole or not _is_bare_pair(data):  # "(of the [0, 30] second video)" is prose
+                return True, data
     return False, None
 
 
@@ -249,19 +326,33 @@ def _parse_body(text: str) -> tuple[tuple[ParsedSpan, ...], str | None, bool]:
     return (), None, saw_json
 
 
+def _answer_tag(text: str) -> str | None:
+    """The body of the first ``<answer>...</answer>`` (found with ``str.find``: linear on any text)."""
+    lowered = text.lower()
+    start = lowered.find("<answer>")
+    end = lowered.find("</answer>", start + 8) if start >= 0 else -1
+    return text[start + 8 : end] if end >= 0 else None
+
+
 def parse_spans(text: str) -> SpanParse:
-    """All spans in ``text`` (see the module docstring for the rules); never raises."""
+    """All spans in ``text`` (see the module docstring for the rules); never raises.
+
+    Reads only the first :data:`MAX_PARSE_CHARS` characters.
+    """
     if not isinstance(text, str) or not text.strip():
         return SpanParse((), "the model returned no text")
+    text = text[:MAX_PARSE_CHARS]
     saw_json = False
-    tagged = _ANSWER_TAG_RE.search(text)
-    if tagged:
-        spans, method, saw_json = _parse_body(tagged.group(1))
+    tagged = _answer_tag(text)
+    if tagged is not None:
+        spans, method, saw_json = _parse_body(tagged)
         if spans:
             return SpanParse(spans, None, f"answer_tag:{method}")
     spans, method, saw = _parse_body(text)
     if spans:
         return SpanParse(spans, None, method)
+    if _ABSENT_RE.search(text):
+        return SpanParse((), None, "absent", absent=True)
     if saw or saw_json:
         return SpanParse((), "the model's JSON holds no event with a start and an end time")
     if re.search(r"\d", text):
@@ -292,38 +383,35 @@ def _letter_rules(letters: str) -> list[tuple[str, re.Pattern[str]]]:
         ),
         ("parenthesized", re.compile(rf"\(({upper})\)")),
         ("leading", re.compile(rf"^\s*({upper})(?:[.):]|\s*$)")),
+        ("bare_lowercase", re.compile(rf"^\(?({both})\)?[.:]?$")),
+        (
+            "letter_first",
+            re.compile(rf"^\s*({upper})\s+(?i:is|would\s+be|should\s+be|seems|appears|looks)\b"),
+        ),
         ("punctuated", re.compile(rf"(?<![A-Za-z0-9.])({upper})[.):](?=\s|$)")),
         ("bare_line", re.compile(rf"^\s*({upper})\s*$", re.MULTILINE)),
+        ("trailing", re.compile(rf"(?<![A-Za-z0-9'’-])({upper})[.!]?\s*\Z")),
     ]
 
 
-def parse_choice(
-    text: str, letters: Sequence[str] = "ABCD", options: Sequence[str] | None = None
-) -> ChoiceParse:
+def parse_choice(text: str, letters: Sequence[str] = "ABCD") -> ChoiceParse:
     """The option letter in ``text``, restricted to ``letters``; never raises on text.
 
     Rules by priority: "answer is B" / "Answer: (B)", "option B", "(B)", a leading
-    "B." / "B)" / "B:" / bare "B", "B." / "B)" / "B:" elsewhere, a line holding only the
-    letter, then (when ``options`` are given) the one option whose text the answer names.
+    "B." / "B)" / "B:" / bare "B", a bare lowercase "b" / "(b)", a sentence that
+    starts "B is ...", "B." / "B)" / "B:" elsewhere, a line holding only the letter, and a letter
+    ending the text ("I think it's C"). An answer that names an option by its text alone has no
+    letter. Reads only the first :data:`MAX_PARSE_CHARS` characters.
     """
     offered = "".join(letters)
     if not offered or not all(len(x) == 1 and "A" <= x <= "Z" for x in letters):
         raise ValueError(f"letters must be single capital letters, got {letters!r}")
     if not isinstance(text, str) or not text.strip():
         return ChoiceParse(None, "the model returned no text")
-    cleaned = text.strip().strip("*\"'` ")
+    cleaned = text[:MAX_PARSE_CHARS].strip().strip("*\"'` ")
     for method, regex in _letter_rules(offered):
         match = regex.search(cleaned)
         if match:
             letter = next(g for g in match.groups() if g)
             return ChoiceParse(letter.upper(), None, method)
-    if options:
-        named = [
-            letter
-            for letter, option in zip(letters, options, strict=False)
-            if option.strip()
-            and re.search(rf"(?<!\w){re.escape(option.strip())}(?!\w)", cleaned, re.IGNORECASE)
-        ]
-        if len(named) == 1:
-            return ChoiceParse(named[0], None, "option_text")
     return ChoiceParse(None, f"no option letter among {', '.join(letters)} found in {_excerpt(text)}")

@@ -49,6 +49,12 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
         help="lmms-eval's prompts (default; comparable with published tables) or videoqa's own.",
     )  # fmt: skip
 
+    model.add_argument(
+        "--scoring", choices=("native", "lmms-eval"), default="native",
+        help="How answers are read: videoqa's parser (default) or lmms-eval's extraction rules "
+        "(per-item results as lmms-eval's: compare with published numbers like for like).",
+    )  # fmt: skip
+
     from videoqa.core._flags import add_settings_flags
     from videoqa.eval._run import eval_settings
 
@@ -96,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         model=args.model,
         durations=getattr(args, "durations", None),
         prompt=args.prompt,
+        scoring=args.scoring,
         clip_ground_truth=getattr(args, "clip_ground_truth", False),
         limit=args.limit,
         video_suffix=args.video_suffix,

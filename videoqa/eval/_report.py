@@ -95,7 +95,8 @@ def _notes(summary: dict[str, Any]) -> list[str]:
         clipped = "yes" if summary["clip_ground_truth_to_duration"] else "no (as lmms-eval)"
         notes.append(f"Ground truth clipped to the video duration: {clipped}.")
         notes.append(
-            f"Unparseable answers (scored IoU 0, kept in the denominator): {summary['num_unparsed']}."
+            f"Unparseable answers (scored IoU 0, kept in the denominator): {summary['num_unparsed']}; "
+            f"answers saying the event does not occur (IoU 0): {summary.get('num_no_event', 0)}."
         )
     else:
         notes.append(f"Answers without an option letter (scored wrong): {summary['num_without_letter']}.")
@@ -107,8 +108,11 @@ def _notes(summary: dict[str, Any]) -> list[str]:
         notes.append(
             "This annotation set is a re-annotation: its numbers are NOT comparable with published ones."
         )
+    scoring = summary.get("scoring", "native")
+    reader = "as lmms-eval reads them" if scoring == "lmms-eval" else "by videoqa's parser"
     notes.append(
-        f"Prompt: {summary['prompt_style']}; strategy: {summary['strategy']}; {summary['sampling_note']}."
+        f"Prompt: {summary['prompt_style']}; scoring: {scoring} (answers read {reader}); "
+        f"strategy: {summary['strategy']}; {summary['sampling_note']}."
     )
     return notes
 

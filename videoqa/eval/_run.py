@@ -75,6 +75,11 @@ class EvalConfig(BaseModel):
     prompt: Literal["lmms-eval", "native"] = Field(
         default="lmms-eval", description="lmms-eval's prompts (comparable numbers) or videoqa's own."
     )
+    scoring: Literal["native", "lmms-eval"] = Field(
+        default="native",
+        description="How answers are read: videoqa's parser (native) or lmms-eval's extraction rules "
+        "(per-item results as lmms-eval's, for like-for-like comparison with published numbers).",
+    )
     clip_ground_truth: bool = Field(
         default=False,
         description="Charades only: clip ground-truth spans to [0, duration] (lmms-eval does not).",
@@ -259,8 +264,8 @@ def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
 
 
 _COLUMNS = {
-    "answers": ["raw_text", "choice", "parse_error", "video_duration_seconds", "video_start_seconds",
-                "strategy_used", "num_windows", "visual_tokens"],
+    "answers": ["raw_text", "choice", "parse_error", "outcome", "video_duration_seconds",
+                "video_start_seconds", "strategy_used", "num_windows", "visual_tokens"],
     "spans": ["span_index", "start_seconds", "end_seconds"],
     "windows": ["step_index", "window_index", "num_frames", "sampled_fps", "second_per_grid"],
     "failures": ["error_type", "error"],
@@ -309,6 +314,7 @@ def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
             span=None if span is None else (span[0] - start, span[1] - start),
             letter=r["choice"],
             parse_error=r["parse_error"],
+            outcome=r["outcome"],
             video_duration_seconds=r["video_duration_seconds"],
             sampling={
                 "strategy_used": r["strategy_used"],
@@ -397,9 +403,11 @@ def run_eval(config: EvalConfig) -> EvalResult:
     preds = _complete(prep, preds)
     prompts = {qid: prompt_text(q) for qid, q in prep.questions.items()}
     if config.benchmark == "charades-sta":
-        rows, scores = score_grounding(prep.items, preds, prompts, clip_ground_truth=config.clip_ground_truth)
+        rows, scores = score_grounding(
+            prep.items, preds, prompts, clip_ground_truth=config.clip_ground_truth, scoring=config.scoring
+        )
     else:
-        rows, scores = score_choice(prep.items, preds, prompts)
+        rows, scores = score_choice(prep.items, preds, prompts, scoring=config.scoring)
     summary = _summary(config, prep, scores)
     paths = write_report(config.output, rows, summary, storage_options=config.job.get("storage_options"))
     return EvalResult(summary=summary, paths=paths, table=markdown_table(summary))

@@ -5,6 +5,11 @@ Every item of the evaluated set gets a row, whatever happened to it (``status``)
 - ``ok``: answered; scored from its parsed span / letter (none -> IoU 0 / wrong);
 - ``failed``: the batch job recorded a failure for it (scored 0, error kept);
 - ``missing_video``: its video is not in the videos folder (scored 0, left out of the answerable subset).
+
+``scoring="native"`` scores the span / letter videoqa parsed (:mod:`videoqa.core.parsing`);
+``scoring="lmms-eval"`` reads them again from the model's text the way lmms-eval does
+(:mod:`._lmms_eval`), so per-item results match lmms-eval's. A grounding answer saying the event
+does not occur (outcome ``no_event``) has no span: IoU 0 in both.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from videoqa.eval._charades import GroundingItem
+from videoqa.eval._lmms_eval import lmms_eval_letter, lmms_eval_span
 from videoqa.eval._lvbench import CAPABILITY_ORDER, ChoiceItem
 from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, ordered_span, temporal_iou
 
-__all__ = ["Prediction", "score_choice", "score_grounding"]
+__all__ = ["Prediction", "Scoring", "score_choice", "score_grounding"]
 
 Status = Literal["ok", "failed", "missing_video"]
+Scoring = Literal["native", "lmms-eval"]
+_SCORINGS = ("native", "lmms-eval")
 
 
 @dataclass(frozen=True)
@@ -32,6 +40,8 @@ class Prediction:
     """First (top-1) grounded span, seconds from the video's first frame; None when none was parsed."""
     letter: str | None = None
     parse_error: str | None = None
+    outcome: str | None = None
+    """The answer's outcome (``answered``, ``no_event``, ``unparsed``); None unless status is ok."""
     error_type: str | None = None
     error: str | None = None
     video_duration_seconds: float | None = None
@@ -56,6 +66,7 @@ def _base_row(prediction: Prediction, prompt: str) -> dict[str, Any]:
         "prompt": prompt,
         "prediction_text": prediction.raw_text,
         "parse_error": prediction.parse_error,
+        "outcome": prediction.outcome,
         "error_type": prediction.error_type,
         "error": prediction.error,
     }
@@ -64,31 +75,48 @@ def _base_row(prediction: Prediction, prompt: str) -> dict[str, Any]:
     return row
 
 
+def _check_scoring(scoring: str) -> None:
+    if scoring not in _SCORINGS:
+        raise ValueError(f"scoring must be one of {_SCORINGS}, got {scoring!r}")
+
+
+def _span(pred: Prediction, scoring: Scoring) -> tuple[float, float] | None:
+    if pred.status != "ok":
+        return None
+    if scoring == "lmms-eval":
+        return lmms_eval_span(pred.raw_text or "")
+    return ordered_span(pred.span) if pred.span is not None else None
+
+
 def score_grounding(
     items: Sequence[GroundingItem],
     predictions: Mapping[str, Prediction],
     prompts: Mapping[str, str],
     *,
     clip_ground_truth: bool = False,
+    scoring: Scoring = "native",
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Rows (one per query) and ``{"all": scores, "answerable": scores, ...}`` for Charades-STA.
 
     ``predictions`` must hold every query id (use status ``missing_video`` for absent videos).
 
     ``clip_ground_truth`` clips the ground truth to ``[0, duration]`` (off by default, as lmms-eval);
-    the duration is the annotated one, else the probed one.
+    the duration is the annotated one, else the probed one. ``scoring``: see the module docstring.
     """
+    _check_scoring(scoring)
     rows, ious_all, ious_answerable = [], [], []
-    unparsed = failed = 0
+    unparsed = failed = no_event = 0
     for item in items:
         pred = predictions[item.query_id]
         duration = item.duration_seconds if item.duration_seconds is not None else pred.video_duration_seconds
         gt = ordered_span((item.start_seconds, item.end_seconds))
         if clip_ground_truth and duration is not None:
             gt = clip_span(gt, duration)
-        span = ordered_span(pred.span) if pred.span is not None else None
+        span = _span(pred, scoring)
         iou = temporal_iou(span, gt) if pred.status == "ok" else 0.0
-        unparsed += pred.status == "ok" and span is None
+        absent = pred.status == "ok" and span is None and pred.outcome == "no_event"
+        no_event += absent
+        unparsed += pred.status == "ok" and span is None and not absent
         failed += pred.status == "failed"
         ious_all.append(iou)
         if pred.status != "missing_video":
@@ -111,20 +139,38 @@ def score_grounding(
         "all": grounding_scores(ious_all, num_unparsed=unparsed).as_dict(),
         "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed).as_dict(),
         "num_unparsed": unparsed,
+        "num_no_event": no_event,
         "num_failed": failed,
+        "scoring": scoring,
     }
     return rows, scores
 
 
+def _letter(pred: Prediction, scoring: Scoring) -> str | None:
+    if pred.status != "ok":
+        return None
+    if scoring == "lmms-eval":
+        return lmms_eval_letter(pred.raw_text or "", "ABCD")
+    return pred.letter.strip().upper() if pred.letter else None
+
+
 def score_choice(
-    items: Sequence[ChoiceItem], predictions: Mapping[str, Prediction], prompts: Mapping[str, str]
+    items: Sequence[ChoiceItem],
+    predictions: Mapping[str, Prediction],
+    prompts: Mapping[str, str],
+    *,
+    scoring: Scoring = "native",
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Rows (one per question) and overall / per-capability accuracy for LVBench, all and answerable."""
+    """Rows (one per question) and overall / per-capability accuracy for LVBench, all and answerable.
+
+    ``scoring``: see the module docstring (lmms-eval reads the letters A-D, as its LVBench task).
+    """
+    _check_scoring(scoring)
     rows, results_all, results_answerable = [], [], []
     without_letter = failed = 0
     for item in items:
         pred = predictions[item.question_id]
-        letter = pred.letter.strip().upper() if pred.letter else None
+        letter = _letter(pred, scoring)
         correct = pred.status == "ok" and letter == item.answer
         without_letter += pred.status == "ok" and letter is None
         failed += pred.status == "failed"
@@ -153,5 +199,6 @@ def score_choice(
         ).as_dict(),
         "num_without_letter": without_letter,
         "num_failed": failed,
+        "scoring": scoring,
     }
     return rows, scores

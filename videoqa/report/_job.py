@@ -8,14 +8,18 @@ be a local folder or any fsspec URL (``s3://bucket/job``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from videoqa.analysis import Analysis
+from videoqa.batch._read import ForeignFileError
 from videoqa.records import TABLES, AnswerRow, FailureRow, SettingsColumns, SpanRow, WindowRow
 from videoqa.report._view import AnswerView, FailureView, VideoView, answer_view, lane_color
 
-__all__ = ["JobTables", "JobView", "build_job_view", "read_job_tables"]
+__all__ = ["ForeignFileError", "JobTables", "JobView", "build_job_view", "read_job_tables"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -26,6 +30,8 @@ class JobTables:
     spans: list[SpanRow] = field(default_factory=list)
     windows: list[WindowRow] = field(default_factory=list)
     failures: list[FailureRow] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    """One note per file under the tables' folders that is not a table of this job (skipped)."""
 
 
 @dataclass
@@ -55,7 +61,11 @@ def _rows(data: Any, table: str, output: str) -> list[Any]:
 
 
 def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = None) -> JobTables:
-    """Read every table of the job output folder or bucket prefix ``output`` (via ``batch.read_tables``)."""
+    """Read every table of the job output folder or bucket prefix ``output``.
+
+    Through :func:`videoqa.batch.read_tables` (live files, one row per item, answers over stale
+    failures); files that are not tables of a job are skipped with a warning and a note.
+    """
     import fsspec
 
     from videoqa.batch import read_tables
@@ -65,13 +75,17 @@ def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = Non
         raise FileNotFoundError(
             f"Job output {output!r} does not exist; pass the --output folder of a videoqa job."
         )
-    data = read_tables(str(output), storage_options=storage_options)
+    foreign: list[ForeignFileError] = []
+    data = read_tables(str(output), storage_options=storage_options, skipped=foreign)
+    for error in foreign:
+        logger.warning("Skipping %s", error)
     if not data["answers"].num_rows and not data["failures"].num_rows:
         raise FileNotFoundError(
             f"{output!r} holds neither an 'answers' nor a 'failures' table; "
             "is it the --output of a videoqa job?"
         )
-    return JobTables(**{name: _rows(table, name, str(output)) for name, table in data.items()})
+    tables = {name: _rows(table, name, str(output)) for name, table in data.items()}
+    return JobTables(**tables, skipped=[f"Skipped {error}." for error in foreign])
 
 
 # ------------------------------------------------------------------------------------------------ views
@@ -150,7 +164,7 @@ def build_job_view(output: str, tables: JobTables) -> JobView:
     videos = _video_views(tables)
     durations = [v.duration_seconds for v in videos if v.duration_seconds is not None]
     unknown = len(videos) - len(durations)
-    notes = []
+    notes = list(tables.skipped)
     if unknown:
         notes.append(
             f"{unknown} video(s) have no answer, so their duration is unknown and not counted in the hours."
@@ -162,6 +176,8 @@ def build_job_view(output: str, tables: JobTables) -> JobView:
         ("Hours of video", _duration_text(sum(durations))),
         ("Questions", str(len(questions))),
         ("Answers", str(len(tables.answers))),
+        ("No-event answers", str(sum(r.outcome == "no_event" for r in tables.answers))),
+        ("Unparsed answers", str(sum(r.outcome == "unparsed" for r in tables.answers))),
         ("Grounded spans", str(len(tables.spans))),
         ("Failures", str(len(tables.failures))),
         ("Model", ", ".join(models) or "–"),

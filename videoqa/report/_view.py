@@ -44,6 +44,11 @@ def lane_color(index: int) -> str:
     return _PALETTE[index % len(_PALETTE)]
 
 
+MAX_SPAN_CARDS = 100
+"""Span cards per answer on a page; an events answer of 2,000 spans is listed in full in the answers
+table only (a person cannot read more cards, and each card may carry two images)."""
+
+
 @dataclass
 class SpanView:
     index: int
@@ -100,6 +105,8 @@ class AnswerView:
     options: list[str] | None = None
     choice: str | None = None
     parse_error: str | None = None
+    outcome: str = "answered"
+    """answered / no_event (the model says the event does not occur) / unparsed."""
     spans: list[SpanView] = field(default_factory=list)
     steps: list[StepView] = field(default_factory=list)
     visual_tokens: int = 0
@@ -108,6 +115,11 @@ class AnswerView:
     @property
     def windows(self) -> list[WindowView]:
         return [w for step in self.steps for w in step.windows]
+
+    @property
+    def card_spans(self) -> list[SpanView]:
+        """The spans drawn as cards (at most :data:`MAX_SPAN_CARDS`; the answers table lists all)."""
+        return self.spans[:MAX_SPAN_CARDS]
 
     @property
     def lettered_options(self) -> list[tuple[str, str]]:
@@ -231,7 +243,11 @@ def video_timeline(video: VideoView, *, with_steps: bool = False) -> Timeline | 
 def attach_thumbnails(
     video: VideoView, *, max_spans: int, storage_options: dict[str, Any] | None = None
 ) -> None:
-    """Decode the frames at the start and end of the first ``max_spans`` spans and attach them."""
+    """Decode the frames at the start and end of the first ``max_spans`` spans and attach them.
+
+    Each answer shows frames on at most ``max_spans`` of its spans, so a page holds at most
+    ``2 * max_spans`` images per answer however many spans repeat the same times.
+    """
     if isinstance(max_spans, bool) or not isinstance(max_spans, int) or max_spans < 0:
         raise ValueError(f"max_thumbnail_spans must be an int >= 0, got {max_spans!r}")
     spans = [s for a in video.answers for s in a.spans]
@@ -239,11 +255,17 @@ def attach_thumbnails(
         return
     wanted = list(dict.fromkeys((s.start_seconds, s.end_seconds) for s in spans))[:max_spans]
     thumbs = video_thumbnails(video.video, wanted, storage_options=storage_options)
-    for s in spans:
-        s.start_thumb, s.end_thumb = thumbs.get(s.start_seconds, s.end_seconds)
+    for answer in video.answers:
+        shown = 0
+        for span in answer.spans:
+            pair = thumbs.get(span.start_seconds, span.end_seconds) if shown < max_spans else (None, None)
+            span.start_thumb, span.end_thumb = pair
+            shown += pair != (None, None)
     if thumbs.note:
         video.notes.append(thumbs.note)
-    elif len(wanted) < len({(s.start_seconds, s.end_seconds) for s in spans}):
+    elif len(wanted) < len({(s.start_seconds, s.end_seconds) for s in spans}) or any(
+        len(a.spans) > max_spans for a in video.answers
+    ):
         video.notes.append(f"Thumbnails are shown for the first {max_spans} spans only.")
 
 
@@ -312,6 +334,7 @@ def answer_view(analysis: Analysis, *, color: str, attempts: int = 1) -> AnswerV
         options=q.options,
         choice=analysis.choice,
         parse_error=analysis.parse_error,
+        outcome=analysis.outcome,
         spans=spans_from(analysis.spans),
         steps=[_step_view(i, step) for i, step in enumerate(analysis.steps)],
         visual_tokens=sum(w.visual_tokens for w in analysis.windows),
