@@ -564,3 +564,32 @@ def test_retry_failed_is_a_flag_that_needs_resume():
     assert JobConfig(videos="v", questions="q", output="o").retry_failed is False
     with pytest.raises(ValidationError, match="retry_failed=True needs resume=True"):
         JobConfig(videos="v", questions="q", output="o", retry_failed=True)
+
+
+def test_read_tables_hides_failures_of_answered_items_and_names_foreign_files(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from videoqa.batch import read_tables
+    from videoqa.batch._read import ForeignFileError
+
+    out = tmp_path / "out"
+    rows = _failures("v1", ["q1", "q2"])
+    write_unit(str(out), rows)
+    answered = rows.failures[0]["item_key"]  # q1 also has an answers row (a file of an older videoqa)
+    (out / "answers").mkdir(exist_ok=True)
+    pq.write_table(
+        pa.table({"item_key": [answered], "answer": ["yes"]}), out / "answers" / "part-old.parquet"
+    )
+    tables = read_tables(
+        str(out), columns={"answers": ["item_key", "answer", "outcome"], "failures": ["question_id"]}
+    )
+    assert tables["failures"].column("question_id").to_pylist() == ["q2"]  # answered and failed: answered
+    assert tables["answers"].to_pylist() == [{"item_key": answered, "answer": "yes", "outcome": None}]
+    (out / "spans").mkdir(exist_ok=True)
+    pq.write_table(pa.table({"x": [1]}), out / "spans" / "part-foreign.parquet")
+    with pytest.raises(ForeignFileError, match="not a videoqa spans table"):
+        read_tables(str(out), tables=["spans"])
+    skipped: list = []
+    assert read_tables(str(out), tables=["spans"], skipped=skipped)["spans"].num_rows == 0
+    assert [e.problem for e in skipped] == ["not a videoqa spans table (it has no item_key column)"]
