@@ -31,6 +31,7 @@ _HEAD_SECONDS = 60.0
 _TAIL_SECONDS = 30.0
 _REORDER_SLACK = 32  # packets; more than any decoder's reorder depth (16)
 _VFR_TOLERANCE_SECONDS = 0.0015  # above Matroska's 1 ms timestamp rounding
+_ROUNDING_TICKS = 3  # first pts, last pts and last duration: each rounded to one time-base tick
 
 
 def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> VideoInfo:
@@ -67,7 +68,14 @@ def _probe_container(container: av.container.InputContainer, name: str) -> Video
     else:
         rate = float(stream.average_rate or stream.guessed_rate or 0) or _rate_from_packets(head)
         num_frames, num_frames_source = max(1, round(duration * rate)), "estimated"
-    average_fps = num_frames / duration if duration > 0 else float(stream.average_rate or 0)
+    is_vfr = _is_vfr(head)
+    nominal = None if is_vfr else _nominal_duration(stream.average_rate, num_frames, duration, time_base)
+    if nominal is not None:
+        # Constant rate: the container rounded the timestamps (Matroska: to the millisecond), so
+        # 480 frames at 24 fps measure 19.999 s. The true length is num_frames / rate.
+        duration, average_fps = nominal, float(stream.average_rate)
+    else:
+        average_fps = num_frames / duration if duration > 0 else float(stream.average_rate or 0)
     return VideoInfo(
         source=name,
         container=container.format.name,
@@ -80,7 +88,7 @@ def _probe_container(container: av.container.InputContainer, name: str) -> Video
         average_fps=average_fps,
         num_frames=num_frames,
         num_frames_source=num_frames_source,
-        is_variable_frame_rate=_is_vfr(head),
+        is_variable_frame_rate=is_vfr,
         keyframe_interval_seconds=_keyframe_interval(head),
     )
 
@@ -143,6 +151,22 @@ def _header_end(container: Any, stream: Any, time_base: float) -> float | None:
     if container.duration:
         return container.duration / 1_000_000
     return None
+
+
+def _nominal_duration(rate: Any, num_frames: int, measured: float, time_base: float) -> float | None:
+    """``num_frames / rate`` when the measured duration differs from it by timestamp rounding only.
+
+    The first pts, the last pts and the last duration are each rounded to the time base, so a
+    constant-rate stream measures within ``_ROUNDING_TICKS`` ticks of its true length; a larger
+    difference (or one of half a frame) means the header rate is not the stream's rate.
+    """
+    if not rate or rate <= 0:
+        return None
+    nominal = num_frames / float(rate)
+    slack = _ROUNDING_TICKS * time_base + 1e-9
+    if slack >= 0.5 / float(rate) or abs(nominal - measured) > slack:
+        return None
+    return nominal
 
 
 def _gaps(head: list[tuple[float, float, bool]]) -> list[float]:

@@ -36,9 +36,12 @@ class VideoInfo:
     start_seconds: float
     """Presentation time of the first frame; may be above 0."""
     duration_seconds: float
-    """From the first frame's start to the last frame's end."""
+    """From the first frame's start to the last frame's end. On a constant-rate stream whose
+    measured length differs from ``num_frames / nominal rate`` by timestamp rounding only (Matroska
+    stores milliseconds: 480 frames at 24 fps measure 19.999 s), it is ``num_frames / rate``."""
     average_fps: float
-    """Average frame rate: frames per second over the whole stream."""
+    """Average frame rate: frames per second over the whole stream (the nominal rate when the
+    duration was taken from it, see ``duration_seconds``)."""
     num_frames: int
     """Number of frames in the stream; see ``num_frames_source``."""
     num_frames_source: NumFramesSource
