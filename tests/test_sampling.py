@@ -400,7 +400,7 @@ MATROSKA_CASES = {
 
 
 def _qwen_from_counts(total_frames: int, video_fps: float, height: int, width: int) -> tuple[int, int, int]:
-    """qwen-vl-utils' own rules (``smart_nframes``, ``fetch_video``'s cap, ``smart_resize``) on decord's facts."""
+    """qwen-vl-utils' rules (``smart_nframes``, ``fetch_video``'s cap, ``smart_resize``) on decord's facts."""
     from qwen_vl_utils.vision_process import smart_nframes
     from qwen_vl_utils.vision_process import smart_resize as qwen_smart_resize
 
