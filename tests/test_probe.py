@@ -21,12 +21,12 @@ MKV = "matroska,webm"
     ("key", "container", "codec", "num_frames_source"),
     [
         ("h264_mp4", MP4, "h264", "header"),
-        ("hevc_mkv", MKV, "hevc", "estimated"),
-        ("vp9_webm", MKV, "vp9", "estimated"),
-        ("av1_mkv", MKV, "av1", "estimated"),
+        ("hevc_mkv", MKV, "hevc", "counted"),
+        ("vp9_webm", MKV, "vp9", "counted"),
+        ("av1_mkv", MKV, "av1", "counted"),
         ("av1_mp4", MP4, "av1", "header"),
         ("start_mp4", MP4, "h264", "header"),
-        ("start_mkv", MKV, "h264", "estimated"),
+        ("start_mkv", MKV, "h264", "counted"),
         ("bframes_long_gop_mp4", MP4, "h264", "header"),
         ("wide_mp4", MP4, "h264", "header"),
         ("one_frame_mp4", MP4, "h264", "header"),
@@ -62,8 +62,8 @@ def test_variable_frame_rate(key: str) -> None:
     assert info.end_seconds == pytest.approx(spec.frame_times[-1] + 1 / spec.fps, abs=1e-9)
     if key.endswith("mp4"):
         assert (info.num_frames, info.num_frames_source) == (80, "header")
-    else:  # Matroska states no count: duration x nominal rate, round(9.865 * 8) = 79 (truly 80)
-        assert (info.num_frames, info.num_frames_source) == (79, "estimated")
+    else:  # Matroska states no count; a short file's packets are all seen, so they are counted
+        assert (info.num_frames, info.num_frames_source) == (80, "counted")
 
 
 @pytest.mark.parametrize(("key", "rotation"), [("rot90_mp4", 90), ("rot180_mp4", 180), ("rot270_mp4", 270)])

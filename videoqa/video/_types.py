@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["Clip", "NumFramesSource", "SamplingPlan", "VideoInfo", "Window"]
 
-NumFramesSource = Literal["header", "estimated"]
+NumFramesSource = Literal["header", "counted", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,8 @@ class VideoInfo:
     num_frames: int
     """Number of frames in the stream; see ``num_frames_source``."""
     num_frames_source: NumFramesSource
-    """``"header"`` when the container states the count, ``"estimated"`` when derived from duration x fps."""
+    """``"header"`` when the container states the count, ``"counted"`` when probing saw every packet
+    (short files), ``"estimated"`` when derived from duration x fps (never above the file's size in bytes)."""
     is_variable_frame_rate: bool
     """True when frame durations differ (or the container says so)."""
     keyframe_interval_seconds: float | None = None
@@ -163,6 +164,11 @@ class Clip:
     """float64 array (T,): true presentation time of each returned frame."""
     warnings: list[str] = field(default_factory=list)
     """Problems met while decoding (skipped corrupt packets, frames repeated at the end)."""
+    stale_targets: tuple[int, ...] = ()
+    """Indices ``k`` of the targets whose returned frame is not the one due at the target instant:
+    a frame after it could not be decoded (damage), or the target lies past the stream's end. A
+    frame the stream itself holds on screen (variable frame rate, a gap in the recording) is not
+    stale. ``warnings`` says the same in words."""
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
@@ -179,9 +185,14 @@ class Clip:
     def index(self) -> int:
         return self.window.index
 
+    @property
+    def num_stale_targets(self) -> int:
+        """How many targets got a frame far from their instant (0 on a healthy stream)."""
+        return len(self.stale_targets)
+
     def __repr__(self) -> str:
         return (
             f"Clip(window={self.window.index}, frames={tuple(self.frames.shape)}, "
             f"pts_seconds=[{self.pts_seconds[0]:.3f} .. {self.pts_seconds[-1]:.3f}], "
-            f"warnings={len(self.warnings)})"
+            f"warnings={len(self.warnings)}, stale_targets={len(self.stale_targets)})"
         )
