@@ -23,6 +23,7 @@ import itertools
 import math
 import numbers
 
+from videoqa.errors import UnsupportedVideoError
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
 __all__ = [
@@ -107,6 +108,14 @@ def _check_info(info: object) -> VideoInfo:
             raise ValueError(f"{info.source}: VideoInfo.{name} must be > 0 to plan sampling, got {value!r}")
     if not math.isfinite(info.start_seconds):
         raise ValueError(f"{info.source}: VideoInfo.start_seconds must be finite, got {info.start_seconds!r}")
+    ratio = max(info.width, info.height) / min(info.width, info.height)
+    if ratio > MAX_ASPECT_RATIO:
+        raise UnsupportedVideoError(
+            info.source,
+            f"its {info.display_width}x{info.display_height} frames have aspect ratio {ratio:.1f}, above "
+            f"the model's limit of {MAX_ASPECT_RATIO} (the Qwen processors refuse them); crop or pad "
+            f"the video to at most {MAX_ASPECT_RATIO}:1",
+        )
     return info
 
 
