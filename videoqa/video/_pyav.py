@@ -13,6 +13,7 @@ file), so no full-size frame ever reaches Python; rotation is applied to the sma
 from __future__ import annotations
 
 import bisect
+import math
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -143,6 +144,11 @@ class _Reader:
         self._first_pts: float | None = None  # the stream's first frame, once seen
         self._from_start = True  # the demuxer is at the start of the stream
         self._frame_gap = 0.0
+        # With B-frames, frames before a target that no other frame references are not decoded
+        # (skip_frame NONREF) until a packet after the target is demuxed; see _start_skipping.
+        self._skip_nonref = bool(stream.codec_context.has_b_frames)
+        self._skip_until: float | None = None
+        self._demuxed_until = -math.inf  # largest packet pts demuxed since the last seek
         self._pending: list[float] = []  # pts of demuxed packets whose frame has not come out yet
         self._lost: list[float] = []  # pts of packets that never became a frame (damage), sorted
         self.warnings: list[str] = []
@@ -193,6 +199,8 @@ class _Reader:
         """The frame on screen at ``t`` (seconds)."""
         if self._needs_seek(t):
             self._seek(t)
+        if self._skip_nonref and self._demuxed_until <= t + _EPS:
+            self._start_skipping(t)
         while True:
             upcoming = self._peek()
             if upcoming is None:
@@ -207,6 +215,22 @@ class _Reader:
                 self.name, "no frame of the video stream could be decoded; re-export the file"
             )
         return self._current
+
+    def _start_skipping(self, t: float) -> None:
+        """Skip non-reference frames until a packet with pts after ``t`` is demuxed.
+
+        Only called while no packet after ``t`` has been demuxed. The frame on screen at ``t`` is
+        then never skipped: if it is a non-reference B-frame, the reference frame after it in
+        presentation order (pts > t) comes before it in decode order, so decoding is back to normal
+        when it arrives. A skipped frame with pts <= t has a later reference frame with pts <= t
+        (the one it was decoded after), so it is not the one on screen.
+        """
+        self._skip_until = t
+        self.stream.codec_context.skip_frame = "NONREF"
+
+    def _stop_skipping(self) -> None:
+        self._skip_until = None
+        self.stream.codec_context.skip_frame = "DEFAULT"
 
     def _lost_between(self, pts_seconds: float, t: float) -> bool:
         """Whether a frame due on screen at ``t``, after the one at ``pts_seconds``, was lost."""
@@ -281,7 +305,9 @@ class _Reader:
         timestamp = 0 if self._from_start else int(t / self.time_base)
         self.container.seek(timestamp, backward=True, any_frame=False, stream=self.stream)
         self._frames, self._current, self._next, self._exhausted = None, None, None, False
-        self._pending = []
+        self._pending, self._demuxed_until = [], -math.inf
+        if self._skip_until is not None:
+            self._stop_skipping()
 
     # --------------------------------------------------------------------------------- decoding
 
@@ -303,13 +329,24 @@ class _Reader:
         num, den = self.time_base.numerator, self.time_base.denominator
         previous: _Decoded | None = None
         for packet in self.container.demux(self.stream):
-            if packet.pts is not None and packet.size:
-                bisect.insort(self._pending, packet.pts * num / den)
+            packet_pts = None if packet.pts is None or not packet.size else packet.pts * num / den
+            if packet_pts is not None:
+                self._demuxed_until = max(self._demuxed_until, packet_pts)
+            if (
+                self._skip_until is not None
+                and packet_pts is not None
+                and packet_pts > self._skip_until + _EPS
+            ):
+                self._stop_skipping()
+            if packet_pts is not None and self._skip_until is None:  # a skipped frame is not a lost one
+                bisect.insort(self._pending, packet_pts)
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError as exc:
-                where = f"{packet.pts * num / den:.3f} s" if packet.pts is not None else "unknown time"
+                where = f"{packet_pts:.3f} s" if packet_pts is not None else "unknown time"
                 self.warnings.append(f"skipped a corrupt packet at {where} ({exc.strerror})")
+                if packet_pts is not None and self._skip_until is not None:
+                    bisect.insort(self._lost, packet_pts)
                 continue
             for frame in frames:
                 ts = frame.pts if frame.pts is not None else frame.dts
