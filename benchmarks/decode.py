@@ -241,6 +241,7 @@ def run_child(peer: str, video: Path, args: argparse.Namespace, max_frames: int)
         return {"error": f"exit code {process.returncode}: {errors[-1:]}", "peak_rss_mb": peak}
     result = json.loads(output.strip().splitlines()[-1])
     result["peak_rss_mb"] = peak
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # whole process, imports included
     result["stderr_lines"] = len(errors)
     return result
 
@@ -283,7 +284,7 @@ def compare(name: str, video: Path, args: argparse.Namespace) -> dict:
         f"\n== {name}: {video.name}: {window.num_frames} instants -> {window.height}x{window.width}",
         flush=True,
     )
-    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa':>10} {'RSS imports':>12} {'peak RSS':>9}"
+    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa (CPU)':>20} {'CPU s':>7} {'RSS imports':>12} {'peak RSS':>9}"
     print(f"{header}  frames  agreement")
     results: dict[str, dict] = {}
     for peer in args.peers:
@@ -299,17 +300,23 @@ def compare(name: str, video: Path, args: argparse.Namespace) -> dict:
             continue
         result = ok[0] | {
             "seconds": median(r["seconds"] for r in ok),
+            "cpu_seconds": median(r["cpu_seconds"] for r in ok),
             "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
         }
         results[peer] = result
         base = results.get("videoqa")
         ratio = f"{result['seconds'] / base['seconds']:.2f}x" if base else "-"
+        if base:
+            ratio += f" ({result['cpu_seconds'] / base['cpu_seconds']:.2f}x CPU)"
         note = f" (max_frames={frames})" if frames != args.max_frames else ""
+        if result.get("stderr_lines"):
+            note += f" [{result['stderr_lines']} stderr lines]"
         check = agreement(result, base, truth, args.picture_tolerance) if base and peer != "videoqa" else ""
         if peer == "videoqa":
             check = agreement(result, {}, truth, args.picture_tolerance)
         print(
-            f"{peer:<11} {result['seconds']:8.2f} {ratio:>10} {result['rss_imported_mb']:9.0f} MB "
+            f"{peer:<11} {result['seconds']:8.2f} {ratio:>20} {result['cpu_seconds']:7.1f} "
+            f"{result['rss_imported_mb']:9.0f} MB "
             f"{result['peak_rss_mb']:6.0f} MB  {result['frames']:6d}  {check}{note}",
             flush=True,
         )
