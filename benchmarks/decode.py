@@ -284,8 +284,8 @@ def compare(name: str, video: Path, args: argparse.Namespace) -> dict:
         f"\n== {name}: {video.name}: {window.num_frames} instants -> {window.height}x{window.width}",
         flush=True,
     )
-    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa (CPU)':>20} {'CPU s':>7} {'RSS imports':>12} {'peak RSS':>9}"
-    print(f"{header}  frames  agreement")
+    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa (CPU)':>20} {'CPU s':>7}"
+    print(f"{header} {'RSS imports':>12} {'peak RSS':>9}  frames  agreement")
     results: dict[str, dict] = {}
     for peer in args.peers:
         why_not = available(peer, args)
