@@ -16,7 +16,8 @@ Every decoder then returns the frame on screen at those instants, resized to tha
 - ``full``: one full PyAV decode of every frame (no conversion): the floor for dense plans.
 
 Peers that are not installed are skipped and the table says so. Each child prints wall time
-(from opening the file to the last frame; imports excluded), RSS after imports and peak RSS
+and CPU seconds (from opening the file to the last frame; imports excluded), RSS after imports
+and peak RSS
 (``ru_maxrss`` from ``os.wait4``), and, outside the timed part, the pts of every returned frame and
 the source frame index drawn in it (``videoqa.synthetic`` frames are self-describing), plus an
 8x8 grey thumbnail. The parent compares each peer with videoqa: same pts, same picture (thumbnail
@@ -94,10 +95,10 @@ def child_videoqa(video: str, args: argparse.Namespace) -> dict:
     from videoqa import decode
 
     imported = _rss_mb()
-    started = time.perf_counter()
+    started = _clock()
     plan = _plan(video, args.max_frames)  # probe + plan are part of videoqa's work
     clips = list(decode(video, plan, num_threads=args.threads))
-    seconds = time.perf_counter() - started
+    seconds = _since(started)
     frames = [f for clip in clips for f in clip.frames]
     pts = [float(p) for clip in clips for p in clip.pts_seconds]
     return _result(seconds, imported, frames, pts)
@@ -109,7 +110,7 @@ def child_torchcodec(video: str, args: argparse.Namespace) -> dict:
 
     window = _plan(video, args.max_frames).windows[0]  # the instants, fixed before timing
     imported = _rss_mb()
-    started = time.perf_counter()
+    started = _clock()
     decoder = VideoDecoder(
         video,
         num_ffmpeg_threads=args.threads,
@@ -123,7 +124,7 @@ def child_torchcodec(video: str, args: argparse.Namespace) -> dict:
         batch = decoder.get_frames_played_at(seconds=instants[at : at + CHUNK])
         frames += list(batch.data.numpy())
         pts += batch.pts_seconds.tolist()
-    return _result(time.perf_counter() - started, imported, frames, pts)
+    return _result(_since(started), imported, frames, pts)
 
 
 def child_decord(video: str, args: argparse.Namespace) -> dict:
@@ -135,14 +136,14 @@ def child_decord(video: str, args: argparse.Namespace) -> dict:
 
     window = _plan(video, args.max_frames).windows[0]
     imported = _rss_mb()
-    started = time.perf_counter()
+    started = _clock()
     reader = decord.VideoReader(
         video, ctx=decord.cpu(0), num_threads=args.threads, width=window.width, height=window.height
     )
     starts = [float(s) for s in reader.get_frame_timestamp(range(len(reader)))[:, 0]]
     chosen = [max(bisect.bisect_right(starts, t + 1e-6) - 1, 0) for t in window.pts_seconds]
     frames = list(reader.get_batch(chosen).asnumpy())
-    return _result(time.perf_counter() - started, imported, frames, [starts[i] for i in chosen])
+    return _result(_since(started), imported, frames, [starts[i] for i in chosen])
 
 
 def child_qwen(video: str, args: argparse.Namespace) -> dict:
@@ -154,9 +155,9 @@ def child_qwen(video: str, args: argparse.Namespace) -> dict:
 
     vision_process.VIDEO_READER_BACKENDS["torchvision"] = no_fallback
     imported = _rss_mb()
-    started = time.perf_counter()
+    started = _clock()
     tensor = vision_process.fetch_video({"video": video, "max_frames": args.max_frames})
-    seconds = time.perf_counter() - started
+    seconds = _since(started)
     frames = list(tensor.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy())
     return _result(seconds, imported, frames, None)  # its own instants: no pts to compare
 
@@ -165,7 +166,7 @@ def child_full(video: str, args: argparse.Namespace) -> dict:
     import av
 
     imported = _rss_mb()
-    started = time.perf_counter()
+    started = _clock()
     count = 0
     with av.open(video) as container:
         stream = container.streams.video[0]
@@ -173,10 +174,24 @@ def child_full(video: str, args: argparse.Namespace) -> dict:
         stream.codec_context.thread_count = args.threads
         for _ in container.decode(stream):
             count += 1
-    return {"seconds": time.perf_counter() - started, "rss_imported_mb": imported, "frames": count}
+    seconds, cpu = _since(started)
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_imported_mb": imported, "frames": count}
 
 
-def _result(seconds: float, imported: float, frames: list, pts: list[float] | None) -> dict:
+def _clock() -> tuple[float, float]:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
+    return time.perf_counter(), usage.ru_utime + usage.ru_stime
+
+
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``started``."""
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1]
+
+
+def _result(timing: tuple[float, float], imported: float, frames: list, pts: list[float] | None) -> dict:
     """Timing plus, computed after the clock stopped, what the frames show."""
     import numpy as np
 
@@ -188,7 +203,8 @@ def _result(seconds: float, imported: float, frames: list, pts: list[float] | No
         h, w = grey.shape[0] // 8 * 8, grey.shape[1] // 8 * 8
         thumbs.append(grey[:h, :w].reshape(8, h // 8, 8, w // 8).mean(axis=(1, 3)).round(1).ravel().tolist())
     return {
-        "seconds": seconds,
+        "seconds": timing[0],
+        "cpu_seconds": timing[1],
         "rss_imported_mb": imported,
         "frames": len(frames),
         "height_width": list(np.asarray(frames[0]).shape[:2]) if frames else None,
@@ -241,7 +257,6 @@ def run_child(peer: str, video: Path, args: argparse.Namespace, max_frames: int)
         return {"error": f"exit code {process.returncode}: {errors[-1:]}", "peak_rss_mb": peak}
     result = json.loads(output.strip().splitlines()[-1])
     result["peak_rss_mb"] = peak
-    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime  # whole process, imports included
     result["stderr_lines"] = len(errors)
     return result
 
