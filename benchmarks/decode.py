@@ -286,7 +286,7 @@ def agreement(result: dict, reference: dict, truth: list[int] | None, tolerance:
         parts.append(f"picture {(mad <= tolerance).sum()}/{len(mad)} (max diff {mad.max():.1f})")
     if truth is not None and result.get("pts") is not None:
         wrong = sum(1 for got, want in zip(result["indices"], truth, strict=True) if got != want)
-        parts.append(f"wrong frames {wrong}")
+        parts.append(f"not the frame on screen {wrong}")
     return ", ".join(parts)
 
 
