@@ -163,7 +163,7 @@ class _Reader:
         last: tuple[_Decoded | None, int] = (None, -1)
         repeats: list[tuple[int, int]] = []  # (k, earlier k showing the same frame)
         past_end: list[int] = []  # targets after the stream's last frame ends
-        stale: list[int] = []  # targets whose frame stopped long before them (lost frames)
+        stale: list[int] = []  # targets whose due frame was lost (damage): an older one shows
         for k, t in enumerate(window.pts_seconds):
             decoded = self.frame_at(t)
             if self._exhausted and self._next is None and t > decoded.end_seconds + _EPS:
