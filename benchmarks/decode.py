@@ -1,23 +1,31 @@
-"""Decode benchmark: videoqa's default plan against qwen-vl-utils ``fetch_video`` (decord backend).
+"""Decode benchmark: videoqa against its peers on the same instants, each in its own process.
 
-For each generated video, three measurements, each in its own child process (peak RSS is that
-child's own ``ru_maxrss`` from ``os.wait4``):
+For each generated video, videoqa's default plan (``probe`` + ``plan_sampling``: fps 2, at most
+768 frames, qwen-vl-utils pixel budgets) fixes the work: the target instants and the output size.
+Every decoder then returns the frame on screen at those instants, resized to that size:
 
-- ``videoqa``: ``probe`` + ``plan_sampling`` (defaults: fps 2, at most 768 frames) + ``decode``;
-- ``qwen``: ``qwen_vl_utils.fetch_video`` with ``FORCE_QWENVL_VIDEO_READER=decord`` (its silent
-  fallback to torchvision is disabled, so a failure shows);
-- ``full``: one full decode of every frame with PyAV (frame threading, no conversion): the cost
-  of the densest possible sampling, the floor videoqa should stay near.
+- ``videoqa``: ``decode`` (PyAV backend);
+- ``torchcodec``: ``VideoDecoder(seek_mode="exact", transforms=[Resize])`` +
+  ``get_frames_played_at`` in chunks of 32 instants (bounded memory, like a window);
+- ``decord``: decord 0.6 ``VideoReader(width, height)`` + ``get_batch`` of the frame on screen at
+  each instant (from decord's own frame timestamps);
+- ``decord2``: the same with the decord2 fork, imported from ``--decord2-site`` (a ``pip install
+  --target`` directory: decord2 installs a module named ``decord`` too, so it cannot share a venv);
+- ``qwen``: qwen-vl-utils ``fetch_video`` on its decord backend (its own instants, the same frame
+  count and size: equal work; capped by ``--reference-ram-gb`` since it holds full-size floats);
+- ``full``: one full PyAV decode of every frame (no conversion): the floor for dense plans.
 
-Both sampled runs must produce the same frame count and frame size; the script checks it.
-Wall times are measured inside each child from before opening the file to the last frame
-(interpreter start-up and imports excluded, for both sides).
+Peers that are not installed are skipped and the table says so. Each child prints wall time
+and CPU seconds (from opening the file to the last frame; imports excluded), RSS after imports
+and peak RSS
+(``ru_maxrss`` from ``os.wait4``), and, outside the timed part, the pts of every returned frame and
+the source frame index drawn in it (``videoqa.synthetic`` frames are self-describing), plus an
+8x8 grey thumbnail. The parent compares each peer with videoqa: same pts, same picture (thumbnail
+mean absolute difference under ``--picture-tolerance``), and frames whose picture is another
+source frame than the one on screen at the instant ("wrong frames").
 
-Videos are generated once (``videoqa.synthetic``, scrolling-noise background so decoding costs
-about what real footage costs) and cached in ``benchmarks/.work``.
-
-    python benchmarks/decode.py                           # reference capped at ~10 GB peak RSS
-    python benchmarks/decode.py --reference-ram-gb 20     # the full 768-frame reference (~16 GB)
+    python benchmarks/decode.py --work-dir /tmp/videoqa-bench
+    python benchmarks/decode.py --videos sd_1h --peers videoqa torchcodec --threads 1
 """
 
 from __future__ import annotations
@@ -32,18 +40,22 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 VIDEOS = {
-    # name: (duration s, width, height, fps, gop s)
-    "hd_10min": (600.0, 1280, 720, 30, 2.0),
-    "low_10min": (600.0, 320, 180, 10, 2.0),
-    "low_2h": (7200.0, 320, 180, 10, 2.0),
+    # name: (duration s, width, height, fps, gop s, B-frames)
+    "hd_10min": (600.0, 1280, 720, 30, 2.0, 0),
+    "sd_1h": (3600.0, 640, 360, 15, 2.0, 0),
+    "low_10min": (600.0, 320, 180, 10, 2.0, 0),
+    "low_2h": (7200.0, 320, 180, 10, 2.0, 0),
+    "bframes_long_gop": (600.0, 640, 360, 25, 10.0, 3),
 }
+PEERS = ("videoqa", "torchcodec", "decord", "decord2", "qwen", "full")
+CHUNK = 32  # torchcodec instants per call
 
 
 def ensure_video(work_dir: Path, name: str) -> Path:
     from videoqa.synthetic import write_video
 
-    duration, width, height, fps, gop = VIDEOS[name]
-    path = work_dir / f"{name}_{width}x{height}_{fps}fps.mp4"
+    duration, width, height, fps, gop, bframes = VIDEOS[name]
+    path = work_dir / f"{name}_{width}x{height}_{fps}fps_gop{gop:g}_b{bframes}.mp4"
     if not path.exists():
         started = time.perf_counter()
         tmp = path.with_suffix(".tmp.mp4")
@@ -54,6 +66,7 @@ def ensure_video(work_dir: Path, name: str) -> Path:
             width=width,
             height=height,
             gop_seconds=gop,
+            bframes=bframes,
             background="moving_noise",
         )
         tmp.rename(path)
@@ -64,20 +77,76 @@ def ensure_video(work_dir: Path, name: str) -> Path:
 # ------------------------------------------------------------------------------------------ children
 
 
-def child_videoqa(video: str, max_frames: int, threads: int) -> dict:
-    from videoqa import decode, plan_sampling, probe
-
-    started = time.perf_counter()
-    info = probe(video)
-    plan = plan_sampling(info, max_frames=max_frames)
-    frames, shape = 0, None
-    for clip in decode(video, plan, num_threads=threads):
-        frames += clip.frames.shape[0]
-        shape = list(clip.frames.shape[1:3])
-    return {"seconds": time.perf_counter() - started, "frames": frames, "height_width": shape}
+def _rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
-def child_qwen(video: str, max_frames: int, threads: int) -> dict:
+def _plan(video: str, max_frames: int):
+    from videoqa import plan_sampling, probe
+
+    return plan_sampling(probe(video), max_frames=max_frames)
+
+
+def child_videoqa(video: str, args: argparse.Namespace) -> dict:
+    from videoqa import decode
+
+    imported = _rss_mb()
+    started = _clock()
+    plan = _plan(video, args.max_frames)  # probe + plan are part of videoqa's work
+    clips = list(decode(video, plan, num_threads=args.threads))
+    seconds = _since(started)
+    frames = [f for clip in clips for f in clip.frames]
+    pts = [float(p) for clip in clips for p in clip.pts_seconds]
+    return _result(seconds, imported, frames, pts)
+
+
+def child_torchcodec(video: str, args: argparse.Namespace) -> dict:
+    from torchcodec.decoders import VideoDecoder
+    from torchcodec.transforms import Resize
+
+    window = _plan(video, args.max_frames).windows[0]  # the instants, fixed before timing
+    imported = _rss_mb()
+    started = _clock()
+    decoder = VideoDecoder(
+        video,
+        num_ffmpeg_threads=args.threads,
+        seek_mode="exact",
+        dimension_order="NHWC",
+        transforms=[Resize((window.height, window.width))],
+    )
+    frames, pts = [], []
+    instants = list(window.pts_seconds)
+    for at in range(0, len(instants), CHUNK):
+        batch = decoder.get_frames_played_at(seconds=instants[at : at + CHUNK])
+        frames += list(batch.data.numpy())
+        pts += batch.pts_seconds.tolist()
+    return _result(_since(started), imported, frames, pts)
+
+
+def child_decord(video: str, args: argparse.Namespace) -> dict:
+    import bisect
+
+    if args.child == "decord2":
+        sys.path.insert(0, args.decord2_site)
+    import decord
+
+    window = _plan(video, args.max_frames).windows[0]
+    imported = _rss_mb()
+    started = _clock()
+    reader = decord.VideoReader(
+        video, ctx=decord.cpu(0), num_threads=args.threads, width=window.width, height=window.height
+    )
+    starts = [float(s) for s in reader.get_frame_timestamp(range(len(reader)))[:, 0]]
+    chosen = [max(bisect.bisect_right(starts, t + 1e-6) - 1, 0) for t in window.pts_seconds]
+    frames = list(reader.get_batch(chosen).asnumpy())
+    return _result(_since(started), imported, frames, [starts[i] for i in chosen])
+
+
+def child_qwen(video: str, args: argparse.Namespace) -> dict:
     os.environ["FORCE_QWENVL_VIDEO_READER"] = "decord"
     from qwen_vl_utils import vision_process
 
@@ -85,85 +154,195 @@ def child_qwen(video: str, max_frames: int, threads: int) -> dict:
         raise RuntimeError("qwen-vl-utils fell back to torchvision: the decord run failed")
 
     vision_process.VIDEO_READER_BACKENDS["torchvision"] = no_fallback
-    started = time.perf_counter()
-    video_tensor = vision_process.fetch_video({"video": video, "max_frames": max_frames})
-    return {
-        "seconds": time.perf_counter() - started,
-        "frames": int(video_tensor.shape[0]),
-        "height_width": [int(video_tensor.shape[2]), int(video_tensor.shape[3])],
-    }
+    imported = _rss_mb()
+    started = _clock()
+    tensor = vision_process.fetch_video({"video": video, "max_frames": args.max_frames})
+    seconds = _since(started)
+    frames = list(tensor.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy())
+    return _result(seconds, imported, frames, None)  # its own instants: no pts to compare
 
 
-def child_full(video: str, max_frames: int, threads: int) -> dict:
+def child_full(video: str, args: argparse.Namespace) -> dict:
     import av
 
-    started = time.perf_counter()
-    frames = 0
+    imported = _rss_mb()
+    started = _clock()
+    count = 0
     with av.open(video) as container:
         stream = container.streams.video[0]
         stream.thread_type = "FRAME"
-        stream.codec_context.thread_count = threads
+        stream.codec_context.thread_count = args.threads
         for _ in container.decode(stream):
-            frames += 1
-    return {"seconds": time.perf_counter() - started, "frames": frames, "height_width": None}
+            count += 1
+    seconds, cpu = _since(started)
+    return {"seconds": seconds, "cpu_seconds": cpu, "rss_imported_mb": imported, "frames": count}
 
 
-CHILDREN = {"videoqa": child_videoqa, "qwen": child_qwen, "full": child_full}
+def _clock() -> tuple[float, float]:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of the process
+    return time.perf_counter(), usage.ru_utime + usage.ru_stime
 
 
-def run_child(kind: str, video: Path, max_frames: int, threads: int) -> dict:
-    """Run one measurement in a fresh process; return its result plus its own peak RSS."""
-    command = [sys.executable, __file__, "--child", kind, "--video", str(video)]
-    command += ["--max-frames", str(max_frames), "--threads", str(threads)]
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+def _since(started: tuple[float, float]) -> tuple[float, float]:
+    """(wall, CPU) seconds since ``started``."""
+    now = _clock()
+    return now[0] - started[0], now[1] - started[1]
+
+
+def _result(timing: tuple[float, float], imported: float, frames: list, pts: list[float] | None) -> dict:
+    """Timing plus, computed after the clock stopped, what the frames show."""
+    import numpy as np
+
+    from videoqa.synthetic import read_frame_index
+
+    thumbs = []
+    for frame in frames:
+        grey = np.asarray(frame, dtype=np.float32).mean(axis=-1)
+        h, w = grey.shape[0] // 8 * 8, grey.shape[1] // 8 * 8
+        thumbs.append(grey[:h, :w].reshape(8, h // 8, 8, w // 8).mean(axis=(1, 3)).round(1).ravel().tolist())
+    return {
+        "seconds": timing[0],
+        "cpu_seconds": timing[1],
+        "rss_imported_mb": imported,
+        "frames": len(frames),
+        "height_width": list(np.asarray(frames[0]).shape[:2]) if frames else None,
+        "pts": pts,
+        "indices": [read_frame_index(np.asarray(f), strict=False) for f in frames],
+        "thumbs": thumbs,
+    }
+
+
+CHILDREN = {
+    "videoqa": child_videoqa,
+    "torchcodec": child_torchcodec,
+    "decord": child_decord,
+    "decord2": child_decord,
+    "qwen": child_qwen,
+    "full": child_full,
+}
+
+
+def available(peer: str, args: argparse.Namespace) -> str | None:
+    """None when the peer can run, else why not."""
+    import importlib.util
+
+    module = {"torchcodec": "torchcodec", "decord": "decord", "qwen": "qwen_vl_utils"}.get(peer)
+    if peer == "decord2":
+        if not (Path(args.decord2_site) / "decord").is_dir():
+            return f"not installed (pip install --target {args.decord2_site} decord2)"
+        return None
+    if module and importlib.util.find_spec(module) is None:
+        return f"not installed (pip install {module})"
+    return None
+
+
+def run_child(peer: str, video: Path, args: argparse.Namespace, max_frames: int) -> dict:
+    """One measurement in a fresh process: its result plus its own peak RSS (``os.wait4``)."""
+    import tempfile
+
+    command = [sys.executable, __file__, "--child", peer, "--video", str(video)]
+    command += ["--max-frames", str(max_frames), "--threads", str(args.threads)]
+    command += ["--decord2-site", args.decord2_site]
+    with tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        output = process.stdout.read() if process.stdout else ""
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stderr.seek(0)
+        errors = [line for line in stderr.read().splitlines() if line.strip()]
+    peak = usage.ru_maxrss / 1024  # Linux: KiB
     if process.returncode != 0:
-        return {"error": f"exit code {process.returncode}", "peak_rss_mb": usage.ru_maxrss / 1024}
+        return {"error": f"exit code {process.returncode}: {errors[-1:]}", "peak_rss_mb": peak}
     result = json.loads(output.strip().splitlines()[-1])
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux: KiB
-    result["process_seconds"] = time.perf_counter() - started
+    result["peak_rss_mb"] = peak
+    result["stderr_lines"] = len(errors)
     return result
 
 
-# -------------------------------------------------------------------------------------------- report
+def _on_screen(video: Path, instants: tuple[float, ...]) -> list[int]:
+    """Index of the frame on screen at each instant, from the packets' pts (the ground truth)."""
+    import bisect
+
+    import av
+
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        starts = sorted(float(p.pts * stream.time_base) for p in container.demux(stream) if p.size)
+    return [max(bisect.bisect_right(starts, t + 1e-9) - 1, 0) for t in instants]
 
 
-def _fmt(result: dict) -> str:
-    if "error" in result:
-        return f"FAILED ({result['error']})"
-    size = "x".join(map(str, result["height_width"])) if result["height_width"] else "-"
-    return (
-        f"{result['seconds']:7.2f} s  peak RSS {result['peak_rss_mb']:8.0f} MB  "
-        f"frames {result['frames']:6d}  size {size}"
-    )
+def agreement(result: dict, reference: dict, truth: list[int] | None, tolerance: float) -> str:
+    import numpy as np
+
+    parts = []
+    if result.get("pts") is not None and reference.get("pts") is not None:
+        same = np.isclose(result["pts"], reference["pts"], atol=1e-3).sum()
+        parts.append(f"pts {same}/{len(reference['pts'])}")
+    same_instants = result.get("pts") is not None and reference.get("pts") is not None
+    if same_instants and len(result["thumbs"]) == len(reference["thumbs"]):
+        mad = np.abs(np.array(result["thumbs"]) - np.array(reference["thumbs"])).mean(axis=1)
+        parts.append(f"picture {(mad <= tolerance).sum()}/{len(mad)} (max diff {mad.max():.1f})")
+    if truth is not None and result.get("pts") is not None:
+        wrong = sum(1 for got, want in zip(result["indices"], truth, strict=True) if got != want)
+        parts.append(f"not the frame on screen {wrong}")
+    return ", ".join(parts)
 
 
 def compare(name: str, video: Path, args: argparse.Namespace) -> dict:
-    print(f"\n== {name}: {video.name}", flush=True)
-    results = {"videoqa": run_child("videoqa", video, args.max_frames, args.threads)}
-    print(f"videoqa (pyav)        {_fmt(results['videoqa'])}", flush=True)
-    if not args.skip_reference:
-        frames = _reference_frames(video, args)
-        results["qwen"] = run_child("qwen", video, frames, args.threads)
-        print(f"qwen-vl-utils/decord  {_fmt(results['qwen'])}  (max_frames={frames})", flush=True)
-        if frames != args.max_frames:
-            results["videoqa_same_frames"] = run_child("videoqa", video, frames, args.threads)
-            print(f"videoqa at {frames:4d} fr  {_fmt(results['videoqa_same_frames'])}", flush=True)
-    results["full"] = run_child("full", video, args.max_frames, args.threads)
-    print(f"full decode (pyav)    {_fmt(results['full'])}", flush=True)
-    _ratios(results, args)
+    from statistics import median
+
+    window = _plan(str(video), args.max_frames).windows[0]
+    truth = _on_screen(video, window.pts_seconds)
+    print(
+        f"\n== {name}: {video.name}: {window.num_frames} instants -> {window.height}x{window.width}",
+        flush=True,
+    )
+    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa (CPU)':>20} {'CPU s':>7}"
+    print(f"{header} {'RSS imports':>12} {'peak RSS':>9}  frames  agreement")
+    results: dict[str, dict] = {}
+    for peer in args.peers:
+        why_not = available(peer, args)
+        if why_not:
+            print(f"{peer:<11} skipped: {why_not}", flush=True)
+            continue
+        frames = _reference_frames(video, args) if peer == "qwen" else args.max_frames
+        runs = [run_child(peer, video, args, frames) for _ in range(args.repeat)]
+        ok = [r for r in runs if "error" not in r]
+        if not ok:
+            print(f"{peer:<11} FAILED {runs[0]['error']}", flush=True)
+            continue
+        result = ok[0] | {
+            "seconds": median(r["seconds"] for r in ok),
+            "cpu_seconds": median(r["cpu_seconds"] for r in ok),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
+        }
+        results[peer] = result
+        base = results.get("videoqa")
+        ratio = f"{result['seconds'] / base['seconds']:.2f}x" if base else "-"
+        if base:
+            ratio += f" ({result['cpu_seconds'] / base['cpu_seconds']:.2f}x CPU)"
+        note = f" (max_frames={frames})" if frames != args.max_frames else ""
+        if result.get("stderr_lines"):
+            note += f" [{result['stderr_lines']} stderr lines]"
+        check = agreement(result, base, truth, args.picture_tolerance) if base and peer != "videoqa" else ""
+        if peer == "videoqa":
+            check = agreement(result, {}, truth, args.picture_tolerance)
+        print(
+            f"{peer:<11} {result['seconds']:8.2f} {ratio:>20} {result['cpu_seconds']:7.1f} "
+            f"{result['rss_imported_mb']:9.0f} MB "
+            f"{result['peak_rss_mb']:6.0f} MB  {result['frames']:6d}  {check}{note}",
+            flush=True,
+        )
     return results
 
 
 def _reference_frames(video: Path, args: argparse.Namespace) -> int:
-    """The reference's frame cap: --max-frames unless its estimated peak RSS exceeds --reference-ram-gb.
+    """qwen's frame cap: --max-frames unless its estimated peak RSS exceeds --reference-ram-gb.
 
     fetch_video holds every sampled frame at full size several times over (decord batch, numpy,
-    torch, then a float32 resize), about 10 bytes per pixel and channel; on a shared machine the
-    cap keeps it from taking all memory. The output says when the cap applied.
+    torch, a float32 resize), about 10 bytes per pixel and channel.
     """
     import av
 
@@ -174,53 +353,44 @@ def _reference_frames(video: Path, args: argparse.Namespace) -> int:
     return max(2, min(args.max_frames, affordable))
 
 
-def _ratios(results: dict, args: argparse.Namespace) -> None:
-    ours = results.get("videoqa_same_frames", results["videoqa"])
-    ref, full = results.get("qwen"), results["full"]
-    if ref and "error" not in ref and "error" not in ours:
-        same = ref["frames"] == ours["frames"] and ref["height_width"] == ours["height_width"]
-        print(
-            f"  speed-up vs qwen: {ref['seconds'] / ours['seconds']:.1f}x   "
-            f"peak RSS: {ours['peak_rss_mb'] / ref['peak_rss_mb']:.3f} of qwen's   "
-            f"same frame count and size: {same}"
-        )
-    if "error" not in results["videoqa"] and "error" not in full:
-        print(f"  videoqa / full decode time: {results['videoqa']['seconds'] / full['seconds']:.2f}")
+def versions() -> str:
+    import importlib.metadata
+
+    found = []
+    for dist in ("av", "torchcodec", "torch", "decord", "qwen-vl-utils"):
+        try:
+            found.append(f"{dist} {importlib.metadata.version(dist)}")
+        except importlib.metadata.PackageNotFoundError:
+            found.append(f"{dist} -")
+    return ", ".join(found)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work-dir", type=Path, default=HERE / ".work")
     parser.add_argument("--videos", nargs="+", default=list(VIDEOS), choices=list(VIDEOS))
+    parser.add_argument("--peers", nargs="+", default=list(PEERS), choices=list(PEERS))
     parser.add_argument("--max-frames", type=int, default=768, help="plan_sampling max_frames (default 768)")
+    parser.add_argument("--threads", type=int, default=2, help="decoder threads for every peer (default 2)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per peer; the median time is shown")
     parser.add_argument(
-        "--reference-ram-gb",
-        type=float,
-        default=10.0,
-        help="cap the qwen reference's frames so its estimated peak RSS stays under this (default 10);"
-        " a matching videoqa run is added when the cap applies",
+        "--reference-ram-gb", type=float, default=10.0, help="cap qwen's frames (default 10 GB)"
     )
-    parser.add_argument("--skip-reference", action="store_true", help="do not run qwen-vl-utils")
     parser.add_argument(
-        "--threads", type=int, default=2, help="decoder threads for videoqa and the full decode"
+        "--picture-tolerance", type=float, default=8.0, help="thumbnail mean abs diff (0-255)"
     )
+    parser.add_argument("--decord2-site", default="/tmp/videoqa-bench/decord2-site")
     parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--video", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(CHILDREN[args.child](args.video, args.max_frames, args.threads)))
+        print(json.dumps(CHILDREN[args.child](args.video, args)))
         return
     args.work_dir.mkdir(parents=True, exist_ok=True)
     print(f"# cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, threads: {args.threads}")
-    results = {name: compare(name, ensure_video(args.work_dir, name), args) for name in args.videos}
-    if {"low_10min", "low_2h"} <= results.keys():
-        short, long = results["low_10min"]["videoqa"], results["low_2h"]["videoqa"]
-        if "error" not in short and "error" not in long:
-            print(
-                f"\nvideoqa peak RSS, 2-hour vs 10-minute video (same resolution): "
-                f"{long['peak_rss_mb']:.0f} MB vs {short['peak_rss_mb']:.0f} MB "
-                f"({long['peak_rss_mb'] / short['peak_rss_mb']:.3f}x)"
-            )
+    print(f"# {versions()}")
+    for name in args.videos:
+        compare(name, ensure_video(args.work_dir, name), args)
 
 
 if __name__ == "__main__":

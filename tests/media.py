@@ -95,6 +95,8 @@ MEDIA: dict[str, Media] = {
             events=(Event(37.0, 44.5, "red"), Event(10.0, 12.0, "blue")),
         ),
         _m("long_lowres.mp4", duration_seconds=7200.0, fps=1, width=64, height=36, gop_seconds=10.0),
+        # Three frames at 0 s, 1 s and 1,000,000 s (issue 9 item 10: work bounded by the frames).
+        _m("sparse_gap.mkv", duration_seconds=1_000_001.0, fps=1, frame_durations=(1.0, 999_999.0, 1.0)),
     ]
 }
 

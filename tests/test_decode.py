@@ -84,6 +84,7 @@ def test_frames_are_the_ones_on_screen(key: str) -> None:
     (clip,) = videoqa.decode(path, plan_of(window(targets, height=28, width=56)))
     assert_exact(clip, path)
     assert clip.warnings == []
+    assert clip.stale_targets == ()
 
 
 def test_default_plan_end_to_end_sizes_and_count() -> None:
@@ -189,6 +190,7 @@ def test_targets_past_the_end_repeat_the_last_frame_with_a_warning() -> None:
     assert clip.pts_seconds[-1] == pytest.approx(9.9)
     assert len(clip.warnings) == 1
     assert "ends at 10.000 s, before 2 target(s) from 10.500 s" in clip.warnings[0]
+    assert clip.stale_targets == (2, 3)
 
 
 def test_a_header_that_lies_about_the_duration() -> None:
@@ -204,7 +206,7 @@ def test_corrupt_packets_are_skipped_with_a_warning_and_later_frames_return() ->
     path = media_path("corrupt_middle")  # packets in [2.0, 3.0) overwritten with random bytes
     targets = list(np.arange(0.0, 6.0, 0.25))
     (clip,) = videoqa.decode(path, plan_of(window(targets)))
-    assert clip.warnings and all("corrupt packet" in w for w in clip.warnings)
+    assert clip.warnings and all("corrupt packet" in w for w in clip.warnings[:-1])
     lo, hi = CORRUPT_SECONDS
     for t, frame, pts in zip(targets, clip.frames, clip.pts_seconds, strict=True):
         index = read_frame_index(frame)
@@ -212,12 +214,32 @@ def test_corrupt_packets_are_skipped_with_a_warning_and_later_frames_return() ->
             assert index == int(np.floor(t * 10 + 1e-9)) and pts == pytest.approx(index / 10)
         else:  # the damaged second shows the last good frame, with its true pts
             assert (index, pts) == (19, pytest.approx(1.9))
+    # ... and the clip says which targets show it: 2.0, 2.25, 2.5 and 2.75 s.
+    assert clip.stale_targets == (8, 9, 10, 11)
+    assert "4 target(s) from 2.000 s to 2.750 s show an older frame (pts 1.900 s" in clip.warnings[-1]
     # Seeking into the damage finds the same frames (it backs off to the keyframe before it).
     for policy in ("always", "never"):
         other, _ = _read_with_policy(path, targets, policy)
         np.testing.assert_array_equal(other.pts_seconds, clip.pts_seconds)
         assert [read_frame_index(f) for f in other.frames] == [read_frame_index(f) for f in clip.frames]
         assert other.warnings
+        assert other.stale_targets == clip.stale_targets
+
+
+def test_three_frames_over_eleven_days_plan_and_decode_three_frames() -> None:
+    """Frames at 0 s, 1 s and 1,000,000 s in a 2 kB mkv: work follows the frames, not the seconds."""
+    path = media_path("sparse_gap_mkv")
+    info = videoqa.probe(path)
+    assert (info.num_frames, info.num_frames_source) == (3, "counted")
+    assert info.duration_seconds == pytest.approx(1_000_001.0)
+    for window_seconds in (None, 600.0):  # 600 s windows once made 1,667 windows, 500,000 frames
+        plan = videoqa.plan_sampling(info, fps=0.5, window_seconds=window_seconds)
+        assert (len(plan.windows), plan.num_frames) == (1, 2)
+    (clip,) = videoqa.decode(path, plan)
+    assert clip.window.pts_seconds == (0.0, pytest.approx(500_000.5))
+    assert clip.pts_seconds.tolist() == [0.0, 1.0]  # the frame the stream holds on screen
+    assert [read_frame_index(f) for f in clip.frames] == [0, 1]
+    assert (clip.warnings, clip.stale_targets) == ([], ())  # a held frame is not a lost one
 
 
 def test_one_frame_video() -> None:

@@ -18,8 +18,10 @@ __all__ = [
     "ModelOutOfMemoryError",
     "NoVideoStreamError",
     "NotAVideoError",
+    "SourceAccessError",
     "SourceIOError",
     "TruncatedVideoError",
+    "UnsupportedVideoError",
     "VideoNotFoundError",
     "VideoQAError",
 ]
@@ -49,6 +51,15 @@ class SourceIOError(MediaError):
     """Reading the bytes failed (network, bucket, filesystem): worth a retry."""
 
     transient = True
+
+
+class SourceAccessError(MediaError):
+    """The source cannot be reached as asked (missing credentials, denied access, an unsupported
+    protocol): a retry cannot help until the settings change."""
+
+
+class UnsupportedVideoError(MediaError, ValueError):
+    """A valid video the model cannot take (frames more elongated than 200:1)."""
 
 
 class EmptyVideoError(MediaError):

@@ -79,8 +79,10 @@ def _clips(
                 # decord 0.6 applies the display matrix itself and takes the size as displayed
                 # (tests/test_decode_decord.py checks 90/180/270 against the drawn frame index).
                 request = ("window", list(window.pts_seconds), window.height, window.width)
-                frames, pts, warnings = worker.request(request)
-                yield Clip(window=window, frames=frames, pts_seconds=pts, warnings=warnings)
+                frames, pts, warnings, far = worker.request(request)
+                yield Clip(
+                    window=window, frames=frames, pts_seconds=pts, warnings=warnings, stale_targets=far
+                )
         finally:
             worker.close()
 
@@ -176,7 +178,7 @@ class _Served:
 
     def window(
         self, targets: list[float], height: int, width: int
-    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    ) -> tuple[np.ndarray, np.ndarray, list[str], tuple[int, ...]]:
         reader = self.reader(height, width)
         warnings = []
         if len(reader) != len(self.starts):
@@ -194,7 +196,8 @@ class _Served:
                 f"the stream ends at {self.end:.3f} s, before {len(past_end)} target(s) from "
                 f"{past_end[0]:.3f} s; repeated its last frame (pts {self.starts[chosen[-1]]:.3f} s)"
             )
-        return frames, np.array([self.starts[i] for i in chosen], dtype=np.float64), warnings
+        far = tuple(k for k, t in enumerate(targets) if t > self.end + _EPS)  # decord hides damage
+        return frames, np.array([self.starts[i] for i in chosen], dtype=np.float64), warnings, far
 
 
 def _frame_times(path: str) -> tuple[list[float], float]:

@@ -2,7 +2,7 @@
 
 Facts come from three cheap looks:
 - the container and stream headers (codec, size, frame count when the container states it);
-- the first packets (up to a minute of them, demuxed but not decoded): frame-rate regularity
+- the first packets (up to 600, demuxed not decoded; all of them in a short file): frame-rate regularity
   and keyframe spacing;
 - the last packets (one seek near the end): where the last frame stops, so the duration is
   measured, not trusted from a header;
@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 __all__ = ["probe"]
 
 _HEAD_PACKETS = 600
-_HEAD_SECONDS = 60.0
+_HEAD_BYTES = 64 << 20  # a few seconds of 4K; bounds the head's I/O whatever the frame rate
 _TAIL_SECONDS = 30.0
 _REORDER_SLACK = 32  # packets; more than any decoder's reorder depth (16)
 _VFR_TOLERANCE_SECONDS = 0.0015  # above Matroska's 1 ms timestamp rounding
+_ROUNDING_TICKS = 3  # first pts, last pts and last duration: each rounded to one time-base tick
 
 
 def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> VideoInfo:
@@ -48,26 +49,37 @@ def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | N
         container = open_container(src)
         try:
             with media_errors(src.name, doing="reading the stream"):
-                return _probe_container(container, src.name)
+                return _probe_container(container, src.name, src.size)
         finally:
             container.close()
 
 
-def _probe_container(container: av.container.InputContainer, name: str) -> VideoInfo:
+def _probe_container(container: av.container.InputContainer, name: str, size_bytes: int | None) -> VideoInfo:
     stream = video_stream(container, name)
     time_base = float(stream.time_base)
     first_frame = _first_frame(container, stream, name)
     start_seconds = float(first_frame.pts * first_frame.time_base)
     rotation = (-round(first_frame.rotation / 90) * 90) % 360
-    head = _head_packets(container, stream, time_base)
+    head, complete = _head_packets(container, stream, time_base)
     end_seconds = _end_seconds(container, stream, time_base, head)
     duration = max(end_seconds - start_seconds, 0.0)
     if stream.frames > 0:
         num_frames, num_frames_source = int(stream.frames), "header"
+    elif complete:  # the head reached the end of the stream: every frame was counted
+        num_frames, num_frames_source = len(head), "counted"
     else:
         rate = float(stream.average_rate or stream.guessed_rate or 0) or _rate_from_packets(head)
-        num_frames, num_frames_source = max(1, round(duration * rate)), "estimated"
-    average_fps = num_frames / duration if duration > 0 else float(stream.average_rate or 0)
+        # A frame takes at least one byte: a gap in the timestamps never makes up frames.
+        most = size_bytes if size_bytes else float("inf")
+        num_frames, num_frames_source = max(1, min(round(duration * rate), most)), "estimated"
+    is_vfr = _is_vfr(head)
+    nominal = None if is_vfr else _nominal_duration(stream.average_rate, num_frames, duration, time_base)
+    if nominal is not None:
+        # Constant rate: the container rounded the timestamps (Matroska: to the millisecond), so
+        # 480 frames at 24 fps measure 19.999 s. The true length is num_frames / rate.
+        duration, average_fps = nominal, float(stream.average_rate)
+    else:
+        average_fps = num_frames / duration if duration > 0 else float(stream.average_rate or 0)
     return VideoInfo(
         source=name,
         container=container.format.name,
@@ -80,7 +92,7 @@ def _probe_container(container: av.container.InputContainer, name: str) -> Video
         average_fps=average_fps,
         num_frames=num_frames,
         num_frames_source=num_frames_source,
-        is_variable_frame_rate=_is_vfr(head),
+        is_variable_frame_rate=is_vfr,
         keyframe_interval_seconds=_keyframe_interval(head),
     )
 
@@ -102,20 +114,24 @@ def _first_frame(container: Any, stream: Any, name: str) -> Any:
     raise EmptyVideoError(name, f"the video stream has no decodable frames{detail}; re-export the file")
 
 
-def _head_packets(container: Any, stream: Any, time_base: float) -> list[tuple[float, float, bool]]:
-    """(pts, duration, keyframe) in seconds of the first packets, in presentation order."""
+def _head_packets(
+    container: Any, stream: Any, time_base: float
+) -> tuple[list[tuple[float, float, bool]], bool]:
+    """(pts, duration, keyframe) in seconds of the first packets, in presentation order, and
+    whether they are all the packets of the stream."""
     container.seek(0, backward=True, any_frame=False, stream=stream)
-    packets = []
+    packets, num_bytes = [], 0
     for packet in container.demux(stream):
         if packet.pts is None or packet.size == 0:
             continue
-        pts = packet.pts * time_base
-        packets.append((pts, (packet.duration or 0) * time_base, bool(packet.is_keyframe)))
-        if len(packets) >= _HEAD_PACKETS or pts - packets[0][0] > _HEAD_SECONDS:
+        if len(packets) >= _HEAD_PACKETS or num_bytes > _HEAD_BYTES:
             # Stopped early: with B-frames the last packets in decode order leave pts gaps, so
             # drop a reorder window's worth from the end of the presentation order.
-            return sorted(packets)[:-_REORDER_SLACK] if len(packets) > 2 * _REORDER_SLACK else sorted(packets)
-    return sorted(packets)
+            head = sorted(packets)
+            return (head[:-_REORDER_SLACK] if len(head) > 2 * _REORDER_SLACK else head), False
+        packets.append((packet.pts * time_base, (packet.duration or 0) * time_base, bool(packet.is_keyframe)))
+        num_bytes += packet.size
+    return sorted(packets), True
 
 
 def _end_seconds(
@@ -143,6 +159,22 @@ def _header_end(container: Any, stream: Any, time_base: float) -> float | None:
     if container.duration:
         return container.duration / 1_000_000
     return None
+
+
+def _nominal_duration(rate: Any, num_frames: int, measured: float, time_base: float) -> float | None:
+    """``num_frames / rate`` when the measured duration differs from it by timestamp rounding only.
+
+    The first pts, the last pts and the last duration are each rounded to the time base, so a
+    constant-rate stream measures within ``_ROUNDING_TICKS`` ticks of its true length; a larger
+    difference (or one of half a frame) means the header rate is not the stream's rate.
+    """
+    if not rate or rate <= 0:
+        return None
+    nominal = num_frames / float(rate)
+    slack = _ROUNDING_TICKS * time_base + 1e-9
+    if slack >= 0.5 / float(rate) or abs(nominal - measured) > slack:
+        return None
+    return nominal
 
 
 def _gaps(head: list[tuple[float, float, bool]]) -> list[float]:

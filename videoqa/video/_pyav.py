@@ -13,6 +13,7 @@ file), so no full-size frame ever reaches Python; rotation is applied to the sma
 from __future__ import annotations
 
 import bisect
+import math
 import os
 from collections import deque
 from collections.abc import Iterator
@@ -80,6 +81,14 @@ class _Converter:
         out[:] = np.rot90(rgb, k=-(rotation // 90)) if rotation else rgb  # a player turns it clockwise
 
 
+def _stale_warning(window: Window, stale: list[int], pts: np.ndarray) -> str:
+    first, last = window.pts_seconds[stale[0]], window.pts_seconds[stale[-1]]
+    return (
+        f"{len(stale)} target(s) from {first:.3f} s to {last:.3f} s show an older frame (pts "
+        f"{pts[stale[0]]:.3f} s at {first:.3f} s): the frames due then could not be decoded"
+    )
+
+
 @dataclass
 class _Decoded:
     frame: Any
@@ -135,6 +144,13 @@ class _Reader:
         self._first_pts: float | None = None  # the stream's first frame, once seen
         self._from_start = True  # the demuxer is at the start of the stream
         self._frame_gap = 0.0
+        # With B-frames, frames before a target that no other frame references are not decoded
+        # (skip_frame NONREF) until a packet after the target is demuxed; see _start_skipping.
+        self._skip_nonref = bool(stream.codec_context.has_b_frames)
+        self._skip_until: float | None = None
+        self._demuxed_until = -math.inf  # largest packet pts demuxed since the last seek
+        self._pending: list[float] = []  # pts of demuxed packets whose frame has not come out yet
+        self._lost: list[float] = []  # pts of packets that never became a frame (damage), sorted
         self.warnings: list[str] = []
         self.num_seeks = 0
 
@@ -146,11 +162,14 @@ class _Reader:
         pts = np.empty(window.num_frames, dtype=np.float64)
         last: tuple[_Decoded | None, int] = (None, -1)
         repeats: list[tuple[int, int]] = []  # (k, earlier k showing the same frame)
-        past_end: list[float] = []
+        past_end: list[int] = []  # targets after the stream's last frame ends
+        stale: list[int] = []  # targets whose due frame was lost (damage): an older one shows
         for k, t in enumerate(window.pts_seconds):
             decoded = self.frame_at(t)
             if self._exhausted and self._next is None and t > decoded.end_seconds + _EPS:
-                past_end.append(t)
+                past_end.append(k)
+            elif self._lost_between(decoded.pts_seconds, t):
+                stale.append(k)
             if last[0] is decoded:
                 repeats.append((k, last[1]))
             else:
@@ -160,12 +179,16 @@ class _Reader:
         self.converter.drain()
         for k, earlier in repeats:
             frames[k] = frames[earlier]
+        if stale:
+            self.warnings.append(_stale_warning(window, stale, pts))
         if past_end:
             self.warnings.append(
                 f"the stream ends at {self._current.end_seconds:.3f} s, before {len(past_end)} target(s) "
-                f"from {past_end[0]:.3f} s; repeated its last frame (pts {self._current.pts_seconds:.3f} s)"
+                f"from {window.pts_seconds[past_end[0]]:.3f} s; repeated its last frame "
+                f"(pts {self._current.pts_seconds:.3f} s)"
             )
-        return Clip(window=window, frames=frames, pts_seconds=pts, warnings=self.warnings)
+        far = tuple(sorted(stale + past_end))
+        return Clip(window=window, frames=frames, pts_seconds=pts, warnings=self.warnings, stale_targets=far)
 
     def close(self) -> None:
         self.converter.close()
@@ -176,6 +199,8 @@ class _Reader:
         """The frame on screen at ``t`` (seconds)."""
         if self._needs_seek(t):
             self._seek(t)
+        if self._skip_nonref and self._demuxed_until <= t + _EPS:
+            self._start_skipping(t)
         while True:
             upcoming = self._peek()
             if upcoming is None:
@@ -190,6 +215,35 @@ class _Reader:
                 self.name, "no frame of the video stream could be decoded; re-export the file"
             )
         return self._current
+
+    def _start_skipping(self, t: float) -> None:
+        """Skip non-reference frames until a packet with pts after ``t`` is demuxed.
+
+        Only called while no packet after ``t`` has been demuxed. The frame on screen at ``t`` is
+        then never skipped: if it is a non-reference B-frame, the reference frame after it in
+        presentation order (pts > t) comes before it in decode order, so decoding is back to normal
+        when it arrives. A skipped frame with pts <= t has a later reference frame with pts <= t
+        (the one it was decoded after), so it is not the one on screen.
+        """
+        self._skip_until = t
+        self.stream.codec_context.skip_frame = "NONREF"
+
+    def _stop_skipping(self) -> None:
+        self._skip_until = None
+        self.stream.codec_context.skip_frame = "DEFAULT"
+
+    def _lost_between(self, pts_seconds: float, t: float) -> bool:
+        """Whether a frame due on screen at ``t``, after the one at ``pts_seconds``, was lost."""
+        i = bisect.bisect_right(self._lost, pts_seconds + _EPS)
+        return i < len(self._lost) and self._lost[i] <= t + _EPS
+
+    def _settle(self, pts_seconds: float) -> None:
+        """A frame at ``pts_seconds`` came out: packets before it that gave no frame are lost."""
+        i = bisect.bisect_right(self._pending, pts_seconds + _EPS)
+        for lost in self._pending[:i]:
+            if lost < pts_seconds - _EPS:
+                bisect.insort(self._lost, lost)
+        del self._pending[:i]
 
     def _decoded_until(self) -> float | None:
         last = self._next or self._current
@@ -251,6 +305,9 @@ class _Reader:
         timestamp = 0 if self._from_start else int(t / self.time_base)
         self.container.seek(timestamp, backward=True, any_frame=False, stream=self.stream)
         self._frames, self._current, self._next, self._exhausted = None, None, None, False
+        self._pending, self._demuxed_until = [], -math.inf
+        if self._skip_until is not None:
+            self._stop_skipping()
 
     # --------------------------------------------------------------------------------- decoding
 
@@ -272,11 +329,24 @@ class _Reader:
         num, den = self.time_base.numerator, self.time_base.denominator
         previous: _Decoded | None = None
         for packet in self.container.demux(self.stream):
+            packet_pts = None if packet.pts is None or not packet.size else packet.pts * num / den
+            if packet_pts is not None:
+                self._demuxed_until = max(self._demuxed_until, packet_pts)
+            if (
+                self._skip_until is not None
+                and packet_pts is not None
+                and packet_pts > self._skip_until + _EPS
+            ):
+                self._stop_skipping()
+            if packet_pts is not None and self._skip_until is None:  # a skipped frame is not a lost one
+                bisect.insort(self._pending, packet_pts)
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError as exc:
-                where = f"{packet.pts * num / den:.3f} s" if packet.pts is not None else "unknown time"
+                where = f"{packet_pts:.3f} s" if packet_pts is not None else "unknown time"
                 self.warnings.append(f"skipped a corrupt packet at {where} ({exc.strerror})")
+                if packet_pts is not None and self._skip_until is not None:
+                    bisect.insort(self._lost, packet_pts)
                 continue
             for frame in frames:
                 ts = frame.pts if frame.pts is not None else frame.dts
@@ -284,6 +354,7 @@ class _Reader:
                     self.warnings.append("skipped a decoded frame without a timestamp")
                     continue
                 pts = ts * num / den
+                self._settle(pts)
                 if previous is not None and pts <= previous.pts_seconds:
                     continue  # duplicate or out-of-order output after damage
                 if previous is not None:

@@ -23,6 +23,7 @@ import itertools
 import math
 import numbers
 
+from videoqa.errors import UnsupportedVideoError
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
 __all__ = [
@@ -107,6 +108,14 @@ def _check_info(info: object) -> VideoInfo:
             raise ValueError(f"{info.source}: VideoInfo.{name} must be > 0 to plan sampling, got {value!r}")
     if not math.isfinite(info.start_seconds):
         raise ValueError(f"{info.source}: VideoInfo.start_seconds must be finite, got {info.start_seconds!r}")
+    ratio = max(info.width, info.height) / min(info.width, info.height)
+    if ratio > MAX_ASPECT_RATIO:
+        raise UnsupportedVideoError(
+            info.source,
+            f"its {info.display_width}x{info.display_height} frames have aspect ratio {ratio:.1f}, above "
+            f"the model's limit of {MAX_ASPECT_RATIO} (the Qwen processors refuse them); crop or pad "
+            f"the video to at most {MAX_ASPECT_RATIO}:1",
+        )
     return info
 
 
@@ -279,21 +288,21 @@ def _window_bounds(
 ) -> list[tuple[float, float]]:
     """Consecutive ``[a, b)`` windows of ``window_seconds`` covering ``[start, end)``.
 
-    Boundaries are ``start + i * window_seconds`` (no accumulated float error). The last
+    ``window_seconds`` below ``2 / average_fps`` (fewer than 2 frames of the video) is widened to
+    that. Boundaries are ``start + i * window_seconds`` (no accumulated float error). The last
     window may be shorter; a tail shorter than one temporal patch at the requested rate
     (``2 / fps`` seconds) or holding fewer than 2 frames is merged into the window before it.
     """
+    if window_seconds is not None:
+        # A window holds at least one temporal patch of distinct frames, so a sparse stream (a
+        # frame every 1000 s, or three frames over 11 days) never plans more windows than frames.
+        window_seconds = max(window_seconds, TEMPORAL_PATCH_SIZE / info.average_fps)
     if window_seconds is None or window_seconds >= end - start:
         return [(start, end)]
-    if window_seconds * info.average_fps < TEMPORAL_PATCH_SIZE:
-        raise ValueError(
-            f"window_seconds={window_seconds} holds fewer than {TEMPORAL_PATCH_SIZE} frames of this "
-            f"{info.average_fps:g} fps video; use at least {TEMPORAL_PATCH_SIZE / info.average_fps:g} s"
-        )
     count = math.ceil(_snap((end - start) / window_seconds))
     edges = [start + i * window_seconds for i in range(count)] + [end]
     tail_start = edges[-2]
-    tail_too_short = end - tail_start < TEMPORAL_PATCH_SIZE / fps
+    tail_too_short = end - tail_start < TEMPORAL_PATCH_SIZE / fps - _SNAP  # float noise is not short
     if len(edges) > 2 and (tail_too_short or _frames_on_screen(info, tail_start, end) < TEMPORAL_PATCH_SIZE):
         del edges[-2]
     return list(itertools.pairwise(edges))
@@ -367,6 +376,8 @@ def plan_sampling(
         end_seconds: absolute end (exclusive) of the range; default: the video's end.
         window_seconds: cut the range into consecutive windows of this length, each with its own
             budgets; a tail shorter than ``2 / fps`` seconds (or under 2 frames) joins the window before it.
+            Windows are never shorter than 2 frames of the video (``2 / info.average_fps``), so a plan
+            never holds more frames than the stream (a one-frame range still gets 2 targets).
 
     Returns:
         A :class:`SamplingPlan` whose windows each hold an even number of frames at the instants

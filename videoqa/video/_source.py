@@ -10,13 +10,14 @@ fetched. Errors are mapped to :mod:`videoqa.errors`: a missing object is
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from videoqa.errors import MissingExtraError, SourceIOError, VideoNotFoundError
+from videoqa.errors import MissingExtraError, SourceAccessError, SourceIOError, VideoNotFoundError
 
 __all__ = ["OpenSource", "open_source", "source_name"]
 
@@ -26,6 +27,13 @@ _PROTOCOL_EXTRAS = {
     "s3a": ("s3", "s3fs"),
     "gs": ("gcs", "gcsfs"),
     "gcs": ("gcs", "gcsfs"),
+}
+
+_CREDENTIALS_HINTS = {
+    "s3": "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+    "s3a": "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+    "gs": "set GOOGLE_APPLICATION_CREDENTIALS or run gcloud auth application-default login",
+    "gcs": "set GOOGLE_APPLICATION_CREDENTIALS or run gcloud auth application-default login",
 }
 
 
@@ -112,17 +120,58 @@ def _open_remote(name: str, protocol: str, storage_options: dict[str, Any]) -> I
     except ImportError as exc:  # fsspec is a core dependency; this only guards broken installs
         raise MissingExtraError(feature=f"reading {protocol}:// URLs", extra="s3", module="fsspec") from exc
     try:
+        fsspec.get_filesystem_class(protocol)
+    except ValueError:
+        raise SourceAccessError(
+            name,
+            f"unsupported URL protocol {protocol!r}; use a local path, s3://, gs://, http(s):// or file://",
+        ) from None
+    except ImportError:
+        pass  # url_to_fs below names the missing extra
+    try:
         fs, path = fsspec.core.url_to_fs(name, **storage_options)
     except ImportError as exc:
         extra, module = _PROTOCOL_EXTRAS.get(protocol, (protocol, str(exc.name or protocol)))
         raise MissingExtraError(feature=f"reading {protocol}:// URLs", extra=extra, module=module) from exc
-    except ValueError as exc:
-        raise SourceIOError(name, f"cannot open this URL with fsspec: {exc}") from exc
+    except (ValueError, TypeError) as exc:
+        raise SourceAccessError(name, f"cannot open this URL with these storage_options: {exc}") from exc
+    except Exception as exc:  # ftp/sftp connect here: DNS and connection errors of every library
+        raise _remote_error(name, protocol, exc) from exc
     try:
         return fs.open(path, "rb")
-    except FileNotFoundError as exc:
-        raise VideoNotFoundError(name, "no such object; check the bucket and key") from exc
-    except PermissionError as exc:
-        raise SourceIOError(name, f"access denied ({exc}); check credentials in storage_options") from exc
-    except OSError as exc:
-        raise SourceIOError(name, f"reading failed: {exc}") from exc
+    except Exception as exc:  # each fsspec backend raises its client library's own errors
+        raise _remote_error(name, protocol, exc) from exc
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    seen: BaseException | None = exc
+    while seen is not None:
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def _remote_error(name: str, protocol: str, exc: Exception) -> Exception:
+    """The videoqa error for a failure to open a URL: what went wrong, and what to do."""
+    causes = list(_causes(exc))
+    kinds = {type(c).__name__ for c in causes}
+    if any("Credentials" in kind or kind == "RefreshError" for kind in kinds):
+        how = _CREDENTIALS_HINTS.get(protocol, "configure them")
+        return SourceAccessError(
+            name,
+            f"no credentials for {protocol}:// ({exc}); {how}, or pass storage_options "
+            "(e.g. {'anon': True} for a public bucket)",
+        )
+    if any(isinstance(c, PermissionError) for c in causes):
+        return SourceAccessError(name, f"access denied ({exc}); check the credentials in storage_options")
+    unreachable = [c for c in causes if isinstance(c, (ConnectionError, socket.gaierror, TimeoutError))]
+    if unreachable:
+        return SourceIOError(
+            name,
+            f"cannot reach the host ({unreachable[-1]}); check the URL and that the server is up, then retry",
+        )
+    if isinstance(exc, FileNotFoundError):
+        where = "check the bucket and key" if protocol in _PROTOCOL_EXTRAS else "check the URL"
+        return VideoNotFoundError(name, f"no such object; {where}")
+    if isinstance(exc, OSError):
+        return SourceIOError(name, f"reading failed: {exc}; retry later")
+    return SourceAccessError(name, f"opening the URL failed ({type(exc).__name__}: {exc}); check the URL")

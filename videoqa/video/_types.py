@@ -14,7 +14,7 @@ import numpy as np
 
 __all__ = ["Clip", "NumFramesSource", "SamplingPlan", "VideoInfo", "Window"]
 
-NumFramesSource = Literal["header", "estimated"]
+NumFramesSource = Literal["header", "counted", "estimated"]
 
 
 @dataclass(frozen=True)
@@ -36,13 +36,17 @@ class VideoInfo:
     start_seconds: float
     """Presentation time of the first frame; may be above 0."""
     duration_seconds: float
-    """From the first frame's start to the last frame's end."""
+    """From the first frame's start to the last frame's end. On a constant-rate stream whose
+    measured length differs from ``num_frames / nominal rate`` by timestamp rounding only (Matroska
+    stores milliseconds: 480 frames at 24 fps measure 19.999 s), it is ``num_frames / rate``."""
     average_fps: float
-    """Average frame rate: frames per second over the whole stream."""
+    """Average frame rate: frames per second over the whole stream (the nominal rate when the
+    duration was taken from it, see ``duration_seconds``)."""
     num_frames: int
     """Number of frames in the stream; see ``num_frames_source``."""
     num_frames_source: NumFramesSource
-    """``"header"`` when the container states the count, ``"estimated"`` when derived from duration x fps."""
+    """``"header"`` when the container states the count, ``"counted"`` when probing saw every packet
+    (short files), ``"estimated"`` when derived from duration x fps (never above the file's size in bytes)."""
     is_variable_frame_rate: bool
     """True when frame durations differ (or the container says so)."""
     keyframe_interval_seconds: float | None = None
@@ -160,6 +164,11 @@ class Clip:
     """float64 array (T,): true presentation time of each returned frame."""
     warnings: list[str] = field(default_factory=list)
     """Problems met while decoding (skipped corrupt packets, frames repeated at the end)."""
+    stale_targets: tuple[int, ...] = ()
+    """Indices ``k`` of the targets whose returned frame is not the one due at the target instant:
+    a frame after it could not be decoded (damage), or the target lies past the stream's end. A
+    frame the stream itself holds on screen (variable frame rate, a gap in the recording) is not
+    stale. ``warnings`` says the same in words."""
 
     def __post_init__(self) -> None:
         if self.frames.ndim != 4 or self.frames.shape[-1] != 3 or self.frames.dtype != np.uint8:
@@ -176,9 +185,14 @@ class Clip:
     def index(self) -> int:
         return self.window.index
 
+    @property
+    def num_stale_targets(self) -> int:
+        """How many targets got a frame far from their instant (0 on a healthy stream)."""
+        return len(self.stale_targets)
+
     def __repr__(self) -> str:
         return (
             f"Clip(window={self.window.index}, frames={tuple(self.frames.shape)}, "
             f"pts_seconds=[{self.pts_seconds[0]:.3f} .. {self.pts_seconds[-1]:.3f}], "
-            f"warnings={len(self.warnings)})"
+            f"warnings={len(self.warnings)}, stale_targets={len(self.stale_targets)})"
         )
