@@ -11,22 +11,16 @@ compared, token for token, with what the official chat template renders for the 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
 import videoqa
 from videoqa import prompts
-from videoqa.model import OFFICIAL_FILES, build_tiny_model, load_model, shrink_official_config
+from videoqa.model import OFFICIAL_FILES, load_model, shrink_official_config
 from videoqa.synthetic import Event, write_video
 
-OFFICIAL = Path(__file__).parent / "data" / "official"
-# Files a model's folder lacks are taken from the folder named here (see the README there: the
-# Qwen2.5-VL-3B chat template, processor and tokenizer configs were not found in two copies;
-# the model repositories list them with the 7B's sizes).
-FALLBACK = {"Qwen2.5-VL-3B-Instruct": "Qwen2.5-VL-7B-Instruct"}
-CHECKPOINTS = ("Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-7B-Instruct")
+# The `official` fixture (tests/fixtures_models.py) builds each of OFFICIAL_CHECKPOINTS shrunk.
 SIZE_KEYS = {
     "hidden_size",
     "intermediate_size",
@@ -42,23 +36,6 @@ QUESTIONS = {
     "events": {"question": "List the events."},
 }
 SMALL = {"min_pixels": 8 * 28 * 28, "max_pixels": 8 * 28 * 28, "max_new_tokens": 8}
-
-
-def official_files(name: str) -> dict[str, Path]:
-    folder = OFFICIAL / name
-    fallback = OFFICIAL / FALLBACK.get(name, name)
-    return {f: (folder / f if (folder / f).is_file() else fallback / f) for f in OFFICIAL_FILES}
-
-
-@pytest.fixture(scope="module", params=CHECKPOINTS)
-def official(request, tmp_path_factory) -> tuple[str, Path, Path]:
-    """(model name, directory of its official files, the shrunk checkpoint built from them)."""
-    name = request.param
-    source = tmp_path_factory.mktemp(f"official-{name}")
-    for file, path in official_files(name).items():
-        shutil.copyfile(path, source / file)
-    built = build_tiny_model(tmp_path_factory.mktemp("built") / name, official=source)
-    return name, source, built
 
 
 @pytest.fixture(scope="module")

@@ -376,19 +376,23 @@ def build_tiny_model(
     kind: TinyKind | None = None,
     seed: int = 0,
     official: str | os.PathLike[str] | None = None,
+    shrink: bool = True,
 ) -> Path:
     """Build a tiny random-weight checkpoint and ``save_pretrained`` it into ``path``.
 
     ``kind`` (default ``"qwen2.5-vl"``) picks the built-in recipe. With ``official``, a directory
     of a released checkpoint's :data:`OFFICIAL_FILES`, the checkpoint is that model shrunk by
     :func:`shrink_official_config`, with its shipped chat template, processor, generation and
-    tokenizer configs (``kind``, if given, must match its ``model_type``).
+    tokenizer configs (``kind``, if given, must match its ``model_type``). ``shrink=False`` keeps
+    the official sizes (a full-size random-weight model, built in bfloat16: for benchmarks).
 
     The directory is written next to ``path`` and renamed into place, so concurrent
     builders never see a half-written checkpoint; an existing complete ``path`` is kept.
     Returns ``path``. Load it like any checkpoint: ``videoqa.load_model(str(path))``.
     """
     raw = None
+    if not shrink and official is None:
+        raise ValueError("shrink=False needs official=DIR: only an official config has a real size")
     if official is not None:
         official = Path(official)
         official_kind, raw = _official_kind(official)
@@ -407,7 +411,7 @@ def build_tiny_model(
         if raw is None:
             _build_builtin(staging, kind=kind, seed=seed)
         else:
-            _build_official(staging, official, raw, kind=kind, seed=seed)
+            _build_official(staging, official, raw, kind=kind, seed=seed, shrink=shrink)
         try:
             staging.rename(target)
         except OSError:
@@ -418,7 +422,7 @@ def build_tiny_model(
     return target
 
 
-def _random_model(kind: TinyKind, config: Any, seed: int) -> Any:
+def _random_model(kind: TinyKind, config: Any, seed: int, dtype: str = "float32") -> Any:
     import torch
     from transformers import Qwen2_5_VLForConditionalGeneration, Qwen2VLForConditionalGeneration
 
@@ -427,7 +431,9 @@ def _random_model(kind: TinyKind, config: Any, seed: int) -> Any:
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return model_class(config).eval()
+        if dtype == "float32":
+            return model_class(config).eval()
+        return model_class._from_config(config, dtype=getattr(torch, dtype)).eval()
 
 
 def _build_builtin(staging: Path, *, kind: TinyKind, seed: int) -> None:
@@ -446,15 +452,20 @@ def _build_builtin(staging: Path, *, kind: TinyKind, seed: int) -> None:
     _tiny_processor(kind, tokenizer).save_pretrained(staging)
 
 
-def _build_official(staging: Path, official: Path, raw: dict[str, Any], *, kind: TinyKind, seed: int) -> None:
+def _build_official(
+    staging: Path, official: Path, raw: dict[str, Any], *, kind: TinyKind, seed: int, shrink: bool
+) -> None:
     """Shrunk config written in the shipped layout; official files copied byte for byte."""
     from transformers import AutoConfig
 
-    shrunk = shrink_official_config(raw)
+    shrunk = shrink_official_config(raw) if shrink else raw
     config_text = json.dumps(shrunk, indent=2, ensure_ascii=False)
     (staging / "config.json").write_text(config_text, encoding="utf-8")
-    model = _random_model(kind, AutoConfig.from_pretrained(staging), seed)
+    model = _random_model(
+        kind, AutoConfig.from_pretrained(staging), seed, "float32" if shrink else "bfloat16"
+    )
     model.save_pretrained(staging)
+    del model
     # save_pretrained rewrote config.json and generation_config.json in transformers' own layout:
     # put back the shrunk official config and the shipped generation settings.
     (staging / "config.json").write_text(config_text, encoding="utf-8")
