@@ -139,7 +139,7 @@ def spy_build_inputs(model, monkeypatch) -> list[tuple[str, list[int], list[int]
 # The 3B checkpoint is rendered with the same template and tokenizer config files (see the README).
 @pytest.mark.parametrize("official", ["Qwen2.5-VL-7B-Instruct"], indirect=True)
 @pytest.mark.parametrize("style", prompts.PROMPT_STYLES)
-@pytest.mark.parametrize("strategy", ["single", pytest.param("coarse_to_fine", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("strategy", ["single", "coarse_to_fine"])
 def test_prompt_equals_the_official_template_token_for_token(
     official, official_model, square_video, monkeypatch, style, strategy
 ):
