@@ -26,13 +26,20 @@ from videoqa.model._protocol import (
     VideoLanguageModel,
     VisualFeatures,
 )
-from videoqa.model._tiny import TINY_BUILD_VERSION, TINY_KINDS, build_tiny_model
+from videoqa.model._tiny import (
+    OFFICIAL_FILES,
+    TINY_BUILD_VERSION,
+    TINY_KINDS,
+    build_tiny_model,
+    shrink_official_config,
+)
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
 
 __all__ = [
     "BUILTIN_MODELS",
+    "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
     "GenerationRequest",
@@ -44,6 +51,7 @@ __all__ = [
     "build_tiny_model",
     "default_models_dir",
     "load_model",
+    "shrink_official_config",
 ]
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
