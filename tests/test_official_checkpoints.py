@@ -120,19 +120,16 @@ def official_rendering(source: Path, tokenizer, prompt: str, token_counts: list[
 
 
 def spy_build_inputs(model, monkeypatch) -> list[tuple[str, list[int], list[int]]]:
-    """Record (prompt, unpadded input ids, video token counts) of every row the model receives."""
+    """Record (prompt, input ids, video token counts) of every request the model turns into tokens."""
     seen = []
-    real = model.build_inputs
+    real = model._build_row
 
-    def spy(requests):
-        built = real(requests)
-        for b, request in enumerate(requests):
-            ids = built["input_ids"][b][built["attention_mask"][b] == 1].tolist()
-            counts = [int(f.window.visual_tokens) for f in request.features]
-            seen.append((request.prompt, ids, counts))
-        return built
+    def spy(n, request):
+        row = real(n, request)
+        seen.append((request.prompt, list(row.ids), [int(f.window.visual_tokens) for f in request.features]))
+        return row
 
-    monkeypatch.setattr(model, "build_inputs", spy)
+    monkeypatch.setattr(model, "_build_row", spy)
     return seen
 
 
