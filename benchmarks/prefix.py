@@ -88,6 +88,7 @@ def _bench_model(hidden: int, layers: int) -> str:
     head_dim = text.hidden_size // text.num_attention_heads  # keeps the mrope sections valid
     text.hidden_size, text.intermediate_size, text.num_hidden_layers = hidden, 4 * hidden, layers
     text.num_attention_heads, text.num_key_value_heads = hidden // head_dim, hidden // head_dim // 4
+    text.layer_types = [text.layer_types[0]] * layers
     config.vision_config.out_hidden_size = hidden
     Qwen2_5_VLForConditionalGeneration(config).save_pretrained(target)
     for item in base.iterdir():

@@ -28,13 +28,20 @@ from videoqa.model._protocol import (
     VisualFeatures,
 )
 from videoqa.model._timing import temporal_ids
-from videoqa.model._tiny import TINY_BUILD_VERSION, TINY_KINDS, build_tiny_model
+from videoqa.model._tiny import (
+    OFFICIAL_FILES,
+    TINY_BUILD_VERSION,
+    TINY_KINDS,
+    build_tiny_model,
+    shrink_official_config,
+)
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
 
 __all__ = [
     "BUILTIN_MODELS",
+    "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
     "GenerationOptions",
@@ -47,6 +54,7 @@ __all__ = [
     "build_tiny_model",
     "default_models_dir",
     "load_model",
+    "shrink_official_config",
     "temporal_ids",
 ]
 
