@@ -481,13 +481,14 @@ def test_progress_counts_failed_videos_and_leaves_their_hours_out():
     from videoqa.batch._progress import Progress
 
     progress = Progress(total_videos=3, total_items=5, interval_seconds=1e9)
-    unit = dict(answers=0, failures=2, spans=0, model_calls=2, decode_seconds=1.0, model_seconds=1.0,
-                error_type="", failure_types_json='{"ModelError": 2}')  # fmt: skip
+    unit = dict(answers=0, no_event=0, failures=2, spans=0, model_calls=2, decode_seconds=1.0,
+                model_seconds=1.0, error_type="", failure_types_json='{"ModelError": 2}')  # fmt: skip
     progress.update({**unit, "duration_seconds": 3600.0})  # every question failed in the model stage
     progress.update({**unit, "duration_seconds": 1e6, "error_type": "TruncatedVideoError"})  # a broken file
-    progress.update({**unit, "duration_seconds": 60.0, "answers": 1, "failures": 1})
+    progress.update({**unit, "duration_seconds": 60.0, "answers": 2, "no_event": 1, "failures": 1})
     assert (progress.videos, progress.videos_failed, progress.video_seconds) == (3, 2, 60.0)
-    assert (progress.answers, progress.failures, progress.failure_types) == (1, 5, {"ModelError": 6})
+    assert (progress.answers, progress.failures, progress.failure_types) == (2, 5, {"ModelError": 6})
+    assert progress.no_event == 1  # "the event does not occur" is an answer, counted apart
 
 
 def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, capsys):
@@ -510,8 +511,8 @@ def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, cap
 
     def fake_run(config, planned, *, started):  # the summary of a run whose only item failed
         progress = Progress(total_videos=1, total_items=1, interval_seconds=1e9)
-        unit = dict(answers=0, failures=1, spans=0, model_calls=1, decode_seconds=0.0, model_seconds=0.0,
-                    duration_seconds=5.0, error_type="", failure_types_json='{"E": 1}')  # fmt: skip
+        unit = dict(answers=0, no_event=0, failures=1, spans=0, model_calls=1, decode_seconds=0.0,
+                    model_seconds=0.0, duration_seconds=5.0, error_type="", failure_types_json='{"E": 1}')  # fmt: skip
         progress.update(unit)
         return _job._summary(config, progress, 1, 0, [], 1.0)
 

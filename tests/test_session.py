@@ -555,3 +555,26 @@ def test_tiny_qwen2_records_patch_index_temporal_ids(h264_mp4, tiny_qwen2):
     # Qwen2-VL numbers the temporal patches 0, 1, 2, ... whatever the sampled fps
     assert (w.num_frames, w.sampled_fps, w.temporal_ids) == (20, 2.0, list(range(10)))
     assert a.model_id == tiny_qwen2.model_id
+
+
+def test_windows_say_how_many_targets_show_a_stale_frame_also_from_the_cache(tmp_path):
+    """A damaged stretch repeats the last good frame: the window record and its row say so."""
+    from tests.media import media_path
+    from videoqa.records import analysis_to_rows
+
+    path = media_path("corrupt_middle")  # packets in [2.0, 3.0) are damaged; next keyframe at 3.0 s
+    session = Session(ScriptedModel(), fps=4.0, cache_dir=tmp_path / "cache")
+    first = session.analyze(path, "When does the red square appear?", task="grounding", strategy="single")
+    # 4 fps: the targets at 2.0, 2.25, 2.5 and 2.75 s show the frame of 1.9 s.
+    assert [w.stale_targets for w in first.windows] == [4]
+    again = session.analyze(path, "Is there a square?", task="qa", strategy="single")
+    assert [(w.cached, w.stale_targets) for w in again.windows] == [(True, 4)]
+    rows = analysis_to_rows(
+        again,
+        video=str(path),
+        video_id="corrupt_middle",
+        model_id="builtin:scripted",
+        settings=again.settings,
+        config=again.config_hash,
+    )
+    assert [row["stale_targets"] for row in rows.windows] == [4]

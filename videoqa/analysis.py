@@ -79,6 +79,11 @@ class WindowUsage(_Model):
     cached: bool = Field(
         default=False, description="True when the vision features came from the visual cache."
     )
+    stale_targets: int = Field(
+        default=0,
+        description="Target instants whose frame is far from them (a damaged stretch, or past the end "
+        "of the stream): the model saw the last good frame repeated there.",
+    )
 
 
 class Step(_Model):

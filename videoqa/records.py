@@ -177,6 +177,11 @@ class WindowRow(RowIdentity):
         description="MRoPE temporal ID of each temporal patch, relative to the window."
     )
     cached: bool = Field(description="True when the vision features came from the visual cache.")
+    stale_targets: int = Field(
+        default=0,
+        description="Target instants whose frame is far from them (a damaged stretch, or past the end "
+        "of the stream): the model saw the last good frame repeated there.",
+    )
 
 
 class Failure(_Row):

@@ -227,6 +227,7 @@ def _summary(
         questions=total,
         skipped=skipped,
         answers=progress.answers,
+        no_event=progress.no_event,
         failures=progress.failures,
         spans=progress.spans,
         model_calls=progress.model_calls,

@@ -32,6 +32,9 @@ class JobSummary(BaseModel):
     questions: int = Field(description="(video, question) items in scope, including skipped ones.")
     skipped: int = Field(description="Items skipped by --resume because they were already written.")
     answers: int = Field(description="answers rows written in this run.")
+    no_event: int = Field(
+        default=0, description="Of those, answers saying the event does not occur (no span, not an error)."
+    )
     failures: int = Field(description="failures rows written in this run.")
     spans: int = Field(description="spans rows written in this run.")
     model_calls: int = Field(description="(video, question) items the model actors analysed in this run.")
@@ -48,7 +51,8 @@ class JobSummary(BaseModel):
         lines = [
             f"videoqa run: {self.videos} videos ({self.video_hours:.3f} h of video), "
             f"{self.questions} (video, question) items",
-            f"  answers {self.answers}, failures {self.failures} ({self.videos_failed} videos failed), "
+            f"  answers {self.answers} ({self.no_event} say the event does not occur), "
+            f"failures {self.failures} ({self.videos_failed} videos failed), "
             f"skipped (resume) {self.skipped}, model calls {self.model_calls}",
             f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
             f"  model {self.model_id}, config {self.config_hash}",
@@ -72,6 +76,7 @@ class Progress:
         self.started = time.perf_counter()
         self._last_log = self.started
         self.videos = self.videos_failed = self.answers = self.failures = self.spans = self.model_calls = 0
+        self.no_event = 0
         self.video_seconds = self.decode_seconds = self.model_seconds = 0.0
         self.failure_types: dict[str, int] = {}
 
@@ -82,6 +87,7 @@ class Progress:
         if answered:  # a failed video's probed duration may be anything (a broken header): not counted
             self.video_seconds += float(unit["duration_seconds"])
         self.answers += int(unit["answers"])
+        self.no_event += int(unit["no_event"])
         self.failures += int(unit["failures"])
         self.spans += int(unit["spans"])
         self.model_calls += int(unit["model_calls"])

@@ -367,6 +367,7 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
         "video": row["video"],
         "duration_seconds": float(row["duration_seconds"]),
         "answers": len(tables.answers),
+        "no_event": sum(1 for r in tables.answers if r["outcome"] == "no_event"),
         "failures": len(tables.failures),
         "spans": len(tables.spans),
         "model_calls": int(row["model_calls"]),

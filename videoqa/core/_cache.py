@@ -190,6 +190,7 @@ def _serialize(key: str, features: VisualFeatures) -> bytes:
         "key": key,
         "pts_seconds": [float(t) for t in np.asarray(features.pts_seconds, dtype=np.float64)],
         "warnings": list(features.warnings),
+        "stale_targets": [int(t) for t in features.stale_targets],
         "data": _encode(features.data, tensors),
     }
     blob = save(tensors, metadata={"videoqa": json.dumps(meta), "sha256": _ZEROS})
@@ -215,6 +216,7 @@ def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
         pts_seconds=np.asarray(meta["pts_seconds"], dtype=np.float64),
         data=_decode(meta["data"], load(blob)),
         warnings=list(meta["warnings"]),
+        stale_targets=tuple(int(t) for t in meta.get("stale_targets", ())),
     )
 
 

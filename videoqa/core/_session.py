@@ -253,6 +253,7 @@ class Session:
                     pts_seconds=[float(t) for t in item.features.pts_seconds],
                     temporal_ids=[int(t) for t in ids],
                     cached=item.cached,
+                    stale_targets=len(item.features.stale_targets),
                 )
             )
         return usages

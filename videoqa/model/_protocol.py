@@ -59,6 +59,8 @@ class VisualFeatures:
     data: Any
     """Model-specific payload (merged vision embeddings for Qwen; per-frame facts for the scripted model)."""
     warnings: list[str] = field(default_factory=list)
+    stale_targets: tuple[int, ...] = ()
+    """Targets whose frame is far from its instant (damage or past the end): see ``Clip.stale_targets``."""
 
 
 @dataclass(frozen=True)

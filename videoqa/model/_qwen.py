@@ -296,6 +296,7 @@ class QwenModel(BatchedGeneration):
             pts_seconds=np.asarray(clip.pts_seconds, dtype=np.float64),
             data=data,
             warnings=list(clip.warnings),
+            stale_targets=tuple(clip.stale_targets),
         )
 
     # -- language side --------------------------------------------------------------------------

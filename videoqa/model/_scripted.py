@@ -93,7 +93,13 @@ class ScriptedModel:
             for k, frame in enumerate(clip.frames)
         ]
         pts = np.asarray(clip.pts_seconds, dtype=np.float64).copy()
-        return VisualFeatures(window=window, pts_seconds=pts, data=facts, warnings=list(clip.warnings))
+        return VisualFeatures(
+            window=window,
+            pts_seconds=pts,
+            data=facts,
+            warnings=list(clip.warnings),
+            stale_targets=tuple(clip.stale_targets),
+        )
 
     def generate(
         self,
