@@ -512,7 +512,8 @@ def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, cap
     def fake_run(config, planned, *, started):  # the summary of a run whose only item failed
         progress = Progress(total_videos=1, total_items=1, interval_seconds=1e9)
         unit = dict(answers=0, no_event=0, failures=1, spans=0, model_calls=1, decode_seconds=0.0,
-                    model_seconds=0.0, duration_seconds=5.0, error_type="", failure_types_json='{"E": 1}')  # fmt: skip
+                    model_seconds=0.0, duration_seconds=5.0, error_type="",
+                    failure_types_json='{"E": 1}')  # fmt: skip
         progress.update(unit)
         return _job._summary(config, progress, 1, 0, [], 1.0)
 
