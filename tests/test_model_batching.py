@@ -138,3 +138,19 @@ def test_other_errors_pass_through_unchanged(tiny_qwen25, monkeypatch):
     _count_calls(monkeypatch, m, fail=bug)
     with pytest.raises(RuntimeError, match=r"^shape mismatch$"):
         m.generate(_requests(m), max_new_tokens=2)
+
+
+def test_the_load_states_the_token_budget_per_call(tiny_qwen25_path, caplog):
+    from videoqa.model import load_model
+
+    with caplog.at_level("INFO", logger="videoqa.model._qwen"):
+        load_model(str(tiny_qwen25_path), device="cpu", max_batch_tokens=1000)
+        load_model(str(tiny_qwen25_path), device="cpu")
+    said = [r.getMessage() for r in caplog.records if "generate calls hold" in r.getMessage()]
+    # The tiny model: 2 layers x 2 x 2 kv heads x 16 x 4 bytes + (4 x 64 + 2 x 128) x 4 bytes = 2560 B.
+    assert [s.split(": ", 1)[1] for s in said] == [
+        "generate calls hold at most 1,000 padded prompt tokens (about 2 KiB each: KV cache + activations)",
+        "generate calls hold at most an unlimited number of padded prompt tokens "
+        "(about 2 KiB each: KV cache + activations)",
+    ]
+    assert any("device cpu (asked for); dtype float32" in r.getMessage() for r in caplog.records)

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from videoqa.errors import ModelError
-from videoqa.model import _devices, _inputs
+from videoqa.model import _batching, _devices, _inputs
 from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
 from videoqa.video._sampling import int_at_least
@@ -155,7 +155,16 @@ def load_qwen(
     _devices.check_no_offload(getattr(model, "hf_device_map", None), requested=device_map)
     if settings.device_map is None:
         model = model.to(settings.device)
-    return QwenModel(model_id, model.eval(), processor, settings, source=source)
+    runner = QwenModel(model_id, model.eval(), processor, settings, source=source)
+    budget = runner.token_budget()
+    per_token = _batching.bytes_per_prompt_token(config, dtype_bytes=torch.finfo(model.dtype).bits // 8)
+    logger.info(
+        "%s: generate calls hold at most %s padded prompt tokens (about %d KiB each: KV cache + activations)",
+        source,
+        "an unlimited number of" if budget is None else f"{budget:,}",
+        per_token // 1024,
+    )
+    return runner
 
 
 def temporal_config_from(config: Any) -> TemporalConfig:
