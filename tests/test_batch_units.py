@@ -481,7 +481,8 @@ def test_progress_counts_failed_videos_and_leaves_their_hours_out():
     from videoqa.batch._progress import Progress
 
     progress = Progress(total_videos=3, total_items=5, interval_seconds=1e9)
-    unit = dict(answers=0, no_event=0, failures=2, spans=0, model_calls=2, decode_seconds=1.0,
+    unit = dict(answers=0, no_event=0, prompt_tokens=0, reused_prompt_tokens=0,
+                failures=2, spans=0, model_calls=2, decode_seconds=1.0,
                 model_seconds=1.0, error_type="", failure_types_json='{"ModelError": 2}')  # fmt: skip
     progress.update({**unit, "duration_seconds": 3600.0})  # every question failed in the model stage
     progress.update({**unit, "duration_seconds": 1e6, "error_type": "TruncatedVideoError"})  # a broken file
@@ -511,7 +512,8 @@ def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, cap
 
     def fake_run(config, planned, *, started):  # the summary of a run whose only item failed
         progress = Progress(total_videos=1, total_items=1, interval_seconds=1e9)
-        unit = dict(answers=0, no_event=0, failures=1, spans=0, model_calls=1, decode_seconds=0.0,
+        unit = dict(answers=0, no_event=0, prompt_tokens=0, reused_prompt_tokens=0,
+                    failures=1, spans=0, model_calls=1, decode_seconds=0.0,
                     model_seconds=0.0, duration_seconds=5.0, error_type="",
                     failure_types_json='{"E": 1}')  # fmt: skip
         progress.update(unit)

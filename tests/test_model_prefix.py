@@ -98,3 +98,39 @@ def test_reuse_can_be_switched_off(tiny_qwen25, monkeypatch):
     requests = [GenerationRequest(features=(features,), prompt=p) for p in ("Colour?", "Shape?")]
     monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, prefix_reuse=False))
     assert [g.cached_prefix_tokens for g in m.generate(requests, max_new_tokens=2)] == [0, 0]
+
+
+def test_a_session_reuses_the_video_prefix_across_questions_and_records_it(tiny_qwen25, event_video):
+    import videoqa
+    from videoqa.records import analysis_to_rows
+
+    questions = [
+        Question(question_id="g", question="the red square appears", task="grounding"),
+        Question(question_id="q", question="What colour is the square?", task="qa"),
+        Question(question_id="c", question="Which colour?", task="choice", options=["red", "blue"]),
+    ]
+    session = videoqa.Session(tiny_qwen25, fps=1.0, max_new_tokens=8)
+    reused = session.analyze_many(event_video, questions, strategy="single")
+    off = dataclasses.replace(tiny_qwen25.settings, prefix_reuse=False)
+    original, tiny_qwen25.settings = tiny_qwen25.settings, off
+    try:
+        full = session.analyze_many(event_video, questions, strategy="single")
+    finally:
+        tiny_qwen25.settings = original
+    assert [a.raw_text for a in reused] == [a.raw_text for a in full]
+    tokens = [a.steps[0].prompt_tokens[0] for a in reused]
+    shared = [a.steps[0].reused_prompt_tokens[0] for a in reused]
+    assert tokens == [a.steps[0].prompt_tokens[0] for a in full]
+    visual = reused[0].windows[0].visual_tokens
+    assert shared[0] == 0 and shared[1] == shared[2] and visual < shared[1] < min(tokens)
+    assert [a.steps[0].reused_prompt_tokens[0] for a in full] == [0, 0, 0]
+    rows = analysis_to_rows(
+        reused[2],
+        video=str(event_video),
+        video_id="events",
+        model_id="tiny",
+        settings=reused[2].settings,
+        config=reused[2].config_hash,
+    )
+    (answer,) = rows.answers
+    assert (answer["prompt_tokens"], answer["reused_prompt_tokens"]) == (tokens[2], shared[2])

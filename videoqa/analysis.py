@@ -96,6 +96,15 @@ class Step(_Model):
     windows: list[WindowUsage]
     raw_texts: list[str] = Field(description="The model's text for each request of this step, in order.")
     spans: list[Span] = Field(default_factory=list, description="Spans found in this step, absolute seconds.")
+    prompt_tokens: list[int] = Field(
+        default_factory=list,
+        description="Prompt tokens of each request of this step (video tokens included).",
+    )
+    reused_prompt_tokens: list[int] = Field(
+        default_factory=list,
+        description="Of those, the tokens served from a prefix prefilled once for another question about the "
+        "same windows (not computed again).",
+    )
 
 
 class Analysis(_Model):

@@ -130,6 +130,14 @@ class AnswerRow(RowIdentity):
     num_spans: int = Field(description="Number of rows this answer has in the spans table.")
     num_windows: int = Field(description="Number of rows this answer has in the windows table.")
     visual_tokens: int = Field(description="Visual tokens over all windows the model saw for this answer.")
+    prompt_tokens: int = Field(
+        default=0, description="Prompt tokens over all requests of this answer (video tokens included)."
+    )
+    reused_prompt_tokens: int = Field(
+        default=0,
+        description="Of those, tokens served from a prefix prefilled once for another question about the "
+        "same windows: the prefill saved by prefix reuse.",
+    )
     video_duration_seconds: float = Field(description="Duration of the video.")
     video_start_seconds: float = Field(description="Presentation time of the video's first frame.")
     attempts: int = Field(
@@ -328,6 +336,8 @@ def _answer_row(
         num_spans=len(analysis.spans),
         num_windows=len(windows),
         visual_tokens=sum(w.visual_tokens for w in windows),
+        prompt_tokens=sum(sum(step.prompt_tokens) for step in analysis.steps),
+        reused_prompt_tokens=sum(sum(step.reused_prompt_tokens) for step in analysis.steps),
         video_duration_seconds=analysis.video_duration_seconds,
         video_start_seconds=analysis.video_start_seconds,
         attempts=attempts,

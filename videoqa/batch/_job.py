@@ -228,6 +228,8 @@ def _summary(
         skipped=skipped,
         answers=progress.answers,
         no_event=progress.no_event,
+        prompt_tokens=progress.prompt_tokens,
+        reused_prompt_tokens=progress.reused_prompt_tokens,
         failures=progress.failures,
         spans=progress.spans,
         model_calls=progress.model_calls,

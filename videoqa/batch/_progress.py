@@ -36,6 +36,11 @@ class JobSummary(BaseModel):
         default=0, description="Of those, answers saying the event does not occur (no span, not an error)."
     )
     failures: int = Field(description="failures rows written in this run.")
+    prompt_tokens: int = Field(default=0, description="Prompt tokens the answers asked the model to prefill.")
+    reused_prompt_tokens: int = Field(
+        default=0,
+        description="Of those, tokens served from a shared prefix instead of computed (prefix reuse).",
+    )
     spans: int = Field(description="spans rows written in this run.")
     model_calls: int = Field(description="(video, question) items the model actors analysed in this run.")
     unmatched_questions: list[str] = Field(
@@ -54,6 +59,8 @@ class JobSummary(BaseModel):
             f"  answers {self.answers} ({self.no_event} say the event does not occur), "
             f"failures {self.failures} ({self.videos_failed} videos failed), "
             f"skipped (resume) {self.skipped}, model calls {self.model_calls}",
+            f"  prefill tokens computed {self.prompt_tokens - self.reused_prompt_tokens:,} of "
+            f"{self.prompt_tokens:,} requested (the rest reused a shared video prefix)",
             f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
             f"  model {self.model_id}, config {self.config_hash}",
             f"  output: {self.output}/{{answers,spans,windows,failures}}/*.parquet",
@@ -76,7 +83,7 @@ class Progress:
         self.started = time.perf_counter()
         self._last_log = self.started
         self.videos = self.videos_failed = self.answers = self.failures = self.spans = self.model_calls = 0
-        self.no_event = 0
+        self.no_event = self.prompt_tokens = self.reused_prompt_tokens = 0
         self.video_seconds = self.decode_seconds = self.model_seconds = 0.0
         self.failure_types: dict[str, int] = {}
 
@@ -88,6 +95,8 @@ class Progress:
             self.video_seconds += float(unit["duration_seconds"])
         self.answers += int(unit["answers"])
         self.no_event += int(unit["no_event"])
+        self.prompt_tokens += int(unit["prompt_tokens"])
+        self.reused_prompt_tokens += int(unit["reused_prompt_tokens"])
         self.failures += int(unit["failures"])
         self.spans += int(unit["spans"])
         self.model_calls += int(unit["model_calls"])

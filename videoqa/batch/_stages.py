@@ -368,6 +368,8 @@ def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
         "duration_seconds": float(row["duration_seconds"]),
         "answers": len(tables.answers),
         "no_event": sum(1 for r in tables.answers if r["outcome"] == "no_event"),
+        "prompt_tokens": sum(int(r["prompt_tokens"]) for r in tables.answers),
+        "reused_prompt_tokens": sum(int(r["reused_prompt_tokens"]) for r in tables.answers),
         "failures": len(tables.failures),
         "spans": len(tables.spans),
         "model_calls": int(row["model_calls"]),

@@ -76,7 +76,11 @@ class PassRunner(Protocol):
         ...
 
     def make_step(
-        self, name: str, encoded: Sequence[Encoded], texts: list[str], spans: Sequence[Span] = ()
+        self,
+        name: str,
+        encoded: Sequence[Encoded],
+        generations: Sequence[Generation],
+        spans: Sequence[Span] = (),
     ) -> Step:
         """The :class:`Step` record of one pass over ``encoded``."""
         ...
@@ -209,7 +213,7 @@ def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[A
     analyses = []
     for question, generation in zip(questions, generations, strict=True):
         outcome = interpret(question, generation.text, origin_seconds=origin, info=run.info)
-        step = run.session.make_step("single", first, [generation.text], outcome.spans)
+        step = run.session.make_step("single", first, [generation], outcome.spans)
         analyses.append(_analysis(run, question, [step], outcome, generation.text))
     return analyses
 
@@ -218,19 +222,23 @@ def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[A
 class _Search:
     """The coarse pass's result for one question."""
 
-    texts: list[str]
+    generations: list[Generation]
     spans: list[Span]
     candidates: list[Candidate]
     reason: str | None
     fine_windows: list[Window] = dataclasses.field(default_factory=list)
 
+    @property
+    def texts(self) -> list[str]:
+        return [g.text for g in self.generations]
 
-def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]) -> _Search:
+
+def _coarse_search(run: _Run, question: Question, coarse: list, generations: list[Generation]) -> _Search:
     found: list[tuple[Span, float]] = []
     reason = None
-    for item, text in zip(coarse, texts, strict=True):
+    for item, generation in zip(coarse, generations, strict=True):
         w = item.features.window
-        parsed = parse_spans(text)
+        parsed = parse_spans(generation.text)
         spans = map_spans(
             parsed.spans,
             origin_seconds=w.start_seconds,
@@ -243,7 +251,7 @@ def _coarse_search(run: _Run, question: Question, coarse: list, texts: list[str]
         reason = reason or parsed.reason
         found += [(span, w.sampled_fps) for span in spans]
     candidates = candidate_regions(found, run.info, run.settings)
-    return _Search(texts, [span for span, _ in found], candidates, reason)
+    return _Search(list(generations), [span for span, _ in found], candidates, reason)
 
 
 def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
@@ -271,8 +279,8 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
         for q in questions
         for e in coarse
     ]
-    texts = [g.text for g in session.generate(requests, run.timer)]
-    searches = [_coarse_search(run, q, coarse, texts[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
+    found = session.generate(requests, run.timer)
+    searches = [_coarse_search(run, q, coarse, found[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
     with run.timer("plan"):
         for s in searches:
             if s.candidates:
@@ -298,24 +306,25 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
         else:
             fine_requests.append(GenerationRequest(tuple(e.features for e in (fine or fallback)), prompt))
             owners.append(i)
-    fine_texts: list[list[str]] = [[] for _ in questions]
+    fine_generations: list[list[Generation]] = [[] for _ in questions]
     for i, generation in zip(owners, session.generate(fine_requests, run.timer), strict=True):
-        fine_texts[i].append(generation.text)
+        fine_generations[i].append(generation)
     return [
-        _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], t, fallback)
-        for q, s, t in zip(questions, searches, fine_texts, strict=True)
+        _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], g, fallback)
+        for q, s, g in zip(questions, searches, fine_generations, strict=True)
     ]
 
 
-def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback) -> Analysis:
+def _finish(run: _Run, question, search: _Search, coarse, fine, generations, fallback) -> Analysis:
     session = run.session
-    steps = [session.make_step("coarse", coarse, search.texts, search.spans)]
+    texts = [g.text for g in generations]
+    steps = [session.make_step("coarse", coarse, search.generations, search.spans)]
     if question.task in ("qa", "choice"):
         evidence, name = (fine, "fine") if fine else (fallback, "fallback_single")
         outcome = interpret(
             question, texts[0], origin_seconds=evidence[0].features.window.start_seconds, info=run.info
         )
-        steps.append(session.make_step(name, evidence, texts))
+        steps.append(session.make_step(name, evidence, generations))
         return _analysis(run, question, steps, outcome, texts[0])
     if not fine:
         if search.reason is None and not search.spans:  # every window said the event is not there
@@ -334,7 +343,7 @@ def _finish(run: _Run, question, search: _Search, coarse, fine, texts, fallback)
         per_region.append(
             map_spans(parsed.spans, origin_seconds=seen[0], info=run.info, keep_labels=events, within=seen)
         )
-    steps.append(session.make_step("fine", fine, texts, [s for spans in per_region for s in spans]))
+    steps.append(session.make_step("fine", fine, generations, [s for spans in per_region for s in spans]))
     if events:
         spans = sorted(
             (s for region in per_region for s in region), key=lambda s: (s.start_seconds, s.end_seconds)

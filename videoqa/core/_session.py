@@ -259,9 +259,16 @@ class Session:
         return usages
 
     def make_step(
-        self, name: str, encoded: Sequence[Encoded], texts: list[str], spans: Sequence = ()
+        self, name: str, encoded: Sequence[Encoded], generations: Sequence[Generation], spans: Sequence = ()
     ) -> Step:
-        return Step(name=name, windows=self.window_usages(encoded), raw_texts=texts, spans=list(spans))
+        return Step(
+            name=name,
+            windows=self.window_usages(encoded),
+            raw_texts=[g.text for g in generations],
+            spans=list(spans),
+            prompt_tokens=[g.input_tokens for g in generations],
+            reused_prompt_tokens=[g.cached_prefix_tokens for g in generations],
+        )
 
 
 class _StrategyOverride:
