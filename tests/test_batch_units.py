@@ -597,3 +597,18 @@ def test_read_tables_hides_failures_of_answered_items_and_names_foreign_files(tm
     skipped: list = []
     assert read_tables(str(out), tables=["spans"], skipped=skipped)["spans"].num_rows == 0
     assert [e.problem for e in skipped] == ["not a videoqa spans table (it has no item_key column)"]
+
+
+def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen25_path):
+    from videoqa.batch._session import build_session
+
+    base = JobConfig(videos="v", questions="q", output="o", model=str(tiny_qwen25_path))
+    knobs = base.model_copy(update={"max_batch_tokens": 4096, "prefix_reuse": False})
+    session = build_session(knobs, num_gpus=0)
+    assert (session.model.settings.max_batch_tokens, session.model.settings.prefix_reuse) == (4096, False)
+    assert build_session(base, num_gpus=0).model.settings.prefix_reuse is True
+    assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--videos", "v", "--questions", "q", "--output", "o", "--max-batch-tokens", "8"])
+    assert config_from_args(args).max_batch_tokens == 8

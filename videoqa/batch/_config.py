@@ -93,6 +93,17 @@ class JobConfig(BaseModel):
         description="A probe or decode task still running after this long is killed (its worker exits) "
         "and retried; a hung native decoder cannot take the job down.",
     )
+    max_batch_tokens: int | None = Field(
+        default=None,
+        ge=1,
+        description="Padded prompt tokens per generate call of a replica (memory per call); unset derives it "
+        "from free GPU memory (no limit on the CPU). Changes no answer, so it is not in the config hash.",
+    )
+    prefix_reuse: bool = Field(
+        default=True,
+        description="Prefill once the video prefix a video's questions share and continue each question from "
+        "its key/value cache (the same answers, far less prefill); false prefills every question in full.",
+    )
     resume: bool = Field(
         default=False,
         description="Skip every (video, question, config) already in answers or failures (failures are "

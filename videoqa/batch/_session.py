@@ -20,6 +20,10 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
     if num_gpus is None:
         num_gpus = _assigned_gpus()
     model_options: dict[str, Any] = {}
+    if not config.model.startswith("builtin:scripted"):
+        model_options["prefix_reuse"] = config.prefix_reuse
+        if config.max_batch_tokens is not None:
+            model_options["max_batch_tokens"] = config.max_batch_tokens
     if num_gpus > 1:
         model_options["device_map"] = "auto"
     elif num_gpus == 0 and not config.model.startswith("builtin:scripted"):

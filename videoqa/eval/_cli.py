@@ -19,7 +19,8 @@ __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
 _JOB_FLAGS = (
     "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "videos_per_call",
-    "max_attempts", "cache_dir", "local_num_cpus", "resume", "storage_options",
+    "max_attempts", "cache_dir", "local_num_cpus", "resume", "storage_options", "max_batch_tokens",
+    "prefix_reuse",
 )  # fmt: skip
 
 
