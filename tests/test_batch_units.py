@@ -610,5 +610,7 @@ def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen
     assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--videos", "v", "--questions", "q", "--output", "o", "--max-batch-tokens", "8"])
+    args = parser.parse_args(
+        ["--videos", "v", "--questions", "q", "--output", "o", "--max-batch-tokens", "8"]
+    )
     assert config_from_args(args).max_batch_tokens == 8

@@ -78,6 +78,17 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
         "--storage-options", type=json.loads, help="fsspec options as JSON, e.g. an S3 endpoint."
     )
     job.add_argument("--resume", action="store_true", help="Skip items already answered in --output.")
+    job.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        help="Padded prompt tokens per generate call (default: from free GPU memory).",
+    )
+    job.add_argument(
+        "--prefix-reuse",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Prefill each video's shared prefix once for all its questions (same answers; default on).",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
