@@ -134,3 +134,24 @@ def test_a_session_reuses_the_video_prefix_across_questions_and_records_it(tiny_
     )
     (answer,) = rows.answers
     assert (answer["prompt_tokens"], answer["reused_prompt_tokens"]) == (tokens[2], shared[2])
+
+
+def test_the_coarse_pass_of_several_questions_shares_each_windows_prefix(tiny_qwen25, event_video):
+    import videoqa
+
+    questions = [
+        Question(question_id="g", question="the red square appears", task="grounding"),
+        Question(question_id="b", question="the blue square appears", task="grounding"),
+    ]
+    session = videoqa.Session(tiny_qwen25, coarse_fps=0.5, coarse_window_seconds=30.0, max_new_tokens=6)
+    analyses = session.analyze_many(event_video, questions, strategy="coarse_to_fine")
+    coarse = [a.steps[0] for a in analyses]
+    assert [s.name for s in coarse] == ["coarse", "coarse"] and len(coarse[0].windows) == 2
+    # The first question's requests prefill each window; the second's reuse them.
+    assert coarse[0].reused_prompt_tokens == [0, 0]
+    assert all(
+        w.visual_tokens < r < p
+        for w, r, p in zip(
+            coarse[1].windows, coarse[1].reused_prompt_tokens, coarse[1].prompt_tokens, strict=True
+        )
+    )
