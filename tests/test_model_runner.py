@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import pickle
 from pathlib import Path
@@ -320,10 +321,10 @@ def test_encode_keeps_frames_and_checks_the_grid(tiny_qwen25):
     m = tiny_qwen25
     clip = make_clip(6, 2.0, height=56, width=84)
     feats = m.encode(clip)
-    assert feats.data["grid_thw"] == clip.window.grid_thw == (3, 4, 6)
-    assert tuple(feats.data["embeddings"].shape) == (clip.window.visual_tokens, 64) == (18, 64)
-    assert feats.data["embeddings"].device.type == "cpu"
-    assert feats.data["second_per_grid"] == 1.0
+    assert feats.data.grid_thw == clip.window.grid_thw == (3, 4, 6)
+    assert tuple(feats.data.embeddings.shape) == (clip.window.visual_tokens, 64) == (18, 64)
+    assert feats.data.embeddings.device.type == "cpu"
+    assert feats.data.second_per_grid == 1.0
     np.testing.assert_array_equal(feats.pts_seconds, clip.pts_seconds)
     bad = Clip(window=clip.window, frames=clip.frames[:, :28], pts_seconds=clip.pts_seconds)
     with pytest.raises(ModelError, match="frames are 84x28 but the window is 84x56"):
@@ -337,9 +338,9 @@ def test_features_survive_torch_save_and_pickle(tiny_qwen25):
     m = tiny_qwen25
     feats = m.encode(make_clip(4, 2.0))
     buffer = io.BytesIO()
-    torch.save(feats.data, buffer)
+    torch.save(dataclasses.asdict(feats.data), buffer)  # tensors and plain values only
     buffer.seek(0)
-    data = torch.load(buffer, weights_only=True)
+    data = type(feats.data)(**torch.load(buffer, weights_only=True))
     restored = pickle.loads(pickle.dumps(feats))
     restored.data = data
     a = m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)], max_new_tokens=6)
@@ -453,7 +454,7 @@ def test_bf16_flash_attention_generation_on_cuda(tiny_qwen25_path: Path):
     m = load_model(str(tiny_qwen25_path), attn_implementation="flash_attention_2")
     assert m.model.dtype == torch.bfloat16 and m.model.config._attn_implementation == "flash_attention_2"
     feats = m.encode(make_clip(4, 2.0))
-    assert feats.data["embeddings"].device.type == "cpu"
+    assert feats.data.embeddings.device.type == "cpu"
     gens = m.generate([GenerationRequest(features=(feats,), prompt=PROMPT)] * 2, max_new_tokens=4)
     assert gens[0] == gens[1] and gens[0].output_tokens >= 1
 

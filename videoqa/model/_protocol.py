@@ -57,7 +57,8 @@ class VisualFeatures:
     pts_seconds: np.ndarray
     """True presentation time of each frame that was encoded."""
     data: Any
-    """Model-specific payload (merged vision embeddings for Qwen; per-frame facts for the scripted model)."""
+    """Model-specific payload, a dataclass (cacheable): ``QwenWindowFeatures`` for the Qwen runner,
+    per-frame facts for the scripted model."""
     warnings: list[str] = field(default_factory=list)
     stale_targets: tuple[int, ...] = ()
     """Targets whose frame is far from its instant (damage or past the end): see ``Clip.stale_targets``."""

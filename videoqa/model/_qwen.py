@@ -53,11 +53,12 @@ MODEL_TYPES = {
     "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
     "qwen2_vl": ("Qwen2VLForConditionalGeneration", "patch_index"),
 }
-RUNNER_VERSION = "qwen-runner-1"
+RUNNER_VERSION = "qwen-runner-2"  # 2: typed window payload (QwenWindowFeatures)
 
 __all__ = [
     "MODEL_TYPES",
     "QwenModel",
+    "QwenWindowFeatures",
     "RunSettings",
     "load_qwen",
     "temporal_config_from",
@@ -65,6 +66,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QwenWindowFeatures:
+    """The Qwen runner's payload of one window (``VisualFeatures.data``): what the vision tower made."""
+
+    embeddings: Any
+    """Merged vision embeddings, a CPU tensor of shape (visual_tokens, hidden size)."""
+    grid_thw: tuple[int, int, int]
+    """(temporal patches, height patches, width patches) of the window before the 2x2 merge."""
+    second_per_grid: float
+    """Seconds per temporal patch the window was encoded with (temporal_patch_size / sampled_fps)."""
+    fingerprint: str
+    """The model's fingerprint: features of another model or preprocessing are refused."""
 
 
 @dataclass(frozen=True)
@@ -294,12 +309,12 @@ class QwenModel(BatchedGeneration):
             raise ModelError(
                 f"window {window.index}: {embeddings.shape[0]} embeddings for {window.visual_tokens} tokens"
             )
-        data = {
-            "embeddings": embeddings,
-            "grid_thw": grid,
-            "second_per_grid": float(window.second_per_grid),
-            "fingerprint": self.fingerprint(),
-        }
+        data = QwenWindowFeatures(
+            embeddings=embeddings,
+            grid_thw=grid,
+            second_per_grid=float(window.second_per_grid),
+            fingerprint=self.fingerprint(),
+        )
         return VisualFeatures(
             window=window,
             pts_seconds=np.asarray(clip.pts_seconds, dtype=np.float64),
@@ -325,7 +340,7 @@ class QwenModel(BatchedGeneration):
             text = _inputs.expand_video_placeholders(
                 text,
                 video_token=self.video_token,
-                token_counts=[int(d["embeddings"].shape[0]) for d in datas],
+                token_counts=[int(d.embeddings.shape[0]) for d in datas],
             )
         except ValueError as exc:
             raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
@@ -333,24 +348,24 @@ class QwenModel(BatchedGeneration):
         positions = _inputs.mrope_positions(
             ids,
             video_token_id=self.video_token_id,
-            grids_thw=[d["grid_thw"] for d in datas],
+            grids_thw=[d.grid_thw for d in datas],
             temporal_ids=[self.temporal_ids(f.window) for f in request.features],
             spatial_merge_size=self.spatial_merge_size,
         )
-        return _Row(ids=ids, positions=positions, features=[d["embeddings"] for d in datas])
+        return _Row(ids=ids, positions=positions, features=[d.embeddings for d in datas])
 
     def temporal_ids(self, window: Any) -> np.ndarray:
         """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""
         return self.temporal.temporal_ids(window)
 
-    def _check_features(self, features: VisualFeatures) -> dict[str, Any]:
+    def _check_features(self, features: VisualFeatures) -> QwenWindowFeatures:
         data = features.data
-        if not isinstance(data, dict) or "embeddings" not in data:
+        if not isinstance(data, QwenWindowFeatures):
             raise ModelError(f"window {features.window.index}: these features were not made by a Qwen runner")
-        if data.get("fingerprint") != self.fingerprint():
+        if data.fingerprint != self.fingerprint():
             raise ModelError(
                 f"window {features.window.index}: features were encoded by another model or preprocessing "
-                f"({data.get('fingerprint')} != {self.fingerprint()}); encode again with this model."
+                f"({data.fingerprint} != {self.fingerprint()}); encode again with this model."
             )
         return data
 
