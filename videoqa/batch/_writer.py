@@ -215,20 +215,19 @@ def scan_keys(
 
 def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> tuple[Any, list[str]]:
     import pyarrow as pa
+    import pyarrow.compute as pc
     import pyarrow.dataset as pads
 
     schema = arrow_schema(table)
     names = columns or schema.names
     if not paths:
         return schema.empty_table().select(names).append_column("_file", pa.array([], pa.int32())), []
-    index = {p: i for i, p in enumerate(paths)}
     dataset = pads.dataset(paths, filesystem=fs, format="parquet", schema=schema)
-    batches, files = [], []
-    for tagged in dataset.scanner(columns=names).scan_batches():
-        batches.append(tagged.record_batch)
-        files.append(pa.array([index[tagged.fragment.path]] * tagged.record_batch.num_rows, pa.int32()))
-    arrow = pa.Table.from_batches(batches, schema=pa.schema([schema.field(n) for n in names]))
-    return arrow.append_column("_file", pa.chunked_array(files, type=pa.int32())), paths
+    # One materialising scan with the file of each row as a virtual column. (A scan_batches generator
+    # left to the garbage collector can abort the interpreter at exit inside Arrow's futures.)
+    arrow = dataset.to_table(columns=[*names, "__filename"])
+    files = pc.cast(pc.index_in(arrow.column("__filename"), value_set=pa.array(paths)), pa.int32())
+    return arrow.drop_columns(["__filename"]).append_column("_file", files), paths
 
 
 def winners(arrow: Any) -> Any:
