@@ -217,16 +217,21 @@ def _qwen25_7b_config():
     )
 
 
-def test_placement_of_7b_states_its_choices():
-    where = _devices.placement(
+def _place_7b(*, device=None, facts, flash):
+    """Placement of Qwen2.5-VL-7B with every choice left to ``auto``."""
+    return _devices.placement(
         _qwen25_7b_config(),
-        device=None,
+        device=device,
         dtype="auto",
         attn_implementation=None,
         device_map=None,
-        facts=_gpus(79, 79),
-        flash=_FLASH_BROKEN,
+        facts=facts,
+        flash=flash,
     )
+
+
+def test_placement_of_7b_states_its_choices():
+    where = _place_7b(facts=_gpus(79, 79), flash=_FLASH_BROKEN)
     assert (where.device, where.dtype, where.attn_implementation) == ("cuda", "bfloat16", "sdpa")
     assert where.device_map == {"": "cuda:0"} and where.max_memory is None
     # 8.29e9 parameters x 2 bytes = 15.4 GiB; x 1.25 = 19.3 GiB.
@@ -236,15 +241,7 @@ def test_placement_of_7b_states_its_choices():
 
 
 def test_placement_on_cpu_with_flash_attn_installed_is_fp32_sdpa():
-    where = _devices.placement(
-        _qwen25_7b_config(),
-        device="cpu",
-        dtype="auto",
-        attn_implementation=None,
-        device_map=None,
-        facts=_gpus(80),
-        flash=_FLASH_OK,
-    )
+    where = _place_7b(device="cpu", facts=_gpus(80), flash=_FLASH_OK)
     assert (where.device, where.dtype, where.attn_implementation, where.device_map) == (
         "cpu",
         "float32",
@@ -255,15 +252,7 @@ def test_placement_on_cpu_with_flash_attn_installed_is_fp32_sdpa():
 
 
 def test_placement_on_a_t4_is_fp32_sdpa():
-    where = _devices.placement(
-        _qwen25_7b_config(),
-        device=None,
-        dtype="auto",
-        attn_implementation=None,
-        device_map=None,
-        facts=_gpus(79, capability=(7, 5)),
-        flash=_FLASH_OK,
-    )
+    where = _place_7b(facts=_gpus(79, capability=(7, 5)), flash=_FLASH_OK)
     assert (where.dtype, where.attn_implementation) == ("float32", "sdpa")
 
 
