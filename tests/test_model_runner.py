@@ -434,8 +434,18 @@ def test_cached_features_generate_like_the_pixel_path_for_long_windows(tiny_qwen
     assert gen.output_tokens >= 4
 
 
-def test_batch_with_left_padding_equals_single_runs(tiny_qwen25):
+def test_batch_with_left_padding_equals_single_runs(tiny_qwen25, monkeypatch):
+    from videoqa.model import _batching
+
     m = tiny_qwen25
+    # The planner keeps rows more than 1.25x apart in separate calls; lift that here so this call
+    # really pads the short row to the long one.
+    monkeypatch.setattr(_batching, "MAX_PAD_RATIO", 100.0)
+    calls = []
+    real = m.model.generate
+    monkeypatch.setattr(
+        m.model, "generate", lambda **kw: calls.append(kw["input_ids"].shape[0]) or real(**kw)
+    )
     short = GenerationRequest(features=(m.encode(make_clip(4, 2.0, seed=5)),), prompt="Colour?")
     long = GenerationRequest(
         features=(m.encode(make_clip(8, 1.0, height=56, width=84, start=5.0, seed=6)),),
@@ -445,6 +455,7 @@ def test_batch_with_left_padding_equals_single_runs(tiny_qwen25):
     assert built["attention_mask"][0].sum() < built["attention_mask"][1].sum()  # the short row is padded
     together = m.generate([short, long], max_new_tokens=8)
     alone = [m.generate([r], max_new_tokens=8)[0] for r in (short, long)]
+    assert calls == [2, 1, 1]  # one left-padded call of both rows, then each alone
     assert together == alone
     assert all(g.output_tokens >= 1 for g in together)
 
