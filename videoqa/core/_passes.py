@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step
 from videoqa.core._cache import window_fingerprint
@@ -30,7 +30,13 @@ from videoqa.core._strategies import (
 from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.core.prompts import build_prompt, option_letters
 from videoqa.core.settings import Settings, config_hash
-from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
+from videoqa.model._protocol import (
+    QWEN2_SAMPLING,
+    Generation,
+    GenerationRequest,
+    SamplingProfile,
+    VisualFeatures,
+)
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
 __all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions"]
@@ -184,6 +190,15 @@ class _Run:
     def settings(self) -> Settings:
         return self.session.settings
 
+    @property
+    def profile(self) -> SamplingProfile:
+        return sampling_profile(self.session)
+
+
+def sampling_profile(session: Any) -> SamplingProfile:
+    """The sampling needs of the session's model family (Qwen2.5-VL's for a model that states none)."""
+    return getattr(getattr(session, "model", None), "sampling", QWEN2_SAMPLING)
+
 
 def run_questions(
     session: PassRunner,
@@ -196,7 +211,7 @@ def run_questions(
 ) -> list[Analysis]:
     """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`)."""
     with timer("plan"):
-        first_pass = first_pass_plan(info, session.settings)
+        first_pass = first_pass_plan(info, session.settings, sampling_profile(session))
     run = _Run(session, source, info, first_pass.strategy, timer, started)
     first = session.encode_plan(source, first_pass.plan, timer, clips)
     if first_pass.strategy == "single":
@@ -285,7 +300,7 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
         for s in searches:
             if s.candidates:
                 s.fine_windows = list(
-                    fine_plan(run.info, [c.region for c in s.candidates], run.settings).windows
+                    fine_plan(run.info, [c.region for c in s.candidates], run.settings, run.profile).windows
                 )
     encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
     fallback = None
@@ -294,7 +309,7 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
     ]
     if any(needs_fallback):
         with run.timer("plan"):
-            plan = single_plan(run.info, run.settings)
+            plan = single_plan(run.info, run.settings, run.profile)
         fallback = session.encode_plan(run.source, plan, run.timer)
     fine_requests, owners = [], []
     for i, (q, s) in enumerate(zip(questions, searches, strict=True)):

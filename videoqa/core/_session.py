@@ -18,7 +18,7 @@ from typing import Any, get_args
 
 from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
-from videoqa.core._passes import Encoded, StageTimer, run_questions
+from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
 from videoqa.core._strategies import first_pass_plan
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
@@ -96,7 +96,7 @@ class Session:
 
         ``strategy`` overrides ``settings.strategy`` (as in :meth:`analyze`).
         """
-        return first_pass_plan(info, self._with_strategy(strategy)).plan
+        return first_pass_plan(info, self._with_strategy(strategy), sampling_profile(self)).plan
 
     def _with_strategy(self, strategy: Strategy | None) -> Settings:
         if strategy is None or strategy == self.settings.strategy:

@@ -38,6 +38,7 @@ from videoqa.analysis import Question, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
+from videoqa.model._protocol import QWEN2_SAMPLING, SamplingProfile
 from videoqa.video._sampling import even_frames, plan_sampling
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
@@ -70,13 +71,23 @@ def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Setting
     return "coarse_to_fine" if single_fps < options.min_single_fps else "single"
 
 
-def single_plan(info: VideoInfo, options: Settings) -> SamplingPlan:
-    return plan_sampling(info, fps=options.fps, **options.budgets())
+def _budgets(options: Settings, profile: SamplingProfile) -> dict:
+    """``plan_sampling`` budgets of ``options`` for the model family of ``profile`` (see SamplingProfile)."""
+    budgets = options.budgets()
+    pixels = {n: budgets.pop(n) for n in ("min_pixels", "max_pixels", "total_pixels")}
+    return {**budgets, **profile.plan_kwargs(**pixels)}
 
 
-def coarse_plan(info: VideoInfo, options: Settings) -> SamplingPlan:
+def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING) -> SamplingPlan:
+    return plan_sampling(info, fps=options.fps, **_budgets(options, profile))
+
+
+def coarse_plan(info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING) -> SamplingPlan:
     return plan_sampling(
-        info, fps=options.coarse_fps, window_seconds=options.coarse_window_seconds, **options.budgets()
+        info,
+        fps=options.coarse_fps,
+        window_seconds=options.coarse_window_seconds,
+        **_budgets(options, profile),
     )
 
 
@@ -88,23 +99,33 @@ class FirstPass:
     plan: SamplingPlan
 
 
-def first_pass_plan(info: VideoInfo, settings: Settings) -> FirstPass:
+def first_pass_plan(
+    info: VideoInfo, settings: Settings, profile: SamplingProfile = QWEN2_SAMPLING
+) -> FirstPass:
     """The one derivation of the first pass: ``settings.strategy`` resolved, and its plan.
 
     ``single``: one window over the video; ``coarse_to_fine``: the coarse windows. The Session, the
     strategies and the batch job's decode stage all call this, so pre-decoded clips always match.
+    ``profile`` is the model family's (``model.sampling``): token size and where instants fall.
     """
     strategy = resolve_strategy(settings.strategy, info, settings)
-    plan = single_plan(info, settings) if strategy == "single" else coarse_plan(info, settings)
+    planner = single_plan if strategy == "single" else coarse_plan
+    plan = planner(info, settings, profile)
     return FirstPass(strategy, plan)
 
 
-def fine_plan(info: VideoInfo, regions: Sequence[tuple[float, float]], options: Settings) -> SamplingPlan:
+def fine_plan(
+    info: VideoInfo,
+    regions: Sequence[tuple[float, float]],
+    options: Settings,
+    profile: SamplingProfile = QWEN2_SAMPLING,
+) -> SamplingPlan:
     """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
     windows: list[Window] = []
     template = None
+    budgets = _budgets(options, profile)
     for a, b in regions:
-        plan = plan_sampling(info, fps=options.fine_fps, start_seconds=a, end_seconds=b, **options.budgets())
+        plan = plan_sampling(info, fps=options.fine_fps, start_seconds=a, end_seconds=b, **budgets)
         template = plan
         windows += [dataclasses.replace(w, index=len(windows) + i) for i, w in enumerate(plan.windows)]
     if template is None:

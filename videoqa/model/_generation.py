@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 class BatchedGeneration:
     """Mixin of the Qwen runner; expects ``model``, ``tokenizer``, ``settings``, ``model_id``,
-    ``pad_token_id``, ``video_token_id``, ``_build_row`` and ``embed`` from the runner."""
+    ``pad_token_id``, ``video_token_id``, ``_build_row``, ``embed`` and ``visual_inputs`` from the runner."""
 
     _oom_budget: int | None = None  # lowered after an out-of-memory split
 
@@ -102,6 +102,7 @@ class BatchedGeneration:
                     position_ids=torch.from_numpy(built["position_ids"]).to(device),
                     use_cache=True,
                     logits_to_keep=1,
+                    **self.visual_inputs(built["features"]),
                 )
         except Exception as exc:
             self._raise_device_failure(exc, f"prefilling a shared prefix of {prefix} tokens")
@@ -188,7 +189,8 @@ class BatchedGeneration:
                 attention_mask=attention_mask,
                 position_ids=position_ids,
                 generation_config=config,
-                **({} if cache is None else {self._cache_argument: cache}),
+                # A cache holds a prefix with every video token: only then are visual inputs left out.
+                **(self.visual_inputs(built["features"]) if cache is None else {self._cache_argument: cache}),
             )
         new_tokens = out[:, input_ids.shape[1] :].to("cpu")
         stop_ids = set(_as_list(self.model.generation_config.eos_token_id))

@@ -22,6 +22,8 @@ __all__ = [
     "Generation",
     "GenerationOptions",
     "GenerationRequest",
+    "QWEN2_SAMPLING",
+    "SamplingProfile",
     "TemporalConfig",
     "TemporalKind",
     "VideoLanguageModel",
@@ -29,12 +31,57 @@ __all__ = [
 ]
 
 
+_REFERENCE_FACTOR = 28
+"""Pixel budgets in :class:`videoqa.Settings` are counted in Qwen2.5-VL pixels: 28 x 28 per token."""
+
+
+@dataclass(frozen=True)
+class SamplingProfile:
+    """What a model family needs from :func:`videoqa.plan_sampling`.
+
+    ``family`` is recorded with every answer. ``patch_factor`` is the side of one merged visual
+    token in pixels (28: Qwen2-VL, Qwen2.5-VL; 32: Qwen3-VL). ``targets`` places the instants
+    (``"uniform"``, or ``"source_frames"``: the frames qwen-vl-utils reads, for Qwen3-VL).
+    """
+
+    family: str = "qwen2.5-vl"
+    patch_factor: int = 28
+    targets: str = "uniform"
+
+    def plan_kwargs(self, *, min_pixels: int, max_pixels: int, total_pixels: float) -> dict[str, Any]:
+        """``plan_sampling`` keywords for budgets given in Qwen2.5-VL pixels (784 per token).
+
+        A family with bigger tokens gets the same token budgets: each pixel count is scaled by
+        ``(patch_factor / 28)^2`` (Qwen3-VL: 1024 / 784), so the defaults become qwen-vl-utils'
+        own defaults for that family (128 x 32 x 32 pixels, ...), exactly.
+        """
+        from videoqa.video._sampling import default_budgets
+
+        given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
+        out: dict[str, Any] = {"patch_factor": self.patch_factor, "targets": self.targets}
+        if self.patch_factor == _REFERENCE_FACTOR:
+            return {**out, **given}
+        reference, own = default_budgets(_REFERENCE_FACTOR), default_budgets(self.patch_factor)
+        for name, value in given.items():
+            if value == reference[name]:
+                out[name] = own[name]  # computed as qwen-vl-utils does, not rescaled (float rounding)
+            else:
+                scaled = value * self.patch_factor**2 / _REFERENCE_FACTOR**2
+                out[name] = max(1, round(scaled)) if name != "total_pixels" else scaled
+        return out
+
+
+QWEN2_SAMPLING = SamplingProfile()
+"""Qwen2-VL and Qwen2.5-VL (and the scripted stand-in's default): 28-pixel tokens, uniform instants."""
+
+
 @dataclass(frozen=True)
 class TemporalConfig:
     """How a model turns a window's frames into MRoPE temporal position IDs."""
 
     kind: TemporalKind
-    """``"absolute_time"`` (Qwen2.5-VL: IDs follow seconds) or ``"patch_index"`` (Qwen2-VL)."""
+    """``"absolute_time"`` (Qwen2.5-VL: IDs follow seconds), ``"patch_index"`` (Qwen2-VL) or
+    ``"timestamp_text"`` (Qwen3-VL: a ``<t seconds>`` text before each temporal patch)."""
     tokens_per_second: float
     """Temporal IDs per second of video (Qwen2.5-VL checkpoints use 2, i.e. 0.5 s per ID)."""
     temporal_patch_size: int = 2

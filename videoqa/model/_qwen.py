@@ -52,6 +52,9 @@ from videoqa.video._sampling import int_at_least
 MODEL_TYPES = {
     "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
     "qwen2_vl": ("Qwen2VLForConditionalGeneration", "patch_index"),
+    # Qwen3-VL (dense and MoE): time as text; the runner is videoqa.model._qwen3.Qwen3Model.
+    "qwen3_vl": ("Qwen3VLForConditionalGeneration", "timestamp_text"),
+    "qwen3_vl_moe": ("Qwen3VLMoeForConditionalGeneration", "timestamp_text"),
 }
 RUNNER_VERSION = "qwen-runner-2"  # 2: typed window payload (QwenWindowFeatures)
 
@@ -123,8 +126,8 @@ def load_qwen(
         ) from exc
     if config.model_type not in MODEL_TYPES:
         raise ModelError(
-            f"{source}: model_type {config.model_type!r} is not supported; videoqa runs Qwen2.5-VL "
-            f"('qwen2_5_vl') and Qwen2-VL ('qwen2_vl') checkpoints."
+            f"{source}: model_type {config.model_type!r} is not supported; videoqa runs Qwen3-VL "
+            f"('qwen3_vl', 'qwen3_vl_moe'), Qwen2.5-VL ('qwen2_5_vl') and Qwen2-VL ('qwen2_vl') checkpoints."
         )
     if MODEL_TYPES[config.model_type][1] == "absolute_time":
         raw, _ = transformers.PreTrainedConfig.get_config_dict(source, **hub)
@@ -170,7 +173,10 @@ def load_qwen(
     _devices.check_no_offload(getattr(model, "hf_device_map", None), requested=device_map)
     if settings.device_map is None:
         model = model.to(settings.device)
-    runner = QwenModel(model_id, model.eval(), processor, settings, source=source)
+    runner_class = QwenModel
+    if MODEL_TYPES[config.model_type][1] == "timestamp_text":
+        from videoqa.model._qwen3 import Qwen3Model as runner_class
+    runner = runner_class(model_id, model.eval(), processor, settings, source=source)
     budget = runner.token_budget()
     per_token = _batching.bytes_per_prompt_token(config, dtype_bytes=torch.finfo(model.dtype).bits // 8)
     logger.info(
@@ -186,11 +192,11 @@ def temporal_config_from(config: Any) -> TemporalConfig:
     """TemporalConfig of a loaded Qwen2-VL / Qwen2.5-VL config (``vision_config`` holds the facts)."""
     model_type = getattr(config, "model_type", None)
     if model_type not in MODEL_TYPES:
-        raise ModelError(f"model_type {model_type!r} is not a Qwen2-VL or Qwen2.5-VL checkpoint")
+        raise ModelError(f"model_type {model_type!r} is not a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint")
     vision = config.vision_config
     kind = MODEL_TYPES[model_type][1]
     # Qwen2.5-VL: vision_config.tokens_per_second (2 in the released checkpoints; the class default is 4).
-    # Qwen2-VL has none: its temporal ids count temporal patches, one per patch.
+    # Qwen2-VL has none: its temporal ids count temporal patches, one per patch; Qwen3-VL reads time as text.
     tokens_per_second = float(vision.tokens_per_second) if kind == "absolute_time" else 1.0
     return TemporalConfig(
         kind=kind, tokens_per_second=tokens_per_second, temporal_patch_size=int(vision.temporal_patch_size)
@@ -309,18 +315,22 @@ class QwenModel(BatchedGeneration):
             raise ModelError(
                 f"window {window.index}: {embeddings.shape[0]} embeddings for {window.visual_tokens} tokens"
             )
-        data = QwenWindowFeatures(
-            embeddings=embeddings,
-            grid_thw=grid,
-            second_per_grid=float(window.second_per_grid),
-            fingerprint=self.fingerprint(),
-        )
+        data = self._window_payload(out, embeddings, grid, window)
         return VisualFeatures(
             window=window,
             pts_seconds=np.asarray(clip.pts_seconds, dtype=np.float64),
             data=data,
             warnings=list(clip.warnings),
             stale_targets=tuple(clip.stale_targets),
+        )
+
+    def _window_payload(self, out: Any, embeddings: Any, grid: tuple[int, int, int], window: Any) -> Any:
+        """The cacheable payload of one encoded window (``out``: the vision tower's output)."""
+        return QwenWindowFeatures(
+            embeddings=embeddings,
+            grid_thw=grid,
+            second_per_grid=float(window.second_per_grid),
+            fingerprint=self.fingerprint(),
         )
 
     # -- language side --------------------------------------------------------------------------
@@ -337,22 +347,35 @@ class QwenModel(BatchedGeneration):
         datas = [self._check_features(f) for f in request.features]
         text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
         try:
-            text = _inputs.expand_video_placeholders(
-                text,
-                video_token=self.video_token,
-                token_counts=[int(d.embeddings.shape[0]) for d in datas],
-            )
+            text = self._expand_videos(text, request, datas)
         except ValueError as exc:
             raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
         ids = list(self.tokenizer(text)["input_ids"])
-        positions = _inputs.mrope_positions(
+        return _Row(ids=ids, positions=self._positions(ids, request, datas), features=self._row_features(datas))
+
+    def _expand_videos(self, text: str, request: GenerationRequest, datas: Sequence[Any]) -> str:
+        """The chat text with each video placeholder expanded to its window's tokens."""
+        return _inputs.expand_video_placeholders(
+            text, video_token=self.video_token, token_counts=[int(d.embeddings.shape[0]) for d in datas]
+        )
+
+    def _positions(self, ids: Sequence[int], request: GenerationRequest, datas: Sequence[Any]) -> np.ndarray:
+        """(3, len(ids)) MRoPE positions in the layout the family was trained with."""
+        return _inputs.mrope_positions(
             ids,
             video_token_id=self.video_token_id,
             grids_thw=[d.grid_thw for d in datas],
             temporal_ids=[self.temporal_ids(f.window) for f in request.features],
             spatial_merge_size=self.spatial_merge_size,
         )
-        return _Row(ids=ids, positions=positions, features=[d.embeddings for d in datas])
+
+    def _row_features(self, datas: Sequence[Any]) -> list[Any]:
+        """What a row carries into ``embed`` / ``visual_inputs``: the window embeddings here."""
+        return [d.embeddings for d in datas]
+
+    def visual_inputs(self, features: Sequence[Sequence[Any]]) -> dict[str, Any]:
+        """Extra forward arguments for a prefill over rows carrying ``features``; none for Qwen2/2.5-VL."""
+        return {}
 
     def temporal_ids(self, window: Any) -> np.ndarray:
         """Temporal MRoPE ids of ``window``'s patches relative to the video's first position."""

@@ -31,9 +31,9 @@ from videoqa.video._types import Window
 
 __all__ = ["temporal_ids"]
 
-TemporalKind = Literal["absolute_time", "patch_index"]
+TemporalKind = Literal["absolute_time", "patch_index", "timestamp_text"]
 Arithmetic = Literal["transformers", "exact"]
-_KINDS = ("absolute_time", "patch_index")
+_KINDS = ("absolute_time", "patch_index", "timestamp_text")
 _ARITHMETICS = ("transformers", "exact")
 _TICK_TOLERANCE = 1e-9
 
@@ -83,7 +83,9 @@ def temporal_ids(
         tokens_per_second: the model config's ``vision_config.tokens_per_second`` (2 for Qwen2.5-VL).
         temporal_patch_size: frames per temporal patch (the model's ``temporal_patch_size``, 2).
         kind: ``"absolute_time"`` for Qwen2.5-VL (``floor(g * second_per_grid * tokens_per_second)``),
-            ``"patch_index"`` for Qwen2-VL (``g``).
+            ``"patch_index"`` for Qwen2-VL (``g``), ``"timestamp_text"`` for Qwen3-VL (all 0: each
+            temporal patch is positioned like an image, at the position where its own
+            ``<t seconds><|vision_start|>`` block starts; time reaches the model as that text).
         arithmetic: ``"transformers"`` to reproduce transformers' float32 computation exactly,
             ``"exact"`` for the floor of the exact product of the float64 inputs.
 
@@ -94,6 +96,8 @@ def temporal_ids(
     grid_t = window.num_frames // int(temporal_patch_size)
     if kind == "patch_index":
         return np.arange(grid_t, dtype=np.int64)
+    if kind == "timestamp_text":
+        return np.zeros(grid_t, dtype=np.int64)
     if arithmetic == "exact":
         return _exact_ids(window, grid_t, int(temporal_patch_size), float(tokens_per_second))
     # transformers: the processor computes temporal_patch_size / sampled_fps in float64 and stores it in a

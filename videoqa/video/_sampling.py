@@ -15,6 +15,14 @@ ones the model family was tuned with. What differs on purpose:
 * a tiny size never rounds down to 0 pixels (qwen-vl-utils would produce an empty frame).
 
 Budgets (``min_frames``, ``max_frames``, pixels) apply to each window separately.
+
+Model families differ in two facts (``plan_sampling(patch_factor=..., targets=...)``):
+``patch_factor`` is 28 for Qwen2-VL / Qwen2.5-VL (14-pixel patches) and 32 for Qwen3-VL (16-pixel
+patches; qwen-vl-utils ``image_patch_size=16``), and the default pixel budgets are the same token
+counts at that factor (128 / 768 tokens per frame, 115,200 per window). ``targets="source_frames"``
+(Qwen3-VL) puts the instants on the frames qwen-vl-utils reads, ``linspace(first, last, n).round()``
+in torch's float32 arithmetic, so on constant-rate video the decoded frames, hence the timestamps a
+Qwen3-VL prompt states, are the reference ones; the true pts of what was decoded are used anyway.
 """
 
 from __future__ import annotations
@@ -22,6 +30,9 @@ from __future__ import annotations
 import itertools
 import math
 import numbers
+from typing import Literal
+
+import numpy as np
 
 from videoqa.errors import UnsupportedVideoError
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
@@ -34,6 +45,7 @@ __all__ = [
     "DEFAULT_MIN_PIXELS",
     "DEFAULT_TOTAL_PIXELS",
     "check_budgets",
+    "default_budgets",
     "even_frames",
     "int_at_least",
     "plan_sampling",
@@ -58,6 +70,16 @@ DEFAULT_MAX_FRAMES = 768
 DEFAULT_MIN_PIXELS = 128 * PATCH_FACTOR * PATCH_FACTOR
 DEFAULT_MAX_PIXELS = 768 * PATCH_FACTOR * PATCH_FACTOR
 DEFAULT_TOTAL_PIXELS = 128000 * PATCH_FACTOR * PATCH_FACTOR * 0.9
+PATCH_FACTORS = (28, 32)
+"""Pixels per merged token side: 28 (Qwen2-VL, Qwen2.5-VL), 32 (Qwen3-VL)."""
+Targets = Literal["uniform", "source_frames"]
+TARGETS: tuple[str, ...] = ("uniform", "source_frames")
+
+
+def default_budgets(patch_factor: int = PATCH_FACTOR) -> dict[str, float]:
+    """qwen-vl-utils' pixel budgets at ``patch_factor``: 128 and 768 tokens per frame, 115,200 per window."""
+    area = patch_factor * patch_factor
+    return {"min_pixels": 128 * area, "max_pixels": 768 * area, "total_pixels": 128000 * area * 0.9}
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -320,6 +342,8 @@ def _plan_window(
     min_pixels: int,
     max_pixels: int,
     total_pixels: float,
+    patch_factor: int = PATCH_FACTOR,
+    targets: Targets = "uniform",
 ) -> Window:
     available = _frames_on_screen(info, start, end)
     num_frames = _num_frames(
@@ -328,19 +352,60 @@ def _plan_window(
     cap = _frame_pixel_cap(
         num_frames, min_pixels=min_pixels, max_pixels=max_pixels, total_pixels=total_pixels
     )
-    height, width = _resize(info.display_height, info.display_width, PATCH_FACTOR, min_pixels, cap)
+    height, width = _resize(info.display_height, info.display_width, patch_factor, min_pixels, cap)
     sampled_fps = num_frames / (end - start)
+    if targets == "source_frames":
+        pts = _source_frame_instants(info, start, end, num_frames, available)
+    else:
+        pts = tuple(start + k / sampled_fps for k in range(num_frames))
     return Window(
         index=index,
         start_seconds=start,
         end_seconds=end,
-        pts_seconds=tuple(start + k / sampled_fps for k in range(num_frames)),
+        pts_seconds=pts,
         height=height,
         width=width,
         sampled_fps=sampled_fps,
         temporal_patch_size=TEMPORAL_PATCH_SIZE,
-        patch_factor=PATCH_FACTOR,
+        patch_factor=patch_factor,
     )
+
+
+def torch_linspace_rounded(first: int, last: int, count: int) -> list[int]:
+    """``torch.linspace(first, last, count).round().long()`` (float32, torch's two-sided formula).
+
+    torch computes ``first + step * i`` for the first half and ``last - step * (count - 1 - i)``
+    for the second, in float32 with ``step = (last - first) / (count - 1)``; rounding is half to
+    even. Reproduced with numpy so the media layer needs no torch; tests compare with torch.
+    """
+    if count == 1:
+        return [first]
+    step = np.float32((last - first) / (count - 1))
+    i = np.arange(count)
+    halfway = count // 2
+    values = np.where(
+        i < halfway,
+        np.float32(first) + step * i.astype(np.float32),
+        np.float32(last) - step * (count - 1 - i).astype(np.float32),
+    ).astype(np.float32)
+    return [int(v) for v in np.rint(values)]
+
+
+def _source_frame_instants(
+    info: VideoInfo, start: float, end: float, num_frames: int, available: int
+) -> tuple[float, ...]:
+    """Instants on the frames qwen-vl-utils reads: ``linspace(first, last, n).round()`` of the window's frames.
+
+    Frame ``j`` of the window is taken to start at ``start_seconds + (first + j) / average_fps``; the
+    instant is clamped into ``[start, end)`` so a window never reads outside itself.
+    """
+    first = 0 if start <= info.start_seconds else math.floor(_snap((start - info.start_seconds) * info.average_fps))
+    indices = torch_linspace_rounded(0, available - 1, num_frames)
+    instants = []
+    for j in indices:
+        t = info.start_seconds + (first + j) / info.average_fps
+        instants.append(min(max(t, start), math.nextafter(end, start)))
+    return tuple(instants)
 
 
 # ----------------------------------------------------------------------------- public entry point
@@ -352,12 +417,14 @@ def plan_sampling(
     fps: float = DEFAULT_FPS,
     min_frames: int = DEFAULT_MIN_FRAMES,
     max_frames: int = DEFAULT_MAX_FRAMES,
-    min_pixels: int = DEFAULT_MIN_PIXELS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    total_pixels: float = DEFAULT_TOTAL_PIXELS,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    total_pixels: float | None = None,
     start_seconds: float | None = None,
     end_seconds: float | None = None,
     window_seconds: float | None = None,
+    patch_factor: int = PATCH_FACTOR,
+    targets: Targets = "uniform",
 ) -> SamplingPlan:
     """Decide the dynamic-FPS sampling of a video: windows, target instants, frame size, token cost.
 
@@ -366,9 +433,9 @@ def plan_sampling(
         fps: requested sampling rate in frames per second of video time.
         min_frames: fewest frames per window (rounded up to even), unless the window holds fewer frames.
         max_frames: most frames per window (rounded down to even).
-        min_pixels: smallest area of a resized frame.
-        max_pixels: largest area of a resized frame.
-        total_pixels: pixel budget of one window's frames; the per-frame cap is
+        min_pixels: smallest area of a resized frame (default: 128 tokens at ``patch_factor``).
+        max_pixels: largest area of a resized frame (default: 768 tokens).
+        total_pixels: pixel budget of one window's frames (default: 115,200 tokens); the per-frame cap is
             ``max(min(max_pixels, total_pixels / num_frames * 2), int(1.05 * min_pixels))``,
             itself never above ``max_pixels``.
         start_seconds: absolute start (pts seconds) of the range to sample; default: the video's start.
@@ -378,19 +445,27 @@ def plan_sampling(
             budgets; a tail shorter than ``2 / fps`` seconds (or under 2 frames) joins the window before it.
             Windows are never shorter than 2 frames of the video (``2 / info.average_fps``), so a plan
             never holds more frames than the stream (a one-frame range still gets 2 targets).
+        patch_factor: pixels per merged token side: 28 (Qwen2-VL, Qwen2.5-VL) or 32 (Qwen3-VL).
+        targets: ``"uniform"`` instants ``start + k / sampled_fps``; ``"source_frames"`` the frames
+            qwen-vl-utils reads (``linspace`` over the window's frames, last frame included).
 
     Returns:
         A :class:`SamplingPlan` whose windows each hold an even number of frames at the instants
         ``start + k / sampled_fps``, with ``sampled_fps = num_frames / window duration``.
     """
     info = _check_info(info)
+    if patch_factor not in PATCH_FACTORS:
+        raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {patch_factor!r}")
+    if targets not in TARGETS:
+        raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
+    defaults = default_budgets(patch_factor)
     budgets = check_budgets(
         fps=fps,
         min_frames=min_frames,
         max_frames=max_frames,
-        min_pixels=min_pixels,
-        max_pixels=max_pixels,
-        total_pixels=total_pixels,
+        min_pixels=defaults["min_pixels"] if min_pixels is None else min_pixels,
+        max_pixels=defaults["max_pixels"] if max_pixels is None else max_pixels,
+        total_pixels=defaults["total_pixels"] if total_pixels is None else total_pixels,
     )
     start = _optional_time("start_seconds", start_seconds)
     end = _optional_time("end_seconds", end_seconds)
@@ -398,7 +473,7 @@ def plan_sampling(
 
     start, end = _clamped_range(info, start, end)
     windows = tuple(
-        _plan_window(info, index, a, b, **budgets)
+        _plan_window(info, index, a, b, **budgets, patch_factor=patch_factor, targets=targets)
         for index, (a, b) in enumerate(_window_bounds(info, start, end, window, budgets["fps"]))
     )
     return SamplingPlan(

@@ -1,0 +1,122 @@
+"""A tiny random-weight Qwen3-VL checkpoint, built on the spot (``build_tiny_model(kind="qwen3-vl")``).
+
+Same recipe as the Qwen2.5-VL one (:mod:`videoqa.model._tiny`): a byte-level BPE trained here with
+Qwen's special tokens, the real transformers classes (``Qwen3VLConfig``,
+``Qwen3VLForConditionalGeneration``, ``Qwen3VLProcessor`` with ``Qwen3VLVideoProcessor``), only the
+sizes shrunk. What is Qwen3-VL's own and kept: 16-pixel patches merged 2x2, 2 frames per temporal
+patch, interleaved MRoPE (``mrope_section`` [24, 20, 20] of the 64 rotary frequencies of a 128-dim
+head, scaled to [3, 3, 2] of 8), DeepStack (two vision layers feed the first two text layers),
+learned vision position embeddings (2304 = 48 x 48) and the image/video mean and std of 0.5.
+
+The chat template is written for videoqa in the Qwen3-VL style (no default system prompt, a video
+part rendered ``<|vision_start|><|video_pad|><|vision_end|>``, generation prompt
+``<|im_start|>assistant\\n``); the released chat_template.json was not found to vendor (see
+tests/data/official/README.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["QWEN3_CHAT_TEMPLATE", "build_tiny_qwen3"]
+
+QWEN3_CHAT_TEMPLATE = (
+    "{% for message in messages %}"
+    "<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}"
+    "{% else %}{% for part in message['content'] %}"
+    "{% if part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}"
+    "{% endif %}"
+    "{% endfor %}{% endif %}"
+    "<|im_end|>\n"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def _config(tokenizer: Any) -> Any:
+    from transformers import Qwen3VLConfig
+
+    from videoqa.model._tiny import SPECIAL_TOKENS
+
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text = {
+        "vocab_size": -(-len(tokenizer) // 64) * 64,
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "max_position_embeddings": 262144,
+        "rms_norm_eps": 1e-6,
+        "initializer_range": 0.1,
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 5000000.0,
+            "mrope_section": [3, 3, 2],
+            "mrope_interleaved": True,
+        },
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    vision = {
+        "depth": 3,
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_heads": 2,
+        "out_hidden_size": 64,
+        "patch_size": 16,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "num_position_embeddings": 2304,
+        "deepstack_visual_indexes": [1, 2],
+        "initializer_range": 0.1,
+    }
+    return Qwen3VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+
+
+def _processor(tokenizer: Any) -> Any:
+    from transformers import Qwen2VLImageProcessor, Qwen3VLProcessor, Qwen3VLVideoProcessor
+
+    half = [0.5, 0.5, 0.5]
+    return Qwen3VLProcessor(
+        image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2, image_mean=half, image_std=half),
+        tokenizer=tokenizer,
+        video_processor=Qwen3VLVideoProcessor(image_mean=half, image_std=half),
+        chat_template=QWEN3_CHAT_TEMPLATE,
+    )
+
+
+def build_tiny_qwen3(staging: Path, *, seed: int) -> None:
+    """Write a tiny Qwen3-VL checkpoint (weights, config, tokenizer, processor) into ``staging``."""
+    import torch
+    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+
+    from videoqa.model._tiny import _train_tokenizer
+
+    tokenizer = _train_tokenizer()
+    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    config = _config(tokenizer)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = Qwen3VLForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        bos_token_id=config.text_config.bos_token_id,
+        eos_token_id=[config.text_config.eos_token_id, config.text_config.bos_token_id],
+        pad_token_id=config.text_config.pad_token_id,
+        do_sample=False,
+    )
+    model.save_pretrained(staging)
+    _processor(tokenizer).save_pretrained(staging)
