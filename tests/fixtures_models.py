@@ -42,6 +42,22 @@ def tiny_qwen2_path(tiny_models_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_qwen3_path(tiny_models_dir: Path) -> Path:
+    """Directory of a saved tiny random-weight Qwen3-VL checkpoint."""
+    from videoqa.model import build_tiny_model
+
+    return build_tiny_model(tiny_models_dir / "tiny-qwen3-vl", kind="qwen3-vl")
+
+
+@pytest.fixture(scope="session")
+def tiny_qwen3(tiny_qwen3_path: Path):
+    """The tiny Qwen3-VL loaded by path through ``videoqa.load_model`` (CPU, fp32, sdpa)."""
+    from videoqa.model import load_model
+
+    return load_model(str(tiny_qwen3_path), device="cpu")
+
+
+@pytest.fixture(scope="session")
 def tiny_qwen25(tiny_qwen25_path: Path):
     """The tiny Qwen2.5-VL loaded by path through ``videoqa.load_model`` (CPU, fp32, sdpa)."""
     from videoqa.model import load_model

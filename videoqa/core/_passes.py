@@ -70,6 +70,8 @@ class PassRunner(Protocol):
 
     settings: Settings
     model_id: str
+    sampling: SamplingProfile
+    """The model family's sampling needs (token size, where instants fall)."""
 
     def encode_plan(
         self, source: str, plan: SamplingPlan, timer: StageTimer, clips: Sequence[Clip] | None = None
@@ -192,12 +194,12 @@ class _Run:
 
     @property
     def profile(self) -> SamplingProfile:
-        return sampling_profile(self.session)
+        return self.session.sampling
 
 
-def sampling_profile(session: Any) -> SamplingProfile:
-    """The sampling needs of the session's model family (Qwen2.5-VL's for a model that states none)."""
-    return getattr(getattr(session, "model", None), "sampling", QWEN2_SAMPLING)
+def sampling_profile(model: Any) -> SamplingProfile:
+    """The sampling needs of ``model``'s family (Qwen2.5-VL's for a model that states none)."""
+    return getattr(model, "sampling", QWEN2_SAMPLING)
 
 
 def run_questions(
@@ -211,7 +213,7 @@ def run_questions(
 ) -> list[Analysis]:
     """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`)."""
     with timer("plan"):
-        first_pass = first_pass_plan(info, session.settings, sampling_profile(session))
+        first_pass = first_pass_plan(info, session.settings, session.sampling)
     run = _Run(session, source, info, first_pass.strategy, timer, started)
     first = session.encode_plan(source, first_pass.plan, timer, clips)
     if first_pass.strategy == "single":

@@ -22,7 +22,7 @@ from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_pr
 from videoqa.core._strategies import first_pass_plan
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
+from videoqa.model._protocol import Generation, GenerationRequest, SamplingProfile, VideoLanguageModel
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
@@ -85,6 +85,11 @@ class Session:
     def model_id(self) -> str:
         return self.model.model_id
 
+    @property
+    def sampling(self) -> SamplingProfile:
+        """The model family's sampling needs (``model.sampling``; Qwen2.5-VL's when it states none)."""
+        return sampling_profile(self.model)
+
     def __repr__(self) -> str:
         cache = self.cache.directory if self.cache else None
         return f"Session(model={self.model.model_id!r}, settings={self.settings!r}, cache_dir={cache!r})"
@@ -96,7 +101,7 @@ class Session:
 
         ``strategy`` overrides ``settings.strategy`` (as in :meth:`analyze`).
         """
-        return first_pass_plan(info, self._with_strategy(strategy), sampling_profile(self)).plan
+        return first_pass_plan(info, self._with_strategy(strategy), self.sampling).plan
 
     def _with_strategy(self, strategy: Strategy | None) -> Settings:
         if strategy is None or strategy == self.settings.strategy:
@@ -278,6 +283,7 @@ class _StrategyOverride:
         self._session = session
         self.settings = settings
         self.model_id = session.model_id
+        self.sampling = session.sampling
         self.encode_plan = session.encode_plan
         self.make_step = session.make_step
         self.generate = session.generate

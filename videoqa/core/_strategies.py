@@ -78,11 +78,15 @@ def _budgets(options: Settings, profile: SamplingProfile) -> dict:
     return {**budgets, **profile.plan_kwargs(**pixels)}
 
 
-def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING) -> SamplingPlan:
+def single_plan(
+    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
+) -> SamplingPlan:
     return plan_sampling(info, fps=options.fps, **_budgets(options, profile))
 
 
-def coarse_plan(info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING) -> SamplingPlan:
+def coarse_plan(
+    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
+) -> SamplingPlan:
     return plan_sampling(
         info,
         fps=options.coarse_fps,

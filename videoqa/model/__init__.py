@@ -1,12 +1,13 @@
 """The model layer: load a vision-language model behind the :class:`VideoLanguageModel` seam.
 
-``load_model`` takes a Hugging Face hub id or a local checkpoint directory (Qwen2.5-VL
-or Qwen2-VL), or a built-in name:
+``load_model`` takes a Hugging Face hub id or a local checkpoint directory (Qwen3-VL,
+Qwen2.5-VL or Qwen2-VL; the class is picked from the config), or a built-in name:
 
-- ``"builtin:tiny-qwen2.5-vl"`` / ``"builtin:tiny-qwen2-vl"``: tiny random-weight
+- ``"builtin:tiny-qwen2.5-vl"``, ``"builtin:tiny-qwen2-vl"``, ``"builtin:tiny-qwen3-vl"``: tiny random-weight
   checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
   through exactly the code a real checkpoint takes;
-- ``"builtin:scripted"``: the scripted stand-in that answers from the frames it sees.
+- ``"builtin:scripted"``: the scripted stand-in that answers from the frames it sees;
+  ``"builtin:scripted-qwen3-vl"`` reads time from Qwen3-VL's timestamp text instead.
 
 torch and transformers are imported only when a model is loaded.
 """
@@ -59,7 +60,7 @@ __all__ = [
 ]
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
-BUILTIN_MODELS = (*_TINY_BUILTINS, "builtin:scripted")
+BUILTIN_MODELS = (*_TINY_BUILTINS, "builtin:scripted", "builtin:scripted-qwen3-vl")
 
 
 def __getattr__(name: str) -> Any:
@@ -122,6 +123,10 @@ def load_model(
         from videoqa.model._scripted import ScriptedModel
 
         return ScriptedModel()
+    if model == "builtin:scripted-qwen3-vl":
+        from videoqa.model._scripted import ScriptedModel
+
+        return ScriptedModel(family="qwen3-vl")
     source, hub_cache, hub_revision = model, cache_dir, revision
     if model.startswith("builtin:"):
         kind = _TINY_BUILTINS.get(model)

@@ -19,10 +19,11 @@ from videoqa.model._timing import TemporalKind, temporal_ids
 from videoqa.video._types import Window
 
 __all__ = [
+    "QWEN2_SAMPLING",
+    "QWEN3_SAMPLING",
     "Generation",
     "GenerationOptions",
     "GenerationRequest",
-    "QWEN2_SAMPLING",
     "SamplingProfile",
     "TemporalConfig",
     "TemporalKind",
@@ -73,6 +74,8 @@ class SamplingProfile:
 
 QWEN2_SAMPLING = SamplingProfile()
 """Qwen2-VL and Qwen2.5-VL (and the scripted stand-in's default): 28-pixel tokens, uniform instants."""
+QWEN3_SAMPLING = SamplingProfile(family="qwen3-vl", patch_factor=32, targets="source_frames")
+"""Qwen3-VL: 16-pixel patches merged 2x2 (32 x 32 pixels per token), instants on qwen-vl-utils' frames."""
 
 
 @dataclass(frozen=True)

@@ -351,7 +351,9 @@ class QwenModel(BatchedGeneration):
         except ValueError as exc:
             raise ModelError(f"{self.model_id}: chat template problem: {exc}") from exc
         ids = list(self.tokenizer(text)["input_ids"])
-        return _Row(ids=ids, positions=self._positions(ids, request, datas), features=self._row_features(datas))
+        return _Row(
+            ids=ids, positions=self._positions(ids, request, datas), features=self._row_features(datas)
+        )
 
     def _expand_videos(self, text: str, request: GenerationRequest, datas: Sequence[Any]) -> str:
         """The chat text with each video placeholder expanded to its window's tokens."""

@@ -32,68 +32,11 @@ from typing import Any
 import numpy as np
 
 from videoqa.errors import ModelError
-from videoqa.model._protocol import GenerationRequest, SamplingProfile
+from videoqa.model._protocol import QWEN3_SAMPLING, GenerationRequest
 from videoqa.model._qwen import QwenModel, QwenWindowFeatures
+from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps
 
-__all__ = [
-    "QWEN3_SAMPLING",
-    "Qwen3Model",
-    "Qwen3WindowFeatures",
-    "expand_video_timestamps",
-    "patch_timestamps",
-    "qwen3_positions",
-    "timestamp_text",
-]
-
-QWEN3_SAMPLING = SamplingProfile(family="qwen3-vl", patch_factor=32, targets="source_frames")
-"""16-pixel patches merged 2x2 (32 x 32 pixels per token), instants on qwen-vl-utils' frames."""
-
-
-def patch_timestamps(
-    pts_seconds: Sequence[float], *, origin_seconds: float, temporal_patch_size: int = 2
-) -> np.ndarray:
-    """Seconds of each temporal patch: mean of its first and last frame's pts, minus ``origin_seconds``.
-
-    An odd frame count is padded with the last frame, as the processor pads the frames themselves.
-    """
-    pts = [float(t) for t in pts_seconds]
-    if not pts:
-        raise ValueError("a window needs at least one frame to be timestamped")
-    pts += [pts[-1]] * (-len(pts) % temporal_patch_size)
-    patches = np.asarray(pts, dtype=np.float64).reshape(-1, temporal_patch_size)
-    # The processor's arithmetic: (t_first + t_last) / 2, each t a float64.
-    return (patches[:, 0] - origin_seconds + (patches[:, -1] - origin_seconds)) / 2
-
-
-def timestamp_text(seconds: float) -> str:
-    """The text Qwen3-VL reads before a temporal patch: ``<{seconds:.1f} seconds>``."""
-    return f"<{seconds:.1f} seconds>"
-
-
-def expand_video_timestamps(
-    text: str,
-    *,
-    video_token: str,
-    vision_start: str,
-    vision_end: str,
-    videos: Sequence[tuple[Sequence[float], int]],
-) -> str:
-    """Replace the i-th ``video_token`` of ``text`` by video i's timestamped patches.
-
-    ``videos[i]`` is (patch seconds, tokens per patch). Each patch becomes
-    ``<t seconds>`` + ``vision_start`` + ``video_token`` x tokens + ``vision_end``.
-    """
-    pieces = text.split(video_token)
-    if len(pieces) - 1 != len(videos):
-        raise ValueError(
-            f"the chat text holds {len(pieces) - 1} {video_token} placeholders for {len(videos)} videos"
-        )
-    out = [pieces[0]]
-    for (seconds, tokens), piece in zip(videos, pieces[1:], strict=True):
-        block = vision_start + video_token * tokens + vision_end
-        out.extend(timestamp_text(t) + block for t in seconds)
-        out.append(piece)
-    return "".join(out)
+__all__ = ["Qwen3Model", "Qwen3WindowFeatures", "qwen3_positions"]
 
 
 def qwen3_positions(
@@ -124,7 +67,9 @@ def qwen3_positions(
         gh, gw = h // spatial_merge_size, w // spatial_merge_size
         n = gh * gw
         if not is_video[i : i + n].all() or (i + n < len(ids) and is_video[i + n]):
-            raise ValueError(f"temporal patch {patch} needs exactly {n} consecutive video tokens at index {i}")
+            raise ValueError(
+                f"temporal patch {patch} needs exactly {n} consecutive video tokens at index {i}"
+            )
         out[0, i : i + n] = pos
         out[1, i : i + n] = np.repeat(np.arange(gh), gw) + pos
         out[2, i : i + n] = np.tile(np.arange(gw), gh) + pos
@@ -156,9 +101,7 @@ class Qwen3Model(QwenModel):
         self.temporal_patch_size = int(self.model.config.vision_config.temporal_patch_size)
 
     def _window_payload(self, out: Any, embeddings: Any, grid: tuple[int, int, int], window: Any) -> Any:
-        deepstack = tuple(
-            torch_cat_cpu(layer) for layer in (getattr(out, "deepstack_features", None) or ())
-        )
+        deepstack = tuple(torch_cat_cpu(layer) for layer in (getattr(out, "deepstack_features", None) or ()))
         return Qwen3WindowFeatures(
             embeddings=embeddings,
             grid_thw=grid,
@@ -171,7 +114,9 @@ class Qwen3Model(QwenModel):
         """Each window's patch timestamps, relative to the request's first window start."""
         origin = request.features[0].window.start_seconds
         return [
-            patch_timestamps(f.pts_seconds, origin_seconds=origin, temporal_patch_size=self.temporal_patch_size)
+            patch_timestamps(
+                f.pts_seconds, origin_seconds=origin, temporal_patch_size=self.temporal_patch_size
+            )
             for f in request.features
         ]
 
@@ -193,7 +138,10 @@ class Qwen3Model(QwenModel):
     def _positions(self, ids: Sequence[int], request: GenerationRequest, datas: Sequence[Any]) -> np.ndarray:
         grids = [(d.grid_thw[1], d.grid_thw[2]) for d in datas for _ in range(d.grid_thw[0])]
         return qwen3_positions(
-            ids, video_token_id=self.video_token_id, patch_grids_hw=grids, spatial_merge_size=self.spatial_merge_size
+            ids,
+            video_token_id=self.video_token_id,
+            patch_grids_hw=grids,
+            spatial_merge_size=self.spatial_merge_size,
         )
 
     def _row_features(self, datas: Sequence[Any]) -> list[Any]:
@@ -214,9 +162,7 @@ class Qwen3Model(QwenModel):
             raise ModelError(f"windows carry different numbers of DeepStack layers: {sorted(layers)}")
         video = BaseModelOutputWithDeepstackFeatures(
             pooler_output=tuple(d.embeddings.to(device) for d in datas),
-            deepstack_features=[
-                tuple(d.deepstack[k].to(device) for d in datas) for k in range(layers.pop())
-            ],
+            deepstack_features=[tuple(d.deepstack[k].to(device) for d in datas) for k in range(layers.pop())],
         )
         return {"mm_encoder_outputs": {"video": video}}
 

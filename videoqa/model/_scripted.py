@@ -16,6 +16,12 @@ It only knows what it is given, as a real model would:
 - With several windows in one request, the model's clock starts at the first window's start:
   window j's frames are perceived at ``(start_j - start_0) + k / sampled_fps_j``. The session
   maps such answers back by adding the first window's ``start_seconds``.
+- ``ScriptedModel(family="qwen3-vl")`` (``builtin:scripted-qwen3-vl``) perceives time as
+  Qwen3-VL does: it writes the request's timestamp text exactly as the Qwen3-VL runner does
+  (:mod:`videoqa.model._timestamps`, from the frames' pts relative to the first window's start),
+  reads the numbers back from that text, and gives each temporal patch (2 frames) the time its
+  ``<t seconds>`` says and the colours of its two frames. A wrong timestamp text gives a wrong
+  answer. It samples like Qwen3-VL (32-pixel tokens, qwen-vl-utils' frames).
 
 ``generate()`` infers the task from the prompt, in this order:
 
@@ -36,21 +42,26 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model._protocol import (
+    QWEN2_SAMPLING,
+    QWEN3_SAMPLING,
     Generation,
     GenerationOptions,
     GenerationRequest,
     TemporalConfig,
     VisualFeatures,
 )
+from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps, read_timestamps
 
 __all__ = ["ScriptedModel"]
 
 _VERSION = "1"
+_FAMILIES = {"qwen2.5-vl": "builtin:scripted", "qwen3-vl": "builtin:scripted-qwen3-vl"}
 _OPTION_RE = re.compile(r"^\s*\(([A-Z])\)\s*(.+?)\s*$", re.MULTILINE)
 _GROUNDING_RE = re.compile(r"\bstart(?:ing)?\b.*\bend(?:ing)?\b|\bwhen\b", re.IGNORECASE | re.DOTALL)
 
@@ -66,13 +77,19 @@ class ScriptedModel:
 
     Not a real model: no weights, no language understanding. See the module docstring for
     the exact rules. ``model_id`` is ``"builtin:scripted"``; Qwen2.5-VL temporal settings
-    (absolute time, 2 temporal IDs per second, 2 frames per temporal patch).
+    (absolute time, 2 temporal IDs per second, 2 frames per temporal patch). With
+    ``family="qwen3-vl"``, ``"builtin:scripted-qwen3-vl"``: Qwen3-VL sampling, time read from the
+    timestamp text.
     """
 
-    model_id = "builtin:scripted"
-
-    def __init__(self) -> None:
-        self.temporal = TemporalConfig(kind="absolute_time", tokens_per_second=2.0, temporal_patch_size=2)
+    def __init__(self, family: Literal["qwen2.5-vl", "qwen3-vl"] = "qwen2.5-vl") -> None:
+        if family not in _FAMILIES:
+            raise ValueError(f"family must be one of {tuple(_FAMILIES)}, got {family!r}")
+        self.family = family
+        self.model_id = _FAMILIES[family]
+        kind = "timestamp_text" if family == "qwen3-vl" else "absolute_time"
+        self.temporal = TemporalConfig(kind=kind, tokens_per_second=2.0, temporal_patch_size=2)
+        self.sampling = QWEN3_SAMPLING if family == "qwen3-vl" else QWEN2_SAMPLING
         self.encode_calls = 0
         """How many windows were encoded (tests use it to see cache hits)."""
 
@@ -113,7 +130,10 @@ class ScriptedModel:
         for request in requests:
             if not request.features:
                 raise ModelError("ScriptedModel needs at least one encoded window per request")
-            frames = _perceived_frames(request.features)
+            if self.family == "qwen3-vl":
+                frames = _frames_from_timestamp_text(request.features)
+            else:
+                frames = _perceived_frames(request.features)
             text = _answer(request.prompt, frames)
             words = text.split()
             if len(words) > max_new_tokens:
@@ -136,6 +156,27 @@ def _perceived_frames(features: Sequence[VisualFeatures]) -> list[_FrameFacts]:
         offset = feature.window.start_seconds - origin
         frames += [_FrameFacts(offset + f.relative_seconds, f.colors) for f in feature.data]
     return frames
+
+
+def _frames_from_timestamp_text(features: Sequence[VisualFeatures]) -> list[_FrameFacts]:
+    """One fact per temporal patch, timed by the ``<t seconds>`` the Qwen3-VL prompt states for it."""
+    origin = features[0].window.start_seconds
+    placeholder = "<|video_pad|>"
+    text = expand_video_timestamps(
+        placeholder * len(features),
+        video_token=placeholder,
+        vision_start="",
+        vision_end="",
+        videos=[(patch_timestamps(f.pts_seconds, origin_seconds=origin), 0) for f in features],
+    )
+    stated = iter(read_timestamps(text))
+    patches = []
+    for feature in features:
+        facts = list(feature.data)
+        for k in range(0, len(facts), 2):
+            colors = frozenset().union(*(f.colors for f in facts[k : k + 2]))
+            patches.append(_FrameFacts(next(stated), colors))
+    return patches
 
 
 def _answer(prompt: str, frames: list[_FrameFacts]) -> str:

@@ -394,12 +394,16 @@ def torch_linspace_rounded(first: int, last: int, count: int) -> list[int]:
 def _source_frame_instants(
     info: VideoInfo, start: float, end: float, num_frames: int, available: int
 ) -> tuple[float, ...]:
-    """Instants on the frames qwen-vl-utils reads: ``linspace(first, last, n).round()`` of the window's frames.
+    """Instants on the frames qwen-vl-utils reads: ``linspace(first, last, n).round()`` of the window.
 
     Frame ``j`` of the window is taken to start at ``start_seconds + (first + j) / average_fps``; the
     instant is clamped into ``[start, end)`` so a window never reads outside itself.
     """
-    first = 0 if start <= info.start_seconds else math.floor(_snap((start - info.start_seconds) * info.average_fps))
+    first = (
+        0
+        if start <= info.start_seconds
+        else math.floor(_snap((start - info.start_seconds) * info.average_fps))
+    )
     indices = torch_linspace_rounded(0, available - 1, num_frames)
     instants = []
     for j in indices:
