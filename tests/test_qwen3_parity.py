@@ -1,0 +1,237 @@
+"""Qwen3-VL parity with the reference stack: qwen-vl-utils 0.0.14 (``image_patch_size=16``) and
+transformers' ``Qwen3VLProcessor`` / ``Qwen3VLForConditionalGeneration``.
+
+On constant-rate video starting at 0, our path (``probe`` -> the model family's plan -> ``decode``
+-> the Qwen3-VL runner) reads the same frames as qwen-vl-utils, at the same size, and builds the
+same prompt text, token ids and position ids as the processor and ``get_rope_index``; generation
+from our cached embeddings and DeepStack features equals transformers' own pixel path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import videoqa
+from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
+from videoqa.model import GenerationRequest
+from videoqa.model._protocol import QWEN3_SAMPLING, GenerationOptions
+from videoqa.model._timestamps import read_timestamps
+from videoqa.synthetic import Event, write_video
+
+PROMPT = "When does the red square appear?"
+# 4 and 8 tokens per frame: the same budgets in Qwen2.5-VL pixels (Settings) and Qwen3-VL pixels (reference).
+SETTINGS = {"min_pixels": 4 * 28 * 28, "max_pixels": 8 * 28 * 28}
+REFERENCE = {"min_pixels": 4 * 32 * 32, "max_pixels": 8 * 32 * 32}
+
+SAMPLING_CASES = {
+    # name: (write_video kwargs, qwen-vl-utils video options)
+    "160x90_10fps_10s": (dict(duration_seconds=10.0, fps=10, width=160, height=90), {}),
+    "1280x720_2fps_3s": (dict(duration_seconds=3.0, fps=2, width=1280, height=720), {}),
+    "854x480_24fps_3.25s": (dict(duration_seconds=3.25, fps=24, width=854, height=480), {}),
+    "320x240_1fps_12s": (dict(duration_seconds=12.0, fps=1, width=320, height=240), {}),
+    "640x360_fps0.5_minpx": (
+        dict(duration_seconds=20.0, fps=2, width=640, height=360),
+        dict(fps=0.5, min_pixels=16 * 32 * 32, max_pixels=256 * 32 * 32),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SAMPLING_CASES))
+def test_frames_size_and_tokens_equal_qwen_vl_utils_for_qwen3(case, tmp_path_factory, request):
+    fetch_video = request.getfixturevalue("qwen_decord")
+    write_kwargs, options = SAMPLING_CASES[case]
+    path = write_video(tmp_path_factory.mktemp("q3") / f"{case}.mp4", **write_kwargs)
+    video, meta = fetch_video(
+        {"type": "video", "video": str(path), **options}, image_patch_size=16, return_video_metadata=True
+    )
+    assert meta["video_backend"] == "decord"
+    frames, _, height, width = video.shape
+    plan = videoqa.plan_sampling(videoqa.probe(path), patch_factor=32, targets="source_frames", **options)
+    (window,) = plan.windows
+    assert (window.num_frames, window.height, window.width) == (frames, height, width)
+    assert height % 32 == 0 and width % 32 == 0
+    assert window.visual_tokens == frames // 2 * (height // 32) * (width // 32)
+    # The instants fall on the very frames qwen-vl-utils read.
+    (clip,) = list(videoqa.decode(path, plan))
+    np.testing.assert_array_equal(
+        np.round(clip.pts_seconds * meta["fps"]).astype(int), np.asarray(meta["frames_indices"])
+    )
+
+
+def test_settings_budgets_scale_to_qwen3_tokens():
+    """Settings count pixels at 28 x 28 per token; Qwen3-VL gets the same token budgets at 32 x 32."""
+    defaults = videoqa.Settings()
+    scaled = QWEN3_SAMPLING.plan_kwargs(
+        min_pixels=defaults.min_pixels, max_pixels=defaults.max_pixels, total_pixels=defaults.total_pixels
+    )
+    # qwen-vl-utils 0.0.14 with image_patch_size=16: VIDEO_MIN/MAX_TOKEN_NUM 128 / 768, MODEL_SEQ_LEN 128000.
+    assert scaled == {
+        "patch_factor": 32,
+        "targets": "source_frames",
+        "min_pixels": 128 * 32 * 32,
+        "max_pixels": 768 * 32 * 32,
+        "total_pixels": 128000 * 32 * 32 * 0.9,
+    }
+    assert QWEN3_SAMPLING.plan_kwargs(**SETTINGS, total_pixels=24576 * 28 * 28) == {
+        "patch_factor": 32,
+        "targets": "source_frames",
+        **REFERENCE,
+        "total_pixels": 24576 * 32 * 32,
+    }
+
+
+def test_linspace_equals_torch():
+    from videoqa.video._sampling import torch_linspace_rounded
+
+    for last in (1, 7, 99, 299, 1199, 7199, 86399):
+        for count in sorted({2, 3, 4, 20, 37, 300, 768} & set(range(2, last + 2))):
+            want = torch.linspace(0, last, count).round().long().tolist()
+            assert torch_linspace_rounded(0, last, count) == want, (last, count)
+
+
+def reference_inputs(model, path):
+    """The official recipe: qwen-vl-utils reads and resizes, the processor writes the timestamps."""
+    from qwen_vl_utils import process_vision_info
+    from transformers.video_utils import VideoMetadata
+
+    video_part = {"type": "video", "video": str(path), **REFERENCE}
+    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": PROMPT}]}]
+    _, videos, video_kwargs = process_vision_info(
+        messages, return_video_kwargs=True, return_video_metadata=True, image_patch_size=16
+    )
+    ((video, meta),) = videos
+    text = model.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = model.processor(
+        text=[text],
+        videos=[video],
+        video_metadata=[VideoMetadata(**meta)],
+        do_resize=False,
+        return_tensors="pt",
+        **video_kwargs,
+    )
+    return inputs, meta
+
+
+@pytest.fixture(scope="module")
+def cfr_video(tmp_path_factory):
+    """10 s, 10 fps, 160x90, first frame at 0, red square 3.0-4.5 s."""
+    path = tmp_path_factory.mktemp("q3cfr") / "cfr.mp4"
+    return write_video(path, duration_seconds=10.0, fps=10, events=(Event(3.0, 4.5, "red"),))
+
+
+@pytest.fixture(scope="module")
+def ours(tiny_qwen3, cfr_video):
+    session = videoqa.Session(tiny_qwen3, **SETTINGS)
+    plan = session.plan(videoqa.probe(cfr_video))
+    (clip,) = list(videoqa.decode(cfr_video, plan))
+    features = tiny_qwen3.encode(clip)
+    request = GenerationRequest(features=(features,), prompt=PROMPT)
+    return clip, request, tiny_qwen3.build_inputs([request])
+
+
+@pytest.mark.usefixtures("qwen_decord")
+def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, cfr_video, ours):
+    m = tiny_qwen3
+    ref, meta = reference_inputs(m, cfr_video)
+    clip, _, built = ours
+    # 100 frames at 10 fps: qwen-vl-utils reads 20 (2 fps), indices linspace(0, 99, 20).round().
+    assert meta["frames_indices"] == [
+        0,
+        5,
+        10,
+        16,
+        21,
+        26,
+        31,
+        36,
+        42,
+        47,
+        52,
+        57,
+        63,
+        68,
+        73,
+        78,
+        83,
+        89,
+        94,
+        99,
+    ]
+    np.testing.assert_array_equal(np.round(clip.pts_seconds * 10).astype(int), meta["frames_indices"])
+    assert tuple(ref["video_grid_thw"][0].tolist()) == clip.window.grid_thw == (10, 4, 6)
+    np.testing.assert_array_equal(built["input_ids"], ref["input_ids"].numpy())
+    text = m.tokenizer.decode(built["input_ids"][0])
+    # Patch k: mean of frames_indices[2k], [2k+1] over 10 fps, as :.1f (0.25 -> 0.2, 2.35 -> 2.4).
+    assert read_timestamps(text) == [0.2, 1.3, 2.4, 3.4, 4.5, 5.5, 6.5, 7.5, 8.6, 9.7]
+    # transformers 5.24 keeps the chat template's outer <|vision_start|> ... <|vision_end|>.
+    assert "<|vision_start|><0.2 seconds><|vision_start|>" in text
+    assert text.count("<|video_pad|>") == clip.window.visual_tokens == 60
+
+
+@pytest.mark.usefixtures("qwen_decord")
+def test_position_ids_equal_get_rope_index(tiny_qwen3, cfr_video, ours):
+    m = tiny_qwen3
+    ref, _ = reference_inputs(m, cfr_video)
+    _, _, built = ours
+    theirs, _ = m.model.model.get_rope_index(
+        ref["input_ids"], mm_token_type_ids=ref["mm_token_type_ids"], video_grid_thw=ref["video_grid_thw"]
+    )
+    np.testing.assert_array_equal(theirs[:, 0].numpy(), built["position_ids"][1:, 0])
+    # Each temporal patch starts its own positions: 10 patches of 2x3 tokens, then text at +3 each.
+    video = built["input_ids"][0] == m.video_token_id
+    starts = built["position_ids"][1, 0, video][::6]
+    assert np.all(built["position_ids"][1, 0, video] == np.repeat(starts, 6))
+
+
+def test_generation_equals_transformers_pixel_path(tiny_qwen3, ours):
+    """Cached embeddings + DeepStack features through ``mm_encoder_outputs`` = the processor's own path."""
+    from transformers.video_utils import VideoMetadata
+
+    m = tiny_qwen3
+    clip, request, built = ours
+    indices = [int(i) for i in np.round(clip.pts_seconds * 10)]
+    text = m.processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": PROMPT}]}],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    inputs = m.processor(
+        text=[text],
+        videos=[clip.frames],
+        video_metadata=[VideoMetadata(total_num_frames=100, fps=10.0, frames_indices=indices)],
+        do_resize=False,
+        do_sample_frames=False,
+        return_tensors="pt",
+    )
+    np.testing.assert_array_equal(inputs["input_ids"].numpy(), built["input_ids"])
+    with torch.inference_mode():
+        want = m.model.generate(**inputs, max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
+    got = m.generate([request], max_new_tokens=12, options=GenerationOptions(repetition_penalty=1.0))
+    want_text = m.tokenizer.decode(want[0, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    assert got[0].text == want_text and got[0].output_tokens == 12
+
+
+def test_deepstack_features_reach_the_language_model(tiny_qwen3, ours):
+    """The cached DeepStack features change the logits (they are not silently dropped)."""
+    import dataclasses
+
+    m = tiny_qwen3
+    _, request, built = ours
+    data = request.features[0].data
+    assert len(data.deepstack) == 2 and data.deepstack[0].shape == data.embeddings.shape == (60, 64)
+    zeroed = dataclasses.replace(data, deepstack=tuple(torch.zeros_like(d) for d in data.deepstack))
+    ids = torch.from_numpy(built["input_ids"])
+    positions = torch.from_numpy(built["position_ids"])
+
+    def logits(window_data):
+        with torch.inference_mode():
+            out = m.model(
+                inputs_embeds=m.embed(ids, [[window_data]]),
+                position_ids=positions,
+                **m.visual_inputs([[window_data]]),
+            )
+        return out.logits[0, -1]
+
+    assert not torch.allclose(logits(data), logits(zeroed))
