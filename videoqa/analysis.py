@@ -127,6 +127,11 @@ class Analysis(_Model):
     )
     raw_text: str = Field(description="The model's final text, unedited.")
     model_id: str
+    model_family: str | None = Field(
+        default=None,
+        description="qwen3-vl, qwen2.5-vl or qwen2-vl: how time reached the model (None: not stated, or "
+        "an analysis written before videoqa recorded it).",
+    )
     strategy: Literal["single", "coarse_to_fine"]
     video_duration_seconds: float
     video_start_seconds: float = 0.0

@@ -143,6 +143,11 @@ class AnswerRow(RowIdentity):
     attempts: int = Field(
         default=1, description="How many times the item was tried (1 = first try succeeded)."
     )
+    model_family: str | None = Field(
+        default=None,
+        description="Model family that answered: qwen3-vl (time as <t seconds> text), qwen2.5-vl "
+        "(absolute-time MRoPE), qwen2-vl (patch-index MRoPE); null in rows written before it was recorded.",
+    )
     timings_seconds_json: str = Field(
         description="Wall time per stage, a JSON object of seconds (varies by run)."
     )
@@ -341,6 +346,7 @@ def _answer_row(
         video_duration_seconds=analysis.video_duration_seconds,
         video_start_seconds=analysis.video_start_seconds,
         attempts=attempts,
+        model_family=analysis.model_family,
         timings_seconds_json=json.dumps(analysis.timings_seconds, sort_keys=True),
         analysis_json=analysis.model_dump_json(),
     )

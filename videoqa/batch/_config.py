@@ -179,8 +179,10 @@ class JobConfig(BaseModel):
 
     @property
     def config_hash(self) -> str:
-        """Hash of the model and the settings; written on every row."""
-        return config_hash(self.model, self.settings)
+        """Hash of the model (and its family) and the settings; written on every row."""
+        from videoqa.model._families import model_family
+
+        return config_hash(self.model, self.settings, family=model_family(self.model))
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobConfig:

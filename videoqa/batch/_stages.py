@@ -126,8 +126,9 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
 
         info = probe(row["video"], storage_options=config.storage_options)
         from videoqa.core._strategies import first_pass_plan
+        from videoqa.model._families import sampling_profile_for
 
-        return info, first_pass_plan(info, config.settings).plan
+        return info, first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
 
     outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:

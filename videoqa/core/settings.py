@@ -191,10 +191,18 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def config_hash(model_id: str, settings: Settings) -> str:
-    """16 hex chars naming everything that changes an answer: the model string and the settings.
+_UNHASHED_FAMILIES = (None, "qwen2.5-vl", "qwen2-vl")
+"""Families that predate the family in the hash: leaving them out keeps their hashes (and --resume)."""
+
+
+def config_hash(model_id: str, settings: Settings, *, family: str | None = None) -> str:
+    """16 hex chars naming everything that changes an answer: the model string, its family, the settings.
 
     Resources (replicas, batch sizes, cache, threads) are not in it, so a rerun on a bigger
-    cluster resumes the same items.
+    cluster resumes the same items. ``family`` (``"qwen3-vl"``...) joins the hash for families added
+    after Qwen2/2.5-VL, whose hashes stay what they were.
     """
-    return digest({"model_id": model_id, "settings": settings.model_dump()})
+    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
+    if family not in _UNHASHED_FAMILIES:
+        payload["model_family"] = family
+    return digest(payload)

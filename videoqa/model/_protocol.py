@@ -56,16 +56,16 @@ class SamplingProfile:
         ``(patch_factor / 28)^2`` (Qwen3-VL: 1024 / 784), so the defaults become qwen-vl-utils'
         own defaults for that family (128 x 32 x 32 pixels, ...), exactly.
         """
-        from videoqa.video._sampling import default_budgets
+        from videoqa.video._sampling import family_defaults
 
         given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
         out: dict[str, Any] = {"patch_factor": self.patch_factor, "targets": self.targets}
-        if self.patch_factor == _REFERENCE_FACTOR:
-            return {**out, **given}
-        reference, own = default_budgets(_REFERENCE_FACTOR), default_budgets(self.patch_factor)
+        defaults = family_defaults(given, self.patch_factor)
         for name, value in given.items():
-            if value == reference[name]:
-                out[name] = own[name]  # computed as qwen-vl-utils does, not rescaled (float rounding)
+            if self.patch_factor == _REFERENCE_FACTOR:
+                out[name] = value
+            elif defaults[name] != value:  # a default: qwen-vl-utils' own number (no float rescaling)
+                out[name] = defaults[name]
             else:
                 scaled = value * self.patch_factor**2 / _REFERENCE_FACTOR**2
                 out[name] = max(1, round(scaled)) if name != "total_pixels" else scaled

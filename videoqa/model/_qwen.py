@@ -45,6 +45,7 @@ import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model import _batching, _devices, _inputs
+from videoqa.model._families import FAMILY_OF_MODEL_TYPE, family_profile
 from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
 from videoqa.video._sampling import int_at_least
@@ -235,6 +236,8 @@ class QwenModel(BatchedGeneration):
         self.processor = processor
         self.settings = settings
         self.temporal = temporal_config_from(model.config)
+        self.sampling = family_profile(FAMILY_OF_MODEL_TYPE[model.config.model_type])
+        """The family's sampling needs (token size, where instants fall); see SamplingProfile."""
         self.tokenizer = processor.tokenizer
         self.video_token = processor.video_token
         self.video_token_id = int(model.config.video_token_id)
@@ -251,7 +254,7 @@ class QwenModel(BatchedGeneration):
     def __repr__(self) -> str:
         s = self.settings
         return (
-            f"QwenModel({self.model_id!r}, {self.model.config.model_type}, device={s.device}, "
+            f"{type(self).__name__}({self.model_id!r}, {self.model.config.model_type}, device={s.device}, "
             f"dtype={s.dtype}, attn={s.attn_implementation}, "
             f"temporal={self.temporal.kind}@{self.temporal.tokens_per_second}/s)"
         )

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from videoqa.errors import ModelError
-from videoqa.model._protocol import QWEN3_SAMPLING, GenerationRequest
+from videoqa.model._protocol import GenerationRequest
 from videoqa.model._qwen import QwenModel, QwenWindowFeatures
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps
 
@@ -91,8 +91,6 @@ class Qwen3WindowFeatures(QwenWindowFeatures):
 
 class Qwen3Model(QwenModel):
     """A loaded Qwen3-VL (dense or MoE) checkpoint; see the module docstring for how time is written."""
-
-    sampling = QWEN3_SAMPLING
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -47,6 +47,7 @@ __all__ = [
     "check_budgets",
     "default_budgets",
     "even_frames",
+    "family_defaults",
     "int_at_least",
     "plan_sampling",
     "positive_real",
@@ -80,6 +81,12 @@ def default_budgets(patch_factor: int = PATCH_FACTOR) -> dict[str, float]:
     """qwen-vl-utils' pixel budgets at ``patch_factor``: 128 and 768 tokens per frame, 115,200 per window."""
     area = patch_factor * patch_factor
     return {"min_pixels": 128 * area, "max_pixels": 768 * area, "total_pixels": 128000 * area * 0.9}
+
+
+def family_defaults(pixels: dict[str, float], patch_factor: int) -> dict[str, float]:
+    """``pixels``, each budget equal to its 28-pixel default replaced by the default at ``patch_factor``."""
+    reference, own = default_budgets(PATCH_FACTOR), default_budgets(patch_factor)
+    return {name: own[name] if value == reference[name] else value for name, value in pixels.items()}
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -421,9 +428,9 @@ def plan_sampling(
     fps: float = DEFAULT_FPS,
     min_frames: int = DEFAULT_MIN_FRAMES,
     max_frames: int = DEFAULT_MAX_FRAMES,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-    total_pixels: float | None = None,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    total_pixels: float = DEFAULT_TOTAL_PIXELS,
     start_seconds: float | None = None,
     end_seconds: float | None = None,
     window_seconds: float | None = None,
@@ -437,9 +444,12 @@ def plan_sampling(
         fps: requested sampling rate in frames per second of video time.
         min_frames: fewest frames per window (rounded up to even), unless the window holds fewer frames.
         max_frames: most frames per window (rounded down to even).
-        min_pixels: smallest area of a resized frame (default: 128 tokens at ``patch_factor``).
-        max_pixels: largest area of a resized frame (default: 768 tokens).
-        total_pixels: pixel budget of one window's frames (default: 115,200 tokens); the per-frame cap is
+        min_pixels: smallest area of a resized frame. The three pixel defaults are qwen-vl-utils' 128,
+            768 and 115,200 tokens at 28 x 28 pixels; with ``patch_factor=32`` a budget left at (or
+            equal to) its default becomes the same token count at 32 x 32 (qwen-vl-utils with
+            ``image_patch_size=16``).
+        max_pixels: largest area of a resized frame.
+        total_pixels: pixel budget of one window's frames; the per-frame cap is
             ``max(min(max_pixels, total_pixels / num_frames * 2), int(1.05 * min_pixels))``,
             itself never above ``max_pixels``.
         start_seconds: absolute start (pts seconds) of the range to sample; default: the video's start.
@@ -462,15 +472,10 @@ def plan_sampling(
         raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {patch_factor!r}")
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
-    defaults = default_budgets(patch_factor)
-    budgets = check_budgets(
-        fps=fps,
-        min_frames=min_frames,
-        max_frames=max_frames,
-        min_pixels=defaults["min_pixels"] if min_pixels is None else min_pixels,
-        max_pixels=defaults["max_pixels"] if max_pixels is None else max_pixels,
-        total_pixels=defaults["total_pixels"] if total_pixels is None else total_pixels,
+    pixels = family_defaults(
+        {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}, patch_factor
     )
+    budgets = check_budgets(fps=fps, min_frames=min_frames, max_frames=max_frames, **pixels)
     start = _optional_time("start_seconds", start_seconds)
     end = _optional_time("end_seconds", end_seconds)
     window = None if window_seconds is None else positive_real("window_seconds", window_seconds)
