@@ -134,3 +134,77 @@ def test_model_family_from_the_model_string(tiny_qwen3_path, tiny_qwen25_path, t
     (tmp_path / "config.json").write_text('{"model_type": "llava"}')
     with pytest.raises(ModelError, match="model_type 'llava' is not supported"):
         model_family(str(tmp_path))
+
+
+class _Requests(ScriptedModel):
+    """The scripted model, keeping the requests it was given."""
+
+    def __init__(self, family):
+        super().__init__(family=family)
+        self.requests = []
+
+    def generate(self, requests, *, max_new_tokens, options=None):
+        self.requests += list(requests)
+        return super().generate(requests, max_new_tokens=max_new_tokens)
+
+
+@pytest.mark.parametrize(
+    ("family", "style", "system"),
+    [
+        ("qwen3-vl", "lmms_eval", "You are a helpful assistant."),
+        ("qwen3-vl", "qwen_cookbook", None),
+        ("qwen2.5-vl", "lmms_eval", None),  # its template renders that system prompt by itself
+    ],
+)
+def test_lmms_eval_style_sends_qwen3_the_system_prompt_lmms_eval_sends(small_video, family, style, system):
+    model = _Requests(family)
+    Session(model, prompt_style=style, **SMALL).analyze(small_video, RED, task="grounding")
+    assert [r.system_prompt for r in model.requests] == [system]
+
+
+def test_system_prompt_renders_as_lmms_eval_renders_it(tiny_qwen3, small_video):
+    """lmms-eval's qwen3_vl: a system message, then the video and the text, through the chat template."""
+    from videoqa.model import GenerationRequest
+
+    session = Session(tiny_qwen3, **SMALL)
+    (clip,) = list(videoqa.decode(small_video, session.plan(videoqa.probe(small_video))))
+    request = GenerationRequest(
+        (tiny_qwen3.encode(clip),), "Q?", system_prompt="You are a helpful assistant."
+    )
+    text = tiny_qwen3.tokenizer.decode(tiny_qwen3.build_inputs([request])["input_ids"][0])
+    messages = [
+        {"role": "system", "content": "You are a helpful assistant."},
+        {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q?"}]},
+    ]
+    template = tiny_qwen3.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    head, tail = template.split("<|video_pad|>")
+    assert text.startswith(head) and text.endswith(tail)
+    assert (
+        head
+        == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>"
+    )
+
+
+def test_results_page_lists_published_qwen3_numbers_with_sources():
+    from videoqa.eval._metrics import grounding_scores
+    from videoqa.eval._report import markdown_table
+
+    scores = grounding_scores([1.0, 0.5]).as_dict()
+    summary = {
+        "benchmark": "charades-sta", "title": "Charades-STA", "model": "m", "prompt_style": "lmms_eval",
+        "strategy": "single", "sampling_note": "sampling 2 fps", "limit": None, "comparable": True,
+        "clip_ground_truth_to_duration": False, "num_missing_videos": 0, "num_items_missing_video": 0,
+        "num_unparsed": 0, "num_failed": 0, "all": scores, "answerable": scores,
+    }  # fmt: skip
+    table = markdown_table(summary)
+    assert "| Qwen2.5-VL-7B (published) | – | – | – | 43.6 |" in table
+    assert "| Qwen3-VL-8B (published) | – | – | – | 56.0 |" in table
+    assert "| Qwen3-VL-2B (published) | – | 54.5 | – | – |" in table
+    assert (
+        "Qwen3-VL-8B: Qwen3-VL-8B-Instruct: Charades-STA 56 (Qwen3-VL blog, quoted in QwenLM/Qwen3-VL#1718)"
+        in table
+    )
+    lvbench = markdown_table(
+        {**summary, "benchmark": "lvbench", "num_without_letter": 0, "all": {"num_questions": 1}}
+    )
+    assert "| Qwen3-VL-8B (published) | – | – | – | – | – | – | 58.0 |" in lvbench

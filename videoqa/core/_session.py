@@ -11,6 +11,7 @@ reversed spans swapped. Every pass is kept in ``Analysis.steps``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +21,7 @@ from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
 from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
 from videoqa.core._strategies import first_pass_plan
+from videoqa.core.prompts import SYSTEM_PROMPTS
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, SamplingProfile, VideoLanguageModel
@@ -229,6 +231,9 @@ class Session:
         if not requests:
             return []
         settings = self.settings
+        system = SYSTEM_PROMPTS.get((settings.prompt_style, self.sampling.family))
+        if system is not None:
+            requests = [dataclasses.replace(r, system_prompt=system) for r in requests]
         with timer("generate"):
             generations = self.model.generate(
                 list(requests), max_new_tokens=settings.max_new_tokens, options=settings.generation_options()

@@ -29,11 +29,16 @@ import numpy as np
 __all__ = ["batch_positions", "chat_text", "expand_video_placeholders", "left_pad", "mrope_positions"]
 
 
-def chat_text(processor: Any, prompt: str, *, num_videos: int) -> str:
-    """The checkpoint's own chat template around ``num_videos`` video parts and the prompt."""
+def chat_text(processor: Any, prompt: str, *, num_videos: int, system: str | None = None) -> str:
+    """The checkpoint's own chat template around ``num_videos`` video parts and the prompt.
+
+    ``system`` adds a system message first (None: the template's default, if it has one).
+    """
     content: list[dict[str, str]] = [{"type": "video"} for _ in range(num_videos)]
     content.append({"type": "text", "text": prompt})
-    messages = [{"role": "user", "content": content}]
+    messages: list[dict[str, Any]] = [{"role": "user", "content": content}]
+    if system is not None:
+        messages.insert(0, {"role": "system", "content": system})
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
 

@@ -120,6 +120,8 @@ class GenerationRequest:
 
     features: tuple[VisualFeatures, ...]
     prompt: str
+    system_prompt: str | None = None
+    """A system message before the user turn; None leaves the chat template's default."""
 
 
 @dataclass(frozen=True)

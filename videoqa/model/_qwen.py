@@ -348,7 +348,9 @@ class QwenModel(BatchedGeneration):
         if not request.features:
             raise ModelError(f"request {n} has no encoded windows")
         datas = [self._check_features(f) for f in request.features]
-        text = _inputs.chat_text(self.processor, request.prompt, num_videos=len(datas))
+        text = _inputs.chat_text(
+            self.processor, request.prompt, num_videos=len(datas), system=request.system_prompt
+        )
         try:
             text = self._expand_videos(text, request, datas)
         except ValueError as exc:
