@@ -180,9 +180,9 @@ class JobConfig(BaseModel):
     @property
     def config_hash(self) -> str:
         """Hash of the model (and its family) and the settings; written on every row."""
-        from videoqa.model._families import model_family
+        from videoqa.model._families import hash_family
 
-        return config_hash(self.model, self.settings, family=model_family(self.model))
+        return config_hash(self.model, self.settings, family=hash_family(self.model))
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobConfig:

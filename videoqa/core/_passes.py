@@ -30,6 +30,7 @@ from videoqa.core._strategies import (
 from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.core.prompts import build_prompt, option_letters
 from videoqa.core.settings import Settings, config_hash
+from videoqa.model._families import hash_family
 from videoqa.model._protocol import (
     QWEN2_SAMPLING,
     Generation,
@@ -172,7 +173,7 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         model_family=run.session.sampling.family,
         strategy=run.strategy,
         settings=settings,
-        config_hash=config_hash(run.session.model_id, settings, family=run.session.sampling.family),
+        config_hash=config_hash(run.session.model_id, settings, family=hash_family(run.session.model_id)),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
         steps=steps,

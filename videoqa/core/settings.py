@@ -199,8 +199,9 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
     """16 hex chars naming everything that changes an answer: the model string, its family, the settings.
 
     Resources (replicas, batch sizes, cache, threads) are not in it, so a rerun on a bigger
-    cluster resumes the same items. ``family`` (``"qwen3-vl"``...) joins the hash for families added
-    after Qwen2/2.5-VL, whose hashes stay what they were.
+    cluster resumes the same items. ``family`` (``"qwen3-vl"``...; see
+    ``videoqa.model._families.hash_family``: a local checkpoint's family, which its path does not
+    name) joins the hash for families added after Qwen2/2.5-VL, whose hashes stay what they were.
     """
     payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
     if family not in _UNHASHED_FAMILIES:

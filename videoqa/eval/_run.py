@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from videoqa.analysis import Question
 from videoqa.core.settings import Settings, config_hash
-from videoqa.model._families import model_family
+from videoqa.model._families import hash_family
 
 __all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "run_eval"]
 
@@ -370,7 +370,7 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "prompt_style": config.prompt,
         "strategy": settings.strategy,
         "settings": settings.model_dump(),
-        "config_hash": config_hash(config.model, settings, family=model_family(config.model)),
+        "config_hash": config_hash(config.model, settings, family=hash_family(config.model)),
         "sampling_note": _sampling_note(settings),
         "annotations": config.annotations,
         "annotation_format": prep.annotation_format,

@@ -17,7 +17,7 @@ from pathlib import Path
 from videoqa.errors import ModelError
 from videoqa.model._protocol import QWEN2_SAMPLING, QWEN3_SAMPLING, SamplingProfile
 
-__all__ = ["FAMILY_OF_MODEL_TYPE", "family_profile", "model_family", "sampling_profile_for"]
+__all__ = ["FAMILY_OF_MODEL_TYPE", "family_profile", "hash_family", "model_family", "sampling_profile_for"]
 
 FAMILY_OF_MODEL_TYPE = {
     "qwen2_vl": "qwen2-vl",
@@ -76,6 +76,18 @@ def model_family(model: str, *, revision: str | None = None) -> str | None:
             f"{', '.join(sorted(FAMILY_OF_MODEL_TYPE))} checkpoints."
         )
     return FAMILY_OF_MODEL_TYPE[model_type]
+
+
+def hash_family(model: str) -> str | None:
+    """The family :func:`videoqa.config_hash` records for ``model``: read without network.
+
+    A local checkpoint directory's path does not say which model it holds, so its family (from its
+    ``config.json``) joins the hash; a hub id or ``builtin:`` name names its model, family included,
+    so None. Every caller (Session, batch job, evaluation) uses this, so their hashes agree.
+    """
+    if model.startswith("builtin:") or not Path(os.path.expanduser(model)).is_dir():
+        return None
+    return model_family(model)
 
 
 def sampling_profile_for(model: str) -> SamplingProfile:
