@@ -45,6 +45,10 @@ _MODEL_NOTES = {
     "its answers are NOT meaningful",
     "builtin:scripted": "the SCRIPTED stand-in (rules, no neural network) that reads the coloured squares; "
     "its answers are right by construction and show that the timestamps are",
+    "builtin:tiny-qwen3-vl": "a RANDOM-WEIGHT tiny Qwen3-VL run through the real transformers runner; "
+    "its answers are NOT meaningful (run with --model builtin:scripted-qwen3-vl to see correct ones)",
+    "builtin:scripted-qwen3-vl": "the SCRIPTED stand-in in its Qwen3-VL mode: it reads each time from the "
+    "<t seconds> text a Qwen3-VL prompt holds, so its answers show that those timestamps are right",
 }
 
 
