@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import videoqa
+from tests.test_qwen3_parity import reference_inputs
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
 from videoqa.model._timestamps import read_timestamps
@@ -77,9 +78,6 @@ def test_variable_frame_rate_later_window(tiny_qwen3, tmp_path):
 @pytest.mark.usefixtures("qwen_decord")
 def test_first_frame_not_at_zero(tiny_qwen3, tmp_path):
     """First frame at 2.5 s: qwen-vl-utils + transformers count from the first frame, 2.5 s early."""
-    from qwen_vl_utils import process_vision_info
-    from transformers.video_utils import VideoMetadata
-
     path = write_video(tmp_path / "late.mp4", duration_seconds=4.0, fps=10, start_seconds=2.5)
     info, _, (clip,) = decoded(tiny_qwen3, path)
     assert info.start_seconds == 2.5 and clip.window.start_seconds == 2.5
@@ -89,21 +87,7 @@ def test_first_frame_not_at_zero(tiny_qwen3, tmp_path):
     stated = np.asarray(stated_seconds(tiny_qwen3, clip))
     np.testing.assert_allclose(stated + clip.window.start_seconds, truth, atol=0.05 + 1e-9)
 
-    video_part = {"type": "video", "video": str(path), "min_pixels": 4 * 32 * 32, "max_pixels": 8 * 32 * 32}
-    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": "When?"}]}]
-    _, videos, kwargs = process_vision_info(
-        messages, return_video_kwargs=True, return_video_metadata=True, image_patch_size=16
-    )
-    ((video, meta),) = videos
-    text = tiny_qwen3.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    ref = tiny_qwen3.processor(
-        text=[text],
-        videos=[video],
-        video_metadata=[VideoMetadata(**meta)],
-        do_resize=False,
-        return_tensors="pt",
-        **kwargs,
-    )
+    ref, _ = reference_inputs(tiny_qwen3, path)
     theirs = np.asarray(read_timestamps(tiny_qwen3.tokenizer.decode(ref["input_ids"][0])))
     assert theirs.tolist() == stated.tolist()  # same frames, same text: both count from the first frame
     # ... but read on the video's timeline (nothing adds the start back), every time is 2.5 s early.

@@ -441,19 +441,24 @@ def _random_model(kind: TinyKind, config: Any, seed: int, dtype: str = "float32"
 
 
 def _build_builtin(staging: Path, *, kind: TinyKind, seed: int) -> None:
-    from transformers import GenerationConfig
-
     tokenizer = _train_tokenizer()
     config = _tiny_config(kind, tokenizer)
-    model = _random_model(kind, config, seed)
+    _save_greedy(staging, _random_model(kind, config, seed), _tiny_processor(kind, tokenizer))
+
+
+def _save_greedy(staging: Path, model: Any, processor: Any) -> None:
+    """Save ``model`` with a greedy generation config of its own token ids, and ``processor``."""
+    from transformers import GenerationConfig
+
+    text = model.config.text_config
     model.generation_config = GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
-        eos_token_id=[config.text_config.eos_token_id, config.text_config.bos_token_id],
-        pad_token_id=config.text_config.pad_token_id,
+        bos_token_id=text.bos_token_id,
+        eos_token_id=[text.eos_token_id, text.bos_token_id],
+        pad_token_id=text.pad_token_id,
         do_sample=False,
     )
     model.save_pretrained(staging)
-    _tiny_processor(kind, tokenizer).save_pretrained(staging)
+    processor.save_pretrained(staging)
 
 
 def _build_official(

@@ -19,22 +19,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["QWEN3_CHAT_TEMPLATE", "build_tiny_qwen3"]
+__all__ = ["build_tiny_qwen3"]
 
-QWEN3_CHAT_TEMPLATE = (
-    "{% for message in messages %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}"
-    "{% endif %}"
-    "{% endfor %}{% endif %}"
-    "<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+
+def _chat_template() -> str:
+    """The tiny models' ChatML template without its default system prompt (Qwen3-VL has none)."""
+    from videoqa.model._tiny import CHAT_TEMPLATE
+
+    default_system, body = CHAT_TEMPLATE.split("{% endif %}", 1)
+    if "You are a helpful assistant." not in default_system:
+        raise RuntimeError("the tiny chat template no longer starts with its default system prompt")
+    return body
 
 
 def _config(tokenizer: Any) -> Any:
@@ -95,28 +90,21 @@ def _processor(tokenizer: Any) -> Any:
         image_processor=Qwen2VLImageProcessor(patch_size=16, merge_size=2, image_mean=half, image_std=half),
         tokenizer=tokenizer,
         video_processor=Qwen3VLVideoProcessor(image_mean=half, image_std=half),
-        chat_template=QWEN3_CHAT_TEMPLATE,
+        chat_template=_chat_template(),
     )
 
 
 def build_tiny_qwen3(staging: Path, *, seed: int) -> None:
     """Write a tiny Qwen3-VL checkpoint (weights, config, tokenizer, processor) into ``staging``."""
     import torch
-    from transformers import GenerationConfig, Qwen3VLForConditionalGeneration
+    from transformers import Qwen3VLForConditionalGeneration
 
-    from videoqa.model._tiny import _train_tokenizer
+    from videoqa.model._tiny import _save_greedy, _train_tokenizer
 
     tokenizer = _train_tokenizer()
-    tokenizer.chat_template = QWEN3_CHAT_TEMPLATE
+    tokenizer.chat_template = _chat_template()
     config = _config(tokenizer)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = Qwen3VLForConditionalGeneration(config).eval()
-    model.generation_config = GenerationConfig(
-        bos_token_id=config.text_config.bos_token_id,
-        eos_token_id=[config.text_config.eos_token_id, config.text_config.bos_token_id],
-        pad_token_id=config.text_config.pad_token_id,
-        do_sample=False,
-    )
-    model.save_pretrained(staging)
-    _processor(tokenizer).save_pretrained(staging)
+    _save_greedy(staging, model, _processor(tokenizer))
