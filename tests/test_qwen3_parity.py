@@ -16,6 +16,7 @@ import torch
 import videoqa
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
+from videoqa.model._batching import plan_batches
 from videoqa.model._protocol import QWEN3_SAMPLING, GenerationOptions
 from videoqa.model._timestamps import read_timestamps
 from videoqa.synthetic import Event, write_video
@@ -235,3 +236,21 @@ def test_deepstack_features_reach_the_language_model(tiny_qwen3, ours):
         return out.logits[0, -1]
 
     assert not torch.allclose(logits(data), logits(zeroed))
+
+
+def test_a_batch_of_different_windows_equals_each_alone(tiny_qwen3, ours, tmp_path):
+    """Left-padded rows of different lengths: embeddings and DeepStack features land on their own row."""
+    m = tiny_qwen3
+    _, request, _ = ours
+    other = write_video(tmp_path / "other.mp4", duration_seconds=8.0, fps=10)
+    session = videoqa.Session(m, **SETTINGS)
+    (clip,) = list(videoqa.decode(other, session.plan(videoqa.probe(other))))
+    shorter = GenerationRequest(features=(m.encode(clip),), prompt="What is shown?")
+    options = GenerationOptions(repetition_penalty=1.0)
+    together = m.generate([request, shorter], max_new_tokens=8, options=options)
+    alone = [m.generate([r], max_new_tokens=8, options=options)[0] for r in (request, shorter)]
+    assert [g.text for g in together] == [g.text for g in alone]
+    # one call (lengths within the planner's 1.25 ratio), the shorter row left-padded
+    long, short = (g.input_tokens for g in together)
+    assert plan_batches([long, short], max_requests=8, max_padded_tokens=None) == [[1, 0]]
+    assert long > short
