@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 OFFICIAL = Path(__file__).parent / "data" / "official"
-OFFICIAL_CHECKPOINTS = ("Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-7B-Instruct")
+OFFICIAL_CHECKPOINTS = ("Qwen2.5-VL-3B-Instruct", "Qwen2.5-VL-7B-Instruct", "Qwen2-VL-7B-Instruct")
 # Files a model's folder lacks come from the folder named here: the Qwen2.5-VL-3B chat template,
 # processor and tokenizer configs were not found in any copy; its repository lists them at the
 # 7B's sizes (see tests/data/official/README.md).

@@ -478,8 +478,8 @@ def test_checkpoint_generation_config_keeps_its_token_ids_and_only_unset_fields(
     from videoqa.model import GenerationOptions
 
     m = tiny_qwen25
-    # As the official Qwen2.5-VL / Qwen2-VL files: sampling on with top_k 1, repetition_penalty 1.05;
-    # plus fields we ignore.
+    # Shaped like the official files (sampling on with top_k 1; Qwen2.5-VL ships repetition_penalty
+    # 1.05, Qwen2-VL-7B 1.0), with another penalty and fields we ignore.
     official = GenerationConfig(
         bos_token_id=11, eos_token_id=[12, 13], pad_token_id=14, do_sample=True, temperature=0.1,
         top_p=0.001, top_k=1, repetition_penalty=1.3, max_length=7, no_repeat_ngram_size=2,

@@ -16,8 +16,9 @@ and Qwen2-VL files say ``do_sample: true`` with a temperature of 1e-6 or ``top_k
 effect). Of that
 file only the token IDs (``eos_token_id`` stops generation, ``pad_token_id`` pads, ``bos_token_id``)
 are used; ``repetition_penalty`` is always this model's value (default 1.05, the value the official
-checkpoints ship), so the config hash names it; ``temperature``, ``top_p`` and ``top_k`` apply only
-with ``do_sample=True`` (then None takes the checkpoint's value) and must be left unset otherwise.
+Qwen2.5-VL checkpoints ship; Qwen2-VL-7B-Instruct's says 1.0), so the config hash names it;
+``temperature``, ``top_p`` and ``top_k`` apply only with ``do_sample=True`` (then None takes the
+checkpoint's value) and must be left unset otherwise.
 Every other field of the file (``max_length``, ...) is ignored.
 """
 
@@ -114,7 +115,7 @@ class Settings(BaseModel):
     )
     top_k: int | None = _field(None, "generation", "Top-k sampling (do_sample only; None: the checkpoint's).")
     repetition_penalty: float = _field(
-        1.05, "generation", "Penalty on repeated tokens (1.0: none; 1.05 as in the official checkpoints)."
+        1.05, "generation", "Penalty on repeated tokens (1.0: none; 1.05 as in the Qwen2.5-VL checkpoints)."
     )
     # prompt and decoder
     prompt_style: PromptStyle = _field(

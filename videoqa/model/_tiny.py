@@ -277,6 +277,8 @@ def shrink_official_config(raw: dict[str, Any]) -> dict[str, Any]:
     8 blocks of width 32 with ``fullatt_block_indexes`` mapped to the same relative depth
     ([7, 15, 23, 31] of 32 -> [1, 3, 5, 7] of 8), so window and full attention both run;
     ``window_size``, ``patch_size``, ``tokens_per_second``, merge and temporal patch sizes stay.
+    Vision (Qwen2-VL): 2 blocks, ``embed_dim`` 32, 2 heads, ``hidden_size`` (the merger's output)
+    the text hidden size; ``mlp_ratio``, patch, merge and temporal patch sizes stay.
     The vocabulary, special-token ids and every other field are kept.
     """
     config = copy.deepcopy(raw)
