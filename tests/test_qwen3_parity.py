@@ -84,7 +84,7 @@ def test_settings_budgets_scale_to_qwen3_tokens():
 
 
 def test_linspace_equals_torch():
-    from videoqa.video._sampling import torch_linspace_rounded
+    from videoqa.video._linspace import torch_linspace_rounded
 
     for last in (1, 7, 99, 299, 1199, 7199, 86399):
         for count in sorted({2, 3, 4, 20, 37, 300, 768} & set(range(2, last + 2))):

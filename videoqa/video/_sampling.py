@@ -32,9 +32,8 @@ import math
 import numbers
 from typing import Literal
 
-import numpy as np
-
 from videoqa.errors import UnsupportedVideoError
+from videoqa.video._linspace import torch_linspace_rounded
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
 __all__ = [
@@ -376,26 +375,6 @@ def _plan_window(
         temporal_patch_size=TEMPORAL_PATCH_SIZE,
         patch_factor=patch_factor,
     )
-
-
-def torch_linspace_rounded(first: int, last: int, count: int) -> list[int]:
-    """``torch.linspace(first, last, count).round().long()`` (float32, torch's two-sided formula).
-
-    torch computes ``first + step * i`` for the first half and ``last - step * (count - 1 - i)``
-    for the second, in float32 with ``step = (last - first) / (count - 1)``; rounding is half to
-    even. Reproduced with numpy so the media layer needs no torch; tests compare with torch.
-    """
-    if count == 1:
-        return [first]
-    step = np.float32((last - first) / (count - 1))
-    i = np.arange(count)
-    halfway = count // 2
-    values = np.where(
-        i < halfway,
-        np.float32(first) + step * i.astype(np.float32),
-        np.float32(last) - step * (count - 1 - i).astype(np.float32),
-    ).astype(np.float32)
-    return [int(v) for v in np.rint(values)]
 
 
 def _source_frame_instants(
