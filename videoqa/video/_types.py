@@ -79,17 +79,18 @@ class Window:
     end_seconds: float
     """Absolute end of the window (exclusive)."""
     pts_seconds: tuple[float, ...]
-    """Target instants, absolute: ``start_seconds + k / sampled_fps`` for k in 0..num_frames-1."""
+    """Target instants, absolute: ``start_seconds + k / sampled_fps`` for k in 0..num_frames-1 (or, for
+    Qwen3-VL's ``targets="source_frames"``, the starts of the frames qwen-vl-utils reads)."""
     height: int
-    """Resized frame height: a multiple of 28 (the model's patch x merge size)."""
+    """Resized frame height: a multiple of ``patch_factor`` (the model's patch x merge size)."""
     width: int
-    """Resized frame width: a multiple of 28."""
+    """Resized frame width: a multiple of ``patch_factor``."""
     sampled_fps: float
     """Frames per second of video time the model sees: ``num_frames / duration_seconds``."""
     temporal_patch_size: int = 2
     """Frames per temporal patch (2 for Qwen2-VL and Qwen2.5-VL)."""
     patch_factor: int = 28
-    """Pixels per merged visual token side (14-pixel patches, 2x2 merge)."""
+    """Pixels per merged visual token side: 28 (14-pixel patches, 2x2 merge), 32 for Qwen3-VL (16-pixel)."""
 
     @property
     def num_frames(self) -> int:
@@ -106,7 +107,7 @@ class Window:
 
     @property
     def grid_thw(self) -> tuple[int, int, int]:
-        """Vision grid in 14-pixel patches: (temporal patches, height patches, width patches)."""
+        """Vision grid in patches of ``patch_factor / 2`` pixels: (temporal, height, width) patches."""
         return (
             self.num_frames // self.temporal_patch_size,
             self.height // (self.patch_factor // 2),
