@@ -74,7 +74,8 @@ class WindowUsage(_Model):
     visual_tokens: int
     pts_seconds: list[float] = Field(description="True pts of every frame the model saw.")
     temporal_ids: list[int] = Field(
-        description="MRoPE temporal ID of each temporal patch, relative to the window."
+        description="MRoPE temporal ID of each temporal patch, relative to the window (all 0 for Qwen3-VL, "
+        "which reads time from <t seconds> text)."
     )
     cached: bool = Field(
         default=False, description="True when the vision features came from the visual cache."

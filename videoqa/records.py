@@ -182,12 +182,13 @@ class WindowRow(RowIdentity):
     second_per_grid: float = Field(
         description="Seconds per temporal patch: temporal_patch_size / sampled_fps."
     )
-    height: int = Field(description="Frame height fed to the model (multiple of 28).")
-    width: int = Field(description="Frame width fed to the model (multiple of 28).")
+    height: int = Field(description="Frame height fed to the model (multiple of 28; of 32 for Qwen3-VL).")
+    width: int = Field(description="Frame width fed to the model (multiple of 28; of 32 for Qwen3-VL).")
     visual_tokens: int = Field(description="LLM tokens the window cost after the 2x2 merge.")
     pts_seconds: list[float] = Field(description="True presentation time of every frame the model saw.")
     temporal_ids: list[int] = Field(
-        description="MRoPE temporal ID of each temporal patch, relative to the window."
+        description="MRoPE temporal ID of each temporal patch, relative to the window (all 0 for Qwen3-VL, "
+        "which reads time from <t seconds> text)."
     )
     cached: bool = Field(description="True when the vision features came from the visual cache.")
     stale_targets: int = Field(
