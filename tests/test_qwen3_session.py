@@ -208,3 +208,16 @@ def test_results_page_lists_published_qwen3_numbers_with_sources():
         {**summary, "benchmark": "lvbench", "num_without_letter": 0, "all": {"num_questions": 1}}
     )
     assert "| Qwen3-VL-8B (published) | – | – | – | – | – | – | 58.0 |" in lvbench
+
+
+def test_tiny_qwen3_moe_loads_by_config_and_answers(tiny_models_dir, small_video):
+    """qwen3_vl_moe takes the same path: class from the config, timestamps, DeepStack, generation."""
+    from videoqa.model import build_tiny_model, load_model
+
+    path = build_tiny_model(tiny_models_dir / "tiny-qwen3-vl-moe", kind="qwen3-vl-moe")
+    model = load_model(str(path), device="cpu")
+    assert type(model.model).__name__ == "Qwen3VLMoeForConditionalGeneration"
+    assert (model.sampling.family, model.temporal.kind) == ("qwen3-vl", "timestamp_text")
+    a = Session(model, max_new_tokens=4, **SMALL).analyze(small_video, RED, task="grounding")
+    assert a.model_family == "qwen3-vl" and a.windows[0].height % 32 == 0
+    assert len(a.steps[0].prompt_tokens) == 1 and a.steps[0].prompt_tokens[0] > a.windows[0].visual_tokens

@@ -32,6 +32,7 @@ _BUILTIN_FAMILIES = {
     "builtin:tiny-qwen2.5-vl": "qwen2.5-vl",
     "builtin:tiny-qwen2-vl": "qwen2-vl",
     "builtin:tiny-qwen3-vl": "qwen3-vl",
+    "builtin:tiny-qwen3-vl-moe": "qwen3-vl",
 }
 
 

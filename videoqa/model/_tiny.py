@@ -38,7 +38,7 @@ __all__ = [
     "shrink_official_config",
 ]
 
-TinyKind = Literal["qwen2.5-vl", "qwen2-vl", "qwen3-vl"]
+TinyKind = Literal["qwen2.5-vl", "qwen2-vl", "qwen3-vl", "qwen3-vl-moe"]
 TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
 
 # Qwen's special tokens, in the order the real tokenizer numbers them (151643 onwards).
@@ -410,10 +410,10 @@ def build_tiny_model(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
-        if raw is None and kind == "qwen3-vl":
+        if raw is None and kind.startswith("qwen3-vl"):
             from videoqa.model._tiny_qwen3 import build_tiny_qwen3
 
-            build_tiny_qwen3(staging, seed=seed)
+            build_tiny_qwen3(staging, seed=seed, moe=kind == "qwen3-vl-moe")
         elif raw is None:
             _build_builtin(staging, kind=kind, seed=seed)
         else:

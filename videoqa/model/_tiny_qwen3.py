@@ -32,8 +32,8 @@ def _chat_template() -> str:
     return body
 
 
-def _config(tokenizer: Any) -> Any:
-    from transformers import Qwen3VLConfig
+def _config(tokenizer: Any, *, moe: bool = False) -> Any:
+    from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
     from videoqa.model._tiny import SPECIAL_TOKENS
 
@@ -59,6 +59,8 @@ def _config(tokenizer: Any) -> Any:
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
     }
+    if moe:  # Qwen3-VL-30B-A3B's layout, shrunk: every layer sparse, 4 experts, 2 per token
+        text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1)
     vision = {
         "depth": 3,
         "hidden_size": 32,
@@ -72,7 +74,7 @@ def _config(tokenizer: Any) -> Any:
         "deepstack_visual_indexes": [1, 2],
         "initializer_range": 0.1,
     }
-    return Qwen3VLConfig(
+    return (Qwen3VLMoeConfig if moe else Qwen3VLConfig)(
         text_config=text,
         vision_config=vision,
         image_token_id=ids["<|image_pad|>"],
@@ -94,17 +96,21 @@ def _processor(tokenizer: Any) -> Any:
     )
 
 
-def build_tiny_qwen3(staging: Path, *, seed: int) -> None:
-    """Write a tiny Qwen3-VL checkpoint (weights, config, tokenizer, processor) into ``staging``."""
+def build_tiny_qwen3(staging: Path, *, seed: int, moe: bool = False) -> None:
+    """Write a tiny Qwen3-VL checkpoint (weights, config, tokenizer, processor) into ``staging``.
+
+    ``moe=True`` builds the mixture-of-experts variant (``qwen3_vl_moe``, as Qwen3-VL-30B-A3B).
+    """
     import torch
-    from transformers import Qwen3VLForConditionalGeneration
+    from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
 
     from videoqa.model._tiny import _save_greedy, _train_tokenizer
 
     tokenizer = _train_tokenizer()
     tokenizer.chat_template = _chat_template()
-    config = _config(tokenizer)
+    config = _config(tokenizer, moe=moe)
+    model_class = Qwen3VLMoeForConditionalGeneration if moe else Qwen3VLForConditionalGeneration
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = Qwen3VLForConditionalGeneration(config).eval()
+        model = model_class(config).eval()
     _save_greedy(staging, model, _processor(tokenizer))
