@@ -83,6 +83,15 @@ def test_settings_budgets_scale_to_qwen3_tokens():
     }
 
 
+def test_sampling_profiles_name_their_bad_values():
+    from videoqa.model._protocol import SamplingProfile
+
+    with pytest.raises(ValueError, match=r"patch_factor must be one of \(28, 32\), got 30"):
+        SamplingProfile(patch_factor=30)
+    with pytest.raises(ValueError, match="targets must be one of"):
+        SamplingProfile(targets="middle")
+
+
 def test_linspace_equals_torch():
     from videoqa.video._linspace import torch_linspace_rounded
 

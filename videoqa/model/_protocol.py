@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -47,7 +47,15 @@ class SamplingProfile:
 
     family: str = "qwen2.5-vl"
     patch_factor: int = 28
-    targets: str = "uniform"
+    targets: Literal["uniform", "source_frames"] = "uniform"
+
+    def __post_init__(self) -> None:
+        from videoqa.video._sampling import PATCH_FACTORS, TARGETS
+
+        if self.patch_factor not in PATCH_FACTORS:
+            raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {self.patch_factor!r}")
+        if self.targets not in TARGETS:
+            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
 
     def plan_kwargs(self, *, min_pixels: int, max_pixels: int, total_pixels: float) -> dict[str, Any]:
         """``plan_sampling`` keywords for budgets given in Qwen2.5-VL pixels (784 per token).
