@@ -15,7 +15,7 @@ from typing import Any
 from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
 from videoqa.batch._guard import guarded
-from videoqa.batch._stages import _fail, _failure_tables, _require, unit_table
+from videoqa.batch._stages import CLIP_COLUMNS, _fail, _failure_tables, _require, load_clip, unit_table
 from videoqa.records import Failure, TableRows, analysis_to_rows
 
 __all__ = ["ModelStage"]
@@ -56,15 +56,18 @@ class ModelStage:
     def __call__(self, batch: Any) -> Any:
         """``batch`` is a ``pyarrow.Table`` of window rows; returns the units it completed, clips dropped.
 
-        The clips are unpickled straight from the Arrow buffer, never copied into a Python bytes.
+        The clips are unpickled straight from the Arrow buffers, never copied into a Python bytes.
         """
-        _require(dict.fromkeys(batch.column_names), "ModelStage", ("clips_pickle",))
-        clips = batch.column("clips_pickle")
-        rows = batch.drop_columns(["clips_pickle"]).to_pylist()
-        out = [self._window({**row, "clips_pickle": b""}, clips[i]) for i, row in enumerate(rows)]
+        _require(dict.fromkeys(batch.column_names), "ModelStage", CLIP_COLUMNS)
+        clips = [batch.column(name) for name in CLIP_COLUMNS]
+        rows = batch.drop_columns(list(CLIP_COLUMNS)).to_pylist()
+        empty = dict.fromkeys(CLIP_COLUMNS, b"")
+        out = [
+            self._window({**row, **empty}, *(c[i].as_buffer() for c in clips)) for i, row in enumerate(rows)
+        ]
         return unit_table([row for row in out if row is not None])
 
-    def _window(self, row: dict[str, Any], clips_scalar: Any) -> dict[str, Any] | None:
+    def _window(self, row: dict[str, Any], clips_pickle: Any, clip_frames: Any) -> dict[str, Any] | None:
         import ray
 
         from videoqa.batch._windows import WindowResult
@@ -75,7 +78,7 @@ class ModelStage:
             return row
         questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
         info = pickle.loads(row["info_pickle"])
-        result = self._first_pass(row, questions, info, pickle.loads(clips_scalar.as_buffer()))
+        result = self._first_pass(row, questions, info, load_clip(clips_pickle, clip_frames))
         result.seconds["decode_task"] = float(row["decode_seconds"])
         done = self._board.record.remote(
             row["unit_key"], row["window_count"], row["window_position"], pickle.dumps(result)

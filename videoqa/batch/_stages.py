@@ -9,7 +9,7 @@ window at a time; the model stage turns the windows back into one row per unit (
     unit_key video video_id questions_json                      <- the driver (list + resume)
       + duration_seconds info_pickle plan_pickle  | failure_json  <- probe_and_plan  (CPU task)
     one row per window:
-      + clips_pickle (one window) window_position window_count decode_seconds
+      + clips_pickle clip_frames (one window) window_position window_count decode_seconds
                                                    | failure_json  <- decode_clips    (CPU task, bounded)
     one row per unit again (from its last window):
       + tables_json model_calls model_seconds      | failure_json  <- ModelStage      (actor, GPU or CPU)
@@ -36,8 +36,10 @@ from videoqa.batch._writer import write_unit
 from videoqa.records import Failure, TableRows, failure_row
 
 __all__ = [
+    "CLIP_COLUMNS",
     "UNIT_COLUMNS",
     "decode_clips",
+    "load_clip",
     "make_unit",
     "probe_and_plan",
     "unit_schema",
@@ -54,7 +56,8 @@ _UNIT = (
     ("duration_seconds", "float64", 0.0),
     ("info_pickle", "binary", b""),
     ("plan_pickle", "binary", b""),
-    ("clips_pickle", "large_binary", b""),  # one window; a unit's whole first pass could pass 2 GB
+    ("clips_pickle", "large_binary", b""),  # one window's Clip, pickled without its frames...
+    ("clip_frames", "large_binary", b""),  # ... whose bytes are here, out of band (never copied)
     ("window_position", "int64", -1),  # of the window in clips_pickle; -1: a row of the whole unit
     ("window_count", "int64", 0),  # first-pass windows of the unit
     ("failure_json", "string", ""),
@@ -67,6 +70,8 @@ _UNIT = (
 """The unit's columns, defined once: :data:`UNIT_COLUMNS`, :func:`make_unit` and :func:`unit_schema`."""
 
 UNIT_COLUMNS = tuple(name for name, _, _ in _UNIT)
+CLIP_COLUMNS = ("clips_pickle", "clip_frames")
+"""The columns of a row's decoded window (empty on unit rows)."""
 
 
 def make_unit(
@@ -105,6 +110,7 @@ def _fail(row: dict[str, Any], failure: Failure) -> dict[str, Any]:
         **row,
         "failure_json": failure.model_dump_json(),
         "clips_pickle": b"",
+        "clip_frames": b"",
         "window_position": -1,
         "plan_pickle": b"",
         "info_pickle": b"",
@@ -169,25 +175,26 @@ def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Iterator[Any]
 
 
 def unit_table(rows: list[dict[str, Any]]) -> Any:
-    """Units as a ``pyarrow.Table`` of :func:`unit_schema`; a single unit's clips are not copied."""
+    """Units as a ``pyarrow.Table`` of :func:`unit_schema`; a single row's clip is not copied."""
     import pyarrow as pa
 
-    columns = {name: [r[name] for r in rows] for name in UNIT_COLUMNS if name != "clips_pickle"}
     arrays = [
-        pa.array(columns[f.name], type=f.type) if f.name != "clips_pickle" else _large_binary(rows)
+        _large_binary(rows, f.name)
+        if f.name in CLIP_COLUMNS
+        else pa.array([r[f.name] for r in rows], type=f.type)
         for f in unit_schema()
     ]
     return pa.Table.from_arrays(arrays, schema=unit_schema())
 
 
-def _large_binary(rows: list[dict[str, Any]]) -> Any:
+def _large_binary(rows: list[dict[str, Any]], name: str) -> Any:
     import pyarrow as pa
 
     if len(rows) != 1:
-        return pa.array([r["clips_pickle"] for r in rows], type=pa.large_binary())
-    data = rows[0]["clips_pickle"]
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+        return pa.array([bytes(r[name]) for r in rows], type=pa.large_binary())
+    data = pa.py_buffer(rows[0][name])
+    offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int64).tobytes())
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, data])
 
 
 def unit_schema() -> Any:
@@ -241,20 +248,44 @@ def _decode_windows(row: dict[str, Any], *, config_json: str, tracker: Any) -> I
         yield _window_row(row, outcome, position, count, started)
 
 
-def _window_row(
-    row: dict[str, Any], outcome: Any, position: int, count: int, started: float
-) -> dict[str, Any]:
-    """The row of one decoded window; takes the clip out of ``outcome`` (only the pickle stays)."""
+def _window_row(row: dict[str, Any], outcome: Any, position: int, count: int, started: float) -> dict:
+    """The row of one decoded window; takes the clip out of ``outcome``.
+
+    The frames go into the row out of band (pickle protocol 5): ``clip_frames`` is the decoded
+    array's own memory, so the task holds the window once, not once more as a pickle.
+    """
     clip, outcome.value = outcome.value, None
-    clips_pickle = pickle.dumps(clip, protocol=5)
+    frames: list[pickle.PickleBuffer] = []
+    clips_pickle = pickle.dumps(clip, protocol=5, buffer_callback=lambda b: _in_band(b, frames))
+    if [b.raw().nbytes for b in frames] != [clip.frames.nbytes]:
+        raise RuntimeError(f"expected a Clip's frames as its one large buffer, got {len(frames)} buffers")
     del clip
     return {
         **row,
         "clips_pickle": clips_pickle,
+        "clip_frames": frames[0].raw(),
         "window_position": position,
         "window_count": count,
         "decode_seconds": time.perf_counter() - started,
     }
+
+
+_IN_BAND_BYTES = 1 << 20
+
+
+def _in_band(buffer: pickle.PickleBuffer, out_of_band: list[pickle.PickleBuffer]) -> bool:
+    """pickle's ``buffer_callback``: small buffers stay in the pickle, large ones go to ``out_of_band``."""
+    if buffer.raw().nbytes < _IN_BAND_BYTES:
+        return True
+    out_of_band.append(buffer)
+    return False
+
+
+def load_clip(clips_pickle: Any, clip_frames: Any) -> Any:
+    """The :class:`~videoqa.video.Clip` of a window row (from Arrow buffers or bytes); its frames
+    are a writable copy, as the model stage has always received them."""
+    buffers = [bytearray(memoryview(clip_frames))] if len(clip_frames) else []
+    return pickle.loads(clips_pickle, buffers=buffers)
 
 
 def _failure_tables(
