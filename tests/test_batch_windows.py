@@ -10,16 +10,29 @@ model stage assembles from the per-window results must equal those of one in-pro
 from __future__ import annotations
 
 import json
+import logging
 import pickle
+import threading
+import time
 
 import pytest
 
-from tests.batch_util import GOOD, GOOD_ITEMS, QUESTIONS, items, tables, write_good_videos, write_questions
+from tests.batch_util import (
+    GOOD,
+    GOOD_ITEMS,
+    QUESTIONS,
+    comparable,
+    items,
+    tables,
+    write_good_videos,
+    write_questions,
+)
 from videoqa import Session, Settings
 from videoqa.analysis import Analysis, Question
 from videoqa.batch import JobConfig, run_job
 from videoqa.batch._windows import WindowBoard
 from videoqa.core._strategies import first_pass_plan
+from videoqa.synthetic import Event
 from videoqa.video import probe
 
 ray = pytest.importorskip("ray")
@@ -109,3 +122,45 @@ def test_window_board_returns_a_video_once_in_window_order_and_drops_failed_ones
     board.close("v")  # its decoding failed after the first window: the row says so
     assert board.record("v", 2, 1, b"v1") is None and board.in_flight() == 0
     assert pickle.loads(pickle.dumps(board.record("w", 1, 0, b"x"))) == [b"x"]
+
+
+def _kill_board_mid_video(killed: list[str]) -> None:
+    """Restart the job's window board (``ray.kill`` with restart) once it holds part of a video."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not killed:
+        for name in ray.util.list_named_actors():
+            if name.startswith("videoqa-windows-"):
+                board = ray.get_actor(name)
+                if ray.get(board.in_flight.remote()) > 0:
+                    ray.kill(board, no_restart=False)
+                    killed.append(name)
+        time.sleep(0.01)
+
+
+def test_a_restarted_window_board_runs_its_videos_again_and_loses_nothing(ray_local, tmp_path, caplog):
+    # 64 s in 8 s windows: 8 windows, so the board is restarted long before the video's last one.
+    videos = write_good_videos(tmp_path / "videos", {"long.mp4": (64.0, (Event(30.0, 34.0, "red"),))})
+    write_questions(tmp_path / "q.jsonl", [{**q, "videos": "*"} for q in QUESTIONS[:2]])
+
+    def run(output: str):
+        config = JobConfig(
+            videos=str(videos), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / output),
+            model="builtin:scripted", decode_workers=1, settings=SETTINGS,
+        )  # fmt: skip
+        return run_job(config), tables(config.output)
+
+    _, reference = run("reference")
+    killed: list[str] = []
+    killer = threading.Thread(target=_kill_board_mid_video, args=(killed,), daemon=True)
+    killer.start()
+    with caplog.at_level(logging.WARNING, logger="videoqa.batch"):
+        summary, t = run("out")
+    killer.join()
+    assert killed, "the test did not manage to restart the board mid-video"
+    assert "1 videos lost windows they had sent" in caplog.text
+    assert (summary.videos, summary.answers, summary.failures) == (1, 2, 0)
+    assert summary.decode_blocks == 16  # the video's 8 windows, decoded twice
+    assert items(t["answers"]) == [("long.mp4", "colours"), ("long.mp4", "red")]
+    for name in ("answers", "spans", "windows"):
+        ours, theirs = (comparable(x[name].drop(columns="attempts", errors="ignore")) for x in (t, reference))
+        assert ours.equals(theirs), name
