@@ -14,6 +14,7 @@ import logging
 import pickle
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -137,30 +138,53 @@ def _kill_board_mid_video(killed: list[str]) -> None:
         time.sleep(0.01)
 
 
-def test_a_restarted_window_board_runs_its_videos_again_and_loses_nothing(ray_local, tmp_path, caplog):
-    # 64 s in 8 s windows: 8 windows, so the board is restarted long before the video's last one.
+def _long_video_job(tmp_path, output: str, **kw) -> JobConfig:
+    """A job over one 64 s video: 8 coarse windows, so the board is restarted long before the last."""
     videos = write_good_videos(tmp_path / "videos", {"long.mp4": (64.0, (Event(30.0, 34.0, "red"),))})
     write_questions(tmp_path / "q.jsonl", [{**q, "videos": "*"} for q in QUESTIONS[:2]])
+    return JobConfig(
+        videos=str(videos), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / output),
+        model="builtin:scripted", decode_workers=1, settings=SETTINGS, **kw,
+    )  # fmt: skip
 
-    def run(output: str):
-        config = JobConfig(
-            videos=str(videos), questions=str(tmp_path / "q.jsonl"), output=str(tmp_path / output),
-            model="builtin:scripted", decode_workers=1, settings=SETTINGS,
-        )  # fmt: skip
-        return run_job(config), tables(config.output)
 
-    _, reference = run("reference")
+def _run_restarting_the_board(config: JobConfig, caplog) -> Any:
     killed: list[str] = []
     killer = threading.Thread(target=_kill_board_mid_video, args=(killed,), daemon=True)
     killer.start()
     with caplog.at_level(logging.WARNING, logger="videoqa.batch"):
-        summary, t = run("out")
+        summary = run_job(config)
     killer.join()
     assert killed, "the test did not manage to restart the board mid-video"
+    return summary
+
+
+def test_a_restarted_window_board_runs_its_videos_again_and_loses_nothing(ray_local, tmp_path, caplog):
+    reference = _long_video_job(tmp_path, "reference")
+    run_job(reference)
+    config = _long_video_job(tmp_path, "out")
+    summary = _run_restarting_the_board(config, caplog)
     assert "1 videos lost windows they had sent" in caplog.text
     assert (summary.videos, summary.answers, summary.failures) == (1, 2, 0)
     assert summary.decode_blocks == 16  # the video's 8 windows, decoded twice
+    t, ref = tables(config.output), tables(reference.output)
     assert items(t["answers"]) == [("long.mp4", "colours"), ("long.mp4", "red")]
     for name in ("answers", "spans", "windows"):
-        ours, theirs = (comparable(x[name].drop(columns="attempts", errors="ignore")) for x in (t, reference))
+        ours, theirs = (comparable(x[name].drop(columns="attempts", errors="ignore")) for x in (t, ref))
         assert ours.equals(theirs), name
+
+
+@pytest.mark.slow
+def test_windows_lost_in_every_pass_become_failure_rows_and_retry_failed_answers_them(
+    ray_local, tmp_path, caplog
+):
+    config = _long_video_job(tmp_path, "out", max_attempts=1)
+    summary = _run_restarting_the_board(config, caplog)
+    assert (summary.videos, summary.answers, summary.failures) == (1, 0, 2)
+    failures = tables(config.output)["failures"]
+    assert set(failures["error_type"]) == {"WindowsLost"} and set(failures["stage"]) == {"model"}
+    assert "run again with --resume --retry-failed" in failures["error"].iloc[0]
+    again = run_job(config.model_copy(update={"resume": True, "retry_failed": True}))
+    t = tables(config.output)
+    assert (again.answers, again.failures) == (2, 0) and t["failures"].empty
+    assert items(t["answers"]) == [("long.mp4", "colours"), ("long.mp4", "red")]

@@ -146,15 +146,7 @@ class ModelStage:
             )
             if outcome.failure and _per_question(outcome.failure, list(pending.values())):
                 one_by_one = True
-                for i, q in pending.items():
-                    one = self._guarded(
-                        f"{video}|{q.question_id}",
-                        lambda i=i, q=q: finish_video(self._session, video, info, {i: q}, results),
-                    )
-                    if one.failure:
-                        failed[i] = one.failure
-                    else:
-                        tables.extend(self._tables(row, one.value, max(attempts, one.attempts)))
+                self._one_by_one(row, info, pending, results, tables, failed)
             elif outcome.failure and not failed:
                 return _fail(row, outcome.failure)
             elif outcome.failure:
@@ -170,6 +162,23 @@ class ModelStage:
             "model_calls": len(questions) * (2 if one_by_one else 1),
             "model_seconds": seconds,
         }
+
+    def _one_by_one(
+        self, row: dict, info: Any, pending: dict, results: list, tables: TableRows, failed: dict
+    ) -> None:
+        """Finish each of ``pending`` on its own: answers into ``tables``, failures into ``failed``."""
+        from videoqa.batch._windows import finish_video
+
+        video, attempts = row["video"], max(r.attempts for r in results)
+        for i, q in pending.items():
+            one = self._guarded(
+                f"{video}|{q.question_id}",
+                lambda i=i, q=q: finish_video(self._session, video, info, {i: q}, results),
+            )
+            if one.failure:
+                failed[i] = one.failure
+            else:
+                tables.extend(self._tables(row, one.value, max(attempts, one.attempts)))
 
     def _tables(self, row: dict[str, Any], analyses: list[Any], attempts: int) -> TableRows:
         config = self._config

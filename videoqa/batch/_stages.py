@@ -162,8 +162,9 @@ def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Iterator[Any]
 
     Takes a ``pyarrow.Table`` of units and yields one-row tables: each window as soon as it is
     decoded (Ray Data stores a yielded block before asking for the next, and the job's one-row
-    blocks keep it from buffering windows), so the task holds one window at a time. A unit that
-    failed before, or whose decoding fails, yields its one failure row instead (after the windows
+    blocks keep it from buffering windows), so this code holds one window at a time (Ray keeps a
+    reference to the last yielded block until the next: two at the peak). A unit that failed
+    before, or whose decoding fails, yields its one failure row instead (after the windows
     already sent).
     """
     for row in batch.to_pylist():
