@@ -44,7 +44,8 @@ class WindowResult:
     question_failures: dict[int, Failure] = field(default_factory=dict)
     """Questions (by position) that failed on this window when asked one by one."""
     seconds: dict[str, float] = field(default_factory=dict)
-    """Stage times of this window (decode, encode, generate, cache)."""
+    """Stage times of this window in the model actor (encode, generate, cache), and ``decode_task``:
+    the decode stage's seconds for it."""
     attempts: int = 1
     one_by_one: bool = False
 
@@ -54,7 +55,7 @@ class WindowBoard:
 
     :meth:`record` returns a video's results, in window order, to the call that brings its last
     window, and forgets them. A restarted board has lost what it held: those videos never
-    complete, and the driver runs them again (``run_planned``).
+    complete, and the driver runs them again (``_job._run_units``).
     """
 
     def __init__(self) -> None:
@@ -77,6 +78,7 @@ class WindowBoard:
         self._closed.add(unit_key)
 
     def in_flight(self) -> int:
+        """Videos with some, not all, of their windows recorded."""
         return len(self._results)
 
 
