@@ -1,9 +1,10 @@
-"""Peak memory of one decode task of the batch job: a whole video per task (today's unit).
+"""Peak memory of one decode task of the batch job (one video; the task yields one block per window).
 
 Runs the job's real stages on a local Ray: ``probe_and_plan`` in the driver, then ``decode_clips``
-as a Ray task (1 CPU), exactly as the job calls it, at the default budgets (``JobConfig`` defaults,
-strategy ``auto``). The decode worker's peak RSS is its kernel high-water mark (``VmHWM`` in
-``/proc/<pid>/status``), read after the task returned its table into the object store; it counts
+as a streaming Ray task (1 CPU), exactly as the job calls it, at the default budgets (``JobConfig``
+defaults, strategy ``auto``); the driver takes each window block as it comes and drops it, as the
+model stage does. The decode worker's peak RSS is its kernel high-water mark (``VmHWM`` in
+``/proc/<pid>/status``), read after the task stored its last block in the object store; it counts
 the object-store pages the worker wrote (shared memory). Its private memory (``RssAnon``) is
 polled every 5 ms inside the task, and its peak reported too. The
 reference, measured in the same run: the size of the decoded frames (all windows, and the largest
@@ -52,8 +53,9 @@ def status_bytes(pid: int | str, field: str) -> int:
     raise LookupError(f"no {field} for pid {pid}")
 
 
-def decode_task(table, config_json: str, tracker) -> tuple[object, dict]:
-    """The job's decode stage, with this worker's private RSS polled every 5 ms while it runs."""
+def decode_task(table, config_json: str, tracker):
+    """The job's decode stage, with this worker's private RSS polled every 5 ms while it runs;
+    yields its window blocks, then ``{"pid", "peak_anon"}``."""
     import threading
 
     from videoqa.batch._stages import decode_clips
@@ -68,11 +70,11 @@ def decode_task(table, config_json: str, tracker) -> tuple[object, dict]:
     poller = threading.Thread(target=poll, daemon=True)
     poller.start()
     try:
-        out = decode_clips(table, config_json=config_json, tracker=tracker)
+        yield from decode_clips(table, config_json=config_json, tracker=tracker)
     finally:
         done.set()
         poller.join()
-    return out, {"pid": os.getpid(), "peak_anon": peak["anon"]}
+    yield {"pid": os.getpid(), "peak_anon": peak["anon"]}
 
 
 def idle_task() -> dict:
@@ -97,7 +99,7 @@ def main() -> None:
     from videoqa.analysis import Question
     from videoqa.batch import JobConfig
     from videoqa.batch._guard import AttemptTracker
-    from videoqa.batch._stages import make_unit, probe_and_plan, unit_schema
+    from videoqa.batch._stages import load_clip, make_unit, probe_and_plan, unit_schema
 
     config = JobConfig(videos=str(video.parent), questions="unused.jsonl", output="/tmp/unused",
                        model="builtin:scripted")  # fmt: skip
@@ -114,28 +116,41 @@ def main() -> None:
         idle = ray.get(ray.remote(num_cpus=1)(idle_task).remote())
         idle_peak = status_bytes(idle["pid"], "VmHWM")
         started = time.perf_counter()
-        out_ref, stats_ref = ray.remote(num_cpus=1, num_returns=2)(decode_task).remote(
+        windows, pickles, stats = [], [], None
+        for ref in ray.remote(num_cpus=1, num_returns="streaming")(decode_task).remote(
             table, config.model_dump_json(), tracker
-        )
-        stats = ray.get(stats_ref)
-        decode_peak = status_bytes(stats["pid"], "VmHWM")
+        ):
+            block = ray.get(ref)
+            del ref
+            if isinstance(block, dict):
+                stats = block
+                continue
+            out = block.to_pylist()[0]
+            del block
+            assert not out["failure_json"], out["failure_json"]
+            clip = load_clip(out["clips_pickle"], out["clip_frames"])
+            windows.append(
+                (out["window_position"], len(clip.frames), clip.frames.shape[1:3], clip.frames.nbytes)
+            )
+            pickles.append(len(out["clips_pickle"]) + len(out["clip_frames"]))
+            del clip, out  # one window at a time here too, as in the model stage
         seconds = time.perf_counter() - started
-        out = ray.get(out_ref).to_pylist()[0]
-        assert not out["failure_json"], out["failure_json"]
-        clips = pickle.loads(out["clips_pickle"])
+        decode_peak = status_bytes(stats["pid"], "VmHWM")
     finally:
         ray.shutdown()
 
-    sizes = [c.frames.nbytes for c in clips]
+    assert [w[0] for w in windows] == list(range(len(plan.windows))), "one block per window, in order"
+    sizes = [w[3] for w in windows]
     result = {
         "video": video.name,
-        "windows": len(clips),
-        "frames": sum(len(c.frames) for c in clips),
-        "window_frame_shapes": sorted({str(tuple(c.frames.shape[1:3])) for c in clips}),
+        "windows": len(windows),
+        "frames": sum(w[1] for w in windows),
+        "window_frame_shapes": sorted({str(tuple(w[2])) for w in windows}),
         "strategy_windows_planned": len(plan.windows),
         "decoded_frames_mb": sum(sizes) / MB,
         "largest_window_mb": max(sizes) / MB,
-        "serialised_clips_mb": len(out["clips_pickle"]) / MB,
+        "serialised_clips_mb": sum(pickles) / MB,
+        "largest_block_mb": max(pickles) / MB,
         "idle_worker_peak_rss_mb": idle_peak / MB,
         "decode_worker_peak_rss_mb": decode_peak / MB,
         "idle_worker_private_rss_mb": idle["anon"] / MB,
@@ -145,6 +160,7 @@ def main() -> None:
     result["peak_above_idle_over_decoded_frames"] = (decode_peak - idle_peak) / sum(sizes)
     result["peak_above_idle_over_largest_window"] = (decode_peak - idle_peak) / max(sizes)
     result["private_peak_above_idle_over_decoded_frames"] = (stats["peak_anon"] - idle["anon"]) / sum(sizes)
+    result["private_peak_above_idle_over_largest_window"] = (stats["peak_anon"] - idle["anon"]) / max(sizes)
     print(json.dumps(result, indent=2))
 
 

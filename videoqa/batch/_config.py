@@ -71,18 +71,19 @@ class JobConfig(BaseModel):
         "frames in memory; see benchmarks/README.md for sizing.",
     )
     decode_memory_bytes: int = Field(
-        default=4 * 1024**3,
+        default=2 * 1024**3,
         ge=1,
         description="Memory Ray reserves for each decode task (its logical 'memory' resource), so a node "
-        "runs no more decoders than its RAM allows. A task holds one video's first-pass clips twice "
-        "(decoded and serialised): about 3.2 GB for a 1-hour video at the default pixel budgets.",
+        "runs no more decoders than its RAM allows. A task holds one first-pass window at a time: "
+        "about 1.6 GB of private memory at the default pixel budgets, whatever the video's length "
+        "(benchmarks/README.md, 'Decode-task memory').",
     )
     videos_per_call: int = Field(
         default=1,
         ge=1,
-        description="Videos per model-actor call (formerly batch_size). Every question of a video is "
-        "answered in one call; "
-        "larger batches amortise overhead but a retry redoes the whole batch.",
+        description="Rows per model-actor call (formerly batch_size): each row is one first-pass "
+        "window of a video (a short video is one window), and every question's request on it is "
+        "answered in one generate call; larger batches amortise overhead but a retry redoes the batch.",
     )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries per video and stage for transient errors and worker deaths."
@@ -90,8 +91,8 @@ class JobConfig(BaseModel):
     stage_timeout_seconds: float = Field(
         default=900.0,
         gt=0,
-        description="A probe or decode task still running after this long is killed (its worker exits) "
-        "and retried; a hung native decoder cannot take the job down.",
+        description="A probe, or the decoding of one window, still running after this long is killed "
+        "(its worker exits) and retried; a hung native decoder cannot take the job down.",
     )
     max_batch_tokens: int | None = Field(
         default=None,

@@ -13,15 +13,20 @@ from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
+from videoqa.batch._model import ModelStage
 from videoqa.batch._progress import JobSummary, Progress
 from videoqa.batch._resume import read_resume_state, repair_stale_failures
-from videoqa.batch._stages import ModelStage, decode_clips, make_unit, probe_and_plan, write_outputs
+from videoqa.batch._stages import _fail, decode_clips, make_unit, probe_and_plan, write_outputs
+from videoqa.batch._windows import WindowBoard
 from videoqa.batch._writer import drop_rows
-from videoqa.records import item_key, question_hash
+from videoqa.records import Failure, item_key, question_hash
 
 __all__ = ["PlannedUnits", "plan_units", "run_job", "run_planned"]
 
 logger = logging.getLogger("videoqa.batch")
+
+ONE_ROW_BLOCK_BYTES = 1
+"""The job's ``target_max_block_size``: any row exceeds it, so Ray Data stores each row as its own block."""
 
 
 class PlannedUnits(NamedTuple):
@@ -123,7 +128,7 @@ def gpu_actor_env(driver_env: Mapping[str, str]) -> dict[str, str]:
     return {"PYTORCH_CUDA_ALLOC_CONF": driver_env.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")}
 
 
-def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any) -> Any:
+def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any, board: Any) -> Any:
     import ray
     from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
@@ -141,8 +146,12 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
         "videoqa run: %d videos, model %s on %d replica(s) x %s GPU, %d decode workers",
         len(units), config.model, config.replicas, gpus, config.decode_workers,
     )  # fmt: skip
-    # One unit per block: a block then holds one video's clips, never several.
+    # One unit per block, and every block a single row: Ray Data buffers a task's output rows into
+    # blocks of up to target_max_block_size (128 MiB by default) before storing them, which would
+    # keep several decoded windows of a video in one decode task. The job's rows are either one
+    # window or small, so a block per row costs nothing.
     ds = ray.data.from_items(units, override_num_blocks=len(units))
+    ds.context.target_max_block_size = ONE_ROW_BLOCK_BYTES
     ds = ds.map(probe_and_plan, fn_kwargs=stage_kwargs, num_cpus=0.5)
     # Decoding stays out of the model actor (a hung decoder must not take the replica down): Ray Data
     # fuses a task stage into the next actor stage when their resources match, and the decode tasks'
@@ -158,7 +167,7 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any)
     )
     ds = ds.map_batches(
         ModelStage,
-        fn_constructor_kwargs=stage_kwargs,
+        fn_constructor_kwargs={**stage_kwargs, "board": board},
         batch_size=config.videos_per_call,
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=config.replicas, max_tasks_in_flight_per_actor=2),
@@ -200,17 +209,64 @@ def run_planned(config: JobConfig, planned: PlannedUnits, *, started: float) -> 
     )
     if units:
         with _ray_session(config):
-            tracker = (
-                ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)(AttemptTracker)
-                .options(name=f"videoqa-attempts-{uuid.uuid4().hex[:12]}")
-                .remote()
-            )
+            actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+            name = uuid.uuid4().hex[:12]
+            tracker = actor(AttemptTracker).options(name=f"videoqa-attempts-{name}").remote()
+            board = actor(WindowBoard).options(name=f"videoqa-windows-{name}").remote()
             try:
-                for row in _build_dataset(config, units, tracker).iter_rows():
-                    progress.update(row)
+                _run_units(config, units, tracker, board, progress)
             finally:
                 ray.kill(tracker)
+                ray.kill(board)
     return _summary(config, progress, total, skipped, unmatched, time.perf_counter() - started)
+
+
+def _run_units(
+    config: JobConfig, units: list[dict[str, Any]], tracker: Any, board: Any, progress: Progress
+) -> None:
+    """Stream the units through the stages; units that came back without a row run again.
+
+    A unit's row comes from the model call that brings its last window; a window board that was
+    restarted (its node lost) has forgotten the windows it held, so those units never complete
+    in that pass. They run again, up to ``max_attempts`` passes, then become failure rows.
+    """
+    pending = units
+    for _ in range(config.max_attempts):
+        ds = _build_dataset(config, pending, tracker, board)
+        finished = set()
+        for row in ds.iter_rows():
+            progress.update(row)
+            finished.add(row["unit_key"])
+        progress.record_decode_blocks(_decode_block_stats(ds))
+        pending = [u for u in pending if u["unit_key"] not in finished]
+        if not pending:
+            return
+        logger.warning(
+            "%d videos lost windows they had sent (a restarted actor?); running them again", len(pending)
+        )
+    for unit in pending:
+        message = (
+            f"{unit['video']}: its windows were lost {config.max_attempts} times (model replicas or the "
+            "job's window board restarted, e.g. lost nodes); run again with --resume --retry-failed"
+        )
+        lost = Failure(stage="model", error_type="WindowsLost", error=message, transient=True,
+                       attempts=config.max_attempts)  # fmt: skip
+        progress.update(write_outputs(_fail(unit, lost), config_json=config.model_dump_json()))
+
+
+def _decode_block_stats(ds: Any) -> tuple[int, int, int]:
+    """(blocks, most rows in a block, largest block in bytes) the decode stage produced, from Ray Data's
+    own execution stats of ``ds`` (the run that just ended)."""
+    pending = [ds._get_stats_summary()]
+    while pending:
+        summary = pending.pop()
+        for op in summary.operators_stats:
+            if "decode_clips" in op.operator_name and op.output_num_rows is not None:
+                rows, size = op.output_num_rows, op.output_size_bytes
+                return rows.count, int(rows.max), int(size.max)
+        pending += summary.parents
+    logger.warning("Ray Data's stats hold no decode operator; the summary's decode block figures are 0")
+    return 0, 0, 0
 
 
 def _summary(
@@ -239,4 +295,7 @@ def _summary(
         wall_seconds=wall,
         video_hours_per_hour=hours / (wall / 3600) if wall > 0 else 0.0,
         failure_types=progress.failure_types,
+        decode_blocks=progress.decode_blocks,
+        decode_block_max_rows=progress.decode_block_max_rows,
+        decode_block_max_bytes=progress.decode_block_max_bytes,
     )

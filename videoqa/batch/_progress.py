@@ -51,6 +51,16 @@ class JobSummary(BaseModel):
     wall_seconds: float = Field(description="Wall time of the whole run, Ray start-up included.")
     video_hours_per_hour: float = Field(description="video_hours / wall hours.")
     failure_types: dict[str, int] = Field(default_factory=dict, description="failures rows per error_type.")
+    decode_blocks: int = Field(
+        default=0, description="Blocks the decode stage produced (Ray Data's stats): one per window."
+    )
+    decode_block_max_rows: int = Field(
+        default=0, description="Most rows in one decode block (1: one window)."
+    )
+    decode_block_max_bytes: int = Field(
+        default=0,
+        description="Largest decode block in bytes: about one decoded window, the most a decode task holds.",
+    )
 
     def __str__(self) -> str:
         lines = [
@@ -62,6 +72,8 @@ class JobSummary(BaseModel):
             f"  prefill tokens computed {self.prompt_tokens - self.reused_prompt_tokens:,} of "
             f"{self.prompt_tokens:,} requested (the rest reused a shared video prefix)",
             f"  wall time {self.wall_seconds:.1f} s, {self.video_hours_per_hour:.2f} video-hours per hour",
+            f"  decode: {self.decode_blocks} blocks of at most {self.decode_block_max_rows} window(s), "
+            f"largest {self.decode_block_max_bytes / 2**20:.1f} MiB",
             f"  model {self.model_id}, config {self.config_hash}",
             f"  output: {self.output}/{{answers,spans,windows,failures}}/*.parquet",
         ]
@@ -86,6 +98,13 @@ class Progress:
         self.no_event = self.prompt_tokens = self.reused_prompt_tokens = 0
         self.video_seconds = self.decode_seconds = self.model_seconds = 0.0
         self.failure_types: dict[str, int] = {}
+        self.decode_blocks = self.decode_block_max_rows = self.decode_block_max_bytes = 0
+
+    def record_decode_blocks(self, stats: tuple[int, int, int]) -> None:
+        """Add one pass's decode blocks: (count, most rows in one, largest in bytes)."""
+        self.decode_blocks += stats[0]
+        self.decode_block_max_rows = max(self.decode_block_max_rows, stats[1])
+        self.decode_block_max_bytes = max(self.decode_block_max_bytes, stats[2])
 
     def update(self, unit: dict[str, Any]) -> None:
         """Account for one finished unit (a summary row of ``write_outputs``)."""

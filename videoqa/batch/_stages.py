@@ -1,16 +1,22 @@
 """The stages of a batch job, as Ray Data UDFs over *units*: one video with its pending questions.
 
-A unit is decoded once and all its questions are answered from the same clips. Column flow
-(every stage keeps every column, empty values are ``b""`` / ``""``, so blocks always share a schema)::
+A unit is decoded once and all its questions are answered from the same clips. The decode stage
+streams a unit as one row (and one block) per first-pass window, so a decode task holds one
+window at a time; the model stage turns the windows back into one row per unit (see
+:mod:`videoqa.batch._windows`). Column flow (every stage keeps every column, empty values are
+``b""`` / ``""``, so blocks always share a schema)::
 
     unit_key video video_id questions_json                      <- the driver (list + resume)
       + duration_seconds info_pickle plan_pickle  | failure_json  <- probe_and_plan  (CPU task)
-      + clips_pickle decode_seconds                | failure_json  <- decode_clips    (CPU task, bounded)
+    one row per window:
+      + clips_pickle clip_frames (one window) window_position window_count decode_seconds
+                                                   | failure_json  <- decode_clips    (CPU task, bounded)
+    one row per unit again (from its last window):
       + tables_json model_calls model_seconds      | failure_json  <- ModelStage      (actor, GPU or CPU)
     -> one small summary row per unit, after writing its Parquet files   <- write_outputs (CPU task)
 
-A unit that failed in an earlier stage carries ``failure_json`` and passes the later stages
-untouched until ``write_outputs`` turns it into one failures row per question.
+A unit that failed in an earlier stage carries ``failure_json`` (and ``window_position`` -1) and
+passes the later stages untouched until ``write_outputs`` turns it into one failures row per question.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,12 +33,13 @@ from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
 from videoqa.batch._guard import guarded, is_transient
 from videoqa.batch._writer import write_unit
-from videoqa.records import Failure, TableRows, analysis_to_rows, failure_row
+from videoqa.records import Failure, TableRows, failure_row
 
 __all__ = [
+    "CLIP_COLUMNS",
     "UNIT_COLUMNS",
-    "ModelStage",
     "decode_clips",
+    "load_clip",
     "make_unit",
     "probe_and_plan",
     "unit_schema",
@@ -48,7 +56,10 @@ _UNIT = (
     ("duration_seconds", "float64", 0.0),
     ("info_pickle", "binary", b""),
     ("plan_pickle", "binary", b""),
-    ("clips_pickle", "large_binary", b""),  # one hour of video can exceed binary's 2 GB
+    ("clips_pickle", "large_binary", b""),  # one window's Clip, pickled without its frames...
+    ("clip_frames", "large_binary", b""),  # ... whose bytes are here, out of band (never copied)
+    ("window_position", "int64", -1),  # of the window in clips_pickle; -1: a row of the whole unit
+    ("window_count", "int64", 0),  # first-pass windows of the unit
     ("failure_json", "string", ""),
     ("tables_json", "large_string", ""),
     ("model_calls", "int64", 0),
@@ -59,6 +70,8 @@ _UNIT = (
 """The unit's columns, defined once: :data:`UNIT_COLUMNS`, :func:`make_unit` and :func:`unit_schema`."""
 
 UNIT_COLUMNS = tuple(name for name, _, _ in _UNIT)
+CLIP_COLUMNS = ("clips_pickle", "clip_frames")
+"""The columns of a row's decoded window (empty on unit rows)."""
 
 
 def make_unit(
@@ -97,6 +110,8 @@ def _fail(row: dict[str, Any], failure: Failure) -> dict[str, Any]:
         **row,
         "failure_json": failure.model_dump_json(),
         "clips_pickle": b"",
+        "clip_frames": b"",
+        "window_position": -1,
         "plan_pickle": b"",
         "info_pickle": b"",
     }
@@ -142,37 +157,46 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     }
 
 
-def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Any:
-    """Decode each unit's first-pass windows, resized (CPU task; killed and retried if it hangs).
+def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Iterator[Any]:
+    """Decode each unit's first-pass windows, resized, and yield one block per window (CPU task;
+    a hung window is killed and retried).
 
-    Takes and returns a ``pyarrow.Table`` of units (one per block). The clips column is
-    ``large_binary``: one hour of video at the default pixel budgets serialises to ~1.6 GB, and a
-    plain Arrow ``binary`` value cannot exceed 2 GB.
+    Takes a ``pyarrow.Table`` of units and yields one-row tables: each window as soon as it is
+    decoded (Ray Data stores a yielded block before asking for the next, and the job's one-row
+    blocks keep it from buffering windows), so this code holds one window at a time (Ray keeps a
+    reference to the last yielded block until the next: two at the peak). A unit that failed
+    before, or whose decoding fails, yields its one failure row instead (after the windows
+    already sent).
     """
-    rows = [_decode_one(row, config_json=config_json, tracker=tracker) for row in batch.to_pylist()]
-    return unit_table(rows)
+    for row in batch.to_pylist():
+        for window_row in _decode_windows(row, config_json=config_json, tracker=tracker):
+            table = unit_table([window_row])
+            del window_row
+            yield table
+            del table  # before the next window is decoded
 
 
 def unit_table(rows: list[dict[str, Any]]) -> Any:
-    """Units as a ``pyarrow.Table`` of :func:`unit_schema`; a single unit's clips are not copied."""
+    """Units as a ``pyarrow.Table`` of :func:`unit_schema`; a single row's clip is not copied."""
     import pyarrow as pa
 
-    columns = {name: [r[name] for r in rows] for name in UNIT_COLUMNS if name != "clips_pickle"}
     arrays = [
-        pa.array(columns[f.name], type=f.type) if f.name != "clips_pickle" else _large_binary(rows)
+        _large_binary(rows, f.name)
+        if f.name in CLIP_COLUMNS
+        else pa.array([r[f.name] for r in rows], type=f.type)
         for f in unit_schema()
     ]
     return pa.Table.from_arrays(arrays, schema=unit_schema())
 
 
-def _large_binary(rows: list[dict[str, Any]]) -> Any:
+def _large_binary(rows: list[dict[str, Any]], name: str) -> Any:
     import pyarrow as pa
 
     if len(rows) != 1:
-        return pa.array([r["clips_pickle"] for r in rows], type=pa.large_binary())
-    data = rows[0]["clips_pickle"]
-    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64).tobytes())
-    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+        return pa.array([bytes(r[name]) for r in rows], type=pa.large_binary())
+    data = pa.py_buffer(rows[0][name])
+    offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int64).tobytes())
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, data])
 
 
 def unit_schema() -> Any:
@@ -182,130 +206,88 @@ def unit_schema() -> Any:
     return pa.schema([(name, getattr(pa, arrow_type)()) for name, arrow_type, _ in _UNIT])
 
 
-def _decode_one(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
+def _decode_windows(row: dict[str, Any], *, config_json: str, tracker: Any) -> Iterator[dict[str, Any]]:
     _require(row, "decode_clips", ("video", "plan_pickle", "failure_json"))
     if row["failure_json"]:
-        return row
+        yield row
+        return
     config = JobConfig.model_validate_json(config_json)
     plan = pickle.loads(row["plan_pickle"])
+    count = len(plan.windows)
+    clips: list[Any] = [None]  # the open decoder over the windows still to come; None after an error
+    position = 0
 
-    def work() -> list[Any]:
+    def work() -> Any:
+        from videoqa.errors import DecodeError
         from videoqa.video import decode
 
-        return list(
-            decode(
-                row["video"],
-                plan,
-                backend=config.settings.decode_backend,
-                storage_options=config.storage_options,
-            )
-        )
-
-    started = time.perf_counter()
-    outcome = _guarded_task("decode", row["video"], work, config=config, tracker=tracker)
-    if outcome.failure:
-        return _fail(row, outcome.failure)
-    clips_pickle = pickle.dumps(outcome.value, protocol=5)
-    outcome.value = None  # free the decoded frames before Ray copies the serialised ones out
-    return {**row, "clips_pickle": clips_pickle, "decode_seconds": time.perf_counter() - started}
-
-
-# Failures that asking one question at a time cannot fix: the runner already split its calls down to
-# single requests before giving up on memory, so a retry per question would only encode again.
-_NOT_PER_QUESTION = frozenset({"ModelOutOfMemoryError"})
-
-
-class ModelStage:
-    """Ray Data actor holding one :class:`videoqa.Session` (one model replica)."""
-
-    def __init__(self, *, config_json: str, tracker: Any):
-        from videoqa.batch._session import build_session
-
-        self._config = JobConfig.model_validate_json(config_json)
-        self._tracker = tracker
-        self._session = build_session(self._config)
-
-    def __call__(self, batch: Any) -> Any:
-        """``batch`` is a ``pyarrow.Table`` of units; returns the same columns, clips dropped.
-
-        The clips are unpickled straight from the Arrow buffer, never copied into a Python bytes.
-        """
-        _require(dict.fromkeys(batch.column_names), "ModelStage", ("clips_pickle",))
-        clips = batch.column("clips_pickle")
-        rows = batch.drop_columns(["clips_pickle"]).to_pylist()
-        out = [self._one({**row, "clips_pickle": b""}, clips[i]) for i, row in enumerate(rows)]
-        return unit_table(out)
-
-    def _one(self, row: dict[str, Any], clips_scalar: Any) -> dict[str, Any]:
-        _require(row, "ModelStage", ("video", "video_id", "questions_json", "info_pickle", "failure_json"))
-        if row["failure_json"]:
-            return row
-        questions = [Question.model_validate(q) for q in json.loads(row["questions_json"])]
-        info = pickle.loads(row["info_pickle"])
-        clips = pickle.loads(clips_scalar.as_buffer())
-        started = time.perf_counter()
-        outcome = self._analyze(row["video"], questions, info, clips)
-        if (
-            outcome.failure
-            and len(questions) > 1
-            and not outcome.failure.transient
-            and outcome.failure.error_type not in _NOT_PER_QUESTION
-        ):
-            # One bad question (or one the model cannot handle) must not sink the others: ask one by one.
-            return self._one_by_one(row, questions, info, clips, started)
-        if outcome.failure:
-            return _fail(row, outcome.failure)
-        tables = self._tables(row, outcome.value, outcome.attempts)
-        return {
-            **row,
-            "clips_pickle": b"",
-            "tables_json": tables.model_dump_json(),
-            "model_calls": len(questions),
-            "model_seconds": time.perf_counter() - started,
-        }
-
-    def _analyze(self, video: str, questions: list[Question], info: Any, clips: Any) -> Any:
-        def work() -> list[Any]:
-            return self._session.analyze_many(video, questions, info=info, clips=clips)
-
-        key = f"{video}|{','.join(q.question_id for q in questions)}"
-        return guarded("model", key, work, tracker=self._tracker, max_attempts=self._config.max_attempts)
-
-    def _tables(self, row: dict[str, Any], analyses: list[Any], attempts: int) -> TableRows:
-        config = self._config
-        tables = TableRows()
-        for analysis in analyses:
-            tables.extend(
-                analysis_to_rows(
-                    analysis,
-                    video=row["video"],
-                    video_id=row["video_id"],
-                    model_id=config.model,
-                    settings=config.settings,
-                    config=config.config_hash,
-                    attempts=attempts,
+        if clips[0] is None:
+            rest = plan.subset([w.index for w in plan.windows[position:]])
+            clips[0] = iter(
+                decode(
+                    row["video"],
+                    rest,
+                    backend=config.settings.decode_backend,
+                    storage_options=config.storage_options,
                 )
             )
-        return tables
+        try:
+            clip = next(clips[0], None)
+        except BaseException:
+            clips[0] = None  # a retry opens the video again at this window
+            raise
+        if clip is None:
+            raise DecodeError(row["video"], f"the decoder returned no clip for window {position} of {count}")
+        return clip
 
-    def _one_by_one(
-        self, row: dict[str, Any], questions: list[Question], info: Any, clips: Any, started: float
-    ) -> dict[str, Any]:
-        config = self._config
-        tables = TableRows()
-        for question in questions:
-            outcome = self._analyze(row["video"], [question], info, clips)
-            if outcome.failure:
-                tables.extend(_failure_tables(row, [question], outcome.failure, config))
-            else:
-                tables.extend(self._tables(row, outcome.value, outcome.attempts))
-        return {
-            **row,
-            "clips_pickle": b"",
-            "tables_json": tables.model_dump_json(),
-            "model_calls": len(questions) * 2,
-            "model_seconds": time.perf_counter() - started,
-        }
+    for position in range(count):
+        started = time.perf_counter()
+        key = f"{row['video']}|window {position}"
+        outcome = _guarded_task("decode", key, work, config=config, tracker=tracker)
+        if outcome.failure:
+            yield _fail(row, outcome.failure)
+            return
+        yield _window_row(row, outcome, position, count, started)
+
+
+def _window_row(row: dict[str, Any], outcome: Any, position: int, count: int, started: float) -> dict:
+    """The row of one decoded window; takes the clip out of ``outcome``.
+
+    The frames go into the row out of band (pickle protocol 5): ``clip_frames`` is the decoded
+    array's own memory, so the task holds the window once, not once more as a pickle.
+    """
+    clip, outcome.value = outcome.value, None
+    frames: list[pickle.PickleBuffer] = []
+    clips_pickle = pickle.dumps(clip, protocol=5, buffer_callback=lambda b: _in_band(b, frames))
+    if [b.raw().nbytes for b in frames] != [clip.frames.nbytes]:
+        raise RuntimeError(f"expected a Clip's frames as its one large buffer, got {len(frames)} buffers")
+    del clip
+    return {
+        **row,
+        "clips_pickle": clips_pickle,
+        "clip_frames": frames[0].raw(),
+        "window_position": position,
+        "window_count": count,
+        "decode_seconds": time.perf_counter() - started,
+    }
+
+
+_IN_BAND_BYTES = 1 << 20
+
+
+def _in_band(buffer: pickle.PickleBuffer, out_of_band: list[pickle.PickleBuffer]) -> bool:
+    """pickle's ``buffer_callback``: small buffers stay in the pickle, large ones go to ``out_of_band``."""
+    if buffer.raw().nbytes < _IN_BAND_BYTES:
+        return True
+    out_of_band.append(buffer)
+    return False
+
+
+def load_clip(clips_pickle: Any, clip_frames: Any) -> Any:
+    """The :class:`~videoqa.video.Clip` of a window row (from Arrow buffers or bytes); its frames
+    are a writable copy, as the model stage has always received them."""
+    buffers = [bytearray(memoryview(clip_frames))] if len(clip_frames) else []
+    return pickle.loads(clips_pickle, buffers=buffers)
 
 
 def _failure_tables(
