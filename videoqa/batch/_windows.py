@@ -96,7 +96,7 @@ def first_pass_window(
     strategies), so :func:`finish_video` can replay them.
     """
     settings = session.settings
-    first = first_pass_plan(info, settings)
+    first = first_pass_plan(info, settings, session.sampling)
     timer = StageTimer()
     [encoded] = session.encode_plan(source, first.plan.subset([clip.window.index]), timer, [clip])
     style = settings.prompt_style
@@ -122,9 +122,10 @@ class _Replay:
         self._session = session
         self.settings = session.settings
         self.model_id = session.model_id
+        self.sampling = session.sampling
         self._first: list[Encoded] | None = [r.encoded for r in results]  # type: ignore[misc]
         self._position = {id(r.encoded.features): r.position for r in results}  # type: ignore[union-attr]
-        strategy = first_pass_plan(info, self.settings).strategy
+        strategy = first_pass_plan(info, self.settings, self.sampling).strategy
         style = self.settings.prompt_style
         self._recorded: dict[tuple[int, str], collections.deque] = collections.defaultdict(collections.deque)
         for r in results:
