@@ -5,10 +5,12 @@ intervals) and ``<output>/bucket/questions.jsonl``, starts a local Ray, runs the
 ``videoqa run`` (probe -> decode tasks -> model actor -> Parquet), then prints the summary, the
 answers next to the true intervals, and where the Parquet tables are. No network is needed.
 
-Models: ``builtin:tiny-qwen2.5-vl`` (default) is a randomly initialised tiny Qwen2.5-VL built on
-the spot and run through the real transformers runner: it exercises the real pipeline, but its
-answers are NOT meaningful. ``builtin:scripted`` is a rule-based stand-in that reads the coloured
-squares from the frames it is given: its answers are right, which shows the timestamps are.
+Models: ``builtin:tiny-grounder`` (default) is a tiny Qwen2.5-VL trained here on synthetic
+coloured-square videos (shipped in the package), run through the real transformers runner: its
+grounding answers are its own, read through the MRoPE time IDs. ``builtin:tiny-qwen2.5-vl`` is a
+randomly initialised tiny Qwen2.5-VL (answers NOT meaningful). ``builtin:scripted`` is a rule-based
+stand-in that reads the coloured squares from the frames it is given: its answers are right, which
+shows the timestamps are. Each answer is printed next to the truth, with the IoU for grounding.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import json
 import os
 from pathlib import Path
 from typing import Any
+
+from videoqa.model import GROUNDER_MODEL
 
 __all__ = ["DEMO_VIDEOS", "add_arguments", "run", "write_demo_bucket"]
 
@@ -39,6 +43,9 @@ DEMO_QUESTIONS = [
     },
 ]
 _MODEL_NOTES = {
+    GROUNDER_MODEL: "a tiny Qwen2.5-VL TRAINED here on synthetic coloured-square videos (a demo model, "
+    "not a general one; trained for grounding only, so its multiple-choice answer is not meaningful), "
+    "run through the real transformers runner; accuracy in benchmarks/README.md",
     "builtin:tiny-qwen2.5-vl": "a RANDOM-WEIGHT tiny Qwen2.5-VL run through the real transformers runner; "
     "its answers are NOT meaningful (run with --model builtin:scripted to see correct ones)",
     "builtin:tiny-qwen2-vl": "a RANDOM-WEIGHT tiny Qwen2-VL run through the real transformers runner; "
@@ -53,8 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="videoqa-demo", help="Folder for the bucket and the tables.")
     parser.add_argument(
         "--model",
-        default="builtin:tiny-qwen2.5-vl",
-        help="builtin:tiny-qwen2.5-vl (default, random weights), builtin:scripted, or a model id/path.",
+        default=GROUNDER_MODEL,
+        help=f"{GROUNDER_MODEL} (default, trained here), builtin:tiny-qwen2.5-vl (random weights), "
+        "builtin:scripted, or a model id/path.",
     )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all).")
 
@@ -86,17 +94,58 @@ def _truth(video_id: str, question_id: str) -> str:
     return ", ".join(spans) or "does not occur"
 
 
+def _score(row: dict[str, Any], span: tuple[float, float] | None) -> tuple[str, float | None]:
+    """(what the table shows, IoU or None) of one answer against the demo's truth."""
+    if row["task"] == "choice":
+        truth = _truth(row["video_id"], row["question_id"])
+        return ("right" if row["choice"] == truth[1] else "wrong"), None
+    true_spans = [(a, b) for a, b, c in DEMO_VIDEOS[row["video_id"]][1] if c == row["question_id"]]
+    if not true_spans:
+        iou = 1.0 if row["outcome"] == "no_event" else 0.0
+        return ("right" if iou else "wrong") + " (absent)", iou
+    if span is None:
+        return "IoU 0.00", 0.0
+    (a, b), (s, e) = true_spans[0], span
+    union = max(b, e) - min(a, s)
+    iou = max(0.0, min(b, e) - max(a, s)) / union if union > 0 else 0.0
+    return f"IoU {iou:.2f}", iou
+
+
 def answers_report(output: str) -> list[str]:
-    """Lines comparing each answer with the true intervals of the demo videos."""
+    """Lines comparing each answer with the true intervals of the demo videos, with the IoU."""
     from videoqa.batch import read_tables
 
-    answers = read_tables(output, tables=["answers"])["answers"].to_pylist()
-    lines = [f"{'video':<16} {'question':<8} {'truth':<18} answer"]
-    for row in sorted(answers, key=lambda r: (r["video_id"], r["question_id"])):
+    tables = read_tables(output, tables=["answers", "spans"])
+    first_span = {}
+    for span in sorted(tables["spans"].to_pylist(), key=lambda r: -r["span_index"]):
+        first_span[span["item_key"]] = (span["start_seconds"], span["end_seconds"])
+    lines = [f"{'video':<16} {'question':<8} {'truth':<18} {'score':<16} answer"]
+    ious = []
+    for row in sorted(tables["answers"].to_pylist(), key=lambda r: (r["video_id"], r["question_id"])):
         answer = row["answer"].replace("\n", " ")[:60] or repr(row["raw_text"][:60])
         truth = _truth(row["video_id"], row["question_id"])
-        lines.append(f"{row['video_id']:<16} {row['question_id']:<8} {truth:<18} {answer}")
+        score, iou = _score(row, first_span.get(row["item_key"]))
+        if iou is not None:
+            ious.append(iou)
+        lines.append(f"{row['video_id']:<16} {row['question_id']:<8} {truth:<18} {score:<16} {answer}")
+    if ious:
+        hits = sum(i >= 0.5 for i in ious)
+        lines.append(
+            f"grounding: mean IoU {sum(ious) / len(ious):.2f} over {len(ious)} questions, "
+            f"{hits} with IoU >= 0.5 "
+            "(a right 'does not occur' counts as 1)"
+        )
     return lines
+
+
+def demo_settings(model: str) -> dict[str, Any]:
+    """The job's settings: 1 fps, short answers; the grounder's trained frame budgets for the grounder."""
+    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
+    if model == GROUNDER_MODEL:
+        from videoqa.model._grounder import GROUNDER_SETTINGS
+
+        settings.update(GROUNDER_SETTINGS)
+    return settings
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     note = _MODEL_NOTES.get(args.model, f"{args.model} (a real model: answers are its own)")
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
+    settings = demo_settings(args.model)
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),
