@@ -5,12 +5,11 @@ intervals) and ``<output>/bucket/questions.jsonl``, starts a local Ray, runs the
 ``videoqa run`` (probe -> decode tasks -> model actor -> Parquet), then prints the summary, the
 answers next to the true intervals, and where the Parquet tables are. No network is needed.
 
-Models: ``builtin:tiny-grounder`` (default) is a tiny Qwen2.5-VL trained here on synthetic
-coloured-square videos (shipped in the package), run through the real transformers runner: its
-grounding answers are its own, read through the MRoPE time IDs. ``builtin:tiny-qwen2.5-vl`` is a
-randomly initialised tiny Qwen2.5-VL (answers NOT meaningful). ``builtin:scripted`` is a rule-based
-stand-in that reads the coloured squares from the frames it is given: its answers are right, which
-shows the timestamps are. Each answer is printed next to the truth, with the IoU for grounding.
+Models: ``builtin:tiny-qwen2.5-vl`` (default) is a randomly initialised tiny Qwen2.5-VL built on
+the spot and run through the real transformers runner: it exercises the real pipeline, but its
+answers are NOT meaningful. ``builtin:scripted`` is a rule-based stand-in that reads the coloured
+squares from the frames it is given: its answers are right, which shows the timestamps are. Each
+answer is printed next to the truth with its score (the IoU for grounding), and the mean IoU.
 """
 
 from __future__ import annotations
@@ -20,8 +19,6 @@ import json
 import os
 from pathlib import Path
 from typing import Any
-
-from videoqa.model import GROUNDER_MODEL
 
 __all__ = ["DEMO_VIDEOS", "add_arguments", "run", "write_demo_bucket"]
 
@@ -43,9 +40,6 @@ DEMO_QUESTIONS = [
     },
 ]
 _MODEL_NOTES = {
-    GROUNDER_MODEL: "a tiny Qwen2.5-VL TRAINED here on synthetic coloured-square videos (a demo model, "
-    "not a general one; trained for grounding only, so its multiple-choice answer is not meaningful), "
-    "run through the real transformers runner; accuracy in benchmarks/README.md",
     "builtin:tiny-qwen2.5-vl": "a RANDOM-WEIGHT tiny Qwen2.5-VL run through the real transformers runner; "
     "its answers are NOT meaningful (run with --model builtin:scripted to see correct ones)",
     "builtin:tiny-qwen2-vl": "a RANDOM-WEIGHT tiny Qwen2-VL run through the real transformers runner; "
@@ -60,9 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="videoqa-demo", help="Folder for the bucket and the tables.")
     parser.add_argument(
         "--model",
-        default=GROUNDER_MODEL,
-        help=f"{GROUNDER_MODEL} (default, trained here), builtin:tiny-qwen2.5-vl (random weights), "
-        "builtin:scripted, or a model id/path.",
+        default="builtin:tiny-qwen2.5-vl",
+        help="builtin:tiny-qwen2.5-vl (default, random weights), builtin:scripted, or a model id/path.",
     )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all).")
 
@@ -138,16 +131,6 @@ def answers_report(output: str) -> list[str]:
     return lines
 
 
-def demo_settings(model: str) -> dict[str, Any]:
-    """The job's settings: 1 fps, short answers; the grounder's trained frame budgets for the grounder."""
-    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
-    if model == GROUNDER_MODEL:
-        from videoqa.model._grounder import GROUNDER_SETTINGS
-
-        settings.update(GROUNDER_SETTINGS)
-    return settings
-
-
 def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
@@ -158,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     note = _MODEL_NOTES.get(args.model, f"{args.model} (a real model: answers are its own)")
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    settings = demo_settings(args.model)
+    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),

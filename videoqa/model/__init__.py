@@ -6,8 +6,6 @@ or Qwen2-VL), or a built-in name:
 - ``"builtin:tiny-qwen2.5-vl"`` / ``"builtin:tiny-qwen2-vl"``: tiny random-weight
   checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
   through exactly the code a real checkpoint takes;
-- ``"builtin:tiny-grounder"``: a tiny Qwen2.5-VL trained here to ground coloured squares in
-  synthetic videos (weights shipped in the package; see :mod:`videoqa.model._grounder`);
 - ``"builtin:scripted"``: the scripted stand-in that answers from the frames it sees.
 
 torch and transformers are imported only when a model is loaded.
@@ -43,7 +41,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_MODELS",
-    "GROUNDER_MODEL",
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
@@ -62,8 +59,7 @@ __all__ = [
 ]
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
-GROUNDER_MODEL = "builtin:tiny-grounder"
-BUILTIN_MODELS = (*_TINY_BUILTINS, GROUNDER_MODEL, "builtin:scripted")
+BUILTIN_MODELS = (*_TINY_BUILTINS, "builtin:scripted")
 
 
 def __getattr__(name: str) -> Any:
@@ -127,11 +123,7 @@ def load_model(
 
         return ScriptedModel()
     source, hub_cache, hub_revision = model, cache_dir, revision
-    if model == GROUNDER_MODEL:
-        from videoqa.model._grounder import grounder_checkpoint
-
-        source, hub_cache, hub_revision = str(grounder_checkpoint()), None, None
-    elif model.startswith("builtin:"):
+    if model.startswith("builtin:"):
         kind = _TINY_BUILTINS.get(model)
         if kind is None:
             raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")
