@@ -374,6 +374,10 @@ def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_pa
     printed = capsys.readouterr().out
     assert "model: builtin:scripted: the SCRIPTED stand-in" in printed
     assert f"Parquet tables: {tmp_path}/output/answers" in printed
+    # Each answer next to the truth with its score: 37-44 s for 37-44.5 s is IoU 7 / 7.5.
+    assert "kitchen.mp4      red      37-44.5 s          IoU 0.93" in printed
+    assert "street.mp4       red      does not occur     right (absent)" in printed
+    assert "grounding: mean IoU 0.90 over 6 questions, 6 with IoU >= 0.5" in printed
     t = tables(str(tmp_path / "output"))
     assert len(t["answers"]) == 7 and t["failures"].empty
     spans = {(r.video_id, r.question_id): (r.start_seconds, r.end_seconds) for r in t["spans"].itertuples()}

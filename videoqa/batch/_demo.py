@@ -8,7 +8,8 @@ answers next to the true intervals, and where the Parquet tables are. No network
 Models: ``builtin:tiny-qwen2.5-vl`` (default) is a randomly initialised tiny Qwen2.5-VL built on
 the spot and run through the real transformers runner: it exercises the real pipeline, but its
 answers are NOT meaningful. ``builtin:scripted`` is a rule-based stand-in that reads the coloured
-squares from the frames it is given: its answers are right, which shows the timestamps are.
+squares from the frames it is given: its answers are right, which shows the timestamps are. Each
+answer is printed next to the truth with its score (the IoU for grounding), and the mean IoU.
 """
 
 from __future__ import annotations
@@ -90,16 +91,47 @@ def _truth(video_id: str, question_id: str) -> str:
     return ", ".join(spans) or "does not occur"
 
 
+def _score(row: dict[str, Any], span: tuple[float, float] | None) -> tuple[str, float | None]:
+    """(what the table shows, IoU or None) of one answer against the demo's truth."""
+    if row["task"] == "choice":
+        truth = _truth(row["video_id"], row["question_id"])
+        return ("right" if row["choice"] == truth[1] else "wrong"), None
+    true_spans = [(a, b) for a, b, c in DEMO_VIDEOS[row["video_id"]][1] if c == row["question_id"]]
+    if not true_spans:
+        iou = 1.0 if row["outcome"] == "no_event" else 0.0
+        return ("right" if iou else "wrong") + " (absent)", iou
+    if span is None:
+        return "IoU 0.00", 0.0
+    (a, b), (s, e) = true_spans[0], span
+    union = max(b, e) - min(a, s)
+    iou = max(0.0, min(b, e) - max(a, s)) / union if union > 0 else 0.0
+    return f"IoU {iou:.2f}", iou
+
+
 def answers_report(output: str) -> list[str]:
-    """Lines comparing each answer with the true intervals of the demo videos."""
+    """Lines comparing each answer with the true intervals of the demo videos, with the IoU."""
     from videoqa.batch import read_tables
 
-    answers = read_tables(output, tables=["answers"])["answers"].to_pylist()
-    lines = [f"{'video':<16} {'question':<8} {'truth':<18} answer"]
-    for row in sorted(answers, key=lambda r: (r["video_id"], r["question_id"])):
+    tables = read_tables(output, tables=["answers", "spans"])
+    first_span = {}
+    for span in sorted(tables["spans"].to_pylist(), key=lambda r: -r["span_index"]):
+        first_span[span["item_key"]] = (span["start_seconds"], span["end_seconds"])
+    lines = [f"{'video':<16} {'question':<8} {'truth':<18} {'score':<16} answer"]
+    ious = []
+    for row in sorted(tables["answers"].to_pylist(), key=lambda r: (r["video_id"], r["question_id"])):
         answer = row["answer"].replace("\n", " ")[:60] or repr(row["raw_text"][:60])
         truth = _truth(row["video_id"], row["question_id"])
-        lines.append(f"{row['video_id']:<16} {row['question_id']:<8} {truth:<18} {answer}")
+        score, iou = _score(row, first_span.get(row["item_key"]))
+        if iou is not None:
+            ious.append(iou)
+        lines.append(f"{row['video_id']:<16} {row['question_id']:<8} {truth:<18} {score:<16} {answer}")
+    if ious:
+        hits = sum(i >= 0.5 for i in ious)
+        lines.append(
+            f"grounding: mean IoU {sum(ious) / len(ious):.2f} over {len(ious)} questions, "
+            f"{hits} with IoU >= 0.5 "
+            "(a right 'does not occur' counts as 1)"
+        )
     return lines
 
 

@@ -95,8 +95,8 @@ What colour is the square? How many people are in the room? Where is the ball at
 """
 
 
-def _train_bpe(vocab_size: int = 640) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """(vocab, merges) of a byte-level BPE trained on the corpus above, without special tokens."""
+def _train_bpe(vocab_size: int = 640, corpus: str = _CORPUS) -> tuple[dict[str, int], list[tuple[str, str]]]:
+    """(vocab, merges) of a byte-level BPE trained on ``corpus`` (default above), no special tokens."""
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
@@ -115,7 +115,7 @@ def _train_bpe(vocab_size: int = 640) -> tuple[dict[str, int], list[tuple[str, s
         special_tokens=[],
         show_progress=False,
     )
-    bpe.train_from_iterator(_CORPUS.splitlines(), trainer=trainer)
+    bpe.train_from_iterator(corpus.splitlines(), trainer=trainer)
     vocab = bpe.get_vocab()
     merges_path = Path(tempfile.mkdtemp(prefix="videoqa-bpe-"))
     try:
@@ -127,11 +127,11 @@ def _train_bpe(vocab_size: int = 640) -> tuple[dict[str, int], list[tuple[str, s
     return vocab, merges
 
 
-def _train_tokenizer(vocab_size: int = 640):
+def _train_tokenizer(vocab_size: int = 640, corpus: str = _CORPUS):
     """The trained BPE as a transformers Qwen2Tokenizer, special tokens right after the vocabulary."""
     from transformers import Qwen2Tokenizer
 
-    vocab, merges = _train_bpe(vocab_size)
+    vocab, merges = _train_bpe(vocab_size, corpus)
     next_id = len(vocab)
     for token in SPECIAL_TOKENS:
         vocab[token] = next_id
