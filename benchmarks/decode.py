@@ -399,7 +399,7 @@ def versions(args: argparse.Namespace) -> str:
         except importlib.metadata.PackageNotFoundError:
             found.append(f"{dist} -")
     decord2 = sorted(Path(args.decord2_site).glob("decord2-*.dist-info"))
-    found.append(f"decord2 {decord2[-1].name.split('-')[1] if decord2 else '-'}")
+    found.append(f"decord2 {decord2[-1].name.removesuffix('.dist-info').split('-')[1] if decord2 else '-'}")
     return ", ".join(found)
 
 
