@@ -8,6 +8,8 @@ Every decoder then returns the frame on screen at those instants, resized to tha
   into that many segments, decoded in parallel by single-thread readers);
 - ``videoqa_frame``: the same reader as one decoder with FFmpeg frame threading (``threading="frame"``,
   the behaviour before segments), to measure the two ways of using more cores;
+- ``videoqa_1thread``: ``decode`` with one thread (one single-thread decoder, conversion on a
+  second thread as always with one decoder): the reference for the speed-up of more threads;
 - ``torchcodec``: ``VideoDecoder(seek_mode="exact", transforms=[Resize])`` +
   ``get_frames_played_at`` in chunks of 32 instants (bounded memory, like a window);
 - ``decord``: decord 0.6 ``VideoReader(width, height)`` + ``get_batch`` of the frame on screen at
@@ -53,7 +55,7 @@ VIDEOS = {
     "low_2h": (7200.0, 320, 180, 10, 2.0, 0),
     "bframes_long_gop": (600.0, 640, 360, 25, 10.0, 3),
 }
-PEERS = ("videoqa", "videoqa_frame", "torchcodec", "decord", "decord2", "qwen", "full")
+PEERS = ("videoqa", "videoqa_frame", "videoqa_1thread", "torchcodec", "decord", "decord2", "qwen", "full")
 CHUNK = 32  # torchcodec instants per call
 
 
@@ -104,9 +106,8 @@ def child_videoqa(video: str, args: argparse.Namespace) -> dict:
     started = _clock()
     plan = _plan(video, args.max_frames)  # probe + plan are part of videoqa's work
     threading = "frame" if args.child == "videoqa_frame" else "auto"  # "auto": what decode() does
-    clips = list(
-        decode_pyav(video, plan, num_threads=args.threads, storage_options=None, threading=threading)
-    )
+    threads = 1 if args.child == "videoqa_1thread" else args.threads
+    clips = list(decode_pyav(video, plan, num_threads=threads, storage_options=None, threading=threading))
     seconds = _since(started)
     frames = [f for clip in clips for f in clip.frames]
     pts = [float(p) for clip in clips for p in clip.pts_seconds]
@@ -226,6 +227,7 @@ def _result(timing: tuple[float, float], imported: float, frames: list, pts: lis
 CHILDREN = {
     "videoqa": child_videoqa,
     "videoqa_frame": child_videoqa,
+    "videoqa_1thread": child_videoqa,
     "torchcodec": child_torchcodec,
     "decord": child_decord,
     "decord2": child_decord,
