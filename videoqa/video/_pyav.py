@@ -48,24 +48,18 @@ class _Converter:
     swscale and the decoder both release the GIL, so the two overlap. One reformatter serves the
     whole file, keeping swscale's context and filters across frames (``frame.to_ndarray(width=...)``
     would build a new one per frame: 2-4x slower). At most ``_MAX_IN_FLIGHT`` full-size frames
-    wait for conversion, so memory stays bounded. ``background=False`` converts in the caller's
-    thread instead (segment readers: the other cores already decode other segments).
+    wait for conversion, so memory stays bounded.
     """
 
-    def __init__(self, *, background: bool = True) -> None:
+    def __init__(self) -> None:
         from av.video.reformatter import VideoReformatter
 
         self.reformatter = VideoReformatter()
-        self.pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoqa-swscale") if background else None
-        )
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="videoqa-swscale")
         self.in_flight: deque[Future[None]] = deque()
 
     def submit(self, frame: Any, out: np.ndarray) -> None:
         """Convert ``frame`` into ``out`` (H, W, 3), turning it upright when it carries a rotation."""
-        if self.pool is None:
-            self._convert(frame, out)
-            return
         while len(self.in_flight) >= _MAX_IN_FLIGHT:
             self.in_flight.popleft().result()
         self.in_flight.append(self.pool.submit(self._convert, frame, out))
@@ -76,8 +70,7 @@ class _Converter:
 
     def close(self) -> None:
         self.in_flight.clear()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _convert(self, frame: Any, out: np.ndarray) -> None:
         rotation = (-round(frame.rotation / 90) * 90) % 360  # PyAV: counter-clockwise degrees
@@ -179,9 +172,7 @@ def decode_pyav(
             keyframes = _indexed_keyframes(container, stream) if wants_segments else []
             segments = wants_segments and (threading == "segment" or len(keyframes) >= 2)
             threads = 1 if segments else num_threads
-            reader = _Reader(
-                container, stream, src.name, threads, seek_policy, background_conversion=not segments
-            )
+            reader = _Reader(container, stream, src.name, threads, seek_policy)
             reader.keyframes = keyframes
             stack.callback(reader.close)
             reads: _Reader | SegmentedReads = reader
@@ -214,7 +205,7 @@ def _open_reader(
     container = open_container(src)
     stack.callback(container.close)
     stream = video_stream(container, src.name)
-    reader = _Reader(container, stream, src.name, 1, seek_policy, background_conversion=False)
+    reader = _Reader(container, stream, src.name, 1, seek_policy)
     stack.callback(reader.close)
     return reader
 
@@ -229,15 +220,13 @@ class _Reader:
         name: str,
         num_threads: int,
         seek_policy: SeekPolicy,
-        *,
-        background_conversion: bool = True,
     ):
         self.container, self.stream, self.name = container, stream, name
         self.seek_policy, self.num_threads = seek_policy, num_threads
         stream.thread_type = "FRAME"
         stream.codec_context.thread_count = num_threads
         self.time_base = stream.time_base
-        self.converter = _Converter(background=background_conversion)
+        self.converter = _Converter()
         self.keyframes: list[float] = []
         self._frames: Iterator[_Decoded] | None = None
         self._current: _Decoded | None = None  # the last frame with pts <= the last target

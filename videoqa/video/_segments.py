@@ -4,8 +4,9 @@ A window's targets are cut only where a keyframe lies after one target and at or
 The reader of the next segment starts with a seek to that keyframe: it skips the frames that one
 reader would have skipped too (or decoded for nothing), so no frame is decoded twice, and every
 segment decoder runs with one thread (no frame-threading overhead: no context copies, no pipeline
-to refill after each seek). Each reader has its own container, so the segments share nothing but
-the output array, where they fill disjoint rows.
+to refill after each seek). Each reader has its own container and its own swscale thread (which
+also lets a core that finished its segment early convert for a slower one), so the segments share
+nothing but the output array, where they fill disjoint rows.
 """
 
 from __future__ import annotations
