@@ -1,13 +1,15 @@
 """The PyAV decoding backend: time-based frame selection with seek-or-continue per target.
 
-One container stays open across the windows of a plan. For each target instant the reader
+Each reader keeps one container open across the windows of a plan (with ``num_threads`` > 1,
+one reader per segment of a window, see ``_segments``). For each target instant a reader
 either keeps decoding forward (dense targets: cheaper than a seek) or seeks (the keyframe at or
 before the target lies beyond what is already decoded). PyAV seeks land on a keyframe at or
 before the requested time, so the reader then decodes forward to the target's pts; if a seek
 lands after the target (the index is in dts, B-frames shift pts), it seeks again further back.
 
 Frames are converted to RGB at the window's size inside swscale (one ``VideoReformatter`` per
-file), so no full-size frame ever reaches Python; rotation is applied to the small frame.
+reader, one swscale thread), so no full-size frame ever reaches Python; rotation is applied to
+the small frame.
 """
 
 from __future__ import annotations
