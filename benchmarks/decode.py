@@ -4,7 +4,12 @@ For each generated video, videoqa's default plan (``probe`` + ``plan_sampling``:
 768 frames, qwen-vl-utils pixel budgets) fixes the work: the target instants and the output size.
 Every decoder then returns the frame on screen at those instants, resized to that size:
 
-- ``videoqa``: ``decode`` (PyAV backend);
+- ``videoqa``: ``decode`` (PyAV backend; with ``--threads`` > 1 each window is cut at keyframes
+  into that many segments, decoded in parallel by single-thread readers);
+- ``videoqa_frame``: the same reader as one decoder with FFmpeg frame threading (``threading="frame"``,
+  the behaviour before segments), to measure the two ways of using more cores;
+- ``videoqa_1thread``: ``decode`` with one thread (one single-thread decoder, conversion on a
+  second thread as always with one decoder): the reference for the speed-up of more threads;
 - ``torchcodec``: ``VideoDecoder(seek_mode="exact", transforms=[Resize])`` +
   ``get_frames_played_at`` in chunks of 32 instants (bounded memory, like a window);
 - ``decord``: decord 0.6 ``VideoReader(width, height)`` + ``get_batch`` of the frame on screen at
@@ -15,7 +20,10 @@ Every decoder then returns the frame on screen at those instants, resized to tha
   count and size: equal work; capped by ``--reference-ram-gb`` since it holds full-size floats);
 - ``full``: one full PyAV decode of every frame (no conversion): the floor for dense plans.
 
-Peers that are not installed are skipped and the table says so. Each child prints wall time
+Peers that are not installed are skipped and the table says so. With ``--repeat N`` the peers
+run in turn, N rounds, the order rotated each round (so slow drifts of the shared machine's load hit
+every peer alike); the table shows medians, and each ratio is the median of the per-round ratios
+against the videoqa run of the same round. Each child prints wall time
 and CPU seconds (from opening the file to the last frame; imports excluded), RSS after imports
 and peak RSS
 (``ru_maxrss`` from ``os.wait4``), and, outside the timed part, the pts of every returned frame and
@@ -24,7 +32,7 @@ the source frame index drawn in it (``videoqa.synthetic`` frames are self-descri
 mean absolute difference under ``--picture-tolerance``), and frames whose picture is another
 source frame than the one on screen at the instant ("wrong frames").
 
-    python benchmarks/decode.py --work-dir /tmp/videoqa-bench
+    python benchmarks/decode.py --work-dir /tmp/videoqa-bench --repeat 3
     python benchmarks/decode.py --videos sd_1h --peers videoqa torchcodec --threads 1
 """
 
@@ -47,7 +55,7 @@ VIDEOS = {
     "low_2h": (7200.0, 320, 180, 10, 2.0, 0),
     "bframes_long_gop": (600.0, 640, 360, 25, 10.0, 3),
 }
-PEERS = ("videoqa", "torchcodec", "decord", "decord2", "qwen", "full")
+PEERS = ("videoqa", "videoqa_frame", "videoqa_1thread", "torchcodec", "decord", "decord2", "qwen", "full")
 CHUNK = 32  # torchcodec instants per call
 
 
@@ -92,12 +100,14 @@ def _plan(video: str, max_frames: int):
 
 
 def child_videoqa(video: str, args: argparse.Namespace) -> dict:
-    from videoqa import decode
+    from videoqa.video._pyav import decode_pyav
 
     imported = _rss_mb()
     started = _clock()
     plan = _plan(video, args.max_frames)  # probe + plan are part of videoqa's work
-    clips = list(decode(video, plan, num_threads=args.threads))
+    threading = "frame" if args.child == "videoqa_frame" else "auto"  # "auto": what decode() does
+    threads = 1 if args.child == "videoqa_1thread" else args.threads
+    clips = list(decode_pyav(video, plan, num_threads=threads, storage_options=None, threading=threading))
     seconds = _since(started)
     frames = [f for clip in clips for f in clip.frames]
     pts = [float(p) for clip in clips for p in clip.pts_seconds]
@@ -216,6 +226,8 @@ def _result(timing: tuple[float, float], imported: float, frames: list, pts: lis
 
 CHILDREN = {
     "videoqa": child_videoqa,
+    "videoqa_frame": child_videoqa,
+    "videoqa_1thread": child_videoqa,
     "torchcodec": child_torchcodec,
     "decord": child_decord,
     "decord2": child_decord,
@@ -291,51 +303,77 @@ def agreement(result: dict, reference: dict, truth: list[int] | None, tolerance:
 
 
 def compare(name: str, video: Path, args: argparse.Namespace) -> dict:
-    from statistics import median
-
     window = _plan(str(video), args.max_frames).windows[0]
     truth = _on_screen(video, window.pts_seconds)
     print(
         f"\n== {name}: {video.name}: {window.num_frames} instants -> {window.height}x{window.width}",
         flush=True,
     )
-    header = f"{'peer':<11} {'wall s':>8} {'vs videoqa (CPU)':>20} {'CPU s':>7}"
-    print(f"{header} {'RSS imports':>12} {'peak RSS':>9}  frames  agreement")
-    results: dict[str, dict] = {}
+    peers = []
     for peer in args.peers:
         why_not = available(peer, args)
         if why_not:
-            print(f"{peer:<11} skipped: {why_not}", flush=True)
+            print(f"{peer:<13} skipped: {why_not}", flush=True)
+        else:
+            peers.append(peer)
+    runs: dict[str, list[dict]] = {peer: [] for peer in peers}
+    for round_ in range(args.repeat):
+        for peer in peers[round_ % len(peers) :] + peers[: round_ % len(peers)]:
+            frames = _reference_frames(video, args) if peer == "qwen" else args.max_frames
+            runs[peer].append(run_child(peer, video, args, frames))
+    header = f"{'peer':<13} {'wall s':>7} {'(min-max)':>12} {'vs videoqa wall (CPU)':>22} {'CPU s':>6}"
+    print(f"{header} {'RSS imports':>11} {'peak RSS':>8}  frames  agreement")
+    results = {peer: _summary(peer, runs, args) for peer in peers}
+    base = results.get("videoqa")
+    for peer, result in results.items():
+        if "error" in result:
+            print(f"{peer:<13} FAILED {result['error']}", flush=True)
             continue
+        spread = f"({result['wall_min']:.2f}-{result['wall_max']:.2f})"
+        ratio = f"{result['ratio']:.2f}x ({result['cpu_ratio']:.2f}x)" if "ratio" in result else "-"
         frames = _reference_frames(video, args) if peer == "qwen" else args.max_frames
-        runs = [run_child(peer, video, args, frames) for _ in range(args.repeat)]
-        ok = [r for r in runs if "error" not in r]
-        if not ok:
-            print(f"{peer:<11} FAILED {runs[0]['error']}", flush=True)
-            continue
-        result = ok[0] | {
-            "seconds": median(r["seconds"] for r in ok),
-            "cpu_seconds": median(r["cpu_seconds"] for r in ok),
-            "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
-        }
-        results[peer] = result
-        base = results.get("videoqa")
-        ratio = f"{result['seconds'] / base['seconds']:.2f}x" if base else "-"
-        if base:
-            ratio += f" ({result['cpu_seconds'] / base['cpu_seconds']:.2f}x CPU)"
         note = f" (max_frames={frames})" if frames != args.max_frames else ""
         if result.get("stderr_lines"):
             note += f" [{result['stderr_lines']} stderr lines]"
-        check = agreement(result, base, truth, args.picture_tolerance) if base and peer != "videoqa" else ""
-        if peer == "videoqa":
-            check = agreement(result, {}, truth, args.picture_tolerance)
+        reference = base if base and peer != "videoqa" else {}
+        check = agreement(result, reference, truth, args.picture_tolerance) if base else ""
         print(
-            f"{peer:<11} {result['seconds']:8.2f} {ratio:>20} {result['cpu_seconds']:7.1f} "
-            f"{result['rss_imported_mb']:9.0f} MB "
-            f"{result['peak_rss_mb']:6.0f} MB  {result['frames']:6d}  {check}{note}",
+            f"{peer:<13} {result['seconds']:7.2f} {spread:>12} {ratio:>22} {result['cpu_seconds']:6.1f} "
+            f"{result['rss_imported_mb']:8.0f} MB {result['peak_rss_mb']:5.0f} MB  {result['frames']:6d}  "
+            f"{check}{note}",
             flush=True,
         )
+    full = results.get("full", {})
+    if base and "ratio" in full:
+        print(f"videoqa / full decode: {1 / full['ratio']:.2f}x wall, {1 / full['cpu_ratio']:.2f}x CPU")
     return results
+
+
+def _summary(peer: str, runs: dict[str, list[dict]], args: argparse.Namespace) -> dict:
+    """Medians of a peer's runs, and the median per-round ratios against videoqa's run of that round."""
+    from statistics import median
+
+    ok = [r for r in runs[peer] if "error" not in r]
+    if not ok:
+        return {"error": runs[peer][0]["error"]}
+    walls = [r["seconds"] for r in ok]
+    result = ok[0] | {
+        "seconds": median(walls),
+        "wall_min": min(walls),
+        "wall_max": max(walls),
+        "cpu_seconds": median(r["cpu_seconds"] for r in ok),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in ok),
+        "stderr_lines": max(r.get("stderr_lines", 0) for r in ok),
+    }
+    pairs = [
+        (r, b)
+        for r, b in zip(runs[peer], runs.get("videoqa", []), strict=False)
+        if "error" not in r and "error" not in b
+    ]
+    if pairs:
+        result["ratio"] = median(r["seconds"] / b["seconds"] for r, b in pairs)
+        result["cpu_ratio"] = median(r["cpu_seconds"] / b["cpu_seconds"] for r, b in pairs)
+    return result
 
 
 def _reference_frames(video: Path, args: argparse.Namespace) -> int:
@@ -353,7 +391,7 @@ def _reference_frames(video: Path, args: argparse.Namespace) -> int:
     return max(2, min(args.max_frames, affordable))
 
 
-def versions() -> str:
+def versions(args: argparse.Namespace) -> str:
     import importlib.metadata
 
     found = []
@@ -362,6 +400,8 @@ def versions() -> str:
             found.append(f"{dist} {importlib.metadata.version(dist)}")
         except importlib.metadata.PackageNotFoundError:
             found.append(f"{dist} -")
+    decord2 = sorted(Path(args.decord2_site).glob("decord2-*.dist-info"))
+    found.append(f"decord2 {decord2[-1].name.removesuffix('.dist-info').split('-')[1] if decord2 else '-'}")
     return ", ".join(found)
 
 
@@ -388,7 +428,7 @@ def main() -> None:
         return
     args.work_dir.mkdir(parents=True, exist_ok=True)
     print(f"# cores: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}, threads: {args.threads}")
-    print(f"# {versions()}")
+    print(f"# {versions(args)}")
     for name in args.videos:
         compare(name, ensure_video(args.work_dir, name), args)
 

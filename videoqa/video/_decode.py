@@ -39,7 +39,11 @@ def decode(
         backend: ``"pyav"`` (default; seeks or decodes straight through per window, resizes in
             swscale) or ``"decord"`` (``pip install 'videoqa[decord]'``; runs in a subprocess so a
             hung decoder can be killed). There is no fallback from one to the other.
-        num_threads: decoder threads (FFmpeg frame threading); never left to the library default.
+        num_threads: cores one window's decode may use; never left to the library default. pyav:
+            with more than one, each window's targets are cut at keyframes into up to that many
+            segments, decoded in parallel by single-thread decoders (one container each; windows
+            under 16 targets or one long GOP stay whole), or, when the file has no keyframe index,
+            by one decoder with FFmpeg frame threads. decord: its decoder threads.
         storage_options: fsspec options for URLs.
         timeout_seconds: decord only: give up on one window after this long (default 120 s) and
             raise :class:`~videoqa.errors.DecodeTimeoutError`.

@@ -1,30 +1,34 @@
 """The PyAV decoding backend: time-based frame selection with seek-or-continue per target.
 
-One container stays open across the windows of a plan. For each target instant the reader
+Each reader keeps one container open across the windows of a plan (with ``num_threads`` > 1,
+one reader per segment of a window, see ``_segments``). For each target instant a reader
 either keeps decoding forward (dense targets: cheaper than a seek) or seeks (the keyframe at or
 before the target lies beyond what is already decoded). PyAV seeks land on a keyframe at or
 before the requested time, so the reader then decodes forward to the target's pts; if a seek
 lands after the target (the index is in dts, B-frames shift pts), it seeks again further back.
 
 Frames are converted to RGB at the window's size inside swscale (one ``VideoReformatter`` per
-file), so no full-size frame ever reaches Python; rotation is applied to the small frame.
+reader, one swscale thread), so no full-size frame ever reaches Python; rotation is applied to
+the small frame.
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 import os
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
 
 import numpy as np
 
 from videoqa.errors import EmptyVideoError
 from videoqa.video._container import media_errors, open_container, video_stream
+from videoqa.video._segments import SegmentedReads, Threading
 from videoqa.video._source import open_source
 from videoqa.video._types import Clip, SamplingPlan, Window
 
@@ -75,18 +79,61 @@ class _Converter:
         height, width = out.shape[:2]
         coded_w, coded_h = (height, width) if rotation in (90, 270) else (width, height)
         small = self.reformatter.reformat(
-            frame, width=coded_w, height=coded_h, format="rgb24", interpolation=INTERPOLATION
+            frame, width=coded_w, height=coded_h, format="rgb24", interpolation=INTERPOLATION, threads=1
         )
         rgb = small.to_ndarray()
         out[:] = np.rot90(rgb, k=-(rotation // 90)) if rotation else rgb  # a player turns it clockwise
 
 
-def _stale_warning(window: Window, stale: list[int], pts: np.ndarray) -> str:
-    first, last = window.pts_seconds[stale[0]], window.pts_seconds[stale[-1]]
-    return (
-        f"{len(stale)} target(s) from {first:.3f} s to {last:.3f} s show an older frame (pts "
-        f"{pts[stale[0]]:.3f} s at {first:.3f} s): the frames due then could not be decoded"
-    )
+@dataclass
+class Part:
+    """What reading some targets of a window found; ``k`` values index the window's targets."""
+
+    repeats: list[tuple[int, int]] = field(default_factory=list)
+    """(k, earlier k showing the same decoded frame)."""
+    past_end: list[int] = field(default_factory=list)
+    """Targets after the stream's last frame ends."""
+    end: tuple[float, float] | None = None
+    """(pts, end) in seconds of the stream's last frame, when a target lies past it."""
+    stale: list[int] = field(default_factory=list)
+    """Targets whose due frame was lost (damage): an older one shows."""
+    warnings: list[str] = field(default_factory=list)
+    """Problems met while decoding these targets (corrupt packets, ...)."""
+
+
+def assemble_clip(window: Window, frames: np.ndarray, pts: np.ndarray, parts: list[Part]) -> Clip:
+    """The clip of a window read in ``parts`` (in target order), with one warning per kind."""
+    warnings = [w for part in parts for w in part.warnings]
+    stale = [k for part in parts for k in part.stale]
+    past_end = [k for part in parts for k in part.past_end]
+    if stale:
+        first, last = window.pts_seconds[stale[0]], window.pts_seconds[stale[-1]]
+        warnings.append(
+            f"{len(stale)} target(s) from {first:.3f} s to {last:.3f} s show an older frame (pts "
+            f"{pts[stale[0]]:.3f} s at {first:.3f} s): the frames due then could not be decoded"
+        )
+    if past_end:
+        last_pts, end = next(part.end for part in reversed(parts) if part.end is not None)
+        warnings.append(
+            f"the stream ends at {end:.3f} s, before {len(past_end)} target(s) "
+            f"from {window.pts_seconds[past_end[0]]:.3f} s; repeated its last frame "
+            f"(pts {last_pts:.3f} s)"
+        )
+    far = tuple(sorted(stale + past_end))
+    return Clip(window=window, frames=frames, pts_seconds=pts, warnings=warnings, stale_targets=far)
+
+
+def keyframe_pts(stream: Any) -> list[float]:
+    """Presentation times (seconds) of the keyframes the container's index knows, sorted.
+
+    Matroska fills its index from the cues at the first seek; before that it may hold one entry.
+    """
+    tb = float(stream.time_base)
+    keyframes = sorted(e.timestamp * tb for e in stream.index_entries if e.is_keyframe)
+    # mp4 indexes hold dts; with B-frames a keyframe's pts comes a constant delay later.
+    start = stream.start_time
+    delay = start * tb - keyframes[0] if keyframes and start is not None else 0.0
+    return [k + max(delay, 0.0) for k in keyframes]
 
 
 @dataclass
@@ -103,33 +150,79 @@ def decode_pyav(
     num_threads: int,
     storage_options: dict[str, Any] | None,
     seek_policy: SeekPolicy = "auto",
+    threading: Threading = "auto",
 ) -> Iterator[Clip]:
     """Generator behind :func:`videoqa.decode` for ``backend="pyav"``.
 
+    ``num_threads`` cores per window: ``threading="segment"`` cuts each window into up to that
+    many segments at keyframes and decodes them in parallel, one single-thread reader (and
+    container) each; ``"frame"`` uses one reader with FFmpeg frame threading; ``"auto"`` takes
+    segments when the container indexes its keyframes, else frame threads.
     ``seek_policy`` (tests and benchmarks): ``"auto"`` decides per target, ``"never"`` decodes
     straight through (seeking only to go backwards), ``"always"`` seeks for every target not on
     the frame already decoded.
     """
-    with open_source(source, storage_options=storage_options) as src:
+    if threading not in get_args(Threading):
+        raise ValueError(f"Invalid threading ({threading!r}). Supported values are auto, frame, segment.")
+    with contextlib.ExitStack() as stack:
+        src = stack.enter_context(open_source(source, storage_options=storage_options))
         container = open_container(src)
-        try:
-            with media_errors(src.name, doing="decoding"):
-                reader = _Reader(
-                    container, video_stream(container, src.name), src.name, num_threads, seek_policy
+        stack.callback(container.close)
+        with media_errors(src.name, doing="decoding"):
+            stream = video_stream(container, src.name)
+            wants_segments = num_threads > 1 and threading != "frame"
+            keyframes = _indexed_keyframes(container, stream) if wants_segments else []
+            segments = wants_segments and (threading == "segment" or len(keyframes) >= 2)
+            threads = 1 if segments else num_threads
+            reader = _Reader(container, stream, src.name, threads, seek_policy)
+            reader.keyframes = keyframes
+            stack.callback(reader.close)
+            reads: _Reader | SegmentedReads = reader
+            if segments:
+                reads = SegmentedReads(
+                    reader, lambda: _open_reader(stack, source, storage_options, seek_policy), num_threads
                 )
-                try:
-                    for window in plan.windows:
-                        yield reader.read_window(window)
-                finally:
-                    reader.close()
-        finally:
-            container.close()
+                stack.callback(reads.close)
+            for window in plan.windows:
+                yield reads.read_window(window)
+
+
+def _indexed_keyframes(container: Any, stream: Any) -> list[float]:
+    """The keyframes' pts from the container's index (Matroska reads its cues at the first seek)."""
+    keyframes = keyframe_pts(stream)
+    if len(keyframes) < 2:
+        container.seek(0, backward=True, any_frame=False, stream=stream)
+        keyframes = keyframe_pts(stream)
+    return keyframes
+
+
+def _open_reader(
+    stack: contextlib.ExitStack,
+    source: str | os.PathLike[str],
+    storage_options: dict[str, Any] | None,
+    seek_policy: SeekPolicy,
+) -> _Reader:
+    """One more single-thread reader of ``source`` (its own container), closed with ``stack``."""
+    src = stack.enter_context(open_source(source, storage_options=storage_options))
+    container = open_container(src)
+    stack.callback(container.close)
+    stream = video_stream(container, src.name)
+    reader = _Reader(container, stream, src.name, 1, seek_policy)
+    stack.callback(reader.close)
+    return reader
 
 
 class _Reader:
     """Decoding state kept across windows: the frame on screen and the next decoded one."""
 
-    def __init__(self, container: Any, stream: Any, name: str, num_threads: int, seek_policy: SeekPolicy):
+    def __init__(
+        self,
+        container: Any,
+        stream: Any,
+        name: str,
+        num_threads: int,
+        seek_policy: SeekPolicy,
+    ):
         self.container, self.stream, self.name = container, stream, name
         self.seek_policy, self.num_threads = seek_policy, num_threads
         stream.thread_type = "FRAME"
@@ -157,38 +250,35 @@ class _Reader:
     # ------------------------------------------------------------------------------------ windows
 
     def read_window(self, window: Window) -> Clip:
-        self.warnings = []
         frames = np.empty((window.num_frames, window.height, window.width, 3), dtype=np.uint8)
         pts = np.empty(window.num_frames, dtype=np.float64)
+        part = self.read_targets(window, range(window.num_frames), frames, pts)
+        return assemble_clip(window, frames, pts, [part])
+
+    def read_targets(self, window: Window, ks: range, frames: np.ndarray, pts: np.ndarray) -> Part:
+        """Fill ``frames[k]`` and ``pts[k]`` for the targets ``ks`` of ``window`` (in order)."""
+        self.warnings = []
+        part = Part()
         last: tuple[_Decoded | None, int] = (None, -1)
-        repeats: list[tuple[int, int]] = []  # (k, earlier k showing the same frame)
-        past_end: list[int] = []  # targets after the stream's last frame ends
-        stale: list[int] = []  # targets whose due frame was lost (damage): an older one shows
-        for k, t in enumerate(window.pts_seconds):
+        for k in ks:
+            t = window.pts_seconds[k]
             decoded = self.frame_at(t)
             if self._exhausted and self._next is None and t > decoded.end_seconds + _EPS:
-                past_end.append(k)
+                part.past_end.append(k)
+                part.end = (decoded.pts_seconds, decoded.end_seconds)
             elif self._lost_between(decoded.pts_seconds, t):
-                stale.append(k)
+                part.stale.append(k)
             if last[0] is decoded:
-                repeats.append((k, last[1]))
+                part.repeats.append((k, last[1]))
             else:
                 self.converter.submit(decoded.frame, frames[k])
                 last = (decoded, k)
             pts[k] = decoded.pts_seconds
         self.converter.drain()
-        for k, earlier in repeats:
+        for k, earlier in part.repeats:
             frames[k] = frames[earlier]
-        if stale:
-            self.warnings.append(_stale_warning(window, stale, pts))
-        if past_end:
-            self.warnings.append(
-                f"the stream ends at {self._current.end_seconds:.3f} s, before {len(past_end)} target(s) "
-                f"from {window.pts_seconds[past_end[0]]:.3f} s; repeated its last frame "
-                f"(pts {self._current.pts_seconds:.3f} s)"
-            )
-        far = tuple(sorted(stale + past_end))
-        return Clip(window=window, frames=frames, pts_seconds=pts, warnings=self.warnings, stale_targets=far)
+        part.warnings = self.warnings
+        return part
 
     def close(self) -> None:
         self.converter.close()
@@ -269,21 +359,20 @@ class _Reader:
         frame_gap = self._frame_gap or 1 / 30
         return keyframe - position > (_SEEK_COST_FRAMES + self.num_threads) * frame_gap
 
-    def _keyframe_before(self, t: float) -> float | None:
+    def known_keyframes(self) -> list[float]:
+        """The keyframes' pts (seconds) from the container's index; fewer than 2 when unknown."""
         if len(self.keyframes) < 2:
             self._load_keyframes()
-        if len(self.keyframes) < 2:
+        return self.keyframes
+
+    def _keyframe_before(self, t: float) -> float | None:
+        if len(self.known_keyframes()) < 2:
             return None
         i = bisect.bisect_right(self.keyframes, t + _EPS)
         return self.keyframes[i - 1] if i else None
 
     def _load_keyframes(self) -> None:
-        tb = float(self.time_base)
-        keyframes = sorted(e.timestamp * tb for e in self.stream.index_entries if e.is_keyframe)
-        # mp4 indexes hold dts; with B-frames a keyframe's pts comes a constant delay later.
-        start = self.stream.start_time
-        delay = start * tb - keyframes[0] if keyframes and start is not None else 0.0
-        self.keyframes = [k + max(delay, 0.0) for k in keyframes]
+        self.keyframes = keyframe_pts(self.stream)
 
     def _seek(self, t: float) -> None:
         backoff = max(self._frame_gap * 4, 0.5)
