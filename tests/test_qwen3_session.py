@@ -11,7 +11,7 @@ import pytest
 
 import videoqa
 import videoqa.model._scripted as scripted_module
-from tests.test_session import RED, SMALL, _cached_video
+from tests.test_session import RED, SMALL, long_red_blue_video
 from videoqa import Session
 from videoqa.analysis import Question, Span
 from videoqa.core.settings import Settings, config_hash
@@ -22,15 +22,7 @@ from videoqa.synthetic import Event, write_video
 
 @pytest.fixture(scope="module")
 def long_red_blue():
-    return _cached_video(
-        "long-red-blue.mp4",
-        duration_seconds=7200.0,
-        fps=2,
-        width=112,
-        height=64,
-        gop_seconds=10.0,
-        events=(Event(37.0, 44.5, "red"), Event(5437.0, 5444.5, "blue")),
-    )
+    return long_red_blue_video()
 
 
 def test_two_hour_video_red_square_found_to_the_second_by_qwen3(long_red_blue, tmp_path):

@@ -40,6 +40,19 @@ def _cached_video(name: str, **write_kwargs) -> Path:
     return path
 
 
+def long_red_blue_video() -> Path:
+    """Two hours at 2 fps: a red square at 37-44.5 s and a blue one at 5437-5444.5 s."""
+    return _cached_video(
+        "long-red-blue.mp4",
+        duration_seconds=7200.0,
+        fps=2,
+        width=112,
+        height=64,
+        gop_seconds=10.0,
+        events=(Event(37.0, 44.5, "red"), Event(5437.0, 5444.5, "blue")),
+    )
+
+
 def _spy_decode(monkeypatch) -> list[list[int]]:
     """Record the window indices of every videoqa.decode call made through the session's seam."""
     import videoqa.video as media
@@ -86,15 +99,7 @@ class FixedTextModel(ScriptedModel):
 
 @pytest.fixture(scope="module")
 def long_runs(tmp_path_factory):
-    video = _cached_video(
-        "long-red-blue.mp4",
-        duration_seconds=7200.0,
-        fps=2,
-        width=112,
-        height=64,
-        gop_seconds=10.0,
-        events=(Event(37.0, 44.5, "red"), Event(5437.0, 5444.5, "blue")),
-    )
+    video = long_red_blue_video()
     cache_dir = tmp_path_factory.mktemp("visual-cache")
     with pytest.MonkeyPatch.context() as mp:
         calls = _spy_decode(mp)
