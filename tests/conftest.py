@@ -28,3 +28,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "needs_cuda" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Finalise what tests left behind (unfinished decode generators with their PyAV containers and
+    # reader threads, a Ray driver) while the interpreter is whole, not during its teardown, where
+    # native finalisers can crash the process after every test passed.
+    import gc
+    import sys
+
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+    gc.collect()
