@@ -16,6 +16,7 @@ from pathlib import Path
 
 from videoqa.errors import ModelError
 from videoqa.model._protocol import QWEN2_SAMPLING, QWEN3_SAMPLING, SamplingProfile
+from videoqa.model._tiny import TINY_KINDS
 
 __all__ = ["FAMILY_OF_MODEL_TYPE", "family_profile", "hash_family", "model_family", "sampling_profile_for"]
 
@@ -29,10 +30,8 @@ FAMILY_OF_MODEL_TYPE = {
 _BUILTIN_FAMILIES = {
     "builtin:scripted": "qwen2.5-vl",
     "builtin:scripted-qwen3-vl": "qwen3-vl",
-    "builtin:tiny-qwen2.5-vl": "qwen2.5-vl",
-    "builtin:tiny-qwen2-vl": "qwen2-vl",
-    "builtin:tiny-qwen3-vl": "qwen3-vl",
-    "builtin:tiny-qwen3-vl-moe": "qwen3-vl",
+    # every tiny kind names its family (the MoE variant is a Qwen3-VL)
+    **{f"builtin:tiny-{kind}": kind.removesuffix("-moe") for kind in TINY_KINDS},
 }
 
 
