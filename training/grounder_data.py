@@ -9,25 +9,31 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from grounder_hint import number_spans, patch_targets
 
 from videoqa.core.prompts import grounding_prompt
+from videoqa.model._grounder import GROUNDER_SETTINGS
 from videoqa.synthetic import PALETTE, Event, write_video
 
-FRAME_SETTINGS: dict[str, Any] = {"min_pixels": 784, "max_pixels": 3136, "max_new_tokens": 24}
-"""Settings the grounder is trained and evaluated with: 28 x 56 frames for 16:9 video, short answers
-(the plan does not read a checkpoint's processor sizes, so they are passed as settings)."""
-
+DATA_VERSION = 2
+"""Bumped whenever the generated data changes (names the ``--data-cache`` files)."""
 COLORS = tuple(PALETTE)
 NO_EVENT = "The event does not occur in this video."
 QUERY = "a {color} square appears"
+
+
+def answer_numbers(span: tuple[float, float]) -> tuple[str, str]:
+    """The start and end as the answer writes them: rounded to 0.5 s, one decimal."""
+    a, b = (round(x * 2) / 2 for x in span)
+    return f"{a:.1f}", f"{b:.1f}"
 
 
 def answer_text(span: tuple[float, float] | None) -> str:
     """The training target: cookbook format, times rounded to 0.5 s, or the no-event sentence."""
     if span is None:
         return NO_EVENT
-    a, b = (round(x * 2) / 2 for x in span)
-    return f"The event happens in {a:.1f} - {b:.1f} seconds."
+    a, b = answer_numbers(span)
+    return f"The event happens in {a} - {b} seconds."
 
 
 def corpus() -> str:
@@ -45,6 +51,11 @@ class Example:
     labels: list[int]  # answer token ids (incl. <|im_end|>)
     kind: str
     present: bool
+    color_token: int = -1
+    """Index of the asked colour's word in ``prompt_ids``."""
+    hint: tuple | None = None
+    """(start-number tokens, end-number tokens, (start patches, end patches), temporal patches,
+    patches showing the colour); None when the colour is not shown."""
 
 
 @dataclass
@@ -53,6 +64,8 @@ class CachedWindow:
     frames: np.ndarray  # uint8 (T, H, W, 3)
     kind: str
     truths: dict[str, tuple[float, float] | None]
+    pixels: Any = None  # the processor's pixel values (set by attach_pixels, not cached on disk)
+    grid: tuple[int, int, int] | None = None
 
     def patch_labels(self, *, onsets: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Auxiliary targets per temporal patch: digits of its start time (hundreds, tens, units,
@@ -78,7 +91,7 @@ class CachedWindow:
 
 def random_events(rng: random.Random, duration: float, *, max_len: float) -> list[Event]:
     events = []
-    for color in rng.sample(COLORS, rng.randint(0, 3)):
+    for color in rng.sample(COLORS, rng.randint(1, 4)):
         length = rng.uniform(3.0, min(max_len, duration / 3))
         start = rng.uniform(0.0, duration - length)
         events.append(Event(round(start, 2), round(start + length, 2), color))
@@ -103,7 +116,7 @@ def plans_for(info, events, rng: random.Random, *, long: bool):
     import videoqa
     from videoqa.core.settings import Settings
 
-    settings = Settings(**{k: v for k, v in FRAME_SETTINGS.items() if k != "max_new_tokens"})
+    settings = Settings(**GROUNDER_SETTINGS)
     budgets = settings.budgets()
     out = []
     if long:
@@ -147,13 +160,19 @@ def cached_windows(work: Path, args, count: int, *, seed: int) -> list[CachedWin
 
     if not args.data_cache:
         return make_windows(work, count, seed=seed, long_share=args.long_share)
-    path = Path(args.data_cache) / f"windows-{seed}-{count}-{args.long_share}.pkl"
+    path = Path(args.data_cache) / f"windows-v{DATA_VERSION}-{seed}-{count}-{args.long_share}.pkl"
     if path.is_file():
         return pickle.loads(path.read_bytes())
     made = make_windows(work, count, seed=seed, long_share=args.long_share)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(pickle.dumps(made))
     return made
+
+
+def attach_pixels(runner, windows: list[CachedWindow]) -> None:
+    """Run the checkpoint's video processor once per window (what ``encode`` does at inference)."""
+    for cw in windows:
+        cw.pixels, cw.grid = runner.preprocess(cw.frames)
 
 
 def build_examples(runner, windows: list[CachedWindow]) -> list[Example]:
@@ -178,11 +197,22 @@ def build_examples(runner, windows: list[CachedWindow]) -> list[Example]:
         for color, truth in cw.truths.items():
             prompt = grounding_prompt(QUERY.format(color=color))
             row = runner._build_row(0, GenerationRequest(features=(feats,), prompt=prompt))
-            answer = [*tok(answer_text(truth))["input_ids"], end_id]
+            text = answer_text(truth)
+            answer = [*tok(text)["input_ids"], end_id]
+            hint = None
+            if truth is not None:
+                shown = cw.patch_labels(onsets=False)[1][:, COLORS.index(color)] > 0.5
+                targets = patch_targets(shown)
+                spans = number_spans(tok, text, answer_numbers(truth))
+                hint = None if targets is None else (*spans, targets, len(shown), np.flatnonzero(shown))
             last = int(row.positions[:, -1].max())
             tail = np.arange(last + 1, last + 1 + len(answer), dtype=np.int64)
             positions = np.concatenate([row.positions, np.stack([tail] * 3)], axis=1)
-            examples.append(Example(key, list(row.ids), positions, answer, cw.kind, truth is not None))
+            word = tok(f" {color}")["input_ids"]
+            at = max(i for i in range(len(row.ids)) if list(row.ids[i : i + len(word)]) == word)
+            examples.append(
+                Example(key, list(row.ids), positions, answer, cw.kind, truth is not None, at, hint)
+            )
     return examples
 
 

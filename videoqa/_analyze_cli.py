@@ -90,6 +90,7 @@ def _html_target_problem(path: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from videoqa.core._flags import settings_from_args
     from videoqa.core._session import Session
+    from videoqa.core.settings import Settings
     from videoqa.errors import VideoQAError
 
     if args.task == "choice" and not args.options:
@@ -100,7 +101,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --html {args.html}: {problem}", file=sys.stderr)
         return 2
     try:
-        session = Session(args.model, settings_from_args(args), cache_dir=args.cache_dir)
+        settings = settings_from_args(args, Settings.for_model(args.model))
+        session = Session(args.model, settings, cache_dir=args.cache_dir)
         analysis = session.analyze(args.video, args.question, task=args.task, options=args.options)
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -64,7 +64,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
     given.pop("compact", None)
     if "video_extensions" in given:
         given["video_extensions"] = tuple(e for e in given["video_extensions"].split(",") if e)
-    settings = settings_from_args(args, Settings(**base.pop("settings", {})))
+    model = given.get("model") or base.get("model") or JobConfig.model_fields["model"].default
+    start = Settings(**base.pop("settings")) if "settings" in base else Settings.for_model(model)
+    settings = settings_from_args(args, start)
     given = {k: v for k, v in given.items() if k not in Settings.model_fields}
     return JobConfig.model_validate({**base, **given, "settings": settings})
 

@@ -49,7 +49,8 @@ class JobConfig(BaseModel):
     )
     settings: Settings = Field(
         default_factory=Settings,
-        description="Every setting that changes an answer (videoqa.Settings); part of the config hash.",
+        description="Every setting that changes an answer (videoqa.Settings); part of the config hash. "
+        "Default: Settings.for_model(model).",
     )
     address: str | None = Field(
         default=None,
@@ -162,6 +163,8 @@ class JobConfig(BaseModel):
                 raise ValueError("give settings only (sampling is its deprecated form)")
             names = {Settings.column(name): name for name in Settings.model_fields}
             data["settings"] = {names.get(k, k): v for k, v in dict(data.pop("sampling")).items()}
+        if "settings" not in data and isinstance(data.get("model"), str):
+            data["settings"] = Settings.for_model(data["model"])
         return data
 
     @field_validator("video_extensions")

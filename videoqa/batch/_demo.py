@@ -5,11 +5,14 @@ intervals) and ``<output>/bucket/questions.jsonl``, starts a local Ray, runs the
 ``videoqa run`` (probe -> decode tasks -> model actor -> Parquet), then prints the summary, the
 answers next to the true intervals, and where the Parquet tables are. No network is needed.
 
-Models: ``builtin:tiny-qwen2.5-vl`` (default) is a randomly initialised tiny Qwen2.5-VL built on
-the spot and run through the real transformers runner: it exercises the real pipeline, but its
-answers are NOT meaningful. ``builtin:scripted`` is a rule-based stand-in that reads the coloured
-squares from the frames it is given: its answers are right, which shows the timestamps are. Each
-answer is printed next to the truth with its score (the IoU for grounding), and the mean IoU.
+Models: ``builtin:tiny-grounder`` (default) is a tiny Qwen2.5-VL trained here on synthetic
+coloured-square videos (``training/train_tiny_grounder.py``), shipped in the package and run
+through the real transformers runner: it reads time through the MRoPE position IDs videoqa builds.
+It is a demo model: it knows coloured squares, nothing else, and does not answer the choice
+question. ``builtin:tiny-qwen2.5-vl`` is the same architecture with random weights (answers NOT
+meaningful). ``builtin:scripted`` is a rule-based stand-in that reads the coloured squares from
+the frames it is given. Each answer is printed next to the truth with its score (the IoU for
+grounding), and the mean IoU.
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ DEMO_QUESTIONS = [
     },
 ]
 _MODEL_NOTES = {
+    "builtin:tiny-grounder": "a tiny Qwen2.5-VL TRAINED here on synthetic coloured-square videos, run "
+    "through the real transformers runner; a demo model for coloured squares only (see the README)",
     "builtin:tiny-qwen2.5-vl": "a RANDOM-WEIGHT tiny Qwen2.5-VL run through the real transformers runner; "
     "its answers are NOT meaningful (run with --model builtin:scripted to see correct ones)",
     "builtin:tiny-qwen2-vl": "a RANDOM-WEIGHT tiny Qwen2-VL run through the real transformers runner; "
@@ -58,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default="videoqa-demo", help="Folder for the bucket and the tables.")
     parser.add_argument(
         "--model",
-        default="builtin:tiny-qwen2.5-vl",
-        help="builtin:tiny-qwen2.5-vl (default, random weights), builtin:scripted, or a model id/path.",
+        default="builtin:tiny-grounder",
+        help="builtin:tiny-grounder (default, trained on coloured squares), builtin:tiny-qwen2.5-vl "
+        "(random weights), builtin:scripted, or a model id/path.",
     )
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray (default: all).")
 
@@ -138,6 +144,7 @@ def answers_report(output: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
+    from videoqa.core.settings import Settings
 
     root = Path(args.output).resolve()
     videos, questions = write_demo_bucket(root / "bucket")
@@ -145,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     note = _MODEL_NOTES.get(args.model, f"{args.model} (a real model: answers are its own)")
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    settings: dict[str, Any] = {"fps": 1.0, "max_new_tokens": 24}
+    settings = Settings(**{**Settings.for_model(args.model).model_dump(), "fps": 1.0, "max_new_tokens": 24})
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),

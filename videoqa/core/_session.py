@@ -41,7 +41,8 @@ class Session:
             :func:`videoqa.load_model` (hub id, local path, ``"builtin:tiny-qwen2.5-vl"``,
             ``"builtin:scripted"``...), loaded once here.
         settings: every setting that changes an answer (sampling budgets, strategy, generation,
-            prompt style, decoder); default ``Settings()``.
+            prompt style, decoder); default ``Settings.for_model(model)`` (``Settings()`` except for a
+            built-in model trained with other budgets).
         cache_dir: directory of the on-disk visual cache (see :mod:`videoqa.core._cache`); None
             disables it, so every call decodes and encodes again.
         num_threads: decoder threads. storage_options: fsspec options for remote videos.
@@ -64,8 +65,11 @@ class Session:
     ):
         if settings is not None and not isinstance(settings, Settings):
             raise TypeError(f"settings must be a videoqa.Settings, got {type(settings).__name__}")
-        base = settings if settings is not None else Settings()
-        self.settings: Settings = Settings(**{**base.model_dump(), **overrides}) if overrides else base
+        if settings is None:
+            settings = Settings.for_model(model if isinstance(model, str) else getattr(model, "model_id", ""))
+        if overrides:
+            settings = Settings(**{**settings.model_dump(), **overrides})
+        self.settings: Settings = settings
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")
         self.num_threads = num_threads

@@ -166,6 +166,14 @@ class Settings(BaseModel):
         )
 
     @classmethod
+    def for_model(cls, model: str) -> Settings:
+        """The settings a model string starts from: the defaults, except for a built-in model trained
+        with other budgets (``builtin:tiny-grounder``: 28 x 56 frames, short answers)."""
+        from videoqa.model._grounder import model_settings
+
+        return cls(**model_settings(model))
+
+    @classmethod
     def group(cls, name: str) -> str:
         """Group of a field: sampling, strategy, search, generation, prompt or decode."""
         extra = cls.model_fields[name].json_schema_extra

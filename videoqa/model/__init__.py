@@ -6,6 +6,8 @@ Qwen2.5-VL or Qwen2-VL; the class is picked from the config), or a built-in name
 - ``"builtin:tiny-qwen2.5-vl"``, ``"builtin:tiny-qwen2-vl"``, ``"builtin:tiny-qwen3-vl"``: tiny random-weight
   checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
   through exactly the code a real checkpoint takes;
+- ``"builtin:tiny-grounder"``: a tiny Qwen2.5-VL trained here to ground coloured squares in
+  synthetic videos (:mod:`videoqa.model._grounder`), shipped in the package and loaded by path;
 - ``"builtin:scripted"``: the scripted stand-in that answers from the frames it sees;
   ``"builtin:scripted-qwen3-vl"`` reads time from Qwen3-VL's timestamp text instead.
 
@@ -18,7 +20,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from videoqa.errors import ModelError
 from videoqa.model._devices import AttnImplementation, DtypeName
+from videoqa.model._grounder import GROUNDER_MODEL, grounder_dir
 from videoqa.model._protocol import (
     Generation,
     GenerationOptions,
@@ -60,7 +64,7 @@ __all__ = [
 ]
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
-BUILTIN_MODELS = (*_TINY_BUILTINS, "builtin:scripted", "builtin:scripted-qwen3-vl")
+BUILTIN_MODELS = (*_TINY_BUILTINS, GROUNDER_MODEL, "builtin:scripted", "builtin:scripted-qwen3-vl")
 
 
 def __getattr__(name: str) -> Any:
@@ -128,7 +132,14 @@ def load_model(
 
         return ScriptedModel(family="qwen3-vl")
     source, hub_cache, hub_revision = model, cache_dir, revision
-    if model.startswith("builtin:"):
+    if model == GROUNDER_MODEL:
+        source, hub_cache, hub_revision = str(grounder_dir()), None, None
+        if not (grounder_dir() / "model.safetensors").is_file():
+            raise ModelError(
+                f"{model}: its checkpoint is missing from {grounder_dir()}; reinstall videoqa, or "
+                "rebuild it with training/train_tiny_grounder.py (see its docstring)."
+            )
+    elif model.startswith("builtin:"):
         kind = _TINY_BUILTINS.get(model)
         if kind is None:
             raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")

@@ -15,6 +15,7 @@ import os
 from pathlib import Path
 
 from videoqa.errors import ModelError
+from videoqa.model._grounder import GROUNDER_MODEL
 from videoqa.model._protocol import QWEN2_SAMPLING, QWEN3_SAMPLING, SamplingProfile
 from videoqa.model._tiny import TINY_KINDS
 
@@ -30,6 +31,7 @@ FAMILY_OF_MODEL_TYPE = {
 _BUILTIN_FAMILIES = {
     "builtin:scripted": "qwen2.5-vl",
     "builtin:scripted-qwen3-vl": "qwen3-vl",
+    GROUNDER_MODEL: "qwen2.5-vl",
     # every tiny kind names its family (the MoE variant is a Qwen3-VL)
     **{f"builtin:tiny-{kind}": kind.removesuffix("-moe") for kind in TINY_KINDS},
 }
