@@ -132,3 +132,36 @@ def test_the_grounder_reads_time_through_the_mrope_ids(grounder, tmp_path):
     assert right.absent_accuracy >= 0.9, right
     assert assumed.miou <= 0.25 * right.miou, (right.miou, assumed.miou)
     assert no_time.miou <= 0.25 * right.miou, (right.miou, no_time.miou)
+
+
+@pytest.mark.parametrize("max_pixels", [3136, 100352])
+def test_a_window_row_round_trips_small_and_large_frames(tmp_path, max_pixels):
+    """The decode stage's row holds a window's frames out of band when they are large and in the
+    pickle when they are small (the grounder's 28 x 56 frames): both come back identical."""
+    from videoqa.batch._guard import Outcome
+    from videoqa.batch._stages import _window_row, load_clip
+    from videoqa.synthetic import write_video
+
+    path = write_video(tmp_path / "v.mp4", duration_seconds=30.0, fps=2.0)
+    plan = videoqa.plan_sampling(videoqa.probe(str(path)), fps=2.0, min_pixels=784, max_pixels=max_pixels)
+    clip = next(iter(videoqa.decode(str(path), plan)))
+    expected = clip.frames.copy()
+    row = _window_row({"video_id": "v"}, Outcome(value=clip), 0, 1, 0.0)
+    assert (len(row["clip_frames"]) == 0) == (expected.nbytes < 1 << 20)
+    back = load_clip(row["clips_pickle"], row["clip_frames"])
+    assert (back.frames == expected).all() and back.frames.flags.writeable
+
+
+@pytest.mark.slow
+def test_videoqa_demo_answers_with_the_grounder_by_default(tmp_path, capsys):
+    """The README's first command: the Ray job over the demo bucket with the default model."""
+    from videoqa.batch import _demo
+
+    parser = argparse.ArgumentParser()
+    _demo.add_arguments(parser)
+    assert _demo.run(parser.parse_args(["--output", str(tmp_path), "--num-cpus", "2"])) == 0
+    printed = capsys.readouterr().out
+    assert "model: builtin:tiny-grounder: a tiny Qwen2.5-VL TRAINED here" in printed
+    line = next(x for x in printed.splitlines() if x.startswith("grounding: mean IoU"))
+    mean_iou, hits = float(line.split()[3]), int(line.split(",")[1].split()[0])
+    assert mean_iou >= MIN_DEMO_MEAN_IOU and hits >= MIN_DEMO_HITS, line

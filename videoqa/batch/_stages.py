@@ -253,19 +253,20 @@ def _decode_windows(row: dict[str, Any], *, config_json: str, tracker: Any) -> I
 def _window_row(row: dict[str, Any], outcome: Any, position: int, count: int, started: float) -> dict:
     """The row of one decoded window; takes the clip out of ``outcome``.
 
-    The frames go into the row out of band (pickle protocol 5): ``clip_frames`` is the decoded
-    array's own memory, so the task holds the window once, not once more as a pickle.
+    The frames of a window of 1 MiB or more go into the row out of band (pickle protocol 5):
+    ``clip_frames`` is the decoded array's own memory, so the task holds the window once, not once
+    more as a pickle. A smaller window (small frames) stays in the pickle and ``clip_frames`` is empty.
     """
     clip, outcome.value = outcome.value, None
     frames: list[pickle.PickleBuffer] = []
     clips_pickle = pickle.dumps(clip, protocol=5, buffer_callback=lambda b: _in_band(b, frames))
-    if [b.raw().nbytes for b in frames] != [clip.frames.nbytes]:
-        raise RuntimeError(f"expected a Clip's frames as its one large buffer, got {len(frames)} buffers")
+    if [b.raw().nbytes for b in frames] not in ([], [clip.frames.nbytes]):
+        raise RuntimeError(f"expected a Clip's frames as at most one large buffer, got {len(frames)}")
     del clip
     return {
         **row,
         "clips_pickle": clips_pickle,
-        "clip_frames": frames[0].raw(),
+        "clip_frames": frames[0].raw() if frames else b"",
         "window_position": position,
         "window_count": count,
         "decode_seconds": time.perf_counter() - started,
