@@ -34,12 +34,12 @@ import numpy as np
 import videoqa
 from videoqa.eval._metrics import temporal_iou
 from videoqa.eval._synthetic import (
-    GROUNDER_QUERY,
     SyntheticScores,
     synthetic_grounding,
     write_synthetic_cases,
     wrong_time,
 )
+from videoqa.model._grounder import GROUNDER_QUERY
 
 GROUNDER = videoqa.Settings.for_model("builtin:tiny-grounder")
 """The settings the grounder was trained with (also for a checkpoint directory of the recipe)."""

@@ -16,7 +16,7 @@ from videoqa.batch._config import JobConfig
 from videoqa.core.settings import Settings
 from videoqa.eval._synthetic import synthetic_grounding, write_synthetic_cases, wrong_time
 from videoqa.model._families import model_family
-from videoqa.model._grounder import GROUNDER_MODEL, grounder_dir
+from videoqa.model._grounder import GROUNDER_MODEL, GROUNDER_QUERY, grounder_dir
 
 MIN_DEMO_HITS = 5
 """Demo questions (of 6) answered with IoU >= 0.5 or a right "does not occur" (the shipped model: 6)."""
@@ -99,7 +99,7 @@ def test_the_grounder_answers_the_demo_bucket(grounder, tmp_path):
     ious = {}
     for name, (_duration, events) in DEMO_VIDEOS.items():
         questions = [
-            videoqa.Question(question_id=c, question=f"a {c} square appears", task="grounding")
+            videoqa.Question(question_id=c, question=GROUNDER_QUERY.format(color=c), task="grounding")
             for c in ("red", "blue")
         ]
         for q, result in zip(questions, session.analyze_many(str(videos / name), questions), strict=True):

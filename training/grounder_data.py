@@ -12,6 +12,7 @@ import numpy as np
 from grounder_hint import number_spans, patch_targets
 
 from videoqa.core.prompts import grounding_prompt
+from videoqa.model._grounder import GROUNDER_QUERY as QUERY
 from videoqa.model._grounder import GROUNDER_SETTINGS
 from videoqa.synthetic import PALETTE, Event, write_video
 
@@ -19,7 +20,6 @@ DATA_VERSION = 2
 """Bumped whenever the generated data changes (names the ``--data-cache`` files)."""
 COLORS = tuple(PALETTE)
 NO_EVENT = "The event does not occur in this video."
-QUERY = "a {color} square appears"
 
 
 def answer_numbers(span: tuple[float, float]) -> tuple[str, str]:

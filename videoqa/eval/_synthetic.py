@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 from videoqa.eval._metrics import temporal_iou
+from videoqa.model._grounder import GROUNDER_QUERY
 from videoqa.model._protocol import TemporalConfig
 
 __all__ = [
-    "GROUNDER_QUERY",
     "SyntheticCase",
     "SyntheticScores",
     "WrongTime",
@@ -32,9 +32,6 @@ __all__ = [
     "write_synthetic_cases",
     "wrong_time",
 ]
-
-GROUNDER_QUERY = "a {color} square appears"
-"""The grounder's question about one colour (the demo's wording)."""
 
 WrongTime = Literal["assumed_2fps", "no_time"]
 WRONG_TIMES: tuple[str, ...] = get_args(WrongTime)

@@ -13,9 +13,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GROUNDER_MODEL", "GROUNDER_SETTINGS", "grounder_dir", "model_settings"]
+__all__ = ["GROUNDER_MODEL", "GROUNDER_QUERY", "GROUNDER_SETTINGS", "grounder_dir", "model_settings"]
 
 GROUNDER_MODEL = "builtin:tiny-grounder"
+
+GROUNDER_QUERY = "a {color} square appears"
+"""The question the grounder was trained on, about one colour (the demo's wording)."""
 
 GROUNDER_SETTINGS: dict[str, Any] = {"min_pixels": 784, "max_pixels": 3136, "max_new_tokens": 24}
 """The :class:`~videoqa.Settings` fields the grounder was trained with, over the defaults: frames of
