@@ -150,6 +150,40 @@ def test_parse_spans_huge_json_integer_is_no_time():
     assert parse_spans("1" * 400 + " - 2 seconds").spans == ()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"start": 1e309, "end": 2}',  # json.loads reads inf; the pair rule used to read the "1" of 1e309
+        '{"start": 2, "end": 1e309}',
+        '"start_time": "1e309", "end_time": "2"',
+        "[1e309, 2]",
+        "The event starts at 1e309 seconds and ends at 2 seconds.",
+        "from 1e309 to 2 seconds",
+        "1 - 2e309 seconds",
+        "1 - 2e309.5 seconds",
+        "between 1e309 and 2 seconds",
+        "between 1 and 2E+309 seconds",
+        "1e308 - 2 minutes",  # finite as written, infinite once scaled to seconds
+    ],
+)
+def test_parse_spans_an_overflowing_number_is_no_number(text):
+    result = parse_spans(text)
+    assert (result.spans, result.method) == ((), None)
+    assert result.reason is not None
+
+
+def test_parse_spans_reads_an_exponent_as_part_of_its_number():
+    assert parse_spans("1e1 - 2e1 seconds").spans == (S(10.0, 20.0),)
+    assert parse_spans("between 1.5e1 and 2E1 seconds").spans == (S(15.0, 20.0),)
+    assert parse_spans('{"start": 1e1, "end": 2.5e1}').spans == (S(10.0, 25.0),)
+    assert (parse_time("1e309"), parse_time("1e309s"), parse_time(1e309), parse_time("1.5e1")) == (
+        None,
+        None,
+        None,
+        15.0,
+    )
+
+
 def test_parse_spans_reads_a_bounded_prefix():
     pad = "x" * (MAX_PARSE_CHARS - len(" 5 - 7 seconds"))
     assert parse_spans(pad + " 5 - 7 seconds").spans == (S(5.0, 7.0),)

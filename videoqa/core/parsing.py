@@ -11,7 +11,8 @@ tags are present, then in the whole text):
 1. ``json``: a JSON list/object of events (optionally in a code fence): ``start``/``end``
    (also ``start_time``, ``end_time``, ``begin``...) or ``timestamp(s)``/``span`` holding
    ``[a, b]`` or ``"a - b"``; times as numbers, ``"12.5"``, ``"12.5s"`` or ``"mm:ss.ff"`` /
-   ``"hh:mm:ss.ff"``; labels from ``description``/``event``/``caption``/``label``.
+   ``"hh:mm:ss.ff"`` (an exponent is part of its number; a number that overflows is no number);
+   labels from ``description``/``event``/``caption``/``label``.
 2. ``range``: ``X - Y``, ``X–Y``, ``X to Y``, ``from X to Y seconds``, ``X s to Y s``,
    ``X-Y seconds``, ``between X and Y``, with ``mm:ss``/``hh:mm:ss(.ff)`` clock times or
    numbers (a ``min``/``minutes`` unit multiplies by 60). "to" only counts as a whole word
@@ -64,13 +65,14 @@ _LABEL_CHARS = 300
 """Characters after a range searched for its ``: label``."""
 
 _CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?"
-_NUMBER = r"\d+(?:\.\d+)?"
+_NUMBER = r"\d+(?:\.\d+)?(?:[eE][+-]?\d+)?"
+"""A number; an exponent belongs to it, so "1e309" reads as one (overflowing) number, never as 1."""
 _TIME = rf"(?:{_CLOCK}|{_NUMBER})"
 _UNIT = r"(?:\s*(?P<{name}>s|secs?|seconds?|mins?|minutes?)\b\.?)?"
 _SEP = r"\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*"
 _RANGE_RE = re.compile(
     rf"(?<![\w.:])(?P<a>{_TIME}){_UNIT.format(name='ua')}{_SEP}(?P<b>{_TIME}){_UNIT.format(name='ub')}"
-    rf"(?!\.?\d)(?!:\d)",
+    rf"(?!\.?\d)(?!:\d)(?![eE][+-]?\d)",
     re.IGNORECASE,
 )
 _BETWEEN_RE = re.compile(
@@ -192,6 +194,8 @@ def _span_from_match(match: re.Match[str], text: str) -> ParsedSpan | None:
         a *= scale_a
     if ":" not in b_token:
         b *= scale_b
+    if not (math.isfinite(a) and math.isfinite(b)):  # "1e308 minutes" overflows when scaled
+        return None
     rest = text[match.end() : match.end() + _LABEL_CHARS].split("\n", 1)[0].strip()
     label = rest[1:].strip().rstrip(".").strip() if rest[:1] in (":", "-", "–", "—") else None
     return _ordered(a, b, label or None)
