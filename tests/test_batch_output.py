@@ -19,12 +19,18 @@ from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
 from videoqa.batch import JobConfig
 from videoqa.batch._compact import compact
 from videoqa.batch._job import plan_units
+from videoqa.batch._read import read_tables
 from videoqa.batch._resume import ResumeState, read_resume_state
-from videoqa.batch._writer import live_files, read_table, write_unit
+from videoqa.batch._writer import live_files, write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, analysis_to_rows, failure_row
 
 TABLES = ("answers", "spans", "windows", "failures")
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]
 
 
 def _analysis(video: str, question: Question, text: str) -> Analysis:
@@ -241,3 +247,19 @@ def test_the_job_report_reads_compacted_output(job):
     after = Path(render_job_report(out)).read_text(encoding="utf-8")
     assert before.count("an answer") == after.count("an answer") > 0
     assert after.count('class="error text"') == before.count('class="error text"') > 0
+
+
+def test_a_stale_failure_row_is_hidden_by_the_reader_and_left_out_by_compaction(job):
+    """A crash between writing an item's answer and removing its old failures row leaves both rows."""
+    out = job(["q1"]).output
+    run(job(["q1", "q2"]), "a", fail={"q2"})
+    failures = sorted((Path(out) / "failures").glob("part-*.parquet"))
+    stale = {p: p.read_bytes() for p in failures}
+    run(job(["q1", "q2"], resume=True, retry_failed=True), "b")  # q2 answered: its failure rows go
+    for path, blob in stale.items():  # ... and come back, as after a crash before their removal
+        path.write_bytes(blob)
+    assert rows_per_item(out)["failures"] == 2
+    assert read_table(out, "failures").num_rows == 0
+    assert sorted(read_table(out, "answers").column("question_id").to_pylist()) == ["q1", "q1", "q2", "q2"]
+    compact(out)
+    assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 0}

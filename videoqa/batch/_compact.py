@@ -35,6 +35,7 @@ from videoqa.batch._writer import (
     read_markers,
     table_dir,
     winners,
+    without_stale_failures,
 )
 
 __all__ = ["DEFAULT_TARGET_BYTES", "Compaction", "add_arguments", "compact", "finish_compaction", "run"]
@@ -152,9 +153,10 @@ def _resolved(fs: Any, paths: list[str], table: str, answered: Any) -> Any:
 
     arrow, _ = _scan(fs, paths, table, None)
     arrow = winners(arrow).drop_columns(["_file"])
-    if table != "answers":
-        in_answers = pc.is_in(arrow.column("item_key"), value_set=answered)
-        arrow = arrow.filter(pc.invert(in_answers) if table == "failures" else in_answers)
+    if table == "failures":
+        arrow = without_stale_failures(arrow, answered)
+    elif table != "answers":
+        arrow = arrow.filter(pc.is_in(arrow.column("item_key"), value_set=answered))
     order = [
         c
         for c in ("video", "item_key", "span_index", "step_index", "window_index")

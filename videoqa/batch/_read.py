@@ -89,9 +89,8 @@ def read_tables(
     the files that are not tables of a job (skipped) instead of raising.
     """
     import fsspec
-    import pyarrow.compute as pc
 
-    from videoqa.batch._writer import read_markers
+    from videoqa.batch._writer import read_markers, without_stale_failures
 
     wanted = list(tables)
     unknown = sorted(set(wanted) - set(TABLES))
@@ -107,7 +106,6 @@ def read_tables(
         data = _read_one(fs, root, name, names, markers, skipped)  # names + item_key
         if name == "failures" and data.num_rows:
             answered = _read_one(fs, root, "answers", ["item_key"], markers, [])
-            stale = pc.is_in(data.column("item_key"), value_set=answered.column("item_key").combine_chunks())
-            data = data.filter(pc.invert(stale))
+            data = without_stale_failures(data, answered.column("item_key"))
         out[name] = data.select(names)
     return out

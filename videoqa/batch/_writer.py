@@ -15,9 +15,10 @@ failures row thus always has all its rows.
 
 Rows of the same items in other files (compacted files, files of an older layout) are removed
 before the run by :func:`drop_rows` (``plan_units`` does it), so no item is left with two live rows.
-Readers (:func:`read_table`) still resolve any duplicate deterministically: the last file in name
-order wins (part files after compacted ones, later generations after earlier ones), and a failures
-row of an item that also has an answers row is hidden (answers are authoritative).
+The one reader (:func:`videoqa.batch.read_tables`) still resolves any duplicate deterministically
+with :func:`winners`: the last file in name order wins (part files after compacted ones, later
+generations after earlier ones), and :func:`without_stale_failures` hides a failures row of an item
+that also has an answers row (answers are authoritative; ``--resume`` then deletes such rows).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import fsspec
 
-from videoqa.records import TABLES, TableRows, arrow_schema
+from videoqa.records import TableRows, arrow_schema
 
 __all__ = [
     "DONE_TABLES",
@@ -38,9 +39,9 @@ __all__ = [
     "drop_rows",
     "live_files",
     "part_file_name",
-    "read_table",
     "scan_keys",
     "table_dir",
+    "without_stale_failures",
     "write_unit",
 ]
 
@@ -230,6 +231,21 @@ def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> t
     return arrow.drop_columns(["__filename"]).append_column("_file", files), paths
 
 
+def without_stale_failures(failures: Any, answered: Any) -> Any:
+    """The stale-failure rule, the one place it is decided: answers are authoritative.
+
+    Rows of ``failures`` whose ``item_key`` is in ``answered`` (an array or table column of item keys
+    of the answers table) are left out, so no item counts as both answered and failed.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if failures.num_rows == 0:
+        return failures
+    keys = answered.combine_chunks() if isinstance(answered, pa.ChunkedArray) else answered
+    return failures.filter(pc.invert(pc.is_in(failures.column("item_key"), value_set=keys)))
+
+
 def winners(arrow: Any) -> Any:
     """Rows of ``arrow`` (with ``item_key`` and ``_file``) from the last file holding each key."""
     import pyarrow.compute as pc
@@ -242,35 +258,3 @@ def winners(arrow: Any) -> Any:
     joined = arrow.join(spread.drop_columns(["_file_min"]), "item_key")
     keep = pc.equal(joined.column("_file"), joined.column("_file_max"))
     return joined.filter(keep).drop_columns(["_file_max"])
-
-
-def read_table(
-    output: str,
-    table: str,
-    *,
-    storage_options: dict[str, Any] | None = None,
-    columns: list[str] | None = None,
-) -> Any:
-    """One output table as a ``pyarrow.Table`` (empty, with the published schema, when absent).
-
-    Equivalent readers: ``pandas.read_parquet(f"{output}/answers")``, DuckDB
-    ``SELECT * FROM 'out/answers/*.parquet'``, ``polars.read_parquet("out/answers/*.parquet")``
-    (they see what this function sees, except while a crashed compaction awaits its rerun).
-    Duplicates of an item key, which the writer never leaves, would be resolved here: the last file
-    wins; ``failures`` leaves out items that have an answers row.
-    """
-    import pyarrow.compute as pc
-
-    if table not in TABLES:
-        raise ValueError(f"Invalid table {table!r}. Supported values are {sorted(TABLES)}")
-    names = arrow_schema(table).names
-    wanted = columns or names
-    scan_columns = wanted if "item_key" in wanted else [*wanted, "item_key"]
-    fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    arrow, _ = _scan(fs, live_files(fs, root, table), table, scan_columns)
-    arrow = winners(arrow)
-    if table == "failures" and arrow.num_rows:
-        answered = read_table(output, "answers", storage_options=storage_options, columns=["item_key"])
-        stale = pc.is_in(arrow.column("item_key"), value_set=answered.column("item_key").combine_chunks())
-        arrow = arrow.filter(pc.invert(stale))
-    return arrow.select(wanted)
