@@ -61,6 +61,42 @@ def test_window_fingerprint_keeps_every_float_bit():
     assert window_fingerprint(a) != window_fingerprint(b)
 
 
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("start_seconds", 10.25),
+        ("end_seconds", 12.25),
+        ("pts_seconds", (10.0, 10.5, 11.0, 11.25)),
+        ("height", 28),
+        ("width", 56),
+        ("sampled_fps", 4.0),
+        ("temporal_patch_size", 1),
+        ("patch_factor", 32),
+    ],
+)
+def test_each_sampling_field_alone_changes_the_window_fingerprint_and_the_key(tmp_path, field, value):
+    """One test per field: dropping any field from the fingerprint makes its test fail."""
+    w = _window()
+    other = dataclasses.replace(w, **{field: value})
+    assert getattr(w, field) != value
+    assert window_fingerprint(other) != window_fingerprint(w)
+    cache = VisualCache(tmp_path)
+    assert cache.key("v", other, "m") != cache.key("v", w, "m")
+
+
+def test_a_valid_entry_under_another_keys_path_is_a_miss_with_a_warning(tmp_path):
+    """An entry copied (or renamed) to the path of another key never serves another window's features."""
+    cache = VisualCache(tmp_path)
+    w, other = _window(), _window(start=20.0)
+    key, other_key = cache.key("v", w, "m"), cache.key("v", other, "m")
+    cache.put(key, _features(w, [1, 2, 3]))
+    cache.path(other_key).parent.mkdir(parents=True, exist_ok=True)
+    cache.path(other_key).write_bytes(cache.path(key).read_bytes())
+    with pytest.warns(VisualCacheWarning, match="key"):
+        assert cache.get(other_key, other) is None
+    assert cache.get(key, w).data == [1, 2, 3] and (cache.hits, cache.misses) == (1, 1)
+
+
 def test_round_trip_numpy_and_torch(tmp_path):
     torch = pytest.importorskip("torch")
     cache = VisualCache(tmp_path)
