@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import fsspec
+import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
@@ -88,6 +89,11 @@ def one_row_per_item(output: str) -> int:
 
 @pytest.fixture
 def job(tmp_path):
+    return make_job(tmp_path)
+
+
+def make_job(tmp_path):
+    """``config(question ids, **JobConfig fields)`` over two (undecoded) videos and ``tmp_path/out``."""
     for name in ("v1.mp4", "v2.mp4"):
         (tmp_path / "videos" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "videos" / name).write_bytes(b"not decoded here")
@@ -230,8 +236,17 @@ def test_compaction_killed_at_any_point_leaves_complete_tables(job, kill_after):
         env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    # plain readers see exactly one row per item, whatever the instant of the kill
+    assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
+    plain = pd.read_parquet(Path(out) / "answers")
+    assert len(plain) == 4 and plain["item_key"].is_unique
     assert _snapshot(out) == before
     assert run(job(["q1", "q2", "q3"], resume=True), "b") == 0
+    # the run finished or removed the compaction's files: nothing staged, no lock left
+    assert (
+        not list(Path(out).glob("_compaction/staging-*"))
+        and not (Path(out) / "_compaction/lock.json").exists()
+    )
     compact(out)
     assert _snapshot(out) == before
     assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import posixpath
 import uuid
 from typing import Any
@@ -32,6 +33,8 @@ from typing import Any
 import fsspec
 
 from videoqa.records import TableRows, arrow_schema
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DONE_TABLES",
@@ -100,12 +103,16 @@ def write_unit(
 
 
 def _read_file(fs: Any, path: str, table: str) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with fs.open(path, "rb") as f:
             return pq.read_table(f, schema=arrow_schema(table))
     except FileNotFoundError:
+        return None
+    except pa.ArrowInvalid as error:  # truncated, 0 bytes, not Parquet: its rows are lost, replace it
+        logger.warning("replacing damaged output file %s (%s): its unreadable rows are lost", path, error)
         return None
 
 
@@ -174,19 +181,30 @@ def read_markers(fs: Any, root: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda m: m["generation"])
 
 
+def staging_dir(root: str, generation: int) -> str:
+    """Where compaction ``generation`` writes its files before its commit (outside the table folders)."""
+    return posixpath.join(root.rstrip("/"), MARKERS, f"staging-{generation:08d}")
+
+
 def live_files(fs: Any, root: str, table: str, *, markers: list[dict] | None = None) -> list[str]:
     """Visible data files of one table, in winner order (a later file beats an earlier one).
 
-    Compacted files count only once their generation is committed; files a committed compaction
-    replaced count no longer, even before the compaction has deleted them.
+    Compacted files count only once their generation is committed (also while they still wait in
+    the generation's staging folder, between the commit and their move into the table folder);
+    files a committed compaction replaced count no longer, even before the compaction deleted them.
     """
     markers = read_markers(fs, root) if markers is None else markers
     committed = {m["generation"] for m in markers}
     replaced = {name for m in markers for name in m.get("replaced", {}).get(table, [])}
     folder = table_dir(root, table)
-    paths = sorted(fs.glob(posixpath.join(folder, "part-*.parquet")))
-    compacted = sorted(fs.glob(posixpath.join(folder, "compact-*.parquet")))
-    paths = [p for p in compacted if compact_generation(p) in committed] + paths
+    compacted: dict[str, str] = {}
+    for marker in markers:  # staged first: a file moved in meanwhile is then found in the folder too
+        if marker.get("added", {}).get(table):
+            staged = posixpath.join(staging_dir(root, marker["generation"]), table, "compact-*.parquet")
+            compacted.update((posixpath.basename(p), p) for p in fs.glob(staged))
+    compacted.update((posixpath.basename(p), p) for p in fs.glob(posixpath.join(folder, "compact-*.parquet")))
+    paths = [compacted[n] for n in sorted(compacted) if compact_generation(n) in committed]
+    paths += sorted(fs.glob(posixpath.join(folder, "part-*.parquet")))
     return [p for p in paths if posixpath.basename(p) not in replaced]
 
 
@@ -202,16 +220,35 @@ def scan_keys(
     storage_options: dict[str, Any] | None = None,
     columns: list[str] | None = None,
     compacted_only: bool = False,
+    damaged: dict[str, str] | None = None,
 ) -> tuple[Any, list[str]]:
     """(rows of ``columns`` plus a ``_file`` index column, the live file paths it indexes).
 
-    One multi-threaded dataset scan: planning never opens the files one by one.
+    One multi-threaded dataset scan: planning never opens the files one by one, unless the scan
+    fails on a damaged file (truncated, 0 bytes, not Parquet). Then each file is scanned alone, the
+    damaged ones are left out and put in ``damaged`` ({path: problem}; raised when it is None).
     """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     paths = live_files(fs, root, table)
     if compacted_only:
         paths = [p for p in paths if posixpath.basename(p).startswith("compact-")]
-    return _scan(fs, paths, table, columns or ["item_key"])
+    import pyarrow as pa
+
+    names = columns or ["item_key"]
+    try:
+        return _scan(fs, paths, table, names)
+    except pa.ArrowInvalid:
+        if damaged is None:
+            raise
+    good = []
+    for path in paths:
+        try:
+            _scan(fs, [path], table, names)
+        except pa.ArrowInvalid as error:
+            damaged[path] = f"{type(error).__name__}: {error}"
+            continue
+        good.append(path)
+    return _scan(fs, good, table, names)
 
 
 def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> tuple[Any, list[str]]:
