@@ -181,6 +181,37 @@ def read_markers(fs: Any, root: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda m: m["generation"])
 
 
+def held_videos(fs: Any, root: str, path: str) -> list[str]:
+    """Videos whose rows a (damaged) data file held, as far as its name tells: a part file is named
+    after one video, whose URL the same-named file of another table may still give. [] if unknown.
+    """
+    name = posixpath.basename(path)
+    if not name.startswith("part-"):
+        return []
+    import pyarrow.parquet as pq
+
+    for table in DONE_TABLES + WRITE_ORDER[:2]:
+        other = posixpath.join(table_dir(root, table), name)
+        if other == path:
+            continue
+        try:
+            with fs.open(other, "rb") as f:
+                return sorted(set(pq.read_table(f, columns=["video"]).column("video").to_pylist()))
+        except Exception:  # missing or damaged too: try the next table
+            continue
+    return []
+
+
+def damaged_note(fs: Any, root: str, path: str, problem: str) -> str:
+    """What to tell about a damaged data file: which items it held (if known), what happens to them."""
+    videos = held_videos(fs, root, path)
+    held = f"it held rows of {', '.join(videos)}" if videos else "which items it held is unknown"
+    return (
+        f"damaged output file {path} ({problem}) is skipped: {held}; its items count as not done "
+        "(videoqa run --resume runs them again, which replaces a part file)"
+    )
+
+
 def staging_dir(root: str, generation: int) -> str:
     """Where compaction ``generation`` writes its files before its commit (outside the table folders)."""
     return posixpath.join(root.rstrip("/"), MARKERS, f"staging-{generation:08d}")
