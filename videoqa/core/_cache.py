@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import json
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -47,6 +49,7 @@ from videoqa.video._types import Window
 __all__ = ["VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
 
 _FORMAT = 2
+_MAX_HEADER_BYTES = 64 << 20  # a header (metadata JSON) larger than this is not one of ours
 _CHECKSUM_FIELD = b'"sha256":"'
 _ZEROS = "0" * 64
 _IDENTITY_KEYS = (
@@ -220,6 +223,49 @@ def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
     )
 
 
+class NotAnEntryError(OSError):
+    """Something other than a regular file of the cache folder where an entry should be."""
+
+
+def _open_entry(path: Path) -> int:
+    """A read-only descriptor of ``path``: never follows a symlink, never blocks (on a FIFO)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotAnEntryError(f"{path} is a symbolic link; entries are regular files") from None
+        raise
+
+
+def _read_entry(directory: Path, path: Path) -> bytes:
+    """The bytes of the entry at ``path``: a regular file inside ``directory`` (no symlinked folder
+    below it, no symlink, FIFO or device), read only up to the size its own header declares, which
+    must be the file's size. Raises OSError (FileNotFoundError: no entry) or ValueError.
+    """
+    for folder in (path.parent.parent, path.parent):  # <cache>/visual and <cache>/visual/<xx>
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            raise NotAnEntryError(f"{folder} is not a folder of {directory} (a symbolic link?)")
+    with os.fdopen(_open_entry(path), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAnEntryError(f"{path} is not a regular file (mode {stat.filemode(info.st_mode)})")
+        head = handle.read(8)
+        size = int.from_bytes(head, "little")
+        if len(head) < 8 or size > min(info.st_size - 8, _MAX_HEADER_BYTES):
+            return head  # _deserialize says what is wrong
+        header_bytes = handle.read(size)
+        try:
+            header = json.loads(header_bytes)
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return head + header_bytes
+        total = 8 + size + max(ends, default=0)
+        if total != info.st_size:
+            raise ValueError(f"the entry declares {total} bytes but the file holds {info.st_size}")
+        return head + header_bytes + handle.read(total - 8 - size)
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, VisualCacheWarning, stacklevel=3)
 
@@ -249,16 +295,14 @@ class VisualCache:
         """The cached features of ``window`` under ``key``, or None (a miss, never an error)."""
         path = self.path(key)
         try:
-            blob = path.read_bytes()
+            features = _deserialize(_read_entry(self.directory, path), key, window)
         except FileNotFoundError:
             self.misses += 1
             return None
-        except OSError as exc:  # a directory in its place, another user's entry, an I/O error
+        except OSError as exc:  # a directory or FIFO in its place, a symlink, another user's entry
             _warn(f"cannot read visual cache entry {path} ({type(exc).__name__}: {exc}); not using it")
             self.misses += 1
             return None
-        try:
-            features = _deserialize(blob, key, window)
         except Exception as exc:  # any unverified entry is a miss, never a crash or a wrong answer
             _warn(f"ignoring unreadable visual cache entry {path} ({type(exc).__name__}: {exc}); "
                   "it will be rewritten")  # fmt: skip
