@@ -376,3 +376,27 @@ def test_an_entry_is_read_only_up_to_the_size_its_header_declares(tmp_path, monk
     with pytest.warns(VisualCacheWarning, match=f"declares {len(blob)} bytes but the file holds"):
         assert cache.get(key, w) is None
     assert sum(reads) <= len(blob) and -1 not in reads  # never "read everything"
+
+
+def test_a_keyed_cache_refuses_entries_forged_without_its_secret(tmp_path, monkeypatch):
+    """The plain checksum detects damage, not tampering: a forged entry with a recomputed SHA-256 is
+    served by a plain cache. ``$VIDEOQA_CACHE_KEY`` (read when the cache is built) makes it an HMAC."""
+    w = _window()
+    monkeypatch.delenv("VIDEOQA_CACHE_KEY", raising=False)
+    plain = VisualCache(tmp_path)
+    key = plain.key("v", w, "m")
+    plain.put(key, _features(w, ["forged by whoever can write the folder"]))
+    assert plain.get(key, w).data == ["forged by whoever can write the folder"]  # the limitation
+    monkeypatch.setenv("VIDEOQA_CACHE_KEY", "s3cret")  # after import: read at construction
+    keyed = VisualCache(tmp_path)
+    with pytest.warns(
+        VisualCacheWarning, match="checksum mismatch .*written with another or no VIDEOQA_CACHE_KEY"
+    ):
+        assert keyed.get(key, w) is None
+    keyed.put(key, _features(w, ["genuine"]))
+    assert keyed.get(key, w).data == ["genuine"]
+    assert VisualCache(tmp_path, secret=b"s3cret").get(key, w).data == ["genuine"]
+    for other in (VisualCache(tmp_path, secret="another"), VisualCache(tmp_path, secret="")):
+        keyed.put(key, _features(w, ["genuine"]))
+        with pytest.warns(VisualCacheWarning, match="checksum mismatch"):
+            assert other.get(key, w) is None

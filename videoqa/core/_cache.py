@@ -17,7 +17,8 @@ SHA-256 over these fingerprints:
 Entries are `safetensors <https://huggingface.co/docs/safetensors>`_ files: the payload's arrays and
 tensors as tensors, everything else (pts, warnings, the payload's structure: dicts, lists, numbers,
 strings, and dataclasses defined in ``videoqa`` modules) as JSON metadata. Nothing in an entry is
-executed on load. The metadata holds a SHA-256 of the whole file (computed with that field zeroed):
+executed on load. The metadata holds a SHA-256 of the whole file (computed with that field zeroed;
+an HMAC-SHA256 keyed with ``$VIDEOQA_CACHE_KEY`` when that is set, read when the cache is built):
 an entry whose checksum, format or key does not match, or that cannot be read at all (truncated,
 flipped bits, a directory in its place, another user's file), is a miss with a
 :class:`VisualCacheWarning`, never a wrong answer or an error; a damaged file is deleted when
@@ -25,6 +26,12 @@ possible and rewritten by the next ``put``. Entries are written to a temporary f
 directory and renamed into place, so readers never see a partial entry; a cache directory that
 cannot be written (read-only) only warns. A ``cache_dir`` that exists but is not a directory is an
 error at construction.
+
+Only regular files inside the cache folder are read (no symbolic link is followed, a FIFO or a
+device is a miss), and only up to the size the entry's own header declares, which must be the
+file's size. The plain checksum detects damage, not tampering: whoever can write the cache folder
+can write an entry with a matching checksum, and so change answers. With ``$VIDEOQA_CACHE_KEY``
+set, only holders of that secret can write entries that are served.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import contextlib
 import dataclasses
 import errno
 import hashlib
+import hmac
 import json
 import os
 import stat
@@ -46,9 +54,10 @@ import numpy as np
 from videoqa.model._protocol import VisualFeatures
 from videoqa.video._types import Window
 
-__all__ = ["VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
+__all__ = ["SECRET_ENV", "VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
 
 _FORMAT = 2
+SECRET_ENV = "VIDEOQA_CACHE_KEY"
 _MAX_HEADER_BYTES = 64 << 20  # a header (metadata JSON) larger than this is not one of ours
 _CHECKSUM_FIELD = b'"sha256":"'
 _ZEROS = "0" * 64
@@ -184,7 +193,14 @@ def _zeroed(blob: bytes, end: int, checksum: str) -> bytes:
     return blob[:at] + _CHECKSUM_FIELD + _ZEROS.encode() + blob[at + len(token) :]
 
 
-def _serialize(key: str, features: VisualFeatures) -> bytes:
+def _checksum(blob: bytes, secret: bytes | None) -> str:
+    """SHA-256 of ``blob`` or, with a secret, its HMAC-SHA256 (which only holders of the secret can forge)."""
+    if secret:
+        return hmac.new(secret, blob, hashlib.sha256).hexdigest()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _serialize(key: str, features: VisualFeatures, secret: bytes | None = None) -> bytes:
     from safetensors.torch import save
 
     tensors: dict[str, Any] = {}
@@ -199,18 +215,21 @@ def _serialize(key: str, features: VisualFeatures) -> bytes:
     blob = save(tensors, metadata={"videoqa": json.dumps(meta), "sha256": _ZEROS})
     _, end = _header(blob)
     return _zeroed(blob, end, _ZEROS).replace(
-        _CHECKSUM_FIELD + _ZEROS.encode(), _CHECKSUM_FIELD + hashlib.sha256(blob).hexdigest().encode(), 1
+        _CHECKSUM_FIELD + _ZEROS.encode(), _CHECKSUM_FIELD + _checksum(blob, secret).encode(), 1
     )
 
 
-def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
+def _deserialize(blob: bytes, key: str, window: Window, secret: bytes | None = None) -> VisualFeatures:
     """The features in ``blob``; raises ValueError (or any parse error) for anything not verified."""
     from safetensors.torch import load
 
     header, end = _header(blob)
     checksum = header["__metadata__"]["sha256"]
-    if hashlib.sha256(_zeroed(blob, end, checksum)).hexdigest() != checksum:
-        raise ValueError("checksum mismatch (the entry was altered or damaged)")
+    if not hmac.compare_digest(_checksum(_zeroed(blob, end, checksum), secret), checksum):
+        raise ValueError(
+            "checksum mismatch (the entry was altered or damaged, or written with another or no "
+            f"{SECRET_ENV})"
+        )
     meta = json.loads(header["__metadata__"]["videoqa"])
     if meta.get("format") != _FORMAT or meta.get("key") != key:
         raise ValueError("not an entry of this cache format and key")
@@ -273,8 +292,12 @@ def _warn(message: str) -> None:
 class VisualCache:
     """Directory of cached :class:`VisualFeatures`; see the module docstring for keys and format."""
 
-    def __init__(self, directory: str | os.PathLike[str]):
+    def __init__(self, directory: str | os.PathLike[str], *, secret: str | bytes | None = None):
+        """``secret``: key of the entries' HMAC checksum; None reads ``$VIDEOQA_CACHE_KEY`` now (unset
+        or empty: a plain SHA-256, which detects damage but not tampering)."""
         self.directory = Path(directory).expanduser()
+        secret = os.environ.get(SECRET_ENV) if secret is None else secret
+        self._secret = secret.encode() if isinstance(secret, str) else secret
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(
                 f"Invalid cache_dir {str(directory)!r}: it exists and is not a directory. Pass a "
@@ -295,7 +318,7 @@ class VisualCache:
         """The cached features of ``window`` under ``key``, or None (a miss, never an error)."""
         path = self.path(key)
         try:
-            features = _deserialize(_read_entry(self.directory, path), key, window)
+            features = _deserialize(_read_entry(self.directory, path), key, window, self._secret)
         except FileNotFoundError:
             self.misses += 1
             return None
@@ -318,7 +341,7 @@ class VisualCache:
 
         A payload the format cannot hold (a callable, an object array, a foreign class) raises TypeError.
         """
-        blob = _serialize(key, features)
+        blob = _serialize(key, features, self._secret)
         path = self.path(key)
         tmp_name = None
         try:
