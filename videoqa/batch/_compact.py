@@ -46,6 +46,7 @@ from videoqa.batch._writer import (
     live_files,
     logger,
     read_markers,
+    scan_tolerant,
     staging_dir,
     table_dir,
     winners,
@@ -233,24 +234,21 @@ def _unchanged(files: dict[str, list[str]]) -> bool:
 
 
 def _checked(fs: Any, paths: list[str], table: str, damaged: dict[str, str]) -> list[str]:
-    """``paths`` without damaged files (added to ``damaged``); a file that is not ours is an error."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """``paths`` without damaged files (added to ``damaged``); a file that is not ours is an error.
 
-    good = []
-    for path in paths:
-        try:
-            with fs.open(path, "rb") as f:
-                names = pq.ParquetFile(f).schema_arrow.names
-        except pa.ArrowInvalid as error:
-            damaged[path] = f"{type(error).__name__}: {error}"
-            continue
-        if "item_key" not in names:
-            raise CompactionError(
-                f"{path} is not a videoqa {table} table (it has no item_key column); nothing was "
-                "changed. Move it out of the output folder and run videoqa compact again."
-            )
-        good.append(path)
+    One multi-threaded scan of the ``item_key`` column (files are opened one by one only when one is
+    damaged); a file without that column reads as nulls there, which names it.
+    """
+    import pyarrow.compute as pc
+
+    arrow, good = scan_tolerant(fs, paths, table, ["item_key"], damaged=damaged)
+    foreign = arrow.filter(pc.is_null(arrow.column("item_key")))
+    if foreign.num_rows:
+        path = good[foreign.column("_file")[0].as_py()]
+        raise CompactionError(
+            f"{path} is not a videoqa {table} table (it has no item_key column); nothing was "
+            "changed. Move it out of the output folder and run videoqa compact again."
+        )
     return good
 
 

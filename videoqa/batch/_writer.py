@@ -263,16 +263,22 @@ def scan_keys(
     paths = live_files(fs, root, table)
     if compacted_only:
         paths = [p for p in paths if posixpath.basename(p).startswith("compact-")]
+    return scan_tolerant(fs, paths, table, columns or ["item_key"], damaged=damaged)
+
+
+def scan_tolerant(
+    fs: Any, paths: list[str], table: str, names: list[str], *, damaged: dict[str, str] | None
+) -> tuple[Any, list[str]]:
+    """:func:`_scan`, leaving damaged files out (into ``damaged``, {path: problem}) when it is a dict."""
     import pyarrow as pa
 
-    names = columns or ["item_key"]
     try:
         return _scan(fs, paths, table, names)
     except pa.ArrowInvalid:
         if damaged is None:
             raise
     good = []
-    for path in paths:
+    for path in paths:  # the slow path, only when a file is damaged
         try:
             _scan(fs, [path], table, names)
         except pa.ArrowInvalid as error:
