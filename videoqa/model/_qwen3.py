@@ -19,10 +19,11 @@ The rest is the processor's and the model's own layout: the chat template's
 ``<|vision_start|><|video_pad|><|vision_end|>`` is replaced whole by the patches, so no outer pair
 encloses them (the reference layout; transformers 5.10.1-5.24.0 kept the outer pair, a regression
 fixed in 5.25.0: see :func:`videoqa.model._timestamps.expand_video_timestamps`); position ids
-(``get_rope_index``) place each temporal patch like an image, ``(s, s + i, s + j)`` from the position ``s`` where its tokens start, and the
-text after it resumes at ``s + max(h, w) / 2``; DeepStack features of the vision tower's
-intermediate layers are kept with the window (cacheable) and handed to the language model through
-``mm_encoder_outputs``, which adds them to the visual positions of its first layers.
+(``get_rope_index``) place each temporal patch like an image, ``(s, s + i, s + j)`` from the
+position ``s`` where its tokens start, and the text after it resumes at ``s + max(h, w) / 2``;
+DeepStack features of the vision tower's intermediate layers are kept with the window (cacheable)
+and handed to the language model through ``mm_encoder_outputs``, which adds them to the visual
+positions of its first layers.
 """
 
 from __future__ import annotations
