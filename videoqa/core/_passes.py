@@ -176,6 +176,7 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         config_hash=config_hash(run.session.model_id, settings, family=hash_family(run.session.model_id)),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
+        video_stream_index=run.info.stream_index,
         steps=steps,
         timings_seconds=timings,
     )
@@ -287,6 +288,7 @@ def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
         min_pixels=run.settings.min_pixels,
         max_pixels=run.settings.max_pixels,
         total_pixels=run.settings.total_pixels,
+        stream_index=run.info.stream_index,
     )
     return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
 

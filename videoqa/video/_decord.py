@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from videoqa.errors import DecodeError, DecodeTimeoutError, MissingExtraError
+from videoqa.errors import DecodeError, DecodeTimeoutError, MissingExtraError, UnsupportedVideoError
 from videoqa.video._source import open_source
 from videoqa.video._types import Clip, SamplingPlan
 
@@ -72,6 +72,12 @@ def _clips(
     from videoqa.video._probe import probe
 
     info = probe(source, storage_options=storage_options)  # typed errors for broken files
+    if plan.stream_index is not None and plan.stream_index != info.stream_index:
+        raise UnsupportedVideoError(
+            info.source,
+            f"decord reads only FFmpeg's best video stream ({info.stream_index}), not stream "
+            f"{plan.stream_index}; decode that stream with decode_backend='pyav'",
+        )
     with _local_copy(source, storage_options) as path:
         worker = _Worker(path, info.source, num_threads, timeout_seconds)
         try:
@@ -204,8 +210,10 @@ def _frame_times(path: str) -> tuple[list[float], float]:
     """True pts of every frame (from packets, no decoding) and where the last one ends."""
     import av
 
+    from videoqa.video._container import video_stream
+
     with av.open(path) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container, path)  # the stream decord reads: FFmpeg's best one
         tb = stream.time_base
         packets = [
             (float(p.pts * tb), float((p.duration or 0) * tb)) for p in container.demux(stream) if p.size

@@ -169,7 +169,7 @@ def decode_pyav(
         container = open_container(src)
         stack.callback(container.close)
         with media_errors(src.name, doing="decoding"):
-            stream = video_stream(container, src.name)
+            stream = video_stream(container, src.name, index=plan.stream_index)
             wants_segments = num_threads > 1 and threading != "frame"
             keyframes = _indexed_keyframes(container, stream) if wants_segments else []
             segments = wants_segments and (threading == "segment" or len(keyframes) >= 2)
@@ -180,7 +180,9 @@ def decode_pyav(
             reads: _Reader | SegmentedReads = reader
             if segments:
                 reads = SegmentedReads(
-                    reader, lambda: _open_reader(stack, source, storage_options, seek_policy), num_threads
+                    reader,
+                    lambda: _open_reader(stack, source, storage_options, seek_policy, stream.index),
+                    num_threads,
                 )
                 stack.callback(reads.close)
             for window in plan.windows:
@@ -201,12 +203,14 @@ def _open_reader(
     source: str | os.PathLike[str],
     storage_options: dict[str, Any] | None,
     seek_policy: SeekPolicy,
+    stream_index: int,
 ) -> _Reader:
-    """One more single-thread reader of ``source`` (its own container), closed with ``stack``."""
+    """One more single-thread reader of stream ``stream_index`` of ``source`` (its own container),
+    closed with ``stack``."""
     src = stack.enter_context(open_source(source, storage_options=storage_options))
     container = open_container(src)
     stack.callback(container.close)
-    stream = video_stream(container, src.name)
+    stream = video_stream(container, src.name, index=stream_index)
     reader = _Reader(container, stream, src.name, 1, seek_policy)
     stack.callback(reader.close)
     return reader
