@@ -347,6 +347,8 @@ class _Reader:
         current = self._current
         if current is not None and t < current.pts_seconds - _EPS:
             return current.pts_seconds != self._first_pts  # backwards, unless already at the start
+        if current is not None and self._exhausted and self._next is None:
+            return False  # decoded through to the end of the stream: nothing after the current frame
         if self._next is not None and t < self._next.pts_seconds - _EPS:
             return False  # the current frame is the one on screen
         if self.seek_policy == "never":
@@ -384,6 +386,11 @@ class _Reader:
         for _ in range(_MAX_RESEEKS):
             self._seek_raw(target)
             first = self._peek()
+            if first is None and not self._from_start:
+                # Nothing decodes from there to the end (a stream damaged to its end): look earlier
+                # for the last good frame, which then stands for every later target (stale).
+                target, backoff = t - backoff, backoff * 2
+                continue
             lands_after = first is not None and first.pts_seconds > t + _EPS
             if not lands_after or (self._first_pts is not None and first.pts_seconds <= self._first_pts):
                 return
