@@ -82,3 +82,19 @@ def test_the_session_answers_a_damaged_video(damaged_tail: Path) -> None:
     (usage,) = analysis.steps[0].windows
     assert (usage.num_frames, usage.stale_targets) == (60, 29)
     assert max(usage.pts_seconds) == GOOD_UNTIL
+
+
+def test_decord_reads_up_to_the_last_frame_it_can_decode(damaged_tail: Path) -> None:
+    pytest.importorskip("decord")
+    targets = [float(t) for t in range(60)]
+    (clip,) = videoqa.decode(damaged_tail, plan_of(window(targets)), backend="decord")
+    last = float(clip.pts_seconds[-1])
+    assert (
+        28.0 <= last <= GOOD_UNTIL
+    )  # decord's frame threads need packets after a frame: it may stop 1-2 early
+    good = [t for t in targets if t <= last]
+    assert clip.pts_seconds.tolist() == good + [last] * (60 - len(good))
+    assert clip.stale_targets == tuple(range(len(good), 60))
+    assert [read_frame_index(f) for f in clip.frames] == [round(t * 2) for t in good] + [round(last * 2)] * (
+        60 - len(good)
+    )
