@@ -8,6 +8,7 @@ waits; the test lists the listening sockets of its whole process tree, or kills 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -54,6 +55,43 @@ DRIVER = textwrap.dedent(
 )
 
 
+JOB = textwrap.dedent(
+    """
+    import json, sys, threading, time
+    from pathlib import Path
+    import psutil
+    from tests.batch_util import write_good_videos, write_questions
+    from videoqa.batch import JobConfig, run_job
+
+    tmp = Path(sys.argv[1])
+    config = JobConfig(videos=str(write_good_videos(tmp / "videos")),
+                       questions=str(write_questions(tmp / "questions.jsonl")),
+                       output=str(tmp / "out"), model="builtin:scripted", decode_workers=1,
+                       local_num_cpus=2, local_object_store_bytes=200 * 1024**2)
+    me, seen, done = psutil.Process(), set(), threading.Event()
+
+    def poll():  # the listening sockets of this process and all its descendants, while the job runs
+        while not done.is_set():
+            for proc in [me, *me.children(recursive=True)]:
+                try:
+                    listening = [c.laddr for c in proc.net_connections(kind="inet") if c.status == "LISTEN"]
+                    seen.update((a.ip, a.port, proc.name()) for a in listening)
+                except psutil.Error:
+                    pass
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        summary = run_job(config)
+    finally:
+        done.set()
+        poller.join()
+    print(json.dumps({"answers": summary.answers, "listeners": sorted(seen)}))
+    """
+)
+
+
 def _start_driver(tmp_path: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("RAY_ADDRESS", None)  # a local run, not a cluster's job
@@ -78,18 +116,6 @@ def _tree(pid: int) -> list:
     return [root, *root.children(recursive=True)]
 
 
-def _listeners(procs: list) -> list[tuple[str, int, str]]:
-    found = []
-    for proc in procs:
-        try:
-            conns = proc.net_connections(kind="inet")
-            name = proc.name()
-        except psutil.Error:
-            continue
-        found += [(c.laddr.ip, c.laddr.port, name) for c in conns if c.status == psutil.CONN_LISTEN]
-    return found
-
-
 def _alive(proc) -> bool:
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
@@ -105,22 +131,29 @@ def _cleanup(procs: list) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
-def test_local_ray_listens_on_loopback_only(tmp_path: Path) -> None:
-    driver = _start_driver(tmp_path)
-    procs = _tree(driver.pid)
-    try:
-        listeners = _listeners(procs)
-        names = {name for _, _, name in listeners}
-        # GCS, raylet (node manager + object manager), workers, the two agents, the metrics servers
-        assert len(listeners) >= 8, listeners
-        assert {"gcs_server", "raylet"} <= names, names
-        exposed = [entry for entry in listeners if not is_loopback(entry[0])]
-        assert exposed == [], f"listening beyond loopback: {exposed}"
-        driver.communicate("\n", timeout=120)
-        assert driver.returncode == 0
-    finally:
-        _cleanup(procs)
+@pytest.mark.timeout(300)
+def test_a_local_job_listens_on_loopback_only(tmp_path: Path) -> None:
+    """``run_job`` without an address, in its own process: every listener seen while the job ran."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("RAY_ADDRESS", None)  # a local run, not a cluster's job
+    done = subprocess.run(
+        [sys.executable, "-c", JOB, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=280,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["answers"] == 5
+    listeners = [tuple(entry) for entry in result["listeners"]]
+    names = {name for _, _, name in listeners}
+    # GCS, raylet (node manager + object manager), workers, the two agents, the metrics servers
+    assert len(listeners) >= 8, listeners
+    assert {"gcs_server", "raylet", "ray::DashboardAgent", "ray::RuntimeEnvAgent"} <= names, names
+    exposed = [entry for entry in listeners if not is_loopback(entry[0])]
+    assert exposed == [], f"listening beyond loopback: {exposed}"
 
 
 @pytest.mark.slow

@@ -232,3 +232,36 @@ def test_cache_keys_name_the_stream_unless_it_is_stream_0(two_streams: Path) -> 
     tags = [_decoder_tag(Settings(), dataclasses.replace(plan, stream_index=i)) for i in (None, 0, 1)]
     assert tags == ["pyav", "pyav", "pyav:stream1"]  # stream 0: the keys of every entry written before
     assert _decoder_tag(Settings(decode_backend="decord"), plan) == "decord:stream1"
+
+
+class _FakeStream:
+    def __init__(self, index: int, disposition: int, bit_rate: int):
+        import av
+
+        self.index, self.disposition = index, av.stream.Disposition(disposition)
+        self.codec_context = type("Codec", (), {"bit_rate": bit_rate})()
+
+
+class _FakeStreams:
+    def __init__(self, video: list, best: object):
+        self.video, self._best = video, best
+
+    def best(self, kind: str) -> object:
+        return self._best
+
+
+def test_when_ffmpegs_pick_is_cover_art_the_same_rule_runs_over_the_videos() -> None:
+    from videoqa.video._container import video_stream
+
+    default, pic, impaired = 1, 1024, 128  # AV_DISPOSITION_DEFAULT, _ATTACHED_PIC, _HEARING_IMPAIRED
+    cover = _FakeStream(0, default | pic, 10**9)
+    plain = _FakeStream(1, 0, 900)
+    chosen = _FakeStream(2, default, 500)  # default disposition beats a higher bit rate
+    rich = _FakeStream(3, 0, 800)
+    flagged = _FakeStream(4, default | impaired, 10**6)
+    container = type("C", (), {"streams": _FakeStreams([cover, plain, chosen, rich, flagged], cover)})()
+    assert video_stream(container, "f").index == 2
+    container.streams = _FakeStreams([cover, plain, rich], cover)
+    assert video_stream(container, "f").index == 1  # equal disposition: the higher bit rate
+    container.streams = _FakeStreams([cover, _FakeStream(1, 0, 800), rich], cover)
+    assert video_stream(container, "f").index == 1  # equals: the first

@@ -96,7 +96,8 @@ def video_stream(
     FFmpeg's rule (``av_find_best_stream``, as ffmpeg, ffprobe's default, torchcodec and decord use it):
     the stream with the default disposition and no hearing/visual-impaired flag, then the one with
     more probe frames (up to 5), then the higher bit rate; the first of equals. Cover art
-    (``attached_pic``) is never a video: when FFmpeg's pick is one, the same rule runs over the others.
+    (``attached_pic``) is never a video: when FFmpeg's pick is one, the rule runs over the others
+    (disposition, then bit rate: PyAV does not expose the probe frame counts).
     """
     import av
 
