@@ -136,6 +136,9 @@ class Analysis(_Model):
     strategy: Literal["single", "coarse_to_fine"]
     video_duration_seconds: float
     video_start_seconds: float = 0.0
+    video_stream_index: int = Field(
+        default=0, description="Index in the file of the video stream read (FFmpeg's best one unless set)."
+    )
     steps: list[Step]
     settings: Settings | None = Field(
         default=None,

@@ -191,6 +191,11 @@ class WindowRow(RowIdentity):
         "which reads time from <t seconds> text)."
     )
     cached: bool = Field(description="True when the vision features came from the visual cache.")
+    stream_index: int = Field(
+        default=0,
+        description="Index in the file of the video stream the frames came from (FFmpeg's best video "
+        "stream unless the video_stream setting names one).",
+    )
     stale_targets: int = Field(
         default=0,
         description="Target instants whose frame is far from them (a damaged stretch, or past the end "
@@ -361,6 +366,7 @@ def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
             step=step.name,
             step_index=i,
             window_index=w.index,
+            stream_index=analysis.video_stream_index,
             **w.model_dump(exclude={"index"}),
         )
         for i, step in enumerate(analysis.steps)

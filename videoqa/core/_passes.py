@@ -171,6 +171,7 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         config_hash=model_config_hash(run.session.model_id, settings),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
+        video_stream_index=run.info.stream_index,
         steps=steps,
         timings_seconds=timings,
     )
@@ -288,6 +289,7 @@ def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
         min_pixels=run.settings.min_pixels,
         max_pixels=run.settings.max_pixels,
         total_pixels=run.settings.total_pixels,
+        stream_index=run.info.stream_index,
     )
     return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
 

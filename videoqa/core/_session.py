@@ -163,7 +163,9 @@ class Session:
         runner = self if strategy is None else _StrategyOverride(self, self._with_strategy(strategy))
         if info is None:
             with timer("probe"):
-                info = media.probe(source, storage_options=self.storage_options)
+                info = media.probe(
+                    source, storage_options=self.storage_options, stream_index=self.settings.video_stream
+                )
         return run_questions(runner, source, info, questions, clips, timer, started)
 
     # ------------------------------------------------------------------ internals used by the runner
@@ -210,7 +212,9 @@ class Session:
             video_fp = video_fingerprint(source, storage_options=self.storage_options)
             model_fp = self.model.fingerprint()
             for i, window in enumerate(plan.windows):
-                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.settings.decode_backend)
+                keys[i] = self.cache.key(
+                    video_fp, window, model_fp, decoder=_decoder_tag(self.settings, plan)
+                )
                 hit = self.cache.get(keys[i], window)
                 results[i] = Encoded(hit, cached=True) if hit is not None else None
         return results, keys
@@ -382,3 +386,10 @@ def analyze(
     return session.analyze(
         video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
     )
+
+
+def _decoder_tag(settings: Settings, plan: SamplingPlan) -> str:
+    """The decoder part of a cache key: the backend, and the video stream when not the file's first
+    (stream 0 keeps the keys written before streams were chosen, which were all of stream 0)."""
+    stream = plan.stream_index or 0
+    return settings.decode_backend if stream == 0 else f"{settings.decode_backend}:stream{stream}"

@@ -125,6 +125,9 @@ class Settings(BaseModel):
         DEFAULT_PROMPT_STYLE, "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
     )
     decode_backend: Backend = _field(DEFAULT_BACKEND, "decode", "Decoder of the frames: pyav or decord.")
+    video_stream: int | None = _field(
+        None, "decode", "Index of the video stream to read; None: the one FFmpeg picks (av_find_best_stream)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -142,6 +145,8 @@ class Settings(BaseModel):
         if not self.fine_padding_seconds >= 0:
             raise ValueError(f"fine_padding_seconds must be >= 0 seconds, got {self.fine_padding_seconds!r}")
         int_at_least("max_candidates", self.max_candidates, 1)
+        if self.video_stream is not None:
+            int_at_least("video_stream", self.video_stream, 0)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
         if given and not self.do_sample:
@@ -196,13 +201,17 @@ class Settings(BaseModel):
     @classmethod
     def from_columns(cls, row: dict[str, Any]) -> Settings:
         """The settings of a row (other columns are ignored)."""
-        return cls(**{name: row[cls.column(name)] for name in cls.model_fields})
+        return cls(**{name: row[cls.column(name)] for name in cls.model_fields if cls.column(name) in row})
 
 
 def digest(payload: Any) -> str:
     """16 hex chars of the SHA-256 of ``payload`` as canonical JSON."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+_HASHED_WHEN_SET = ("video_stream",)
+"""Settings added after v1 whose default (None) leaves the hash as it was."""
 
 
 def config_hash(model_id: str, settings: Settings, *, family: str | None = None) -> str:
@@ -215,7 +224,11 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
     family but Qwen2/2.5-VL, whose hashes stay what they were). Callers with a model string use
     :func:`model_config_hash`.
     """
-    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
+    dumped = settings.model_dump()
+    for name in _HASHED_WHEN_SET:  # added later: out of the hash at their default, so hashes stay
+        if dumped[name] is None:
+            del dumped[name]
+    payload: dict[str, Any] = {"model_id": model_id, "settings": dumped}
     if family is not None and family_named(family).in_config_hash:
         payload["model_family"] = family
     return digest(payload)
