@@ -258,7 +258,9 @@ class TableRows(BaseModel):
 
 def question_hash(question: Question) -> str:
     """16 hex chars naming a question's content, so editing a question's text re-runs it."""
-    return digest(question.model_dump(exclude={"question_id"}))
+    # occurrences (added later) joins the hash only when not its default: existing questions keep theirs
+    exclude = {"question_id"} | ({"occurrences"} if question.occurrences == "first" else set())
+    return digest(question.model_dump(exclude=exclude))
 
 
 def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:

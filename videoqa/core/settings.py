@@ -99,6 +99,12 @@ class Settings(BaseModel):
         3.0, "search", "Padding around each coarse candidate before the fine pass, seconds."
     )
     max_candidates: int = _field(4, "search", "Most candidate regions the fine pass re-reads.")
+    search_budget: float = _field(
+        0.5,
+        "search",
+        "Grounding's fine search: most fine-pass visual tokens per question, as a fraction of the coarse "
+        "pass's (0: today's single fine look per candidate, no check).",
+    )
     min_single_fps: float = _field(
         0.5, "search", "strategy='auto' goes coarse_to_fine when one window would be sampled below this."
     )
@@ -138,6 +144,10 @@ class Settings(BaseModel):
             positive_real(name, getattr(self, name))
         if not self.fine_padding_seconds >= 0:
             raise ValueError(f"fine_padding_seconds must be >= 0 seconds, got {self.fine_padding_seconds!r}")
+        if not self.search_budget >= 0:
+            raise ValueError(
+                f"search_budget must be >= 0 (a fraction of the coarse tokens), got {self.search_budget!r}"
+            )
         int_at_least("max_candidates", self.max_candidates, 1)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
@@ -200,6 +210,10 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
+_LATER_FIELDS = {"search_budget": 0.5}
+"""Settings added after the hash was published, with their defaults: a setting at its default is left
+out of the hash, so every existing default configuration keeps its hash (and ``--resume``)."""
+
 _UNHASHED_FAMILIES = (None, "qwen2.5-vl", "qwen2-vl")
 """Families that predate the family in the hash: leaving them out keeps their hashes (and --resume)."""
 
@@ -212,7 +226,11 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
     ``videoqa.model._families.hash_family``: a local checkpoint's family, which its path does not
     name) joins the hash for families added after Qwen2/2.5-VL, whose hashes stay what they were.
     """
-    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
+    values = settings.model_dump()
+    for name, default in _LATER_FIELDS.items():
+        if values[name] == default:
+            del values[name]
+    payload: dict[str, Any] = {"model_id": model_id, "settings": values}
     if family not in _UNHASHED_FAMILIES:
         payload["model_family"] = family
     return digest(payload)
