@@ -29,7 +29,8 @@ Search, per question (:class:`GroundingSearch`, pure bookkeeping; the rounds run
    coarse window (widened by ``u``), one window per lead and round, until one shows the event.
 4. **Refine**: a confirmed span within one temporal patch plus one frame of an edge of its
    window (and that edge is not the video's) is looked at again through a window extended past
-   that edge (half a scan window) and ``u`` on the other side; at most twice per lead. A refine
+   that edge (half a scan window) and ``u`` on the other side; at most twice per lead. Scan and
+   refine windows are widened to whole temporal patches at ``fine_fps`` (1 s at 2 fps). A refine
    look that finds
    nothing keeps the span it was refining.
 
@@ -41,6 +42,7 @@ first look when that is larger). Every look is recorded with the reason it was k
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -143,9 +145,11 @@ class GroundingSearch:
         *,
         plan: Callable[[tuple[float, float]], Window],
         budget_tokens: float,
+        grid_seconds: float,
         occurrences: Occurrences = "first",
     ) -> None:
         self.info = info
+        self.grid_seconds = grid_seconds
         self.plan = plan
         self.budget_tokens = budget_tokens
         self.occurrences = occurrences
@@ -168,7 +172,7 @@ class GroundingSearch:
                 if s.done:
                     continue
                 if s.span is not None:
-                    proposals.append((i, "refine", self._refine_region(s)))
+                    proposals.append((i, "refine", self._snap(self._refine_region(s))))
                 elif self.occurrences == "all" or not self._confirmed_any():
                     region = self._scan_region(s)
                     if region is None:
@@ -177,7 +181,7 @@ class GroundingSearch:
                             f"lead {i}: scanned its whole bound {_fmt(s.lead.bound)}; not found"
                         )
                         continue
-                    proposals.append((i, "scan", region))
+                    proposals.append((i, "scan", self._snap(region)))
                     if self.occurrences == "first":
                         break  # one lead at a time: the earliest unconfirmed one
                 else:
@@ -220,8 +224,9 @@ class GroundingSearch:
             s.refines += 1
             s.edges = edges
             names = " and ".join(("start", "end")[e] for e in edges)
+            verb = "touch" if len(edges) == 2 else "touches"
             look.note = (
-                f"lead {look.lead}: found {_fmt_span(span)}; its {names} touches the window edge: refine"
+                f"lead {look.lead}: found {_fmt_span(span)}; its {names} {verb} the window edge: refine"
             )
         else:
             s.done = True
@@ -249,6 +254,14 @@ class GroundingSearch:
                 and span.start_seconds - w.start_seconds <= tolerance
             )
         return w.end_seconds < self.info.end_seconds - 1e-6 and w.end_seconds - span.end_seconds <= tolerance
+
+    def _snap(self, region: tuple[float, float]) -> tuple[float, float]:
+        """``region`` widened to whole multiples of ``grid_seconds`` (one temporal patch at
+        ``fine_fps``), so the fine rate stays exact and instants fall on the grid; clamped."""
+        g = self.grid_seconds
+        a = math.floor(region[0] / g + 1e-9) * g
+        b = math.ceil(region[1] / g - 1e-9) * g
+        return (max(self.info.start_seconds, a), min(self.info.end_seconds, b))
 
     def _step_seconds(self, s: _LeadState) -> float:
         first = s.lead.first[1] - s.lead.first[0]

@@ -60,6 +60,7 @@ def run_searches(
             info,
             plan=plan,
             budget_tokens=settings.search_budget * coarse_tokens,
+            grid_seconds=2.0 / settings.fine_fps,  # a temporal patch: 2 frames in every family here
             occurrences=q.occurrences,
         )
         for q, spans in zip(questions, found, strict=True)
