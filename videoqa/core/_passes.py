@@ -199,6 +199,13 @@ class _Run:
         return self.session.sampling
 
 
+def stage(session: Any, label: str) -> None:
+    """Name the pass whose windows come next on the session's progress bars (if it has any)."""
+    progress = getattr(session, "progress", None)
+    if progress is not None:
+        progress.stage(label)
+
+
 def sampling_profile(model: Any) -> SamplingProfile:
     """The sampling needs of ``model``'s family (Qwen2.5-VL's for a model that states none)."""
     return getattr(model, "sampling", QWEN2_SAMPLING)
@@ -217,6 +224,7 @@ def run_questions(
     with timer("plan"):
         first_pass = first_pass_plan(info, session.settings, session.sampling)
     run = _Run(session, source, info, first_pass.strategy, timer, started)
+    stage(session, "single pass" if first_pass.strategy == "single" else "coarse pass")
     first = session.encode_plan(source, first_pass.plan, timer, clips)
     if first_pass.strategy == "single":
         return _run_single(run, questions, first)
@@ -315,6 +323,7 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
                 s.fine_windows = list(
                     fine_plan(run.info, [c.region for c in s.candidates], run.settings, run.profile).windows
                 )
+    stage(session, "fine pass")
     encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
     fallback = None
     needs_fallback = [

@@ -73,6 +73,8 @@ def run_searches(
         if not looks:
             break
         round_index += 1
+        if progress is not None:
+            progress.stage(f"search round {round_index}")
         encoded = encode([look.window for _, look in looks])
         requests = [
             GenerationRequest(
