@@ -171,7 +171,8 @@ class WindowRow(RowIdentity):
     """One window the model saw while answering: exactly what was sampled and how it was timed."""
 
     step: str = Field(
-        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine' or 'fallback_single'."
+        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' (later rounds "
+        "of the grounding search) or 'fallback_single'."
     )
     step_index: int = Field(description="Position of the pass within the answer (0-based).")
     window_index: int = Field(description="Index of the window in its pass's sampling plan.")
