@@ -190,3 +190,21 @@ def test_later_questions_reuse_the_coarse_and_search_windows_from_the_cache(tmp_
     assert _regions(green)[-1] == ("search", 211.0, 243.0)
     assert green.spans == [Span(start_seconds=220.0, end_seconds=229.5)]
     assert all(w.cached for w in green.windows) and model.encode_calls == 0
+
+
+def test_unreadable_fine_answers_keep_the_coarse_span_and_say_why():
+    class Unreadable(CoarseScript):
+        def generate(self, requests, *, max_new_tokens, options=None):
+            out = super().generate(requests, max_new_tokens=max_new_tokens, options=options)
+            fine = [r.features[0].window.sampled_fps >= 1 for r in requests]
+            return [dataclasses.replace(g, text="No.") if f else g for g, f in zip(out, fine, strict=True)]
+
+    a = Session(Unreadable(WRONG), search_budget=10.0, **SEARCH).analyze(_video(), RED, task="grounding")
+    assert min(r[1] for r in _regions(a)) == 194.0 and max(r[2] for r in _regions(a)) == 300.0
+    assert "lead 0: scanned its whole bound 194.0-300.0 s; not found" in [n for s in a.steps for n in s.notes]
+    # as with one fine look: the coarse span stands, flagged by parse_error
+    assert (a.spans, a.outcome) == ([Span(start_seconds=240.0, end_seconds=244.0)], "answered")
+    assert a.parse_error == (
+        "the fine search did not confirm any of 1 coarse lead(s) (no fine look gave a readable span); "
+        "these spans are the coarse pass's"
+    )

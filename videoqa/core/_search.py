@@ -157,6 +157,10 @@ class GroundingSearch:
         self.looks: list[Look] = []
         self.notes: list[str] = []
         self.spent_tokens = 0
+        self.dropped = 0
+        """Looks not taken because they did not fit the budget."""
+        self.said_absent = 0
+        """Looks the model answered with "does not occur" (not an unreadable answer)."""
         self._round = 0
 
     # ------------------------------------------------------------------ rounds
@@ -191,6 +195,7 @@ class GroundingSearch:
             window = self.plan(region)
             if self.looks and self.spent_tokens + window.visual_tokens > self.budget_tokens:
                 self.leads[i].done = True
+                self.dropped += 1
                 self.notes.append(
                     f"lead {i}: {kind} look {_fmt(region)} dropped: {window.visual_tokens} tokens over "
                     f"the budget ({self.spent_tokens} of {self.budget_tokens:.0f} spent)"
@@ -206,16 +211,19 @@ class GroundingSearch:
             )
         return looks
 
-    def observe(self, look: Look, text: str, spans: Sequence[Span]) -> None:
-        """What the model said on ``look`` (``spans`` absolute, clamped to the window)."""
+    def observe(self, look: Look, text: str, spans: Sequence[Span], *, absent: bool = True) -> None:
+        """What the model said on ``look`` (``spans`` absolute, clamped to the window; ``absent``:
+        the answer said the event does not occur, rather than being unreadable)."""
         look.text, look.spans = text, list(spans)
         s = self.leads[look.lead]
         if not spans:
+            self.said_absent += absent
             if look.kind == "refine":
                 s.done = True
                 look.note = f"lead {look.lead}: refine look found nothing; kept {_fmt_span(s.span)}"
             else:
-                look.note = f"lead {look.lead}: {look.kind} look {_fmt(look.region)}: no event; search on"
+                said = "no event" if absent else "no readable span"
+                look.note = f"lead {look.lead}: {look.kind} look {_fmt(look.region)}: {said}; search on"
             return
         span = spans[0]  # a refine look sees the whole event: its span replaces the one it refines
         s.span = span

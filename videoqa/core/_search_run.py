@@ -90,7 +90,7 @@ def run_searches(
             parsed = parse_spans(generation.text)
             seen = (w.start_seconds, w.end_seconds)
             spans = map_spans(parsed.spans, origin_seconds=seen[0], info=info, keep_labels=False, within=seen)
-            searches[i].observe(look, generation.text, spans)
+            searches[i].observe(look, generation.text, spans, absent=parsed.absent)
             by_question.setdefault(i, []).append((look, encoded[window_fingerprint(w)], generation))
         for i, items in by_question.items():
             step = run.session.make_step(
@@ -111,12 +111,16 @@ def _result(search: GroundingSearch, steps: list[Step]) -> SearchResult:
     found = search.found
     if not found:
         leads = [s.lead for s in search.leads]
-        dropped = any("budget" in n for n in search.notes)
-        if dropped or not search.looks:
+        if search.dropped or not search.said_absent:
             spans = [Span(start_seconds=lead.coarse[0], end_seconds=lead.coarse[1]) for lead in leads]
+            why = (
+                f"within its budget ({search.spent_tokens} visual tokens)"
+                if search.dropped
+                else "(no fine look gave a readable span)"
+            )
             error = (
-                f"the fine search did not confirm any of {len(leads)} coarse lead(s) within its budget "
-                f"({search.spent_tokens} visual tokens); these spans are the coarse pass's"
+                f"the fine search did not confirm any of {len(leads)} coarse lead(s) {why}; "
+                "these spans are the coarse pass's"
             )
             return SearchResult(steps, spans, search.looks[0].text if search.looks else "", error, False)
         raw = search.looks[0].text or ""
