@@ -129,8 +129,8 @@ def _timed(model, requests, max_new_tokens: int, *, reuse: bool | str, repeat: i
     """Median seconds of ``generate``: ``reuse`` False (plain), True (the runner decides) or "forced"."""
     from videoqa.model._prefix import ReuseCost
 
-    original = model.settings
-    model.settings = dataclasses.replace(original, prefix_reuse=bool(reuse))
+    original = model.load_options
+    model.load_options = dataclasses.replace(original, prefix_reuse=bool(reuse))
     if reuse == "forced":
         model.reuse_cost = ReuseCost(copy_per_token=0.0, step_tokens=0.0)
     try:
@@ -141,7 +141,7 @@ def _timed(model, requests, max_new_tokens: int, *, reuse: bool | str, repeat: i
             times.append(time.perf_counter() - start)
         return statistics.median(times), result
     finally:
-        model.settings = original
+        model.load_options = original
         model.__dict__.pop("reuse_cost", None)
 
 

@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 
 class BatchedGeneration:
-    """Mixin of the Qwen runner; expects ``model``, ``tokenizer``, ``settings``, ``model_id``,
+    """Mixin of the Qwen runner; expects ``model``, ``tokenizer``, ``load_options``, ``model_id``,
     ``pad_token_id``, ``video_token_id``, ``_build_row``, ``embed`` and ``visual_inputs`` from the runner."""
 
     _oom_budget: int | None = None  # lowered after an out-of-memory split
@@ -65,7 +65,7 @@ class BatchedGeneration:
         rest = [i for i in range(len(rows)) if i not in results]
         batches = _batching.plan_batches(
             [len(rows[i].ids) for i in rest],
-            max_requests=self.settings.requests_per_batch,
+            max_requests=self.load_options.requests_per_batch,
             max_padded_tokens=self.token_budget(),
         )
         for batch in batches:
@@ -76,7 +76,7 @@ class BatchedGeneration:
 
     def _prefix_groups(self, rows: Sequence[_Row], *, max_new_tokens: int) -> list[_prefix.PrefixGroup]:
         """Groups whose shared prefix is worth prefilling once (:func:`videoqa.model._prefix.reuse_pays`)."""
-        if not self.settings.prefix_reuse:
+        if not self.load_options.prefix_reuse:
             return []
         groups = _prefix.prefix_groups(
             [row.ids for row in rows],
@@ -89,7 +89,7 @@ class BatchedGeneration:
     def _reuse_pays(self, rows: Sequence[_Row], group: _prefix.PrefixGroup, max_new_tokens: int) -> bool:
         lengths = [len(row.ids) for row in rows]
         calls = _batching.plan_batches(
-            lengths, max_requests=self.settings.requests_per_batch, max_padded_tokens=self.token_budget()
+            lengths, max_requests=self.load_options.requests_per_batch, max_padded_tokens=self.token_budget()
         )
         pays = _prefix.reuse_pays(
             shared_tokens=group.prefix_tokens,
@@ -144,12 +144,12 @@ class BatchedGeneration:
     def token_budget(self) -> int | None:
         """Padded prompt tokens per call: the smallest of the setting, what free GPU memory holds
         and what the last out-of-memory split left; ``None`` (no limit) on the CPU without a setting."""
-        limits = [self.settings.max_batch_tokens, self._oom_budget]
-        if self.settings.device.startswith("cuda"):
+        limits = [self.load_options.max_batch_tokens, self._oom_budget]
+        if self.load_options.device.startswith("cuda"):
             import torch
 
             per_token = _batching.bytes_per_prompt_token(
-                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.settings.dtype)).bits // 8
+                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.load_options.dtype)).bits // 8
             )
             free = torch.cuda.mem_get_info(self.model.get_input_embeddings().weight.device)[0]
             limits.append(_batching.token_budget(free, per_token_bytes=per_token))
