@@ -179,12 +179,12 @@ def test_the_coarse_pass_of_several_questions_shares_each_windows_prefix(tiny_qw
 def test_reuse_pays_only_when_the_saved_prefill_outweighs_the_copies_and_the_extra_calls():
     # Long shared video, few short questions: one prefill instead of four pays (benchmarks/prefix.py).
     assert reuse_pays(shared_tokens=4096, unshared_tokens=[12, 9, 15, 11], batched_calls=1, max_new_tokens=16)
-    # plain 4 x (4096 + 15) = 16,444 > reuse 4,096 + 47 + 4 x 4,096 x 0.05 + 3 x 16 x 200 = 14,562.4
-    assert ReuseCost(copy_per_token=0.05, step_tokens=200.0) == REUSE_COST
+    # plain 4 x (4096 + 15) = 16,444 > reuse 4,096 + 47 + 4 x 4,096 x 0.05 + 3 x 16 x 30 = 6,402.2
+    assert ReuseCost(copy_per_token=0.05, step_tokens=30.0) == REUSE_COST
     # The tiny grounder's short prompts: 200 questions, 150 shared tokens; each extra call costs more.
     assert not reuse_pays(shared_tokens=150, unshared_tokens=[12] * 200, batched_calls=25, max_new_tokens=24)
-    # 8 questions on a 1,000-token prefix: 8,160 plain < 1,000 + 160 + 400 + 7 x 16 x 200 = 23,960.
-    assert not reuse_pays(shared_tokens=1000, unshared_tokens=[20] * 8, batched_calls=1, max_new_tokens=16)
+    # 8 questions on a 300-token prefix: 2,560 plain < 300 + 160 + 120 + 7 x 16 x 30 = 3,940.
+    assert not reuse_pays(shared_tokens=300, unshared_tokens=[20] * 8, batched_calls=1, max_new_tokens=16)
     # Each request alone anyway (no extra calls): only the copies count against it.
     assert reuse_pays(shared_tokens=100, unshared_tokens=[1, 1], batched_calls=2, max_new_tokens=16)
     # One request, or nothing shared: nothing to reuse.
@@ -216,8 +216,11 @@ def test_a_call_where_reuse_does_not_pay_is_prefilled_in_batches_with_the_same_a
 ):
     m = tiny_qwen25
     features = m.encode(make_clip(8, 1.0, height=56, width=84, start=30.0, seed=11))
-    requests = [GenerationRequest(features=(features,), prompt=p) for p in _prompts()]
-    assert m.reuse_cost == REUSE_COST  # 24 visual tokens: far too short a prefix for reuse to pay
+    words = ["Colour?", "Shape?", "Size?", "Where?", "When?", "Moving?", "Why?", "Which?"]
+    requests = [GenerationRequest(features=(features,), prompt=w) for w in words]
+    # Short questions of one length share one batched call; a call each (reuse) costs more decoding
+    # than the 24 visual tokens' prefill it would save.
+    assert m.reuse_cost == REUSE_COST
     plain = m.generate(requests, max_new_tokens=10)
     assert [g.cached_prefix_tokens for g in plain] == [0] * len(requests)
     monkeypatch.setattr(m, "reuse_cost", ALWAYS)

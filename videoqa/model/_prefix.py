@@ -41,13 +41,18 @@ class ReuseCost:
 
     Reuse prefills the shared prefix once instead of once per request, but copies the prefix's
     key/value cache for every request and generates each request on its own (its own decoding loop)
-    instead of in the batched calls a plain prefill uses. Measured by ``benchmarks/prefix.py`` (it
-    prints both constants on the machine it runs on).
+    instead of in the batched calls a plain prefill uses. From the CPU measurements of
+    ``benchmarks/prefix.py`` (benchmarks/README.md): on the widened tiny Qwen2.5-VL, four questions
+    on 4,096 shared tokens took 3.17 s per question plain and 1.00 s with reuse, so an extra call's
+    16 decoding steps cost about what 290 prefilled tokens cost (18 per step); on the tiny grounder,
+    200 questions on 114 shared tokens took 3.2 s plain and 5.9 s with reuse, which any step cost
+    above 7 tokens predicts. 30 sits between (a 7B decoding step on a GPU, memory bound, costs
+    more prefilled tokens still, so there reuse pays even more readily than modelled).
     """
 
     copy_per_token: float = 0.05
     """Copying one cached token's key/values, relative to prefilling that token."""
-    step_tokens: float = 200.0
+    step_tokens: float = 30.0
     """One decoding step of one extra ``generate`` call, in tokens prefilled in the same time."""
 
 
