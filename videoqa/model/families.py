@@ -166,7 +166,7 @@ class BuiltinModel:
 
 def tiny(kind: str) -> BuiltinModel:
     """``builtin:tiny-<kind>``: a random-weight checkpoint built by the recipe ``kind`` of ``_tiny``."""
-    return BuiltinModel(f"builtin:tiny-{kind}", "videoqa.model._tiny:load_tiny", CHECKPOINT_OPTIONS)
+    return BuiltinModel(f"builtin:tiny-{kind}", "videoqa.model._loaders:load_tiny", CHECKPOINT_OPTIONS)
 
 
 def scripted(name: str) -> BuiltinModel:
@@ -231,7 +231,7 @@ _BUILT_IN = (
             scripted("builtin:scripted"),
             tiny("qwen2.5-vl"),
             BuiltinModel(
-                GROUNDER_MODEL, "videoqa.model._grounder:load_grounder", CHECKPOINT_OPTIONS, GROUNDER_SETTINGS
+                GROUNDER_MODEL, "videoqa.model._loaders:load_grounder", CHECKPOINT_OPTIONS, GROUNDER_SETTINGS
             ),
         ),
         in_config_hash=False,
