@@ -32,9 +32,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from videoqa.analysis import Question, Span
+from videoqa.analysis import Question, ResolvedStrategy, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
@@ -57,8 +56,6 @@ __all__ = [
     "resolve_strategy",
     "single_plan",
 ]
-
-ResolvedStrategy = Literal["single", "coarse_to_fine"]
 
 
 def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Settings) -> ResolvedStrategy:
