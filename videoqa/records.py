@@ -95,6 +95,9 @@ class RowIdentity(SettingsColumns):  # type: ignore[misc,valid-type]
     config_hash: str = Field(description="Hash of the model id and every setting that changes answers.")
 
 
+_ANALYSIS = Analysis.model_fields
+
+
 class AnswerRow(RowIdentity):
     """One answered (video, question)."""
 
@@ -108,13 +111,10 @@ class AnswerRow(RowIdentity):
     choice: str | None = Field(
         default=None, description="Option letter for task='choice', None if none was read."
     )
-    parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
-    outcome: AnswerOutcome = Field(
-        default="answered",
-        description="answered; no_event (the model says the event does not occur: no span, not an "
-        "error); unparsed (no span or letter could be read, see parse_error).",
-    )
-    raw_text: str = Field(description="The model's final text, unedited.")
+    # declared once, by the Analysis the row flattens
+    parse_error: str | None = _ANALYSIS["parse_error"]
+    outcome: AnswerOutcome = _ANALYSIS["outcome"]
+    raw_text: str = _ANALYSIS["raw_text"]
 
     @model_validator(mode="before")
     @classmethod
