@@ -168,14 +168,15 @@ class SpanRow(RowIdentity):
 def _window_row() -> type[RowIdentity]:
     """:class:`~videoqa.analysis.WindowUsage`'s fields (``index`` as ``window_index``), its pass and identity.
 
-    Declared once, in ``WindowUsage``; a row always states ``cached``.
+    Declared once, in ``WindowUsage``; a row always states ``cached``, and adds the answer's
+    ``stream_index`` after it (the column order of the files written since).
     """
     fields: dict[str, Any] = {
         "step": (
             str,
             Field(
-                description="Strategy pass the window belongs to: 'single', 'coarse', 'fine' or "
-                "'fallback_single'."
+                description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' "
+                "(later rounds of the grounding search) or 'fallback_single'."
             ),
         ),
         "step_index": (int, Field(description="Position of the pass within the answer (0-based).")),
@@ -184,6 +185,15 @@ def _window_row() -> type[RowIdentity]:
         default = ... if name == "cached" else info.default
         column = "window_index" if name == "index" else name
         fields[column] = (info.annotation, Field(default=default, description=info.description))
+        if name == "cached":
+            fields["stream_index"] = (
+                int,
+                Field(
+                    default=0,
+                    description="Index in the file of the video stream the frames came from (FFmpeg's best "
+                    "video stream unless the video_stream setting names one).",
+                ),
+            )
     doc = "One window the model saw while answering: exactly what was sampled and how it was timed."
     return create_model("WindowRow", __base__=RowIdentity, __doc__=doc, **fields)
 
@@ -251,7 +261,9 @@ class TableRows(BaseModel):
 
 def question_hash(question: Question) -> str:
     """16 hex chars naming a question's content, so editing a question's text re-runs it."""
-    return digest(question.model_dump(exclude={"question_id"}))
+    # occurrences (added later) joins the hash only when not its default: existing questions keep theirs
+    exclude = {"question_id"} | ({"occurrences"} if question.occurrences == "first" else set())
+    return digest(question.model_dump(exclude=exclude))
 
 
 def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:
@@ -354,6 +366,7 @@ def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
             step=step.name,
             step_index=i,
             window_index=w.index,
+            stream_index=analysis.video_stream_index,
             **w.model_dump(exclude={"index"}),
         )
         for i, step in enumerate(analysis.steps)

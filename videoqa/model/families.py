@@ -129,8 +129,8 @@ class SamplingProfile:
         The one conversion of pixel budgets. Settings count pixels at Qwen2.5-VL's 28 x 28 per token:
         a budget equal to the Settings default becomes the family's own default (qwen-vl-utils'
         number at its token size, exactly); any other is the same token count at this family's token
-        size, ``value * (patch_factor / 28)**2`` (sizes rounded to whole pixels). ``plan_sampling``
-        takes the result as it is.
+        size, ``value * (patch_factor / 28)**2`` (sizes rounded to whole pixels). The planners pass the
+        result to ``plan_sampling(..., pixels_as_given=True)``, which takes it as it is.
         """
         given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
         reference, own = default_budgets(PATCH_FACTOR), self.default_pixels()
