@@ -171,7 +171,8 @@ class WindowRow(RowIdentity):
     """One window the model saw while answering: exactly what was sampled and how it was timed."""
 
     step: str = Field(
-        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine' or 'fallback_single'."
+        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' (later rounds "
+        "of the grounding search) or 'fallback_single'."
     )
     step_index: int = Field(description="Position of the pass within the answer (0-based).")
     window_index: int = Field(description="Index of the window in its pass's sampling plan.")
@@ -263,7 +264,9 @@ class TableRows(BaseModel):
 
 def question_hash(question: Question) -> str:
     """16 hex chars naming a question's content, so editing a question's text re-runs it."""
-    return digest(question.model_dump(exclude={"question_id"}))
+    # occurrences (added later) joins the hash only when not its default: existing questions keep theirs
+    exclude = {"question_id"} | ({"occurrences"} if question.occurrences == "first" else set())
+    return digest(question.model_dump(exclude=exclude))
 
 
 def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:
