@@ -106,9 +106,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from_args(args: argparse.Namespace) -> Any:
     from videoqa.core._flags import settings_from_args
-    from videoqa.eval._run import EvalConfig, eval_settings
+    from videoqa.eval._run import EvalConfig, start_settings
 
-    settings = settings_from_args(args, eval_settings(args.benchmark, args.prompt))
+    settings = settings_from_args(args, start_settings(args.benchmark, args.prompt, args.model))
     job = {k: getattr(args, k) for k in _JOB_FLAGS if getattr(args, k) is not None}
     return EvalConfig(
         benchmark=args.benchmark,

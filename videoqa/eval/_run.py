@@ -56,6 +56,12 @@ def eval_settings(benchmark: Benchmark, prompt: str, **overrides: Any) -> Settin
     return Settings(**{**EVAL_SETTINGS.model_dump(), **generation, **overrides})
 
 
+def start_settings(benchmark: Benchmark, prompt: str, model: str) -> Settings:
+    """What an evaluation of ``model`` starts from: :func:`eval_settings` with the fields the model is
+    declared with (``Settings.for_model``: ``builtin:tiny-grounder``'s budgets...)."""
+    return Settings.for_model(model, eval_settings(benchmark, prompt))
+
+
 class EvalConfig(BaseModel):
     """One evaluation run; ``videoqa eval`` and the ``pipelines/eval_*.py`` entry points build it."""
 
@@ -123,7 +129,7 @@ class EvalConfig(BaseModel):
     def resolved_settings(self) -> Settings:
         if self.settings is not None:
             return self.settings
-        return Settings.for_model(self.model, eval_settings(self.benchmark, self.prompt))
+        return start_settings(self.benchmark, self.prompt, self.model)
 
 
 @dataclass(frozen=True)
