@@ -14,8 +14,9 @@ Adding a family (as vLLM's model registry: declare it, nothing else learns its n
 
 1. Declare it: a ``ModelFamily(...)`` in :data:`_BUILT_IN` (a family shipped with videoqa), or
    :func:`register_family` from a module named in ``$VIDEOQA_MODEL_FAMILIES`` (comma-separated
-   module names, imported on the first look-up in every process, Ray workers included; for a family
-   kept outside the package, or in a test).
+   module names, imported on the first look-up in every process; for a family kept outside the
+   package, or in a test). Ray workers see it when it is set before Ray starts, or passed in the
+   job's ``runtime_env={"env_vars": ...}``.
 2. Its runner: a :class:`~videoqa.model.VideoLanguageModel` class taking
    ``(model_id, model, processor, load_options, source=...)`` (see ``videoqa.model._qwen.QwenModel``),
    or a scripted stand-in only (``runner=None`` and a :func:`scripted` built-in).
