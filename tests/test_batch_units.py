@@ -24,12 +24,18 @@ from videoqa.batch._inputs import (
     read_questions,
 )
 from videoqa.batch._job import plan_units
+from videoqa.batch._read import read_tables
 from videoqa.batch._resume import finished_item_keys
-from videoqa.batch._writer import read_table, write_unit
+from videoqa.batch._writer import write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, config_hash, failure_row
 
 EXT = (".mp4", ".mkv")
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]
 
 
 @pytest.fixture
@@ -292,7 +298,7 @@ def test_job_config_forbids_unknown_fields_and_hashes_answer_settings_only():
     with pytest.raises(ValidationError):
         JobConfig(videos="v", questions="q", output="o", replicaz=2)
     assert base.config_hash == config_hash("m", Settings())
-    resources = {"replicas": 8, "decode_workers": 16, "videos_per_call": 4}
+    resources = {"replicas": 8, "decode_workers": 16, "windows_per_call": 4}
     assert base.model_copy(update=resources).config_hash == base.config_hash
 
 
@@ -327,10 +333,10 @@ def test_job_config_reads_the_deprecated_names_of_older_files(tmp_path):
     assert sorted(str(w.message).split(" is now ")[0] for w in warned) == [
         "JobConfig.batch_size", "JobConfig.sampling (row column names)"
     ]  # fmt: skip
-    assert config.videos_per_call == 2
+    assert config.windows_per_call == 2
     assert config.settings == Settings(fps=0.5, strategy="single", max_new_tokens=32)
-    with pytest.raises(ValidationError, match="give videos_per_call only"), pytest.warns(DeprecationWarning):
-        JobConfig(videos="v", questions="q", output="o", batch_size=2, videos_per_call=3)
+    with pytest.raises(ValidationError, match="give windows_per_call only"), pytest.warns(DeprecationWarning):
+        JobConfig(videos="v", questions="q", output="o", batch_size=2, windows_per_call=3)
 
 
 def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():
@@ -605,8 +611,11 @@ def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen
     base = JobConfig(videos="v", questions="q", output="o", model=str(tiny_qwen25_path))
     knobs = base.model_copy(update={"max_batch_tokens": 4096, "prefix_reuse": False})
     session = build_session(knobs, num_gpus=0)
-    assert (session.model.settings.max_batch_tokens, session.model.settings.prefix_reuse) == (4096, False)
-    assert build_session(base, num_gpus=0).model.settings.prefix_reuse is True
+    assert (session.model.load_options.max_batch_tokens, session.model.load_options.prefix_reuse) == (
+        4096,
+        False,
+    )
+    assert build_session(base, num_gpus=0).model.load_options.prefix_reuse is True
     assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videoqa.core.settings import Settings, config_hash
+from videoqa.core.settings import Settings, model_config_hash
+from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
 
@@ -43,7 +44,7 @@ class JobConfig(BaseModel):
     )
     output: str = Field(description="Folder or bucket prefix for the answers/spans/windows/failures tables.")
     model: str = Field(
-        default="Qwen/Qwen2.5-VL-7B-Instruct",
+        default=DEFAULT_MODEL,
         description="Model string: a Hugging Face id or local path, 'builtin:tiny-qwen2.5-vl' "
         "(random weights) or 'builtin:scripted' (offline stand-in).",
     )
@@ -79,12 +80,14 @@ class JobConfig(BaseModel):
         "about 1.6 GB of private memory at the default pixel budgets, whatever the video's length "
         "(benchmarks/README.md, 'Decode-task memory').",
     )
-    videos_per_call: int = Field(
+    windows_per_call: int = Field(
         default=1,
         ge=1,
-        description="Rows per model-actor call (formerly batch_size): each row is one first-pass "
-        "window of a video (a short video is one window), and every question's request on it is "
-        "answered in one generate call; larger batches amortise overhead but a retry redoes the batch.",
+        description="First-pass windows per model-actor call (formerly videos_per_call, batch_size): "
+        "each row is one first-pass window of a video (a short video is one window), and every "
+        "question's request on it is answered in one generate call; larger batches amortise overhead "
+        "but a retry redoes the batch.",
+        json_schema_extra={"deprecated_flags": ("videos-per-call",)},
     )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries per video and stage for transient errors and worker deaths."
@@ -144,15 +147,17 @@ class JobConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _deprecated_names(cls, data: Any) -> Any:
-        """Config files written before 0.2: ``batch_size`` and ``sampling`` (row column names)."""
+        """Older config files: ``batch_size`` and ``videos_per_call`` (now ``windows_per_call``: it
+        counts first-pass windows) and ``sampling`` (row column names)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        if "batch_size" in data:
-            warnings.warn("JobConfig.batch_size is now videos_per_call", DeprecationWarning, stacklevel=2)
-            if "videos_per_call" in data:
-                raise ValueError("give videos_per_call only (batch_size is its deprecated name)")
-            data["videos_per_call"] = data.pop("batch_size")
+        for old in ("batch_size", "videos_per_call"):
+            if old in data:
+                warnings.warn(f"JobConfig.{old} is now windows_per_call", DeprecationWarning, stacklevel=2)
+                if "windows_per_call" in data:
+                    raise ValueError(f"give windows_per_call only ({old} is its deprecated name)")
+                data["windows_per_call"] = data.pop(old)
         if "sampling" in data:
             warnings.warn(
                 "JobConfig.sampling (row column names) is now settings (videoqa.Settings field names)",
@@ -184,9 +189,7 @@ class JobConfig(BaseModel):
     @property
     def config_hash(self) -> str:
         """Hash of the model (and its family) and the settings; written on every row."""
-        from videoqa.model._families import hash_family
-
-        return config_hash(self.model, self.settings, family=hash_family(self.model))
+        return model_config_hash(self.model, self.settings)
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobConfig:

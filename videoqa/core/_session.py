@@ -22,15 +22,14 @@ from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerpri
 from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
 from videoqa.core._progress import Progress
 from videoqa.core._strategies import first_pass_plan
-from videoqa.core.prompts import SYSTEM_PROMPTS
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, SamplingProfile, VideoLanguageModel
+from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
+from videoqa.model.families import DEFAULT_MODEL, SamplingProfile, family
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
 
-DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 _TASKS: tuple[str, ...] = get_args(Task)
 
 
@@ -169,7 +168,9 @@ class Session:
         runner = self if strategy is None else _StrategyOverride(self, self._with_strategy(strategy))
         if info is None:
             with timer("probe"):
-                info = media.probe(source, storage_options=self.storage_options)
+                info = media.probe(
+                    source, storage_options=self.storage_options, stream_index=self.settings.video_stream
+                )
         return run_questions(runner, source, info, questions, clips, timer, started)
 
     # ------------------------------------------------------------------ internals used by the runner
@@ -221,7 +222,9 @@ class Session:
             video_fp = video_fingerprint(source, storage_options=self.storage_options)
             model_fp = self.model.fingerprint()
             for i, window in enumerate(plan.windows):
-                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.settings.decode_backend)
+                keys[i] = self.cache.key(
+                    video_fp, window, model_fp, decoder=_decoder_tag(self.settings, plan)
+                )
                 hit = self.cache.get(keys[i], window)
                 results[i] = Encoded(hit, cached=True) if hit is not None else None
         return results, keys
@@ -245,7 +248,7 @@ class Session:
         if not requests:
             return []
         settings = self.settings
-        system = SYSTEM_PROMPTS.get((settings.prompt_style, self.sampling.family))
+        system = family(self.sampling.family).system_prompt(settings.prompt_style)
         if system is not None:
             requests = [dataclasses.replace(r, system_prompt=system) for r in requests]
         with timer("generate"):
@@ -394,3 +397,10 @@ def analyze(
     return session.analyze(
         video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
     )
+
+
+def _decoder_tag(settings: Settings, plan: SamplingPlan) -> str:
+    """The decoder part of a cache key: the backend, and the video stream when not the file's first
+    (stream 0 keeps the keys written before streams were chosen, which were all of stream 0)."""
+    stream = plan.stream_index or 0
+    return settings.decode_backend if stream == 0 else f"{settings.decode_backend}:stream{stream}"

@@ -32,13 +32,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from videoqa.analysis import Question, Span
+from videoqa.analysis import Question, ResolvedStrategy, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
-from videoqa.model._protocol import QWEN2_SAMPLING, SamplingProfile
+from videoqa.model.families import SamplingProfile
 from videoqa.video._sampling import even_frames, plan_sampling
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
@@ -59,8 +58,6 @@ __all__ = [
     "single_plan",
 ]
 
-ResolvedStrategy = Literal["single", "coarse_to_fine"]
-
 
 def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Settings) -> ResolvedStrategy:
     """``auto`` -> ``coarse_to_fine`` when ``max_frames / duration < min_single_fps``, else ``single``."""
@@ -76,18 +73,14 @@ def _budgets(options: Settings, profile: SamplingProfile) -> dict:
     """``plan_sampling`` budgets of ``options`` for the model family of ``profile`` (see SamplingProfile)."""
     budgets = options.budgets()
     pixels = {n: budgets.pop(n) for n in ("min_pixels", "max_pixels", "total_pixels")}
-    return {**budgets, **profile.plan_kwargs(**pixels)}
+    return {**budgets, **profile.plan_kwargs(**pixels), "pixels_as_given": True}
 
 
-def single_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(info, fps=options.fps, **_budgets(options, profile))
 
 
-def coarse_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def coarse_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(
         info,
         fps=options.coarse_fps,
@@ -104,9 +97,7 @@ class FirstPass:
     plan: SamplingPlan
 
 
-def first_pass_plan(
-    info: VideoInfo, settings: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> FirstPass:
+def first_pass_plan(info: VideoInfo, settings: Settings, profile: SamplingProfile) -> FirstPass:
     """The one derivation of the first pass: ``settings.strategy`` resolved, and its plan.
 
     ``single``: one window over the video; ``coarse_to_fine``: the coarse windows. The Session, the
@@ -123,7 +114,7 @@ def fine_plan(
     info: VideoInfo,
     regions: Sequence[tuple[float, float]],
     options: Settings,
-    profile: SamplingProfile = QWEN2_SAMPLING,
+    profile: SamplingProfile,
 ) -> SamplingPlan:
     """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
     windows: list[Window] = []

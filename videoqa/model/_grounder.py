@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GROUNDER_MODEL", "GROUNDER_QUERY", "GROUNDER_SETTINGS", "grounder_dir", "model_settings"]
+__all__ = ["GROUNDER_MODEL", "GROUNDER_QUERY", "GROUNDER_SETTINGS", "grounder_dir"]
 
 GROUNDER_MODEL = "builtin:tiny-grounder"
 
@@ -29,8 +29,3 @@ The training script plans its data with these, so training and inference see the
 def grounder_dir() -> Path:
     """The shipped checkpoint directory (config, safetensors, tokenizer, processor)."""
     return Path(__file__).resolve().parent / "tiny_grounder"
-
-
-def model_settings(model: str) -> dict[str, Any]:
-    """Settings fields a model string starts from instead of the defaults (empty for most models)."""
-    return dict(GROUNDER_SETTINGS) if model == GROUNDER_MODEL else {}

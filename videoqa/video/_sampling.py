@@ -46,7 +46,6 @@ __all__ = [
     "check_budgets",
     "default_budgets",
     "even_frames",
-    "family_defaults",
     "int_at_least",
     "plan_sampling",
     "positive_real",
@@ -80,12 +79,6 @@ def default_budgets(patch_factor: int = PATCH_FACTOR) -> dict[str, float]:
     """qwen-vl-utils' pixel budgets at ``patch_factor``: 128 and 768 tokens per frame, 115,200 per window."""
     area = patch_factor * patch_factor
     return {"min_pixels": 128 * area, "max_pixels": 768 * area, "total_pixels": 128000 * area * 0.9}
-
-
-def family_defaults(pixels: dict[str, float], patch_factor: int) -> dict[str, float]:
-    """``pixels``, each budget equal to its 28-pixel default replaced by the default at ``patch_factor``."""
-    reference, own = default_budgets(PATCH_FACTOR), default_budgets(patch_factor)
-    return {name: own[name] if value == reference[name] else value for name, value in pixels.items()}
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -415,6 +408,7 @@ def plan_sampling(
     window_seconds: float | None = None,
     patch_factor: int = PATCH_FACTOR,
     targets: Targets = "uniform",
+    pixels_as_given: bool = False,
 ) -> SamplingPlan:
     """Decide the dynamic-FPS sampling of a video: windows, target instants, frame size, token cost.
 
@@ -423,10 +417,10 @@ def plan_sampling(
         fps: requested sampling rate in frames per second of video time.
         min_frames: fewest frames per window (rounded up to even), unless the window holds fewer frames.
         max_frames: most frames per window (rounded down to even).
-        min_pixels: smallest area of a resized frame. The three pixel defaults are qwen-vl-utils' 128,
-            768 and 115,200 tokens at 28 x 28 pixels; with ``patch_factor=32`` a budget left at (or
-            equal to) its default becomes the same token count at 32 x 32 (qwen-vl-utils with
-            ``image_patch_size=16``).
+        min_pixels: smallest area of a resized frame, in pixels. The three pixel defaults are
+            qwen-vl-utils' 128, 768 and 115,200 tokens at 28 x 28 pixels; with ``patch_factor=32`` a
+            budget left at (or equal to) its default becomes the same token count at 32 x 32
+            (qwen-vl-utils with ``image_patch_size=16``), unless ``pixels_as_given``.
         max_pixels: largest area of a resized frame.
         total_pixels: pixel budget of one window's frames; the per-frame cap is
             ``max(min(max_pixels, total_pixels / num_frames * 2), int(1.05 * min_pixels))``,
@@ -441,6 +435,9 @@ def plan_sampling(
         patch_factor: pixels per merged token side: 28 (Qwen2-VL, Qwen2.5-VL) or 32 (Qwen3-VL).
         targets: ``"uniform"`` instants ``start + k / sampled_fps``; ``"source_frames"`` the frames
             qwen-vl-utils reads (``linspace`` over the window's frames, last frame included).
+        pixels_as_given: take the three pixel budgets exactly as given (no default swap): the
+            planners pass budgets a model family has already converted from :class:`videoqa.Settings`
+            (``SamplingProfile.plan_kwargs``, the one conversion), which may equal a 28-pixel default.
 
     Returns:
         A :class:`SamplingPlan` whose windows each hold an even number of frames at the instants
@@ -451,9 +448,10 @@ def plan_sampling(
         raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {patch_factor!r}")
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
-    pixels = family_defaults(
-        {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}, patch_factor
-    )
+    pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
+    if not pixels_as_given:  # a bare call's defaults: the family's own at patch_factor
+        reference, own = default_budgets(PATCH_FACTOR), default_budgets(patch_factor)
+        pixels = {n: own[n] if value == reference[n] else value for n, value in pixels.items()}
     budgets = check_budgets(fps=fps, min_frames=min_frames, max_frames=max_frames, **pixels)
     start = _optional_time("start_seconds", start_seconds)
     end = _optional_time("end_seconds", end_seconds)
@@ -471,4 +469,5 @@ def plan_sampling(
         min_pixels=budgets["min_pixels"],
         max_pixels=budgets["max_pixels"],
         total_pixels=budgets["total_pixels"],
+        stream_index=info.stream_index,
     )
