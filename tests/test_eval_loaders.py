@@ -9,7 +9,9 @@ import pytest
 from videoqa.eval._charades import load_charades_sta, parse_charades_sta_lines, read_durations
 from videoqa.eval._common import AnnotationError
 from videoqa.eval._lvbench import load_lvbench, parse_lvbench_record
-from videoqa.eval._prompts import charades_question, lvbench_question, prompt_text
+from videoqa.eval._prompts import prompt_text
+from videoqa.eval.benchmarks.charades_sta import charades_question
+from videoqa.eval.benchmarks.lvbench import lvbench_question
 
 # The first lines of charades_sta_test.txt, and TimeChat's train example.
 CHARADES_LINES = """\

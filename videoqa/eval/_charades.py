@@ -59,6 +59,10 @@ class GroundingItem:
     duration_seconds: float | None = None
     """Video duration when known (from the annotation file or a durations file), else None."""
 
+    @property
+    def item_id(self) -> str:
+        return self.query_id
+
 
 @dataclass(frozen=True)
 class GroundingBenchmark:

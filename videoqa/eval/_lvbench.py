@@ -71,6 +71,10 @@ class ChoiceItem:
     time_reference_seconds: tuple[float, float] | None = None
     """``time_reference`` in seconds, or None when it cannot be read."""
 
+    @property
+    def item_id(self) -> str:
+        return self.question_id
+
 
 @dataclass(frozen=True)
 class ChoiceBenchmark:

@@ -7,9 +7,9 @@ Every item of the evaluated set gets a row, whatever happened to it (``status``)
 - ``missing_video``: its video is not in the videos folder (scored 0, left out of the answerable subset).
 
 ``scoring="native"`` scores the span / letter videoqa parsed (:mod:`videoqa.core.parsing`);
-``scoring="lmms-eval"`` reads them again from the model's text the way lmms-eval does
-(:mod:`._lmms_eval`), so per-item results match lmms-eval's. A grounding answer saying the event
-does not occur (outcome ``no_event``) has no span: IoU 0 in both.
+``scoring="lmms_eval"`` (``"lmms-eval"`` accepted) reads them again from the model's text the way
+lmms-eval does (:mod:`._lmms_eval`), so per-item results match lmms-eval's. A grounding answer
+saying the event does not occur (outcome ``no_event``) has no span: IoU 0 in both.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from videoqa.eval._charades import GroundingItem
+from videoqa.eval._declare import SCORINGS, Scoring, canonical_style
 from videoqa.eval._lmms_eval import lmms_eval_letter, lmms_eval_span
 from videoqa.eval._lvbench import CAPABILITY_ORDER, ChoiceItem
 from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, ordered_span, temporal_iou
@@ -26,8 +27,6 @@ from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, or
 __all__ = ["Prediction", "Scoring", "score_choice", "score_grounding"]
 
 Status = Literal["ok", "failed", "missing_video"]
-Scoring = Literal["native", "lmms-eval"]
-_SCORINGS = ("native", "lmms-eval")
 
 
 @dataclass(frozen=True)
@@ -75,15 +74,18 @@ def _base_row(prediction: Prediction, prompt: str) -> dict[str, Any]:
     return row
 
 
-def _check_scoring(scoring: str) -> None:
-    if scoring not in _SCORINGS:
-        raise ValueError(f"scoring must be one of {_SCORINGS}, got {scoring!r}")
+def _check_scoring(scoring: str) -> Scoring:
+    """The scoring mode in its one spelling (``"lmms-eval"`` is accepted for ``"lmms_eval"``)."""
+    scoring = canonical_style(scoring)  # type: ignore[assignment]
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+    return scoring  # type: ignore[return-value]
 
 
 def _span(pred: Prediction, scoring: Scoring) -> tuple[float, float] | None:
     if pred.status != "ok":
         return None
-    if scoring == "lmms-eval":
+    if scoring == "lmms_eval":
         return lmms_eval_span(pred.raw_text or "")
     return ordered_span(pred.span) if pred.span is not None else None
 
@@ -103,7 +105,7 @@ def score_grounding(
     ``clip_ground_truth`` clips the ground truth to ``[0, duration]`` (off by default, as lmms-eval);
     the duration is the annotated one, else the probed one. ``scoring``: see the module docstring.
     """
-    _check_scoring(scoring)
+    scoring = _check_scoring(scoring)
     rows, ious_all, ious_answerable = [], [], []
     unparsed = failed = no_event = 0
     for item in items:
@@ -149,7 +151,7 @@ def score_grounding(
 def _letter(pred: Prediction, scoring: Scoring) -> str | None:
     if pred.status != "ok":
         return None
-    if scoring == "lmms-eval":
+    if scoring == "lmms_eval":
         return lmms_eval_letter(pred.raw_text or "", "ABCD")
     return pred.letter.strip().upper() if pred.letter else None
 
@@ -165,7 +167,7 @@ def score_choice(
 
     ``scoring``: see the module docstring (lmms-eval reads the letters A-D, as its LVBench task).
     """
-    _check_scoring(scoring)
+    scoring = _check_scoring(scoring)
     rows, results_all, results_answerable = [], [], []
     without_letter = failed = 0
     for item in items:
