@@ -85,6 +85,9 @@ class Loaded:
     annotation_format: str
     comparable: bool = True
     """False for re-annotated variants whose numbers must not be compared with published ones."""
+    set_aside: Sequence[Any] = ()
+    """Annotations not kept (:class:`videoqa.eval._common.SetAside`: file, line, why); reported in the
+    summary, scored nowhere."""
 
 
 @dataclass(frozen=True)

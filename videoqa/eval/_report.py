@@ -62,6 +62,12 @@ def _notes(summary: dict[str, Any]) -> list[str]:
             f"--limit {summary['limit']}: a quick subset of {bench.count_text(n_all)}, "
             "not the full benchmark."
         )
+    if summary.get("num_set_aside"):
+        first = summary["set_aside"][0]
+        notes.append(
+            f"{summary['num_set_aside']} annotation line(s) set aside (not scored, in no denominator; "
+            f"listed in summary.json), first: {first}"
+        )
     if summary["num_missing_videos"]:
         notes.append(
             f"{summary['num_missing_videos']} video(s) missing "

@@ -182,6 +182,8 @@ class _Prepared:
     missing_videos: list[str]
     comparable: bool
     annotation_format: str
+    set_aside: list[str]
+    """Annotations the loader did not keep, each ``"file:line: record: why"``."""
 
 
 # ------------------------------------------------------------------------------------------ prepare
@@ -232,7 +234,8 @@ def prepare(config: EvalConfig) -> _Prepared:
         storage_options=config.job.get("storage_options"),
     )
     questions = {q.question_id: q for q in (declared.question(item, config.prompt) for item in items)}
-    return _Prepared(items, questions, urls, missing, loaded.comparable, loaded.annotation_format)
+    set_aside = [str(entry) for entry in loaded.set_aside]
+    return _Prepared(items, questions, urls, missing, loaded.comparable, loaded.annotation_format, set_aside)
 
 
 # ------------------------------------------------------------------------------------------ batch job
@@ -398,6 +401,8 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "limit": config.limit,
         "clip_ground_truth_to_duration": config.clip_ground_truth,
         "num_items": len(prep.items),
+        "num_set_aside": len(prep.set_aside),
+        "set_aside": prep.set_aside,
         "num_videos": len(prep.urls) + len(missing),
         "num_missing_videos": len(missing),
         "num_items_missing_video": sum(item.video_id in missing for item in prep.items),

@@ -36,7 +36,7 @@ def charades_question(item: GroundingItem, *, style: PromptStyle = "lmms_eval") 
 def _load(config: Any) -> Loaded:
     durations = read_durations(config.durations) if config.durations else None
     bench = load_charades_sta(config.annotations, durations=durations)
-    return Loaded(bench.items, bench.annotation_format, bench.comparable)
+    return Loaded(bench.items, bench.annotation_format, bench.comparable, bench.set_aside)
 
 
 def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], dict[str, Any]]:
