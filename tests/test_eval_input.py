@@ -125,10 +125,11 @@ def test_the_summary_and_table_say_how_many_lines_were_set_aside(tmp_path):
     path = tmp_path / "charades_sta_test.txt"
     path.write_text(GOOD + "REV01 9.0 4.0##a reversed span.\nNEG01 -2 3##negative.\n")
     (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "3MSZA.mp4").write_bytes(b"x")  # found (prepare does not decode it)
     config = EvalConfig(benchmark="charades-sta", annotations=str(path), videos=str(tmp_path / "videos"),
                         output=str(tmp_path / "out"))  # fmt: skip
     prep = prepare(config)
-    preds = {"0": Prediction(status="missing_video")}
+    preds = {"0": Prediction(status="ok", span=(24.3, 30.4))}
     _, scores = score_grounding(prep.items, preds, {"0": "p"})
     summary = _summary(config, prep, scores)
     assert summary["num_set_aside"] == 2 and summary["num_items"] == 1

@@ -193,7 +193,8 @@ def _set_aside_bad_times(
 
 
 def read_durations(path: str | Path) -> dict[str, float]:
-    """Video durations in seconds: the Charades CSV (columns ``id`` and ``length``) or a ``{vid: s}`` JSON."""
+    """Video durations in seconds: the Charades CSV (columns ``id`` and ``length``), a ``{vid: s}``
+    JSON or ``{vid: {"duration": s, ...}}`` (ActivityNet / VSLNet style)."""
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(
@@ -202,8 +203,17 @@ def read_durations(path: str | Path) -> dict[str, float]:
     if path.suffix.lower() == ".json":
         data = read_json(path)
         if not isinstance(data, dict):
-            raise AnnotationError(path, "a durations JSON must be an object {video_id: seconds}")
-        return {str(k): _duration(v, path, str(k)) for k, v in data.items()}
+            raise AnnotationError(path, _DURATION_SHAPES)
+        out = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                if "duration" not in value:
+                    raise AnnotationError(
+                        path, f"video {key}: no 'duration' in {sorted(value)}; {_DURATION_SHAPES}"
+                    )
+                value = value["duration"]
+            out[str(key)] = _duration(value, path, str(key))
+        return out
     reader = csv.DictReader(iter_lines(path, keepends=True))
     if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
         raise AnnotationError(path, f"CSV needs columns 'id' and 'length', found {reader.fieldnames}")
@@ -214,6 +224,9 @@ def read_durations(path: str | Path) -> dict[str, float]:
         except AnnotationError as exc:
             raise AnnotationError(path, str(exc), line_number=reader.line_num) from None
     return out
+
+
+_DURATION_SHAPES = 'a durations JSON must be {video_id: seconds} or {video_id: {"duration": seconds, ...}}'
 
 
 def _duration(value: Any, path: Path, video_id: str) -> float:

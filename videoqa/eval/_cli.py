@@ -31,8 +31,16 @@ def _add_common(p: argparse.ArgumentParser, benchmark: Benchmark) -> None:
 
     data = p.add_argument_group("data")
     data.add_argument("--annotations", required=True, help=benchmark.annotation_help)
-    data.add_argument("--videos", required=True, help="Folder or bucket prefix holding <id>.mp4 per video.")
-    data.add_argument("--video-suffix", default=".mp4", help="File ending of the videos (default: .mp4).")
+    videos = data.add_mutually_exclusive_group(required=True)
+    videos.add_argument(
+        "--videos", help="Folder or bucket prefix holding <id>.mp4 per video (searched in subfolders too; "
+        ".mp4 .mkv .webm .mov .avi in any case)."
+    )  # fmt: skip
+    videos.add_argument(
+        "--video-map", metavar="FILE",
+        help="CSV (id,path) or JSON {id: path} naming each video's file (relative to the map's folder).",
+    )  # fmt: skip
+    data.add_argument("--video-suffix", help="Only this file ending, e.g. .mp4 (default: any of the above).")
     if "durations" in benchmark.options:
         data.add_argument("--durations", help=OPTIONS["durations"])
     if "clip_ground_truth" in benchmark.options:
@@ -94,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         benchmark=args.benchmark,
         annotations=args.annotations,
         videos=args.videos,
+        video_map=args.video_map,
         output=args.output,
         model=args.model,
         durations=getattr(args, "durations", None),
@@ -108,9 +117,17 @@ def config_from_args(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 after a run, 2 when nothing could run (bad arguments, annotations, no video found)."""
+    from pydantic import ValidationError
+
+    from videoqa.eval._common import AnnotationError
     from videoqa.eval._run import run_eval
 
-    result = run_eval(config_from_args(args))
+    try:
+        result = run_eval(config_from_args(args))
+    except (ValidationError, AnnotationError, FileNotFoundError) as exc:  # nothing has run yet
+        print(f"videoqa eval {args.benchmark}: {exc}")
+        return 2
     print(result.table)
     print(f"Written: {', '.join(result.paths.values())}")
     return 0

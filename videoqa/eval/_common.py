@@ -23,6 +23,7 @@ __all__ = [
     "ground_truth_problem",
     "iter_lines",
     "read_json",
+    "read_json_records",
     "read_jsonl",
 ]
 
@@ -38,6 +39,7 @@ class AnnotationError(VideoQAError, ValueError):
     def __init__(self, source: object, message: str, *, line_number: int | None = None):
         self.source = str(source)
         self.line_number = line_number
+        self.reason = message
         where = self.source if line_number is None else f"{self.source}:{line_number}"
         super().__init__(f"{where}: {message}")
 
@@ -119,6 +121,26 @@ def ground_truth_problem(start: float, end: float, *, duration_seconds: float | 
     if duration_seconds is not None and start >= duration_seconds:
         return f"starts at {start!r} s, at or after the video's end ({duration_seconds!r} s)"
     return None
+
+
+def read_json_records(path: Path) -> tuple[list[tuple[int | None, Any]], list[SetAside]]:
+    """``([(line, value)], [set aside])`` of a JSONL file, or of a JSON array (line None).
+
+    A JSONL line that is not JSON is set aside (with its line and why) and the rest is read; a byte
+    that is not UTF-8 still stops at its line (the file's encoding is wrong).
+    """
+    text_start = path.read_bytes()[:64].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text_start.startswith(b"["):
+        data = read_json(path)
+        return [(None, value) for value in data], []
+    values, aside = [], []
+    for line_number, line in enumerate(iter_lines(path), start=1):
+        if line.strip():
+            try:
+                values.append((line_number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                aside.append(SetAside(str(path), line_number, f"invalid JSON: {exc}").warn())
+    return values, aside
 
 
 def read_jsonl(path: Path) -> list[Any]:

@@ -110,6 +110,9 @@ class Benchmark:
     """Metric keys of ``scores["all"]`` shown in the results table, in order."""
     count_key: str
     """Key of ``scores["all"]`` holding the number of items."""
+    table_columns: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
+    """The results table's columns for one summary (e.g. with categories the file added); None:
+    :attr:`columns`."""
     nouns: tuple[str, str] = ("question", "questions")
     notes: Callable[[Mapping[str, Any]], list[str]] = lambda summary: []
     """Benchmark-specific lines under the results table."""

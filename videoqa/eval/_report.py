@@ -8,6 +8,7 @@ found) — next to the published numbers the benchmark's declaration lists, in i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from videoqa.eval._declare import all_benchmarks, canonical_style, get_benchmark
 
 __all__ = ["markdown_table", "published", "write_report"]
+
+log = logging.getLogger(__name__)
 
 
 def published() -> dict[str, dict[str, dict[str, float]]]:
@@ -29,7 +32,7 @@ def _cell(value: Any) -> str:
 def markdown_table(summary: dict[str, Any]) -> str:
     """The results table of a ``summary.json`` dict, with the published numbers and the caveats under it."""
     bench = get_benchmark(summary["benchmark"])
-    columns = bench.columns
+    columns = bench.table_columns(summary) if bench.table_columns else bench.columns
     lines = [
         f"## {summary['title']}",
         "",
@@ -103,34 +106,68 @@ def write_report(
 ) -> dict[str, str]:
     """Write ``items.parquet`` (one row per item), ``summary.json`` and ``results.md`` under ``output``.
 
+    Each is written twice: named for the scoring mode (``summary.native.json``,
+    ``summary.lmms_eval.json``...), which re-scoring in the other mode never touches, and under the
+    plain name, which holds the latest run (a log line says when it replaces the other mode's).
     ``output`` is a folder or any fsspec URL (``s3://bucket/eval/``). Returns {name: path written}.
     """
     import fsspec
-    import pyarrow as pa
-    import pyarrow.parquet as pq
 
     fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
     fs.makedirs(root, exist_ok=True)
     root = root.rstrip("/")
+    mode = canonical_style(summary.get("scoring", "native"))
     paths = {
         "items": f"{root}/items.parquet",
         "summary": f"{root}/summary.json",
         "table": f"{root}/results.md",
+        f"items.{mode}": f"{root}/items.{mode}.parquet",
+        f"summary.{mode}": f"{root}/summary.{mode}.json",
+        f"table.{mode}": f"{root}/results.{mode}.md",
     }
+    _note_replaced_mode(fs, paths["summary"], mode)
+    summary = _with_published(summary)
+    for suffix in ("", f".{mode}"):
+        _write_files(fs, {k: paths[k + suffix] for k in ("items", "summary", "table")}, rows, summary)
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if protocol not in ("file", "local"):
+        paths = {k: fs.unstrip_protocol(v) for k, v in paths.items()}
+    return paths
+
+
+def _note_replaced_mode(fs: Any, summary_path: str, mode: str) -> None:
+    if not fs.exists(summary_path):
+        return
+    with fs.open(summary_path, "r", encoding="utf-8") as f:
+        previous = canonical_style(json.loads(f.read()).get("scoring", "native"))
+    if previous != mode:
+        log.info(
+            "summary.json now holds the %s scoring; the %s scoring stays in summary.%s.json",
+            mode,
+            previous,
+            previous,
+        )
+
+
+def _write_files(
+    fs: Any, paths: dict[str, str], rows: Sequence[dict[str, Any]], summary: dict[str, Any]
+) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with fs.open(paths["items"], "wb") as f:
         pq.write_table(pa.Table.from_pylist(list(rows)), f)
+    with fs.open(paths["summary"], "w", encoding="utf-8") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
+    with fs.open(paths["table"], "w", encoding="utf-8") as f:
+        f.write(markdown_table(summary))
+
+
+def _with_published(summary: dict[str, Any]) -> dict[str, Any]:
     bench = get_benchmark(summary["benchmark"])
-    summary = {
+    return {
         **summary,
         "published": {m: dict(v) for m, v in bench.published.items()},
         "published_source": bench.default_source,
         "published_sources": dict(bench.published_sources),
     }
-    with fs.open(paths["summary"], "w", encoding="utf-8") as f:
-        f.write(json.dumps(summary, indent=2) + "\n")
-    with fs.open(paths["table"], "w", encoding="utf-8") as f:
-        f.write(markdown_table(summary))
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    if protocol not in ("file", "local"):
-        paths = {k: fs.unstrip_protocol(v) for k, v in paths.items()}
-    return paths

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,9 +33,10 @@ from videoqa.eval._declare import (
     canonical_style,
     get_benchmark,
 )
+from videoqa.eval._videos import find_videos, map_videos, read_video_map
 from videoqa.model._families import hash_family
 
-__all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "run_eval"]
+__all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "find_videos", "run_eval"]
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +76,16 @@ class EvalConfig(BaseModel):
     annotations: str = Field(
         description="Annotation file (charades_sta_test.txt / video_info.meta.jsonl ...)."
     )
-    videos: str = Field(description="Folder or bucket prefix holding <id>.mp4 for every video.")
+    videos: str | None = Field(
+        default=None,
+        description="Folder or bucket prefix holding <id>.mp4 (any subfolder; .mp4/.mkv/.webm/.mov/.avi "
+        "in any case) for every video; or give video_map.",
+    )
+    video_map: str | None = Field(
+        default=None,
+        description="CSV (id,path) or JSON {id: path} naming each video's file (relative to the map's "
+        "folder), for other layouts such as video2dataset's shards.",
+    )
     output: str = Field(description="Folder or bucket prefix for the results and the batch job's tables.")
     model: str = Field(
         default="Qwen/Qwen2.5-VL-7B-Instruct", description="Model string, as for the batch job."
@@ -95,7 +104,11 @@ class EvalConfig(BaseModel):
     )
     clip_ground_truth: bool = Field(default=False, description=OPTIONS["clip_ground_truth"])
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N items of the file.")
-    video_suffix: str = Field(default=".mp4", description="File ending of the videos: <videos>/<id><suffix>.")
+    video_suffix: str | None = Field(
+        default=None,
+        description="Only this file ending (case-insensitive), e.g. '.mp4'; None: any of .mp4 .mkv "
+        ".webm .mov .avi.",
+    )
     settings: Settings | None = Field(
         default=None,
         description="Every answer-changing setting of the job (videoqa.Settings); None: "
@@ -120,6 +133,8 @@ class EvalConfig(BaseModel):
     @model_validator(mode="after")
     def _fits_the_benchmark(self) -> EvalConfig:
         declared = get_benchmark(self.benchmark)
+        if (self.videos is None) == (self.video_map is None):
+            raise ValueError("give videos (a folder) or video_map (a file), exactly one of them")
         if self.prompt is None:
             self.prompt = declared.prompt_styles[0]  # type: ignore[assignment]
         if self.prompt not in declared.prompt_styles:
@@ -189,36 +204,6 @@ class _Prepared:
 # ------------------------------------------------------------------------------------------ prepare
 
 
-def find_videos(
-    videos: str,
-    video_ids: Sequence[str],
-    *,
-    suffix: str = ".mp4",
-    storage_options: dict[str, Any] | None = None,
-) -> tuple[dict[str, str], list[str]]:
-    """``({id: url} of the videos present, [ids missing])`` for ``<videos>/<id><suffix>``.
-
-    Lists the folder once (local or any fsspec URL) instead of asking for each file.
-    """
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(videos, **(storage_options or {}))
-    if not fs.isdir(root):
-        raise FileNotFoundError(f"--videos {videos!r} is not a folder; give the folder holding <id>{suffix}")
-    root = root.rstrip("/")
-    present = {posixpath.basename(p) for p in fs.ls(root, detail=False)}
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    found, missing = {}, []
-    for vid in video_ids:
-        name = f"{vid}{suffix}"
-        if name in present:
-            path = posixpath.join(root, name)
-            found[vid] = path if protocol in ("file", "local") else fs.unstrip_protocol(path)
-        else:
-            missing.append(vid)
-    return found, missing
-
-
 def prepare(config: EvalConfig) -> _Prepared:
     """Load the items, apply ``limit``, find the videos and build one :class:`Question` per item."""
     declared = config.declaration
@@ -227,12 +212,15 @@ def prepare(config: EvalConfig) -> _Prepared:
     if config.limit is not None:
         items = items[: config.limit]
     video_ids = list(dict.fromkeys(item.video_id for item in items))
-    urls, missing = find_videos(
-        config.videos,
-        video_ids,
-        suffix=config.video_suffix,
-        storage_options=config.job.get("storage_options"),
-    )
+    if config.video_map:
+        urls, missing = map_videos(read_video_map(config.video_map), video_ids)
+    else:
+        urls, missing = find_videos(
+            config.videos,
+            video_ids,
+            suffix=config.video_suffix,
+            storage_options=config.job.get("storage_options"),
+        )
     questions = {q.question_id: q for q in (declared.question(item, config.prompt) for item in items)}
     set_aside = [str(entry) for entry in loaded.set_aside]
     return _Prepared(items, questions, urls, missing, loaded.comparable, loaded.annotation_format, set_aside)

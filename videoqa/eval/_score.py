@@ -137,15 +137,20 @@ def score_grounding(
             "iou": iou,
             **_base_row(pred, prompts[item.query_id]),
         })  # fmt: skip
+    strict = scoring == "lmms_eval"  # lmms-eval: raw IoU >= m, no float slack
     scores = {
-        "all": grounding_scores(ious_all, num_unparsed=unparsed).as_dict(),
-        "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed).as_dict(),
+        "all": grounding_scores(ious_all, num_unparsed=unparsed, strict=strict).as_dict(),
+        "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed, strict=strict).as_dict(),
         "num_unparsed": unparsed,
         "num_no_event": no_event,
         "num_failed": failed,
         "scoring": scoring,
     }
     return rows, scores
+
+
+def _time_ref(item: ChoiceItem, index: int) -> float | None:
+    return None if item.time_reference_seconds is None else item.time_reference_seconds[index]
 
 
 def _letter(pred: Prediction, scoring: Scoring) -> str | None:
@@ -168,6 +173,11 @@ def score_choice(
     ``scoring``: see the module docstring (lmms-eval reads the letters A-D, as its LVBench task).
     """
     scoring = _check_scoring(scoring)
+    unparsed_refs = [
+        f"{item.question_id}: {item.time_reference!r}"
+        for item in items
+        if item.time_reference.strip() and item.time_reference_seconds is None
+    ]
     rows, results_all, results_answerable = [], [], []
     without_letter = failed = 0
     for item in items:
@@ -186,6 +196,8 @@ def score_choice(
             "question": item.question,
             "capabilities": list(item.capabilities),
             "time_reference": item.time_reference,
+            "time_reference_start_seconds": _time_ref(item, 0),
+            "time_reference_end_seconds": _time_ref(item, 1),
             "answer": item.answer,
             "pred_letter": letter,
             "correct": correct,
@@ -201,6 +213,8 @@ def score_choice(
         ).as_dict(),
         "num_without_letter": without_letter,
         "num_failed": failed,
+        "time_reference_unparsed": unparsed_refs,
+        "num_time_reference_unparsed": len(unparsed_refs),
         "scoring": scoring,
     }
     return rows, scores

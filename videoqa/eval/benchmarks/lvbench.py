@@ -45,7 +45,8 @@ def lvbench_question(item: ChoiceItem, *, style: PromptStyle = "lmms_eval") -> Q
 
 
 def _load(config: Any) -> Loaded:
-    return Loaded(load_lvbench(config.annotations).items, "video_info.meta.jsonl")
+    bench = load_lvbench(config.annotations)
+    return Loaded(bench.items, "video_info.meta.jsonl", set_aside=bench.set_aside)
 
 
 def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -53,7 +54,21 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
 
 
 def choice_notes(summary: Any) -> list[str]:
-    return [f"Answers without an option letter (scored wrong): {summary['num_without_letter']}."]
+    notes = [f"Answers without an option letter (scored wrong): {summary['num_without_letter']}."]
+    unparsed = summary.get("time_reference_unparsed") or []
+    if unparsed:
+        notes.append(
+            f"time_reference not read as MM:SS-MM:SS for {len(unparsed)} question(s) "
+            f"(kept as text in items.parquet), first: {unparsed[0]}."
+        )
+    return notes
+
+
+def _columns(summary: Any) -> tuple[str, ...]:
+    """The leaderboard's capabilities, then any other question type the file uses, then Overall."""
+    known = ("ER", "EU", "KIR", "TG", "Rea", "Sum")
+    others = [c for c in summary["all"].get("capability_counts", {}) if c not in known]
+    return (*known, *others, "Overall")
 
 
 BENCHMARK = Benchmark(
@@ -65,6 +80,7 @@ BENCHMARK = Benchmark(
     score=_score,
     columns=("ER", "EU", "KIR", "TG", "Rea", "Sum", "Overall"),
     count_key="num_questions",
+    table_columns=_columns,
     notes=choice_notes,
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=16,
