@@ -160,7 +160,9 @@ def test_unknown_benchmark_is_an_error_naming_the_known_ones(tmp_path):
         get_benchmark("videomme-typo")
     from pydantic import ValidationError
 
-    with pytest.raises(ValidationError, match="declared benchmarks: charades-sta, lvbench"):
+    with pytest.raises(
+        ValidationError, match="declared benchmarks: activitynet-captions, charades-sta, lvbench"
+    ):
         EvalConfig(benchmark="mvbench", annotations="a", videos="v", output="o")
     parser = argparse.ArgumentParser()
     add_arguments(parser)

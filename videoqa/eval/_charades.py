@@ -167,14 +167,14 @@ def load_charades_sta(
             replace(i, duration_seconds=float(durations[i.video_id])) if i.video_id in durations else i
             for i in items
         ]
-    items, set_aside = _set_aside_bad_times(items, path, line_of)
+    items, set_aside = set_aside_bad_times(items, path, line_of)
     return GroundingBenchmark(
         items=tuple(items), source=str(path), annotation_format=fmt, comparable=fmt != "timelens",
         set_aside=tuple(set_aside),
     )  # fmt: skip
 
 
-def _set_aside_bad_times(
+def set_aside_bad_times(
     items: list[GroundingItem], path: Path, line_of: Mapping[str, int]
 ) -> tuple[list[GroundingItem], list[SetAside]]:
     kept, aside = [], []

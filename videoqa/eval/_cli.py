@@ -80,9 +80,13 @@ def _add_common(p: argparse.ArgumentParser, benchmark: Benchmark) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     declared = all_benchmarks()
     sub = parser.add_subparsers(
         dest="benchmark", required=True, metavar="{" + ",".join(b.name for b in declared) + "}"
+    )
+    parser.epilog = "benchmarks (declared in videoqa/eval/benchmarks/):\n" + "\n".join(
+        f"  {b.name:<22} {b.summary}" for b in declared
     )
     for benchmark in declared:
         text = benchmark.summary

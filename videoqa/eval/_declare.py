@@ -127,6 +127,9 @@ class Benchmark:
     published_sources: Mapping[str, str] = field(default_factory=dict)
     default_source: str = ""
     """Where the published rows come from unless ``published_sources`` names another source."""
+    official_outputs: Callable[[Sequence[dict[str, Any]], Mapping[str, Any]], dict[str, str]] | None = None
+    """``{file name: text}`` of the files the benchmark's official scorer or leaderboard takes (e.g.
+    QVHighlights' ``submission.jsonl``), from the per-item rows; written next to the results."""
     annotation_help: str = "Annotation file of the benchmark."
     pipeline_example: tuple[str, ...] = ()
     """Lines of flags (data only) of the ``ray job submit`` example in ``pipelines/eval_<slug>.py``."""

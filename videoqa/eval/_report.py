@@ -129,6 +129,13 @@ def write_report(
     summary = _with_published(summary)
     for suffix in ("", f".{mode}"):
         _write_files(fs, {k: paths[k + suffix] for k in ("items", "summary", "table")}, rows, summary)
+    official = get_benchmark(summary["benchmark"]).official_outputs
+    for name, text in (official(rows, summary) if official else {}).items():
+        stem, dot, ext = name.rpartition(".")
+        for key, file_name in ((name, name), (f"{stem}.{mode}.{ext}", f"{stem}.{mode}{dot}{ext}")):
+            paths[key] = f"{root}/{file_name}"
+            with fs.open(paths[key], "w", encoding="utf-8") as f:
+                f.write(text)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if protocol not in ("file", "local"):
         paths = {k: fs.unstrip_protocol(v) for k, v in paths.items()}

@@ -306,10 +306,9 @@ def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
             if r["config_hash"] == job.config_hash and wanted.get(r["question_id"]) == r["question_hash"]
         ]
 
-    spans: dict[str, tuple[float, float]] = {}
+    spans: dict[str, list[tuple[int, float, float]]] = {}
     for r in rows("spans"):
-        if r["span_index"] == 0:
-            spans[r["item_key"]] = (r["start_seconds"], r["end_seconds"])
+        spans.setdefault(r["item_key"], []).append((r["span_index"], r["start_seconds"], r["end_seconds"]))
     windows: dict[str, list[dict[str, Any]]] = {}
     for r in rows("windows"):
         windows.setdefault(r["item_key"], []).append(r)
@@ -318,12 +317,13 @@ def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
         preds[r["question_id"]] = Prediction(status="failed", error_type=r["error_type"], error=r["error"])
     for r in rows("answers"):
         start = r["video_start_seconds"]
-        span = spans.get(r["item_key"])
+        ranked = tuple((s - start, e - start) for _, s, e in sorted(spans.get(r["item_key"], [])))
         ws = sorted(windows.get(r["item_key"], []), key=lambda w: (w["step_index"], w["window_index"]))
         preds[r["question_id"]] = Prediction(
             status="ok",
             raw_text=r["raw_text"],
-            span=None if span is None else (span[0] - start, span[1] - start),
+            span=ranked[0] if ranked else None,
+            spans=ranked,
             letter=r["choice"],
             parse_error=r["parse_error"],
             outcome=r["outcome"],

@@ -37,6 +37,9 @@ class Prediction:
     raw_text: str | None = None
     span: tuple[float, float] | None = None
     """First (top-1) grounded span, seconds from the video's first frame; None when none was parsed."""
+    spans: tuple[tuple[float, float], ...] = ()
+    """Every grounded span in the answer's order (the ranked list of moment retrieval); ``spans[0]``
+    is ``span``."""
     letter: str | None = None
     parse_error: str | None = None
     outcome: str | None = None

@@ -11,6 +11,7 @@ post-prompt, no final period); ``native`` sends stem and options through
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from videoqa.analysis import Question
@@ -53,6 +54,13 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
     return score_choice(items, predictions, prompts, scoring=config.scoring)
 
 
+def official_answers(rows: Any, summary: Any) -> dict[str, str]:
+    """``lvbench_answers.json``: ``{uid: letter}``, the input of LVBench's ``scripts/test_acc.py``; a
+    question without a letter gets ``""`` (wrong there too, instead of silently dropped)."""
+    answers = {str(r["question_id"]): r["pred_letter"] or "" for r in rows}
+    return {"lvbench_answers.json": json.dumps(answers, indent=1) + "\n"}
+
+
 def choice_notes(summary: Any) -> list[str]:
     notes = [f"Answers without an option letter (scored wrong): {summary['num_without_letter']}."]
     unparsed = summary.get("time_reference_unparsed") or []
@@ -81,6 +89,7 @@ BENCHMARK = Benchmark(
     columns=("ER", "EU", "KIR", "TG", "Rea", "Sum", "Overall"),
     count_key="num_questions",
     table_columns=_columns,
+    official_outputs=official_answers,
     notes=choice_notes,
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=16,
