@@ -156,12 +156,16 @@ def test_a_benchmark_declared_in_one_file_runs_end_to_end(colour_quiz, ray_clust
 
 
 def test_unknown_benchmark_is_an_error_naming_the_known_ones(tmp_path):
-    with pytest.raises(UnknownBenchmarkError, match=r"'videomme-typo'.*charades-sta, lvbench"):
+    with pytest.raises(
+        UnknownBenchmarkError,
+        match=r"'videomme-typo'.*charades-sta, longvideobench, lvbench, mlvu, qvhighlights, videomme",
+    ):
         get_benchmark("videomme-typo")
     from pydantic import ValidationError
 
     with pytest.raises(
-        ValidationError, match="declared benchmarks: activitynet-captions, charades-sta, lvbench"
+        ValidationError,
+        match="declared benchmarks: activitynet-captions, charades-sta, longvideobench, lvbench, mlvu,",
     ):
         EvalConfig(benchmark="mvbench", annotations="a", videos="v", output="o")
     parser = argparse.ArgumentParser()
