@@ -228,3 +228,24 @@ def test_lmms_eval_scoring_compares_the_raw_iou_strictly():
     # lmms-eval's rule: recall = mean(iou >= m) on the IoU as computed, no slack
     iou = temporal_iou((0.4, 1.2), (0.0, 1.6))
     assert lmms["all"]["R@0.5"] == 100.0 * (iou >= 0.5)
+
+
+def test_lvbench_official_answers_file(tmp_path):
+    """``lvbench_answers.json`` is the ``{uid: letter}`` dict LVBench's ``scripts/test_acc.py`` reads."""
+    from videoqa.eval._report import write_report
+    from videoqa.eval._score import Prediction, score_choice
+
+    items = _choice_items()
+    preds = {"1": Prediction(status="ok", letter="D"), "2": Prediction(status="ok", letter=None),
+             "3": Prediction(status="missing_video")}  # fmt: skip
+    rows, scores = score_choice(items, preds, dict.fromkeys(preds, "p"))
+    summary = {"benchmark": "lvbench", "title": "LVBench", "model": "m", "prompt_style": "lmms_eval",
+               "strategy": "single", "sampling_note": "2 fps", "limit": None, "num_missing_videos": 1,
+               "num_items_missing_video": 1, **scores}  # fmt: skip
+    paths = write_report(tmp_path, rows, summary)
+    answers = json.loads((tmp_path / "lvbench_answers.json").read_text())
+    assert answers == {"1": "D", "2": "", "3": ""}  # every uid present: none silently dropped
+    assert paths["lvbench_answers.json"] == str(tmp_path / "lvbench_answers.json")
+    assert (tmp_path / "lvbench_answers.native.json").read_text() == (
+        tmp_path / "lvbench_answers.json"
+    ).read_text()
