@@ -17,6 +17,7 @@ import json
 from typing import Any
 
 from videoqa.eval._declare import OPTIONS, SCORINGS, Benchmark, all_benchmarks, canonical_style
+from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
@@ -52,9 +53,7 @@ def _add_common(p: argparse.ArgumentParser, benchmark: Benchmark) -> None:
     data.add_argument("--output", required=True, help="Folder or bucket prefix for the results.")
 
     model = p.add_argument_group("model and prompt")
-    model.add_argument(
-        "--model", default="Qwen/Qwen2.5-VL-7B-Instruct", help="HF id, local path or builtin:*."
-    )
+    model.add_argument("--model", default=DEFAULT_MODEL, help="HF id, local path or builtin:*.")
     model.add_argument(
         "--prompt", type=canonical_style, choices=benchmark.prompt_styles, default=benchmark.prompt_styles[0],
         help="lmms_eval: lmms-eval's prompts (comparable with published tables); native: the benchmark's "

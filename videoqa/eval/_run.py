@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videoqa.analysis import Question
-from videoqa.core.settings import Settings, config_hash
+from videoqa.core.settings import Settings, model_config_hash
 from videoqa.eval._declare import (
     OPTIONS,
     Benchmark,
@@ -34,7 +34,7 @@ from videoqa.eval._declare import (
     get_benchmark,
 )
 from videoqa.eval._videos import find_videos, map_videos, read_video_map
-from videoqa.model._families import hash_family
+from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "find_videos", "run_eval"]
 
@@ -87,9 +87,7 @@ class EvalConfig(BaseModel):
         "folder), for other layouts such as video2dataset's shards.",
     )
     output: str = Field(description="Folder or bucket prefix for the results and the batch job's tables.")
-    model: str = Field(
-        default="Qwen/Qwen2.5-VL-7B-Instruct", description="Model string, as for the batch job."
-    )
+    model: str = Field(default=DEFAULT_MODEL, description="Model string, as for the batch job.")
     durations: str | None = Field(default=None, description=OPTIONS["durations"])
     prompt: PromptStyle | None = Field(
         default=None,
@@ -177,7 +175,9 @@ class EvalConfig(BaseModel):
         return get_benchmark(self.benchmark)
 
     def resolved_settings(self) -> Settings:
-        return self.settings if self.settings is not None else eval_settings(self.benchmark, self.prompt)
+        if self.settings is not None:
+            return self.settings
+        return Settings.for_model(self.model, eval_settings(self.benchmark, self.prompt))
 
 
 @dataclass(frozen=True)
@@ -380,7 +380,7 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "prompt_style": config.prompt,
         "strategy": settings.strategy,
         "settings": settings.model_dump(),
-        "config_hash": config_hash(config.model, settings, family=hash_family(config.model)),
+        "config_hash": model_config_hash(config.model, settings),
         "sampling_note": _sampling_note(settings),
         "annotations": config.annotations,
         "annotation_format": prep.annotation_format,
