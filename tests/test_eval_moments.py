@@ -177,3 +177,38 @@ def test_activitynet_captions_and_qvhighlights_end_to_end(ray_cluster, tmp_path)
     assert (out / "submission.native.jsonl").read_text() == (out / "submission.jsonl").read_text()
     table = (out / "results.md").read_text()
     assert "| builtin:scripted (this run, all 3 queries) | 66.7 | 66.7 | 50.0 | 50.0 | 46.7 |" in table
+
+
+@pytest.mark.slow
+@pytest.mark.ray
+def test_activitynet_captions_with_the_tiny_grounder(ray_cluster, tmp_path):
+    """The trained tiny grounder (real runner, its own starting settings) answers every sentence;
+    each score follows from the span parsed from its text."""
+    import pyarrow.parquet as pq
+
+    from videoqa.eval._metrics import temporal_iou
+    from videoqa.model._grounder import GROUNDER_QUERY, GROUNDER_SETTINGS
+    from videoqa.synthetic import Event, write_video
+
+    events = [Event(10.0, 20.0, "red"), Event(3.0, 8.0, "blue")]
+    write_video(tmp_path / "anet" / "v_grounder01.mp4", duration_seconds=30, fps=4.0, events=events)
+    sentences = [GROUNDER_QUERY.format(color=c) for c in ("red", "blue")]
+    anet = {
+        "v_grounder01": {"duration": 30.0, "timestamps": [[10.0, 20.0], [3.0, 8.0]], "sentences": sentences}
+    }
+    (tmp_path / "val_2.json").write_text(json.dumps(anet))
+    from videoqa.eval._cli import main
+
+    out = tmp_path / "out"
+    argv = ["--annotations", str(tmp_path / "val_2.json"), "--videos", str(tmp_path / "anet"),
+            "--output", str(out), "--model", "builtin:tiny-grounder", "--decode-workers", "1",
+            "--local-num-cpus", "2"]  # fmt: skip
+    assert main(argv, benchmark="activitynet-captions") == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {k: summary["settings"][k] for k in GROUNDER_SETTINGS} == GROUNDER_SETTINGS  # Settings.for_model
+    rows = pq.read_table(out / "items.parquet").to_pylist()
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    for r in rows:
+        span = None if r["pred_start_seconds"] is None else (r["pred_start_seconds"], r["pred_end_seconds"])
+        assert r["iou"] == temporal_iou(span, (r["gt_start_seconds"], r["gt_end_seconds"]))
+    assert summary["all"]["mIoU"] == pytest.approx(50 * (rows[0]["iou"] + rows[1]["iou"]))

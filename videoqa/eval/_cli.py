@@ -93,11 +93,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
+    from videoqa.batch._config import JobConfig
     from videoqa.core._flags import settings_from_args
+    from videoqa.core.settings import Settings
     from videoqa.eval._run import EvalConfig, eval_settings
 
-    settings = settings_from_args(args, eval_settings(args.benchmark, args.prompt))
-    from videoqa.batch._config import JobConfig
+    # the model's starting settings over the benchmark's (as EvalConfig without settings), then the flags
+    start = Settings.for_model(args.model, eval_settings(args.benchmark, args.prompt))
+    settings = settings_from_args(args, start)
 
     job_fields = set(JobConfig.model_fields) - set(_JOB_SKIP) | {"storage_options"}
     job = {k: getattr(args, k) for k in sorted(job_fields) if getattr(args, k, None) is not None}
