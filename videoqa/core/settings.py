@@ -61,6 +61,14 @@ PromptStyle = Literal["qwen_cookbook", "lmms_eval"]
 PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 DEFAULT_PROMPT_STYLE: PromptStyle = "qwen_cookbook"
 
+DEFAULT_SUBTITLES_MAX_TOKENS = 2048
+"""Timed text per prompt: about 25 minutes of brisk speech (150 words a minute, ~0.55 tokens a word
+plus the times), ample for a window at the default 2 fps."""
+
+_ADDED_FIELDS: tuple[str, ...] = ("subtitles_max_tokens",)
+"""Fields added after config hashes were first published: left out of the hash (and read as their
+default from rows written before them) while at their default, so existing hashes (and --resume) stay."""
+
 _COLUMN_PREFIX = {"sampling": "sampling_", "search": "sampling_"}
 """Row column of a field: its name, with this prefix for the groups listed (the rows' names since v1)."""
 
@@ -122,6 +130,13 @@ class Settings(BaseModel):
         DEFAULT_PROMPT_STYLE, "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
     )
     decode_backend: Backend = _field(DEFAULT_BACKEND, "decode", "Decoder of the frames: pyav or decord.")
+    # timed text (subtitles, transcripts): videoqa.text
+    subtitles_max_tokens: int = _field(
+        DEFAULT_SUBTITLES_MAX_TOKENS,
+        "prompt",
+        "Most tokens of timed text (subtitle / transcript cues) in one prompt; over it, cues are kept "
+        "evenly over the windows; 0: no timed text.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -140,6 +155,7 @@ class Settings(BaseModel):
             raise ValueError(f"fine_padding_seconds must be >= 0 seconds, got {self.fine_padding_seconds!r}")
         int_at_least("max_candidates", self.max_candidates, 1)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
+        int_at_least("subtitles_max_tokens", self.subtitles_max_tokens, 0)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
         if given and not self.do_sample:
             raise ValueError(
@@ -190,8 +206,14 @@ class Settings(BaseModel):
 
     @classmethod
     def from_columns(cls, row: dict[str, Any]) -> Settings:
-        """The settings of a row (other columns are ignored)."""
-        return cls(**{name: row[cls.column(name)] for name in cls.model_fields})
+        """The settings of a row (other columns are ignored; fields added later read their default)."""
+        return cls(
+            **{
+                name: row[cls.column(name)]
+                for name in cls.model_fields
+                if name not in _ADDED_FIELDS or row.get(cls.column(name)) is not None
+            }
+        )
 
 
 def digest(payload: Any) -> str:
@@ -212,7 +234,8 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
     ``videoqa.model._families.hash_family``: a local checkpoint's family, which its path does not
     name) joins the hash for families added after Qwen2/2.5-VL, whose hashes stay what they were.
     """
-    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
+    unchanged = {n for n in _ADDED_FIELDS if getattr(settings, n) == Settings.model_fields[n].default}
+    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump(exclude=unchanged)}
     if family not in _UNHASHED_FAMILIES:
         payload["model_family"] = family
     return digest(payload)

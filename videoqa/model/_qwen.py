@@ -48,6 +48,7 @@ from videoqa.model import _batching, _devices, _inputs
 from videoqa.model._families import FAMILY_OF_MODEL_TYPE, family_profile
 from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.text._layout import TextLayout, cue_block
 from videoqa.video._sampling import int_at_least
 
 MODEL_TYPES = {
@@ -226,6 +227,10 @@ def warn_if_default_tokens_per_second(source: str, raw_config: dict[str, Any], *
 class QwenModel(BatchedGeneration):
     """A loaded Qwen2-VL / Qwen2.5-VL checkpoint implementing :class:`VideoLanguageModel`."""
 
+    text_layout: TextLayout = "block"
+    """How timed text enters the prompt (``videoqa.text._layout``): a timed block after the video,
+    before the question, as Video-MME's "with subtitles" protocol (with the times added)."""
+
     def __init__(
         self, model_id: str, model: Any, processor: Any, settings: RunSettings, *, source: str | None = None
     ):
@@ -349,7 +354,7 @@ class QwenModel(BatchedGeneration):
             raise ModelError(f"request {n} has no encoded windows")
         datas = [self._check_features(f) for f in request.features]
         text = _inputs.chat_text(
-            self.processor, request.prompt, num_videos=len(datas), system=request.system_prompt
+            self.processor, self._user_text(request), num_videos=len(datas), system=request.system_prompt
         )
         try:
             text = self._expand_videos(text, request, datas)
@@ -359,6 +364,23 @@ class QwenModel(BatchedGeneration):
         return _Row(
             ids=ids, positions=self._positions(ids, request, datas), features=self._row_features(datas)
         )
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no special tokens): how the timed-text budget is counted."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _user_text(self, request: GenerationRequest) -> str:
+        """The question, after the timed-text block when the family lays its cues out as one."""
+        timed = request.timed_text
+        if timed is None or self.text_layout != "block":
+            return request.prompt
+        block = cue_block(
+            timed.cues,
+            origin_seconds=request.features[0].window.start_seconds,
+            max_tokens=timed.max_tokens,
+            count_tokens=self.count_text_tokens,
+        )
+        return block + request.prompt
 
     def _expand_videos(self, text: str, request: GenerationRequest, datas: Sequence[Any]) -> str:
         """The chat text with each video placeholder expanded to its window's tokens."""

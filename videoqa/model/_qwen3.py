@@ -35,6 +35,7 @@ from videoqa.errors import ModelError
 from videoqa.model._protocol import GenerationRequest
 from videoqa.model._qwen import QwenModel, QwenWindowFeatures
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps
+from videoqa.text._layout import TextLayout, interleave_cues
 
 __all__ = ["Qwen3Model", "Qwen3WindowFeatures", "qwen3_positions"]
 
@@ -92,6 +93,9 @@ class Qwen3WindowFeatures(QwenWindowFeatures):
 class Qwen3Model(QwenModel):
     """A loaded Qwen3-VL (dense or MoE) checkpoint; see the module docstring for how time is written."""
 
+    text_layout: TextLayout = "interleaved"
+    """Timed text goes between the timestamped patches: each cue after the patch on screen when it starts."""
+
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.vision_start = self.processor.vision_start_token
@@ -131,7 +135,32 @@ class Qwen3Model(QwenModel):
             vision_start=self.vision_start,
             vision_end=self.vision_end,
             videos=videos,
+            after_patches=self._cues_after_patches(request, [len(s) for s, _ in videos]),
         )
+
+    def _cues_after_patches(
+        self, request: GenerationRequest, patches: Sequence[int]
+    ) -> list[list[str]] | None:
+        """Per window, the timed text written after each of its temporal patches (None: no text)."""
+        timed = request.timed_text
+        if timed is None or not timed.cues:
+            return None
+        origin = request.features[0].window.start_seconds
+        starts = [
+            float(t) - origin for f in request.features for t in f.pts_seconds[:: self.temporal_patch_size]
+        ]
+        after = interleave_cues(
+            timed.cues,
+            patch_starts_seconds=starts,
+            origin_seconds=origin,
+            max_tokens=timed.max_tokens,
+            count_tokens=self.count_text_tokens,
+        )
+        out, k = [], 0
+        for n in patches:
+            out.append(after[k : k + n])
+            k += n
+        return out
 
     def _positions(self, ids: Sequence[int], request: GenerationRequest, datas: Sequence[Any]) -> np.ndarray:
         grids = [(d.grid_thw[1], d.grid_thw[2]) for d in datas for _ in range(d.grid_thw[0])]
