@@ -37,6 +37,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
     )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
+    parser.add_argument(
+        "--subtitles",
+        default="auto",
+        metavar="auto|sidecar|stream|asr|none|FILE",
+        help="Timed text given with the frames: auto (default: a subtitle file next to the video, e.g. "
+        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, asr (speech "
+        "recognition, videoqa[asr]), none, or a .srt/.vtt/.ass/.ssa file.",
+    )
+    parser.add_argument("--subtitles-language", help="Subtitle language to pick (en, fra, ...).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
         "--html",
@@ -69,6 +78,9 @@ def _summary(analysis) -> str:
             f"step {step.name}: {len(step.windows)} windows, {frames} frames at {fps} fps, "
             f"{tokens} visual tokens, {cached} cached"
         )
+    if analysis.subtitles is not None and analysis.subtitles.cues:
+        text = analysis.subtitles
+        lines.append(f"subtitles: {len(text.cues)} cues from {text.source} ({text.kind})")
     lines.append(f"time: {analysis.timings_seconds.get('total', 0.0):.2f} s")
     return "\n".join(lines)
 
@@ -103,7 +115,14 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, Settings.for_model(args.model))
         session = Session(args.model, settings, cache_dir=args.cache_dir)
-        analysis = session.analyze(args.video, args.question, task=args.task, options=args.options)
+        analysis = session.analyze(
+            args.video,
+            args.question,
+            task=args.task,
+            options=args.options,
+            subtitles=None if args.subtitles.lower() == "none" else args.subtitles,
+            subtitles_language=args.subtitles_language,
+        )
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -6,7 +6,13 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from videoqa.batch._writer import DONE_TABLES, WRITE_ORDER, drop_rows, part_file_name, scan_keys
+from videoqa.batch._writer import (
+    DETAIL_TABLES,
+    DONE_TABLES,
+    drop_rows,
+    part_file_name,
+    scan_keys,
+)
 
 __all__ = ["ResumeState", "finished_item_keys", "read_resume_state", "repair_stale_failures"]
 
@@ -55,7 +61,7 @@ def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = N
     are found and removed); in part files the unit's writer replaces them itself.
     """
     state = ResumeState()
-    for table in DONE_TABLES + WRITE_ORDER[:2]:
+    for table in DONE_TABLES + DETAIL_TABLES:
         only = table not in DONE_TABLES
         arrow, paths = scan_keys(output, table, storage_options=storage_options, compacted_only=only)
         keys = arrow.column("item_key").to_pylist()

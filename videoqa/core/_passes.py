@@ -41,7 +41,7 @@ from videoqa.model._protocol import (
 from videoqa.text._types import Cue, TimedText, Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
-__all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions"]
+__all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions", "timed_text"]
 
 
 @dataclass
@@ -201,10 +201,11 @@ def _subtitle_usage(run: _Run, steps: list[Step]) -> SubtitleUsage | None:
     )
 
 
-def timed_text(run: _Run, features: Sequence[VisualFeatures]) -> TimedText | None:
+def timed_text(
+    t: Transcript | None, settings: Settings, features: Sequence[VisualFeatures]
+) -> TimedText | None:
     """The cues a request over ``features`` carries (those overlapping its windows), or None."""
-    t = run.transcript
-    budget = run.settings.subtitles_max_tokens
+    budget = settings.subtitles_max_tokens
     if t is None or not t.cues or budget == 0:
         return None
     cues: dict[Cue, None] = {}
@@ -215,7 +216,9 @@ def timed_text(run: _Run, features: Sequence[VisualFeatures]) -> TimedText | Non
 
 
 def _request(run: _Run, features: Sequence[VisualFeatures], prompt: str) -> GenerationRequest:
-    return GenerationRequest(tuple(features), prompt, timed_text=timed_text(run, features))
+    return GenerationRequest(
+        tuple(features), prompt, timed_text=timed_text(run.transcript, run.settings, features)
+    )
 
 
 @dataclass

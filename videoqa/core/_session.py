@@ -178,9 +178,10 @@ class Session:
         if info is None:
             with timer("probe"):
                 info = media.probe(source, storage_options=self.storage_options)
-        if transcript is None and subtitles is not None and self.settings.subtitles_max_tokens > 0:
-            from videoqa.text import load_cues
+        from videoqa.text._load import check_subtitles, load_cues
 
+        subtitles = check_subtitles(subtitles)
+        if transcript is None and subtitles is not None and self.settings.subtitles_max_tokens > 0:
             with timer("probe"):  # the container's streams and the files next to it
                 transcript = load_cues(
                     source,

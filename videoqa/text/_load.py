@@ -23,10 +23,24 @@ from videoqa.text._sidecar import choose_sidecar, find_sidecars, read_bytes
 from videoqa.text._streams import choose_stream, read_stream_cues, subtitle_streams
 from videoqa.text._types import Cue, Transcript
 
-__all__ = ["SUBTITLE_MODES", "SubtitleMode", "load_cues", "read_subtitle_file"]
+__all__ = ["SUBTITLE_MODES", "SubtitleMode", "check_subtitles", "load_cues", "read_subtitle_file"]
 
 SubtitleMode = Literal["auto", "sidecar", "stream", "asr"]
 SUBTITLE_MODES: tuple[str, ...] = get_args(SubtitleMode)
+
+
+def check_subtitles(value: str | os.PathLike[str] | None) -> str | None:
+    """A valid ``subtitles`` argument (``"none"`` and ``""`` from a command line mean None), or ValueError."""
+    if value is None:
+        return None
+    given = os.fspath(value)
+    if given.strip().lower() in ("", "none"):
+        return None
+    if given not in SUBTITLE_MODES and os.path.splitext(given)[1].lower() not in FORMATS:
+        raise ValueError(
+            f"subtitles must be one of {SUBTITLE_MODES}, None, or a .srt/.vtt/.ass/.ssa file; got {given!r}"
+        )
+    return given
 
 
 def load_cues(
@@ -53,14 +67,10 @@ def load_cues(
 
     Raises :class:`~videoqa.errors.SubtitleError` naming the file and line of unreadable input.
     """
-    if subtitles is None:
+    given = check_subtitles(subtitles)
+    if given is None:
         return Transcript()
     video = os.fspath(video)
-    given = os.fspath(subtitles)
-    if given not in SUBTITLE_MODES and os.path.splitext(given)[1].lower() not in FORMATS:
-        raise ValueError(
-            f"subtitles must be one of {SUBTITLE_MODES}, None, or a .srt/.vtt/.ass/.ssa file; got {given!r}"
-        )
     if info is None:
         from videoqa.video import probe
 
