@@ -113,7 +113,7 @@ def test_qwen3_cues_follow_their_timestamped_patch(tiny_qwen3):
         ("0.2", ""),
         ("1.2", "[1.2 - 1.8 seconds] second patch words\n"),
         ("2.2", ""),
-        ("3.2", ""),
+        ("3.2", "What is said?"),  # the question follows the last patch (no outer vision_end)
     ]
 
 
