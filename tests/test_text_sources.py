@@ -195,3 +195,8 @@ def test_sidecars_in_a_bucket(tmp_path: Path) -> None:
 def test_bad_subtitles_argument_is_rejected_before_any_work(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="subtitles must be one of"):
         load_cues(tmp_path / "x.mp4", subtitles="yes")
+
+
+def test_speech_recognition_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"subtitles='asr' \(speech recognition\) is not implemented"):
+        load_cues(tmp_path / "x.mp4", subtitles="asr")

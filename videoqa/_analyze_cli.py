@@ -40,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subtitles",
         default="auto",
-        metavar="auto|sidecar|stream|asr|none|FILE",
+        metavar="auto|sidecar|stream|none|FILE",
         help="Timed text given with the frames: auto (default: a subtitle file next to the video, e.g. "
-        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, asr (speech "
-        "recognition, videoqa[asr]), none, or a .srt/.vtt/.ass/.ssa file.",
+        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, none, or a "
+        ".srt/.vtt/.ass/.ssa file.",
     )
     parser.add_argument("--subtitles-language", help="Subtitle language to pick (en, fra, ...).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")

@@ -161,7 +161,7 @@ class Session:
                 CPU tasks); windows missing from ``clips`` are decoded here.
             subtitles: timed text for the prompts (:func:`videoqa.text.load_cues`): ``"auto"`` (a
                 sidecar file next to the video or a subtitle stream in it, when present), ``"sidecar"``,
-                ``"stream"``, ``"asr"`` (speech recognition), a subtitle file path, or None.
+                ``"stream"``, a subtitle file path, or None.
             subtitles_language: the language to pick (``"en"``, ``"fra"``); None: the first found.
             transcript: timed text already loaded (then ``subtitles`` is not read).
         Timings in each Analysis are those of the whole call (shared by its questions).

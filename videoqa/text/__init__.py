@@ -10,8 +10,8 @@ answer can point at the second something was said::
         print(cue.start_seconds, cue.end_seconds, cue.text)
 
 Sources: a sidecar file next to the video (``talk.srt``, ``talk.en.vtt``, ``talk.ass``), a text
-subtitle stream in the container (SubRip/ASS in Matroska, mov_text in MP4, WebVTT in WebM) or
-speech recognition (``subtitles="asr"``, the ``videoqa[asr]`` extra).
+subtitle stream in the container (SubRip/ASS in Matroska, mov_text in MP4, WebVTT in WebM). Speech
+recognition (``subtitles="asr"``) is not implemented yet.
 """
 
 from videoqa.text._layout import cue_block, interleave_cues

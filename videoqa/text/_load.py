@@ -25,7 +25,7 @@ from videoqa.text._types import Cue, Transcript
 
 __all__ = ["SUBTITLE_MODES", "SubtitleMode", "check_subtitles", "load_cues", "read_subtitle_file"]
 
-SubtitleMode = Literal["auto", "sidecar", "stream", "asr"]
+SubtitleMode = Literal["auto", "sidecar", "stream"]
 SUBTITLE_MODES: tuple[str, ...] = get_args(SubtitleMode)
 
 
@@ -36,6 +36,12 @@ def check_subtitles(value: str | os.PathLike[str] | None) -> str | None:
     given = os.fspath(value)
     if given.strip().lower() in ("", "none"):
         return None
+    if given == "asr":
+        raise ValueError(
+            "subtitles='asr' (speech recognition) is not implemented in this version of videoqa; "
+            "give a subtitle file (.srt/.vtt/.ass) or transcribe the audio first (e.g. with Whisper) "
+            "and pass the .srt"
+        )
     if given not in SUBTITLE_MODES and os.path.splitext(given)[1].lower() not in FORMATS:
         raise ValueError(
             f"subtitles must be one of {SUBTITLE_MODES}, None, or a .srt/.vtt/.ass/.ssa file; got {given!r}"
@@ -51,19 +57,17 @@ def load_cues(
     info: Any = None,
     storage_options: dict[str, Any] | None = None,
     encoding: str | None = None,
-    asr_model: str | None = None,
 ) -> Transcript:
     """The timed text of ``video`` on its own timeline.
 
     Args:
         subtitles: ``"auto"`` (a sidecar file next to the video, else a text subtitle stream inside
-            it, else nothing), ``"sidecar"``, ``"stream"``, ``"asr"`` (speech recognition, the
-            ``videoqa[asr]`` extra), a path or URL of a ``.srt``/``.vtt``/``.ass``/``.ssa`` file,
-            or None (no text).
+            it, else nothing), ``"sidecar"``, ``"stream"``, a path or URL of a
+            ``.srt``/``.vtt``/``.ass``/``.ssa`` file, or None (no text). Speech recognition
+            (``"asr"``) is not implemented yet: it is refused with a message saying so.
         language: wanted language (``"en"``, ``"eng"``, ``"fr"``); None takes the first found.
         info: the video's :class:`~videoqa.VideoInfo` if already probed (else it is probed).
         encoding: text encoding of subtitle files without a byte-order mark (default UTF-8).
-        asr_model: hub id or local directory of the Whisper checkpoint for ``subtitles="asr"``.
 
     Raises :class:`~videoqa.errors.SubtitleError` naming the file and line of unreadable input.
     """
@@ -75,10 +79,6 @@ def load_cues(
         from videoqa.video import probe
 
         info = probe(video, storage_options=storage_options)
-    if given == "asr":
-        from videoqa.text._asr import transcribe
-
-        return _on_timeline(transcribe(video, model=asr_model, language=language, info=info), info)
     if given not in SUBTITLE_MODES:
         return _on_timeline(
             read_subtitle_file(given, storage_options=storage_options, encoding=encoding), info
