@@ -200,3 +200,20 @@ def test_bad_subtitles_argument_is_rejected_before_any_work(tmp_path: Path) -> N
 def test_speech_recognition_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"subtitles='asr' \(speech recognition\) is not implemented"):
         load_cues(tmp_path / "x.mp4", subtitles="asr")
+
+
+def test_a_folder_of_many_videos_is_listed_once(tmp_path: Path, monkeypatch) -> None:
+    from videoqa.text import _sidecar
+
+    for k in range(50):
+        (tmp_path / f"v{k}.mp4").write_bytes(b"")
+    (tmp_path / "v7.en.srt").write_text(SRT, encoding="utf-8")
+    calls = []
+    listdir = _sidecar.os.listdir
+    monkeypatch.setattr(_sidecar.os, "listdir", lambda folder: calls.append(folder) or listdir(folder))
+    found = {k: _sidecar.find_sidecars(tmp_path / f"v{k}.mp4") for k in range(50)}
+    assert calls == [str(tmp_path)]
+    assert {k: [s.path for s in v] for k, v in found.items() if v} == {7: [str(tmp_path / "v7.en.srt")]}
+    (tmp_path / "v8.srt").write_text(SRT, encoding="utf-8")  # a new file: the folder is listed again
+    assert [s.language for s in _sidecar.find_sidecars(tmp_path / "v8.mp4")] == [None]
+    assert len(calls) == 2

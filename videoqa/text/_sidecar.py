@@ -7,6 +7,7 @@ the filesystem's ``ls`` of the video's folder. Reading goes through the media la
 
 from __future__ import annotations
 
+import functools
 import os
 import posixpath
 from dataclasses import dataclass
@@ -66,7 +67,11 @@ def find_sidecars(
     video = os.fspath(video)
     folder, stem, prefix = _split(video)
     try:
-        names = _list(folder, prefix, storage_options or {})
+        if prefix in ("", "file://"):
+            by_stem = _local_index(folder, os.stat(folder).st_mtime_ns)
+            names = [prefix + n for n in by_stem.get(stem, ())]
+        else:
+            names = [n for n in _list_remote(folder, prefix, storage_options or {}) if _is_subtitle(n)]
     except OSError:
         return []  # an unlistable folder has no sidecars we can read; the video itself reports access errors
     found = [s for s in (sidecar_of(n, stem) for n in names) if s is not None]
@@ -77,9 +82,26 @@ def _suffix(path: str) -> str:
     return os.path.splitext(path)[1].lower()
 
 
-def _list(folder: str, prefix: str, storage_options: dict[str, Any]) -> list[str]:
-    if prefix in ("", "file://"):
-        return [prefix + os.path.join(folder, n) for n in sorted(os.listdir(folder))]
+def _is_subtitle(name: str) -> bool:
+    return _suffix(name) in FORMATS
+
+
+@functools.lru_cache(maxsize=16)
+def _local_index(folder: str, mtime_ns: int) -> dict[str, tuple[str, ...]]:
+    """The subtitle files of a local folder by every name they may belong to (``a.en.srt``: ``a``,
+    ``a.en``); listed once per folder version (a new file changes ``mtime_ns``), so a folder of
+    10,000 videos is listed once, not once per video."""
+    index: dict[str, list[str]] = {}
+    for name in sorted(os.listdir(folder)):
+        if _is_subtitle(name):
+            parts = os.path.splitext(name)[0].split(".")
+            for k in range(1, len(parts) + 1):
+                index.setdefault(".".join(parts[:k]), []).append(os.path.join(folder, name))
+    return {stem: tuple(paths) for stem, paths in index.items()}
+
+
+def _list_remote(folder: str, prefix: str, storage_options: dict[str, Any]) -> list[str]:
+    """The entries of a bucket folder (fsspec filesystems cache listings: one request per folder)."""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(prefix + folder, **storage_options)
