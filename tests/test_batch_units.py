@@ -605,8 +605,11 @@ def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen
     base = JobConfig(videos="v", questions="q", output="o", model=str(tiny_qwen25_path))
     knobs = base.model_copy(update={"max_batch_tokens": 4096, "prefix_reuse": False})
     session = build_session(knobs, num_gpus=0)
-    assert (session.model.settings.max_batch_tokens, session.model.settings.prefix_reuse) == (4096, False)
-    assert build_session(base, num_gpus=0).model.settings.prefix_reuse is True
+    assert (session.model.load_options.max_batch_tokens, session.model.load_options.prefix_reuse) == (
+        4096,
+        False,
+    )
+    assert build_session(base, num_gpus=0).model.load_options.prefix_reuse is True
     assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
     parser = argparse.ArgumentParser()
     add_arguments(parser)

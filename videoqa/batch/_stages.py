@@ -143,7 +143,7 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
 
         info = probe(row["video"], storage_options=config.storage_options)
         from videoqa.core._strategies import first_pass_plan
-        from videoqa.model._families import sampling_profile_for
+        from videoqa.model.families import sampling_profile_for
 
         plan = first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
         return info, plan, _transcript(row["video"], info, config)

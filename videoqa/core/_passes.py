@@ -29,15 +29,10 @@ from videoqa.core._strategies import (
 )
 from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.core.prompts import build_prompt, option_letters
-from videoqa.core.settings import Settings, config_hash
-from videoqa.model._families import hash_family
-from videoqa.model._protocol import (
-    QWEN2_SAMPLING,
-    Generation,
-    GenerationRequest,
-    SamplingProfile,
-    VisualFeatures,
-)
+from videoqa.core.settings import Settings, model_config_hash
+from videoqa.errors import ModelError
+from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
+from videoqa.model.families import SamplingProfile
 from videoqa.text._types import Cue, TimedText, Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
@@ -174,7 +169,7 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         model_family=run.session.sampling.family,
         strategy=run.strategy,
         settings=settings,
-        config_hash=config_hash(run.session.model_id, settings, family=hash_family(run.session.model_id)),
+        config_hash=model_config_hash(run.session.model_id, settings),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
         steps=steps,
@@ -242,8 +237,14 @@ class _Run:
 
 
 def sampling_profile(model: Any) -> SamplingProfile:
-    """The sampling needs of ``model``'s family (Qwen2.5-VL's for a model that states none)."""
-    return getattr(model, "sampling", QWEN2_SAMPLING)
+    """The sampling needs of ``model``'s family (``model.sampling``); a model stating none is an error."""
+    profile = getattr(model, "sampling", None)
+    if not isinstance(profile, SamplingProfile):
+        raise ModelError(
+            f"{getattr(model, 'model_id', model)!r} states no sampling profile (model.sampling, a "
+            "videoqa.model.families.SamplingProfile); give it its family's: family(name).sampling."
+        )
+    return profile
 
 
 def run_questions(

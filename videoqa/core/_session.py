@@ -21,16 +21,15 @@ from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
 from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
 from videoqa.core._strategies import first_pass_plan
-from videoqa.core.prompts import SYSTEM_PROMPTS
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, SamplingProfile, VideoLanguageModel
+from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
+from videoqa.model.families import DEFAULT_MODEL, SamplingProfile, family
 from videoqa.text._types import Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
 
-DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 _TASKS: tuple[str, ...] = get_args(Task)
 
 
@@ -260,7 +259,7 @@ class Session:
         if not requests:
             return []
         settings = self.settings
-        system = SYSTEM_PROMPTS.get((settings.prompt_style, self.sampling.family))
+        system = family(self.sampling.family).system_prompt(settings.prompt_style)
         if system is not None:
             requests = [dataclasses.replace(r, system_prompt=system) for r in requests]
         with timer("generate"):

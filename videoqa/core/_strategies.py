@@ -38,7 +38,7 @@ from videoqa.analysis import Question, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
-from videoqa.model._protocol import QWEN2_SAMPLING, SamplingProfile
+from videoqa.model.families import SamplingProfile
 from videoqa.video._sampling import even_frames, plan_sampling
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
@@ -78,15 +78,11 @@ def _budgets(options: Settings, profile: SamplingProfile) -> dict:
     return {**budgets, **profile.plan_kwargs(**pixels)}
 
 
-def single_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(info, fps=options.fps, **_budgets(options, profile))
 
 
-def coarse_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def coarse_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(
         info,
         fps=options.coarse_fps,
@@ -103,9 +99,7 @@ class FirstPass:
     plan: SamplingPlan
 
 
-def first_pass_plan(
-    info: VideoInfo, settings: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> FirstPass:
+def first_pass_plan(info: VideoInfo, settings: Settings, profile: SamplingProfile) -> FirstPass:
     """The one derivation of the first pass: ``settings.strategy`` resolved, and its plan.
 
     ``single``: one window over the video; ``coarse_to_fine``: the coarse windows. The Session, the
@@ -122,7 +116,7 @@ def fine_plan(
     info: VideoInfo,
     regions: Sequence[tuple[float, float]],
     options: Settings,
-    profile: SamplingProfile = QWEN2_SAMPLING,
+    profile: SamplingProfile,
 ) -> SamplingPlan:
     """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
     windows: list[Window] = []

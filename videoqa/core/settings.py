@@ -31,6 +31,8 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.model._protocol import GenerationOptions
+from videoqa.model.families import builtin_model, hash_family
+from videoqa.model.families import family as family_named
 from videoqa.video._decode import DEFAULT_BACKEND, Backend
 from videoqa.video._sampling import (
     DEFAULT_FPS,
@@ -53,6 +55,7 @@ __all__ = [
     "Strategy",
     "config_hash",
     "digest",
+    "model_config_hash",
 ]
 
 Strategy = Literal["auto", "single", "coarse_to_fine"]
@@ -182,12 +185,14 @@ class Settings(BaseModel):
         )
 
     @classmethod
-    def for_model(cls, model: str) -> Settings:
-        """The settings a model string starts from: the defaults, except for a built-in model trained
-        with other budgets (``builtin:tiny-grounder``: 28 x 56 frames, short answers)."""
-        from videoqa.model._grounder import model_settings
-
-        return cls(**model_settings(model))
+    def for_model(cls, model: str, base: Settings | None = None) -> Settings:
+        """The settings a model string starts from: ``base`` (default: the defaults) with the fields a
+        built-in model is declared with (``builtin:tiny-grounder``: 28 x 56 frames, short answers; see
+        :mod:`videoqa.model.families`). Every entry point (``Session``, ``JobConfig``, ``EvalConfig``,
+        the CLIs) starts from this when no settings are given."""
+        found = builtin_model(model) if model.startswith("builtin:") else None
+        start = {} if base is None else base.model_dump()
+        return cls(**{**start, **(dict(found[1].settings) if found is not None else {})})
 
     @classmethod
     def group(cls, name: str) -> str:
@@ -222,20 +227,27 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-_UNHASHED_FAMILIES = (None, "qwen2.5-vl", "qwen2-vl")
-"""Families that predate the family in the hash: leaving them out keeps their hashes (and --resume)."""
-
-
 def config_hash(model_id: str, settings: Settings, *, family: str | None = None) -> str:
     """16 hex chars naming everything that changes an answer: the model string, its family, the settings.
 
     Resources (replicas, batch sizes, cache, threads) are not in it, so a rerun on a bigger
     cluster resumes the same items. ``family`` (``"qwen3-vl"``...; see
-    ``videoqa.model._families.hash_family``: a local checkpoint's family, which its path does not
-    name) joins the hash for families added after Qwen2/2.5-VL, whose hashes stay what they were.
+    ``videoqa.model.families.hash_family``: a local checkpoint's family, which its path does not
+    name) joins the hash when the family's declaration says so (``ModelFamily.in_config_hash``: every
+    family but Qwen2/2.5-VL, whose hashes stay what they were). Callers with a model string use
+    :func:`model_config_hash`.
     """
     unchanged = {n for n in _ADDED_FIELDS if getattr(settings, n) == Settings.model_fields[n].default}
     payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump(exclude=unchanged)}
-    if family not in _UNHASHED_FAMILIES:
+    if family is not None and family_named(family).in_config_hash:
         payload["model_family"] = family
     return digest(payload)
+
+
+def model_config_hash(model: str, settings: Settings) -> str:
+    """The config hash of a model string and settings, as the Session, batch job and evaluation record it.
+
+    The one composition: :func:`config_hash` with the family :func:`~videoqa.model.families.hash_family`
+    reads (a local checkpoint's; a hub id or ``builtin:`` name names its own).
+    """
+    return config_hash(model, settings, family=hash_family(model))

@@ -1,7 +1,8 @@
 """The model layer: load a vision-language model behind the :class:`VideoLanguageModel` seam.
 
 ``load_model`` takes a Hugging Face hub id or a local checkpoint directory (Qwen3-VL,
-Qwen2.5-VL or Qwen2-VL; the class is picked from the config), or a built-in name:
+Qwen2.5-VL or Qwen2-VL; the family, hence the class and runner, is picked from the config's
+``model_type``), or a built-in name (each declared by its family in :mod:`videoqa.model.families`):
 
 - ``"builtin:tiny-qwen2.5-vl"``, ``"builtin:tiny-qwen2-vl"``, ``"builtin:tiny-qwen3-vl"``: tiny random-weight
   checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
@@ -20,9 +21,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from videoqa.errors import ModelError
 from videoqa.model._devices import AttnImplementation, DtypeName
-from videoqa.model._grounder import GROUNDER_MODEL, grounder_dir
 from videoqa.model._protocol import (
     Generation,
     GenerationOptions,
@@ -36,16 +35,17 @@ from videoqa.model._timing import temporal_ids
 from videoqa.model._tiny import (
     OFFICIAL_FILES,
     TINY_BUILD_VERSION,
-    TINY_KINDS,
     build_tiny_model,
     shrink_official_config,
 )
+from videoqa.model.families import DEFAULT_MODEL, builtin_model, builtin_models
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
 
 __all__ = [
     "BUILTIN_MODELS",
+    "DEFAULT_MODEL",
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
@@ -63,11 +63,10 @@ __all__ = [
     "temporal_ids",
 ]
 
-_TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
-BUILTIN_MODELS = (*_TINY_BUILTINS, GROUNDER_MODEL, "builtin:scripted", "builtin:scripted-qwen3-vl")
-
 
 def __getattr__(name: str) -> Any:
+    if name == "BUILTIN_MODELS":  # every family's built-in names (families may be registered late)
+        return tuple(builtin_models())
     if name == "QwenModel":
         from videoqa.model._qwen import QwenModel
 
@@ -122,44 +121,24 @@ def load_model(
             :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
     """
     if not isinstance(model, str) or not model:
-        raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
-    if model == "builtin:scripted":
-        from videoqa.model._scripted import ScriptedModel
-
-        return ScriptedModel()
-    if model == "builtin:scripted-qwen3-vl":
-        from videoqa.model._scripted import ScriptedModel
-
-        return ScriptedModel(family="qwen3-vl")
-    source, hub_cache, hub_revision = model, cache_dir, revision
-    if model == GROUNDER_MODEL:
-        source, hub_cache, hub_revision = str(grounder_dir()), None, None
-        if not (grounder_dir() / "model.safetensors").is_file():
-            raise ModelError(
-                f"{model}: its checkpoint is missing from {grounder_dir()}; reinstall videoqa, or "
-                "rebuild it with training/train_tiny_grounder.py (see its docstring)."
-            )
-    elif model.startswith("builtin:"):
-        kind = _TINY_BUILTINS.get(model)
-        if kind is None:
-            raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")
-        root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
-        source = str(
-            build_tiny_model(root / f"{model.removeprefix('builtin:')}-v{TINY_BUILD_VERSION}", kind=kind)
+        raise ValueError(
+            f"model must be a hub id, a local path or one of {tuple(builtin_models())}, got {model!r}"
         )
-        hub_cache, hub_revision = None, None
+    options = {
+        "device": device,
+        "dtype": dtype,
+        "attn_implementation": attn_implementation,
+        "device_map": device_map,
+        "cache_dir": cache_dir,
+        "revision": revision,
+        "requests_per_batch": requests_per_batch,
+        "max_batch_tokens": max_batch_tokens,
+        "prefix_reuse": prefix_reuse,
+    }
+    found = builtin_model(model)
+    if found is not None:
+        family, builtin = found
+        return builtin.load(family, **options)
     from videoqa.model._qwen import load_qwen
 
-    return load_qwen(
-        model,
-        source,
-        cache_dir=hub_cache,
-        revision=hub_revision,
-        device=device,
-        dtype=dtype,
-        attn_implementation=attn_implementation,
-        device_map=device_map,
-        requests_per_batch=requests_per_batch,
-        max_batch_tokens=max_batch_tokens,
-        prefix_reuse=prefix_reuse,
-    )
+    return load_qwen(model, model, **options)

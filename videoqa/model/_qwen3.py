@@ -38,7 +38,7 @@ from videoqa.errors import ModelError
 from videoqa.model._protocol import GenerationRequest
 from videoqa.model._qwen import QwenModel, QwenWindowFeatures
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps
-from videoqa.text._layout import TextLayout, interleave_cues
+from videoqa.text._layout import interleave_cues
 
 __all__ = ["Qwen3Model", "Qwen3WindowFeatures", "qwen3_positions"]
 
@@ -96,9 +96,6 @@ class Qwen3WindowFeatures(QwenWindowFeatures):
 class Qwen3Model(QwenModel):
     """A loaded Qwen3-VL (dense or MoE) checkpoint; see the module docstring for how time is written."""
 
-    text_layout: TextLayout = "interleaved"
-    """Timed text goes between the timestamped patches: each cue after the patch on screen when it starts."""
-
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.vision_start = self.processor.vision_start_token
@@ -146,7 +143,7 @@ class Qwen3Model(QwenModel):
     ) -> list[list[str]] | None:
         """Per window, the timed text written after each of its temporal patches (None: no text)."""
         timed = request.timed_text
-        if timed is None or not timed.cues:
+        if timed is None or not timed.cues or self.text_layout != "interleaved":
             return None
         origin = request.features[0].window.start_seconds
         starts = [

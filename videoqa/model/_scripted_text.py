@@ -25,10 +25,12 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-def prompted_text(request: GenerationRequest, *, layout: TextLayout, temporal_patch_size: int = 2) -> str:
+def prompted_text(
+    request: GenerationRequest, *, layout: TextLayout | None, temporal_patch_size: int = 2
+) -> str:
     """The timed text the family's runner would write into ``request``'s prompt ("" when none)."""
     timed = request.timed_text
-    if timed is None or not timed.cues:
+    if timed is None or not timed.cues or layout is None:
         return ""
     origin = request.features[0].window.start_seconds
     if layout == "block":
