@@ -24,12 +24,18 @@ from videoqa.batch._inputs import (
     read_questions,
 )
 from videoqa.batch._job import plan_units
+from videoqa.batch._read import read_tables
 from videoqa.batch._resume import finished_item_keys
-from videoqa.batch._writer import read_table, write_unit
+from videoqa.batch._writer import write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, config_hash, failure_row
 
 EXT = (".mp4", ".mkv")
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]
 
 
 @pytest.fixture

@@ -48,6 +48,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subtitles-language", help="Subtitle language to pick (en, fra, ...).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
+        "--occurrences",
+        choices=("first", "all"),
+        default="first",
+        help="--task grounding: the best span first (default) or every occurrence, in time order.",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="No progress bars (they show only on a terminal anyway)."
+    )
+    parser.add_argument(
         "--html",
         metavar="FILE",
         help="Also write a self-contained HTML page of the analysis: spans on a timeline, "
@@ -101,7 +110,7 @@ def _html_target_problem(path: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from videoqa.core._flags import settings_from_args
-    from videoqa.core._session import Session
+    from videoqa.core._session import Session, make_question
     from videoqa.core.settings import Settings
     from videoqa.errors import VideoQAError
 
@@ -114,12 +123,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = settings_from_args(args, Settings.for_model(args.model))
-        session = Session(args.model, settings, cache_dir=args.cache_dir)
+        session = Session(
+            args.model, settings, cache_dir=args.cache_dir, progress=False if args.quiet else None
+        )
+        question = make_question(args.question, task=args.task, options=args.options)
+        if args.occurrences != "first":
+            question = question.model_copy(update={"occurrences": args.occurrences})
         analysis = session.analyze(
             args.video,
-            args.question,
-            task=args.task,
-            options=args.options,
+            question,
             subtitles=None if args.subtitles.lower() == "none" else args.subtitles,
             subtitles_language=args.subtitles_language,
         )

@@ -141,7 +141,9 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     def work() -> tuple[Any, Any, Any]:
         from videoqa.video import probe
 
-        info = probe(row["video"], storage_options=config.storage_options)
+        info = probe(
+            row["video"], storage_options=config.storage_options, stream_index=config.settings.video_stream
+        )
         from videoqa.core._strategies import first_pass_plan
         from videoqa.model.families import sampling_profile_for
 

@@ -49,6 +49,7 @@ __all__ = [
     "ResolvedStrategy",
     "candidate_regions",
     "coarse_plan",
+    "coarse_uncertainty_seconds",
     "fine_plan",
     "first_pass_plan",
     "first_pass_prompt",
@@ -174,6 +175,17 @@ class Candidate:
 
     region: tuple[float, float]
     coarse: tuple[float, float]
+
+
+def coarse_uncertainty_seconds(window: Window, fine_padding_seconds: float) -> float:
+    """How far a span the model states in coarse ``window`` may be from the event, at least (the
+    grounding search's overlap between looks and margin of a refine look).
+
+    ``max(fine_padding_seconds, second_per_grid + 1 / sampled_fps)``: the model states a time to one
+    temporal patch, and the event may begin up to one frame interval before the first frame that
+    showed it (6 s for 0.5 fps and 2-frame patches).
+    """
+    return max(fine_padding_seconds, window.second_per_grid + 1.0 / window.sampled_fps)
 
 
 def candidate_regions(

@@ -68,10 +68,6 @@ DEFAULT_SUBTITLES_MAX_TOKENS = 2048
 """Timed text per prompt: about 25 minutes of brisk speech (150 words a minute, ~0.55 tokens a word
 plus the times), ample for a window at the default 2 fps."""
 
-_ADDED_FIELDS: tuple[str, ...] = ("subtitles_max_tokens",)
-"""Fields added after config hashes were first published: left out of the hash (and read as their
-default from rows written before them) while at their default, so existing hashes (and --resume) stay."""
-
 _COLUMN_PREFIX = {"sampling": "sampling_", "search": "sampling_"}
 """Row column of a field: its name, with this prefix for the groups listed (the rows' names since v1)."""
 
@@ -110,6 +106,12 @@ class Settings(BaseModel):
         3.0, "search", "Padding around each coarse candidate before the fine pass, seconds."
     )
     max_candidates: int = _field(4, "search", "Most candidate regions the fine pass re-reads.")
+    search_budget: float = _field(
+        0.5,
+        "search",
+        "Grounding's fine search: most fine-pass visual tokens per question, as a fraction of the coarse "
+        "pass's (0: today's single fine look per candidate, no check).",
+    )
     min_single_fps: float = _field(
         0.5, "search", "strategy='auto' goes coarse_to_fine when one window would be sampled below this."
     )
@@ -133,6 +135,9 @@ class Settings(BaseModel):
         DEFAULT_PROMPT_STYLE, "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
     )
     decode_backend: Backend = _field(DEFAULT_BACKEND, "decode", "Decoder of the frames: pyav or decord.")
+    video_stream: int | None = _field(
+        None, "decode", "Index of the video stream to read; None: the one FFmpeg picks (av_find_best_stream)."
+    )
     # timed text (subtitles, transcripts): videoqa.text
     subtitles_max_tokens: int = _field(
         DEFAULT_SUBTITLES_MAX_TOKENS,
@@ -156,7 +161,13 @@ class Settings(BaseModel):
             positive_real(name, getattr(self, name))
         if not self.fine_padding_seconds >= 0:
             raise ValueError(f"fine_padding_seconds must be >= 0 seconds, got {self.fine_padding_seconds!r}")
+        if not self.search_budget >= 0:
+            raise ValueError(
+                f"search_budget must be >= 0 (a fraction of the coarse tokens), got {self.search_budget!r}"
+            )
         int_at_least("max_candidates", self.max_candidates, 1)
+        if self.video_stream is not None:
+            int_at_least("video_stream", self.video_stream, 0)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
         int_at_least("subtitles_max_tokens", self.subtitles_max_tokens, 0)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
@@ -211,20 +222,19 @@ class Settings(BaseModel):
 
     @classmethod
     def from_columns(cls, row: dict[str, Any]) -> Settings:
-        """The settings of a row (other columns are ignored; fields added later read their default)."""
-        return cls(
-            **{
-                name: row[cls.column(name)]
-                for name in cls.model_fields
-                if name not in _ADDED_FIELDS or row.get(cls.column(name)) is not None
-            }
-        )
+        """The settings of a row (other columns are ignored)."""
+        return cls(**{name: row[cls.column(name)] for name in cls.model_fields if cls.column(name) in row})
 
 
 def digest(payload: Any) -> str:
     """16 hex chars of the SHA-256 of ``payload`` as canonical JSON."""
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+_LATER_FIELDS = ("video_stream", "search_budget", "subtitles_max_tokens")
+"""Settings added after the hash was published: one at its default (the field's own) is left out of
+the hash, so every existing configuration keeps its hash (and ``--resume``). Add new fields here."""
 
 
 def config_hash(model_id: str, settings: Settings, *, family: str | None = None) -> str:
@@ -237,8 +247,11 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
     family but Qwen2/2.5-VL, whose hashes stay what they were). Callers with a model string use
     :func:`model_config_hash`.
     """
-    unchanged = {n for n in _ADDED_FIELDS if getattr(settings, n) == Settings.model_fields[n].default}
-    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump(exclude=unchanged)}
+    values = settings.model_dump()
+    for name in _LATER_FIELDS:
+        if values[name] == Settings.model_fields[name].default:
+            del values[name]
+    payload: dict[str, Any] = {"model_id": model_id, "settings": values}
     if family is not None and family_named(family).in_config_hash:
         payload["model_family"] = family
     return digest(payload)

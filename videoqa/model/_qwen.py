@@ -47,6 +47,7 @@ from videoqa.errors import ModelError
 from videoqa.model import _batching, _devices, _inputs
 from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.model._weights import weight_file_digest
 from videoqa.model.families import family_of_model_type
 from videoqa.text._layout import TextLayout, cue_block
 from videoqa.video._sampling import int_at_least
@@ -430,9 +431,9 @@ def _fingerprint(runner: QwenModel) -> str:
     """Weights, dtype and preprocessing, hashed; the same checkpoint gives the same string anywhere.
 
     A hub checkpoint is named by its id and resolved commit. A local directory is named by its
-    content, not its path: config.json plus, per weight file, its size and a hash of 16 evenly
-    spaced 64 KiB samples (cheap on a 15 GB checkpoint, and two fine-tunes of one architecture,
-    whose files have equal sizes, still differ).
+    content, not its path: config.json plus, per weight file, its size and a SHA-256 of all its bytes
+    (computed once per file and remembered, see :mod:`videoqa.model._weights`), so checkpoints whose
+    weights differ anywhere get different fingerprints.
     """
     config = runner.model.config
     facts: dict[str, Any] = {
@@ -443,7 +444,7 @@ def _fingerprint(runner: QwenModel) -> str:
     path = Path(runner.source)
     if path.is_dir():
         facts["config"] = hashlib.sha256((path / "config.json").read_bytes()).hexdigest()
-        facts["weights"] = [_sampled_digest(p) for p in sorted(path.glob("*.safetensors"))]
+        facts["weights"] = [weight_file_digest(p) for p in sorted(path.glob("*.safetensors"))]
     else:
         facts["model_id"] = runner.source
         facts["commit"] = getattr(config, "_commit_hash", None)
@@ -461,16 +462,6 @@ def _fingerprint(runner: QwenModel) -> str:
     }
     blob = json.dumps(facts, sort_keys=True, default=str).encode()
     return f"{config.model_type}:{hashlib.sha256(blob).hexdigest()[:20]}"
-
-
-def _sampled_digest(path: Path, samples: int = 16, chunk: int = 1 << 16) -> tuple[str, int, str]:
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for k in range(samples):
-            f.seek(max(0, (size - chunk) * k // max(1, samples - 1)))
-            digest.update(f.read(chunk))
-    return path.name, size, digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:

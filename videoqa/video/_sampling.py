@@ -466,4 +466,5 @@ def plan_sampling(
         min_pixels=budgets["min_pixels"],
         max_pixels=budgets["max_pixels"],
         total_pixels=budgets["total_pixels"],
+        stream_index=info.stream_index,
     )
