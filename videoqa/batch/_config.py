@@ -89,12 +89,14 @@ class JobConfig(BaseModel):
         "about 1.6 GB of private memory at the default pixel budgets, whatever the video's length "
         "(benchmarks/README.md, 'Decode-task memory').",
     )
-    videos_per_call: int = Field(
+    windows_per_call: int = Field(
         default=1,
         ge=1,
-        description="Rows per model-actor call (formerly batch_size): each row is one first-pass "
-        "window of a video (a short video is one window), and every question's request on it is "
-        "answered in one generate call; larger batches amortise overhead but a retry redoes the batch.",
+        description="First-pass windows per model-actor call (formerly videos_per_call, batch_size): "
+        "each row is one first-pass window of a video (a short video is one window), and every "
+        "question's request on it is answered in one generate call; larger batches amortise overhead "
+        "but a retry redoes the batch.",
+        json_schema_extra={"deprecated_flags": ("videos-per-call",)},
     )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries per video and stage for transient errors and worker deaths."
@@ -154,15 +156,17 @@ class JobConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _deprecated_names(cls, data: Any) -> Any:
-        """Config files written before 0.2: ``batch_size`` and ``sampling`` (row column names)."""
+        """Older config files: ``batch_size`` and ``videos_per_call`` (now ``windows_per_call``: it
+        counts first-pass windows) and ``sampling`` (row column names)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        if "batch_size" in data:
-            warnings.warn("JobConfig.batch_size is now videos_per_call", DeprecationWarning, stacklevel=2)
-            if "videos_per_call" in data:
-                raise ValueError("give videos_per_call only (batch_size is its deprecated name)")
-            data["videos_per_call"] = data.pop("batch_size")
+        for old in ("batch_size", "videos_per_call"):
+            if old in data:
+                warnings.warn(f"JobConfig.{old} is now windows_per_call", DeprecationWarning, stacklevel=2)
+                if "windows_per_call" in data:
+                    raise ValueError(f"give windows_per_call only ({old} is its deprecated name)")
+                data["windows_per_call"] = data.pop(old)
         if "sampling" in data:
             warnings.warn(
                 "JobConfig.sampling (row column names) is now settings (videoqa.Settings field names)",

@@ -15,12 +15,13 @@ import argparse
 import json
 from typing import Any
 
+from videoqa.core._flags import add_deprecated_flag
 from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
 _JOB_FLAGS = (
-    "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "videos_per_call",
+    "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "windows_per_call",
     "max_attempts", "cache_dir", "local_num_cpus", "resume", "storage_options", "max_batch_tokens",
     "prefix_reuse",
 )  # fmt: skip
@@ -70,7 +71,10 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
     job.add_argument("--gpus-per-replica", type=float, help="GPUs per model actor (>1 shards the model).")
     job.add_argument("--cpus-per-replica", type=float, default=1.0)
     job.add_argument("--decode-workers", type=int, default=2, help="Concurrent decode tasks.")
-    job.add_argument("--videos-per-call", type=int, default=1, help="Videos per model-actor call.")
+    job.add_argument(
+        "--windows-per-call", type=int, default=1, help="First-pass windows per model-actor call."
+    )
+    add_deprecated_flag(job, "videos-per-call", dest="windows_per_call", type=int)
     job.add_argument("--max-attempts", type=int, default=3)
     job.add_argument("--cache-dir", help="Visual-feature cache of the model actors.")
     job.add_argument("--local-num-cpus", type=int, help="CPUs of the local Ray started for the run.")

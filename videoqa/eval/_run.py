@@ -93,7 +93,7 @@ class EvalConfig(BaseModel):
     job: dict[str, Any] = Field(
         default_factory=dict,
         description="Further videoqa.batch.JobConfig fields (address, replicas, gpus_per_replica, "
-        "decode_workers, videos_per_call, resume, storage_options, local_num_cpus, ...).",
+        "decode_workers, windows_per_call, resume, storage_options, local_num_cpus, ...).",
     )
 
     @field_validator("job")
