@@ -170,3 +170,30 @@ def test_videoqa_run_and_eval(toy_family, tmp_path, capsys):
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["config_hash"] == videoqa.config_hash(MODEL, videoqa.Settings(**summary["settings"]))
     assert (summary["settings"]["min_pixels"], summary["all"]["mIoU"]) == (16 * 28 * 28, pytest.approx(80.0))
+
+
+def test_every_entry_point_starts_from_the_models_declared_settings():
+    """Settings.for_model (the grounder's declared budgets) is what Session, run and eval start from."""
+    import argparse
+
+    from videoqa.batch import JobConfig
+    from videoqa.eval import EvalConfig
+    from videoqa.eval._cli import add_arguments, config_from_args
+
+    grounder = "builtin:tiny-grounder"
+    declared = {"min_pixels": 784, "max_pixels": 3136, "max_new_tokens": 24}
+    picked = set(declared)
+    assert videoqa.Settings.for_model(grounder).model_dump(include=picked) == declared
+    assert (
+        JobConfig(videos="v", questions="q", output="o", model=grounder).settings.model_dump(include=picked)
+        == declared
+    )
+    config = EvalConfig(benchmark="charades-sta", annotations="a", videos="v", output="o", model=grounder)
+    assert config.resolved_settings().model_dump(include={*picked, "strategy"}) == {
+        **declared,
+        "strategy": "single",
+    }
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = ["charades-sta", "--annotations", "a", "--videos", "v", "--output", "o", "--model", grounder]
+    assert config_from_args(parser.parse_args(args)).settings == config.resolved_settings()

@@ -13,7 +13,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.core.settings import Settings, Strategy
 
-__all__ = ["Analysis", "AnswerOutcome", "Question", "Span", "Step", "Strategy", "Task", "WindowUsage"]
+__all__ = [
+    "Analysis",
+    "AnswerOutcome",
+    "Question",
+    "Span",
+    "Step",
+    "Strategy",
+    "SubtitleUsage",
+    "Task",
+    "TextCue",
+    "WindowUsage",
+]
 
 Task = Literal["qa", "choice", "grounding", "events"]
 AnswerOutcome = Literal["answered", "no_event", "unparsed"]
@@ -96,6 +107,34 @@ class WindowUsage(_Model):
     )
 
 
+class TextCue(_Model):
+    """One subtitle / transcript cue, absolute seconds on the video's timeline (``videoqa.text.Cue``)."""
+
+    start_seconds: float
+    end_seconds: float
+    text: str
+    language: str | None = None
+    source: str = Field(default="", description="'sidecar:talk.en.srt', 'stream:2' or 'asr:<model>'.")
+
+
+class SubtitleUsage(_Model):
+    """The timed text an answer had: where it came from and the cues inside the windows the model saw."""
+
+    kind: Literal["sidecar", "stream", "asr"] | None = Field(
+        default=None, description="sidecar file, subtitle stream, speech recognition; None: no text found."
+    )
+    source: str | None = Field(
+        default=None, description="The file or stream read, e.g. 'stream:2 (mov_text, eng)'."
+    )
+    language: str | None = None
+    cues: list[TextCue] = Field(
+        default_factory=list,
+        description="Cues overlapping the windows of the answer (each prompt carried those of its windows, "
+        "within Settings.subtitles_max_tokens).",
+    )
+    notes: list[str] = Field(default_factory=list, description="What was not used, and why.")
+
+
 class Step(_Model):
     """One pass of a strategy: the windows it looked at and what the model said on each."""
 
@@ -164,6 +203,10 @@ class Analysis(_Model):
         default=None, description="videoqa.config_hash(model_id, settings): names model and settings."
     )
     timings_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
+    subtitles: SubtitleUsage | None = Field(
+        default=None,
+        description="The timed text (subtitles, transcript) the answer was given; None: none asked for.",
+    )
 
     @property
     def windows(self) -> list[WindowUsage]:

@@ -5,6 +5,7 @@ Four tables, each one Parquet dataset under the job's output folder:
 - ``answers``: one row per (video, question) that was answered.
 - ``spans``: one row per grounded span of an answer, absolute seconds.
 - ``windows``: one row per window the model saw for an answer (pts, fps, tokens, temporal IDs).
+- ``subtitles``: one row per subtitle / transcript cue an answer was given, absolute seconds, with its source.
 - ``failures``: one row per (video, question) that could not be answered, with the error.
 
 Every (video, question, config) of a job ends up with exactly one ``answers`` row or
@@ -44,6 +45,7 @@ __all__ = [
     "SettingsColumns",
     "SpanRow",
     "Stage",
+    "SubtitleRow",
     "TableRows",
     "WindowRow",
     "analysis_to_rows",
@@ -201,6 +203,20 @@ def _window_row() -> type[RowIdentity]:
 WindowRow = _window_row()
 
 
+class SubtitleRow(RowIdentity):
+    """One cue of timed text (subtitle, transcript) an answer was given, on the video's timeline."""
+
+    cue_index: int = Field(description="Position of the cue within the answer's cues (0-based, time order).")
+    start_seconds: float = Field(description="Absolute start, seconds (the frames' pts clock).")
+    end_seconds: float = Field(description="Absolute end, seconds; >= start_seconds.")
+    text: str = Field(description="The words, markup removed.")
+    language: str | None = Field(default=None, description="Language tag as the source states it.")
+    kind: Literal["sidecar", "stream", "asr"] = Field(description="Subtitle file, subtitle stream or speech.")
+    source: str = Field(
+        description="The file, stream or model read: 's3://b/talk.en.srt', 'stream:2 (mov_text, eng)'."
+    )
+
+
 class Failure(_Row):
     """Why an item (or a whole video) could not be answered: the batch stages pass it on, the
     failures table stores it (:class:`FailureRow` = identity + these columns)."""
@@ -236,6 +252,7 @@ TABLES: dict[str, type[RowIdentity]] = {
     "answers": AnswerRow,
     "spans": SpanRow,
     "windows": WindowRow,
+    "subtitles": SubtitleRow,
     "failures": FailureRow,
 }
 
@@ -248,6 +265,7 @@ class TableRows(BaseModel):
     answers: list[dict[str, Any]] = Field(default_factory=list, description="AnswerRow dicts.")
     spans: list[dict[str, Any]] = Field(default_factory=list, description="SpanRow dicts.")
     windows: list[dict[str, Any]] = Field(default_factory=list, description="WindowRow dicts.")
+    subtitles: list[dict[str, Any]] = Field(default_factory=list, description="SubtitleRow dicts.")
     failures: list[dict[str, Any]] = Field(default_factory=list, description="FailureRow dicts.")
 
     def extend(self, other: TableRows) -> None:
@@ -322,10 +340,18 @@ def analysis_to_rows(
         for k, s in enumerate(analysis.spans)
     ]
     windows = _window_rows(analysis, ident)
+    text = analysis.subtitles
+    cues = [
+        SubtitleRow(
+            **ident, cue_index=k, kind=text.kind, source=text.source, **c.model_dump(exclude={"source"})
+        )
+        for k, c in enumerate(text.cues if text is not None and text.kind is not None else [])
+    ]
     return TableRows(
         answers=[_answer_row(analysis, ident, windows, attempts).model_dump()],
         spans=[r.model_dump() for r in spans],
         windows=[r.model_dump() for r in windows],
+        subtitles=[r.model_dump() for r in cues],
     )
 
 

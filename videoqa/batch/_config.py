@@ -53,6 +53,15 @@ class JobConfig(BaseModel):
         description="Every setting that changes an answer (videoqa.Settings); part of the config hash. "
         "Default: Settings.for_model(model).",
     )
+    subtitles: str | None = Field(
+        default="auto",
+        description="Timed text given with the frames (videoqa.text.load_cues): 'auto' (a subtitle file "
+        "next to each video, e.g. talk.srt / talk.en.vtt, else a text subtitle stream in it), 'sidecar', "
+        "'stream', a .srt/.vtt/.ass file, or None (frames only).",
+    )
+    subtitles_language: str | None = Field(
+        default=None, description="Subtitle language to pick ('en', 'fra'); None: the first found."
+    )
     address: str | None = Field(
         default=None,
         description="Ray cluster to join ('auto' or 'ray://host:10001'); None starts a local Ray for the run "
@@ -171,6 +180,13 @@ class JobConfig(BaseModel):
         if "settings" not in data and isinstance(data.get("model"), str):
             data["settings"] = Settings.for_model(data["model"])
         return data
+
+    @field_validator("subtitles")
+    @classmethod
+    def _subtitles_choice(cls, value: str | None) -> str | None:
+        from videoqa.text._load import check_subtitles
+
+        return check_subtitles(value)
 
     @field_validator("video_extensions")
     @classmethod

@@ -14,8 +14,9 @@ Adding a family (as vLLM's model registry: declare it, nothing else learns its n
 
 1. Declare it: a ``ModelFamily(...)`` in :data:`_BUILT_IN` (a family shipped with videoqa), or
    :func:`register_family` from a module named in ``$VIDEOQA_MODEL_FAMILIES`` (comma-separated
-   module names, imported on the first look-up in every process, Ray workers included; for a family
-   kept outside the package, or in a test).
+   module names, imported on the first look-up in every process; for a family kept outside the
+   package, or in a test). Ray workers see it when it is set before Ray starts, or passed in the
+   job's ``runtime_env={"env_vars": ...}``.
 2. Its runner: a :class:`~videoqa.model.VideoLanguageModel` class taking
    ``(model_id, model, processor, load_options, source=...)`` (see ``videoqa.model._qwen.QwenModel``),
    or a scripted stand-in only (``runner=None`` and a :func:`scripted` built-in).
@@ -45,6 +46,7 @@ from typing import Any, Literal
 from videoqa.errors import ModelError
 from videoqa.model._grounder import GROUNDER_MODEL, GROUNDER_SETTINGS
 from videoqa.model._timing import TemporalKind
+from videoqa.text._layout import TextLayout
 from videoqa.video._sampling import PATCH_FACTOR, PATCH_FACTORS, TARGETS, default_budgets
 
 __all__ = [
@@ -208,9 +210,11 @@ class ModelFamily:
     engines: tuple[str, ...] = ("transformers",)
     """Inference engines that run this family's checkpoints. Slot for the engine work: an engine
     (e.g. ``"vllm"``) is listed here by the family it supports; only ``"transformers"`` exists."""
-    timed_text: str | None = None
-    """Slot for the subtitle work: how timed text (subtitles) is laid out in this family's prompt.
-    None: no layout declared (subtitles are not implemented yet)."""
+    timed_text: TextLayout | None = None
+    """How timed text (subtitles, transcripts: :mod:`videoqa.text`) is laid out in this family's
+    prompt: ``"block"`` (a timed block after the video, before the question) or ``"interleaved"``
+    (each cue after the ``<t seconds>`` patch on screen when it starts); None: the family's prompts
+    carry no timed text."""
 
     def __post_init__(self) -> None:
         if self.sampling.family != self.name:
@@ -255,6 +259,7 @@ _BUILT_IN = (
             ),
         ),
         in_config_hash=False,
+        timed_text="block",
     ),
     ModelFamily(
         name="qwen2-vl",
@@ -264,6 +269,7 @@ _BUILT_IN = (
         runner="videoqa.model._qwen:QwenModel",
         builtins=(tiny("qwen2-vl", note=_RANDOM.format("Qwen2-VL")),),
         in_config_hash=False,
+        timed_text="block",
     ),
     ModelFamily(
         name="qwen3-vl",
@@ -290,6 +296,7 @@ _BUILT_IN = (
         # lmms-eval's qwen3_vl model sends this one (lmms_eval/models/simple/qwen3_vl.py, system_prompt
         # default); Qwen3-VL's chat template has none, Qwen2/2.5-VL's render this very text by default.
         system_prompts={"lmms_eval": "You are a helpful assistant."},
+        timed_text="interleaved",
     ),
 )
 
