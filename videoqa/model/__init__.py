@@ -16,9 +16,10 @@ torch and transformers are imported only when a model is loaded.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from videoqa.errors import ModelError
 from videoqa.model._devices import AttnImplementation, DtypeName
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILTIN_MODELS",
+    "ENGINES",
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
@@ -62,6 +64,11 @@ __all__ = [
     "shrink_official_config",
     "temporal_ids",
 ]
+
+Engine = Literal["transformers", "vllm"]
+ENGINES: tuple[str, ...] = get_args(Engine)
+"""``transformers``: videoqa's own runner (every device). ``vllm``: vLLM runs the language side
+(:mod:`videoqa.model._vllm`; README "Engines")."""
 
 _TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
 BUILTIN_MODELS = (*_TINY_BUILTINS, GROUNDER_MODEL, "builtin:scripted", "builtin:scripted-qwen3-vl")
@@ -99,6 +106,8 @@ def load_model(
     requests_per_batch: int = 8,
     max_batch_tokens: int | None = None,
     prefix_reuse: bool = True,
+    engine: Engine = "transformers",
+    tensor_parallel_size: int = 1,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
 
@@ -120,9 +129,22 @@ def load_model(
             requests on the same windows in one :meth:`generate` call, and continue each request
             from a copy of its key/value cache (same tokens as a full prefill; see
             :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
+        engine: ``"transformers"`` (default) or ``"vllm"``: vLLM runs the language side, with
+            videoqa's vision side, prompts and times (checked at load; README "Engines").
+        tensor_parallel_size: with ``engine="vllm"``, GPUs the language model is sharded over.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "vllm" and tensor_parallel_size != 1:
+        raise ValueError(
+            "tensor_parallel_size applies to engine='vllm' only; use device_map with transformers"
+        )
     if not isinstance(model, str) or not model:
         raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
+    if model.startswith("builtin:scripted") and engine != "transformers":
+        raise ValueError(
+            f"{model} is a stand-in without a language model; it runs with engine='transformers' only"
+        )
     if model == "builtin:scripted":
         from videoqa.model._scripted import ScriptedModel
 
@@ -150,6 +172,10 @@ def load_model(
         hub_cache, hub_revision = None, None
     from videoqa.model._qwen import load_qwen
 
+    if engine == "vllm":
+        from videoqa.model._vllm import load_vllm
+
+        load_qwen = functools.partial(load_vllm, tensor_parallel_size=tensor_parallel_size)
     return load_qwen(
         model,
         source,
