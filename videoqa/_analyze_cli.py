@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MODEL,
         help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("transformers", "vllm"),
+        default="transformers",
+        help="Language-side engine (README 'Engines'): transformers, or vllm (same answers, self-checked).",
+    )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
@@ -102,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = settings_from_args(args, Settings.for_model(args.model))
-        session = Session(args.model, settings, cache_dir=args.cache_dir)
+        engine = {"model_options": {"engine": args.engine}} if args.engine != "transformers" else {}
+        session = Session(args.model, settings, cache_dir=args.cache_dir, **engine)
         analysis = session.analyze(args.video, args.question, task=args.task, options=args.options)
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -24,9 +24,13 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
         model_options["prefix_reuse"] = config.prefix_reuse
         if config.max_batch_tokens is not None:
             model_options["max_batch_tokens"] = config.max_batch_tokens
-    if num_gpus > 1:
+    if config.engine == "vllm":
+        model_options["engine"] = "vllm"
+        # vLLM shards the language model itself over the replica's GPUs; the vision side stays on the first
+        model_options["tensor_parallel_size"] = max(1, int(num_gpus))
+    elif num_gpus > 1:
         model_options["device_map"] = "auto"
-    elif num_gpus == 0 and not config.model.startswith("builtin:scripted"):
+    if num_gpus == 0 and not config.model.startswith("builtin:scripted"):
         model_options["device"] = "cpu"
     return Session(
         config.model,

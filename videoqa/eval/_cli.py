@@ -20,7 +20,7 @@ __all__ = ["add_arguments", "config_from_args", "main", "run"]
 _JOB_FLAGS = (
     "address", "replicas", "gpus_per_replica", "cpus_per_replica", "decode_workers", "videos_per_call",
     "max_attempts", "cache_dir", "local_num_cpus", "resume", "storage_options", "max_batch_tokens",
-    "prefix_reuse",
+    "prefix_reuse", "engine",
 )  # fmt: skip
 
 
@@ -82,6 +82,12 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
         "--max-batch-tokens",
         type=int,
         help="Padded prompt tokens per generate call (default: from free GPU memory).",
+    )
+    job.add_argument(
+        "--engine",
+        choices=("transformers", "vllm"),
+        default="transformers",
+        help="Language-side engine (README 'Engines'): transformers, or vllm (same answers).",
     )
     job.add_argument(
         "--prefix-reuse",

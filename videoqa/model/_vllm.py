@@ -311,18 +311,23 @@ def load_vllm(
     tensor_parallel_size: int = 1,
     max_model_len: int | None = None,
     vllm_python: str | None = None,
-    prefix_caching: bool = True,
+    prefix_reuse: bool = True,
     check_positions: bool = True,
     self_check: bool = True,
+    exact_time: bool = True,
     **transformers_options: Any,
 ) -> VllmModel:
-    """Load ``source`` twice: the transformers runner (vision side, prompts) and vLLM (language side)."""
+    """Load ``source`` twice: the transformers runner (vision side, prompts) and vLLM (language side).
+
+    ``exact_time=False`` leaves vLLM's own Qwen2.5-VL class in place (only to show, in tests, what a
+    plain vLLM does: the self-check refuses it).
+    """
     from videoqa.model._qwen import load_qwen
     from videoqa.model._vllm_check import run_self_check
 
     int_at_least("tensor_parallel_size", tensor_parallel_size, 1)
     python = find_vllm_python(vllm_python)
-    inner = load_qwen(model_id, source, **transformers_options)
+    inner = load_qwen(model_id, source, prefix_reuse=prefix_reuse, **transformers_options)
     worker = _Worker(python, tensor_parallel_size=tensor_parallel_size)
     try:
         loaded = worker.call(
@@ -333,8 +338,9 @@ def load_vllm(
                 "tensor_parallel_size": tensor_parallel_size,
                 "max_model_len": max_model_len,
                 "seed": 0,
-                "enable_prefix_caching": prefix_caching,
+                "enable_prefix_caching": prefix_reuse,  # vLLM's automatic prefix caching in place of ours
                 "limit_videos": 8,
+                "exact_time": exact_time,
                 # CPU: torch.compile costs minutes at load (114 s for the tiny grounder on 2 cores)
                 "enforce_eager": inner.settings.device == "cpu",
             }
