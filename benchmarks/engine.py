@@ -75,7 +75,8 @@ def main() -> None:
     print(f"{'engine':<14}{'s/question':>12}{'prompt tok':>12}{'prefill tok':>13}{'vs transformers':>17}")
     for name, (seconds, prompt, computed, _results) in rows.items():
         print(f"{name:<14}{seconds:>12.3f}{prompt:>12}{computed:>13}{ref[0] / seconds:>16.2f}x")
-    same = [(a.raw_text, a.spans) == (b.raw_text, b.spans) for a, b in zip(ref[3], rows["vllm"][3], strict=True)]
+    pairs = zip(ref[3], rows["vllm"][3], strict=True)
+    same = [(a.raw_text, a.spans) == (b.raw_text, b.spans) for a, b in pairs]
     print(f"identical answers: {sum(same)}/{len(same)}")
 
 
