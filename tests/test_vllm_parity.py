@@ -219,6 +219,9 @@ def test_videoqa_run_engine_vllm_over_the_demo_bucket_gives_the_transformers_row
     (a, a_spans), (b, b_spans) = tables["transformers"], tables["vllm"]
     assert len(a) > 0 and a.equals(b)
     cols = ["item_key", "start_seconds", "end_seconds"]
-    assert a_spans[cols].sort_values(cols).reset_index(drop=True).equals(
-        b_spans[cols].sort_values(cols).reset_index(drop=True)
+    assert (
+        a_spans[cols]
+        .sort_values(cols)
+        .reset_index(drop=True)
+        .equals(b_spans[cols].sort_values(cols).reset_index(drop=True))
     )
