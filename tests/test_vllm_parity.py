@@ -97,7 +97,8 @@ class TestGrounder:
     """The shipped grounder (a trained Qwen2.5-VL): time is in its MRoPE ids, so they must match."""
 
     @pytest.fixture(scope="class")
-    def engine(self):
+    @classmethod
+    def engine(cls):
         yield from _engine("builtin:tiny-grounder")
 
     def test_demo_bucket_answers_are_the_transformers_answers(self, engine, tmp_path):
@@ -153,7 +154,8 @@ class TestQwen3:
     """Qwen3-VL: time is the ``<t seconds>`` text, true pts on VFR video and late windows."""
 
     @pytest.fixture(scope="class")
-    def engine(self):
+    @classmethod
+    def engine(cls):
         yield from _engine("builtin:tiny-qwen3-vl")
 
     def test_vfr_and_late_windows_same_timestamps_and_answers(self, engine, tmp_path):

@@ -83,7 +83,9 @@ def self_check_requests(inner: Any) -> list[GenerationRequest]:
     a_embeds = torch.randn(a.visual_tokens, hidden, generator=generator)
     b_embeds = torch.randn(b.visual_tokens, hidden, generator=generator)
     first = (_features(inner, a, a_embeds), _features(inner, b, b_embeds))
-    second = (_features(inner, a_later, a_embeds), _features(inner, b, b_embeds))
+    # Equal content, other objects: vLLM hashes content; the transformers runner's prefix reuse keys
+    # windows by object (one object is one window, hence one time, in a Session).
+    second = (_features(inner, a_later, a_embeds.clone()), _features(inner, b, b_embeds.clone()))
     return [
         GenerationRequest(features=first, prompt="When?"),
         GenerationRequest(features=second, prompt="When?"),
