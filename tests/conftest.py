@@ -41,3 +41,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if ray is not None and ray.is_initialized():
         ray.shutdown()
     gc.collect()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    # The peer implementations the parity tests compare with: written against vs installed.
+    from tests.peers import PEERS, installed
+
+    return [
+        f"peer {name}: installed {installed(name)}, parity tests written against {peer.written_against}"
+        for name, peer in PEERS.items()
+    ]

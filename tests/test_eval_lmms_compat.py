@@ -3,6 +3,9 @@
 The expected results in ``tests/data/lmms_eval_reference.json`` come from running lmms-eval's
 Charades-STA and LVBench scoring functions once, outside this repository (source and commit in the
 file); lmms-eval is not imported here.
+
+Peers written against (tests/peers.py): lmms-eval at the commit recorded in
+tests/data/lmms_eval_reference.json.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ For the same test video and settings, our path (``probe`` -> ``plan_sampling`` -
 runner) must build the same ``input_ids``, ``video_grid_thw`` and ``second_per_grid_ts``, and the
 same pixels up to resampling: qwen-vl-utils resizes decord's RGB frames with torch bicubic
 (antialiased), we resize inside swscale while converting from YUV.
+
+Peers written against (tests/peers.py): transformers 5.25.0, qwen-vl-utils 0.0.14.
 """
 
 from __future__ import annotations

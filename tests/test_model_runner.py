@@ -1,4 +1,7 @@
-"""The Qwen runner on tiny random-weight checkpoints loaded by path, like real ones."""
+"""The Qwen runner on tiny random-weight checkpoints loaded by path, like real ones.
+
+Peers written against (tests/peers.py): transformers 5.25.0 (get_rope_index).
+"""
 
 from __future__ import annotations
 

@@ -6,6 +6,8 @@ sizes shrink, every other field, the chat template, the processor, generation an
 configs are the shipped ones, and the special tokens sit at their official ids. Then the whole
 pipeline runs on it (``load_model(path)`` + ``analyze``), and the prompt the model receives is
 compared, token for token, with what the official chat template renders for the same messages.
+
+Peers written against (tests/peers.py): transformers 5.25.0 (chat templates rendered by its processors).
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Prompt templates: exact text for each task and style."""
+"""Prompt templates: exact text for each task and style.
+
+Peers written against (tests/peers.py): lmms-eval at the commit recorded in
+tests/data/lmms_eval_reference.json (restated prompts).
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,9 @@
 """Qwen3-VL parity with the reference stack: qwen-vl-utils 0.0.14 (``image_patch_size=16``) and
-transformers' ``Qwen3VLProcessor`` / ``Qwen3VLForConditionalGeneration``.
+transformers' ``Qwen3VLProcessor`` / ``Qwen3VLForConditionalGeneration`` (written against 5.25.0).
+
+The prompt layout is tested as a fact first (the token sequence written out, with its source), then
+against the installed processor where that processor is known to write the reference layout
+(``tests/peers.py``: transformers 5.10.1-5.24.0 do not, and those comparisons are skipped there).
 
 On constant-rate video starting at 0, our path (``probe`` -> the model family's plan -> ``decode``
 -> the Qwen3-VL runner) reads the same frames as qwen-vl-utils, at the same size, and builds the
@@ -14,6 +18,7 @@ import pytest
 import torch
 
 import videoqa
+from tests.peers import peer_note, skip_unless_reference_qwen3_processor
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
 from videoqa.model._batching import plan_batches
@@ -141,8 +146,61 @@ def ours(tiny_qwen3, cfr_video):
     return clip, request, tiny_qwen3.build_inputs([request])
 
 
+# The reference layout (transformers 4.57.0 processing_qwen3_vl.py, the Qwen3-VL processor as
+# released; restored in 5.25.0): the chat template's <|vision_start|><|video_pad|><|vision_end|> is
+# replaced whole by, per temporal patch, "<t seconds>" + <|vision_start|> + pads + <|vision_end|>;
+# no outer start/end pair encloses the patches. The tiny model's template has no system turn.
+def reference_layout(seconds: list[str], tokens_per_patch: int, prompt: str = PROMPT) -> str:
+    patches = "".join(
+        f"<{t} seconds><|vision_start|>" + "<|video_pad|>" * tokens_per_patch + "<|vision_end|>"
+        for t in seconds
+    )
+    return f"<|im_start|>user\n{patches}{prompt}<|im_end|>\n<|im_start|>assistant\n"
+
+
+CFR_SECONDS = ["0.2", "1.3", "2.4", "3.4", "4.5", "5.5", "6.5", "7.5", "8.6", "9.7"]
+
+
+def test_prompt_follows_the_reference_layout(tiny_qwen3, ours):
+    m = tiny_qwen3
+    _, _, built = ours
+    expected = reference_layout(CFR_SECONDS, tokens_per_patch=6)
+    assert m.tokenizer.decode(built["input_ids"][0]) == expected
+    np.testing.assert_array_equal(built["input_ids"][0], m.tokenizer(expected)["input_ids"])
+    assert expected.count("<|vision_start|>") == expected.count("<|vision_end|>") == 10
+
+
+def test_a_two_window_request_follows_the_reference_layout(tiny_qwen3, cfr_video):
+    """Each window's wrapper is replaced whole; times count from the request's first window."""
+    m = tiny_qwen3
+    session = videoqa.Session(m, **SETTINGS)
+    plan = session.plan(videoqa.probe(cfr_video))
+    (clip,) = list(videoqa.decode(cfr_video, plan))
+    first = dataclasses_replace_clip(clip, 0, 4)  # patches at 0.2 and 1.3 s
+    second = dataclasses_replace_clip(clip, 6, 10)  # frames 31-47: patches at 3.4 and 4.5 s
+    request = GenerationRequest(features=(m.encode(first), m.encode(second)), prompt=PROMPT)
+    text = m.tokenizer.decode(m.build_inputs([request])["input_ids"][0])
+    assert text == reference_layout(["0.2", "1.3", "3.4", "4.5"], tokens_per_patch=6)
+
+
+def dataclasses_replace_clip(clip, start: int, stop: int):
+    """Frames ``start:stop`` of ``clip`` as a window of their own (its true pts kept)."""
+    import dataclasses
+
+    pts = clip.pts_seconds[start:stop]
+    window = dataclasses.replace(
+        clip.window,
+        index=start,
+        start_seconds=float(pts[0]),
+        end_seconds=float(clip.pts_seconds[stop]),
+        pts_seconds=tuple(float(t) for t in pts),
+    )
+    return dataclasses.replace(clip, frames=clip.frames[start:stop], pts_seconds=pts, window=window)
+
+
 @pytest.mark.usefixtures("qwen_decord")
 def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, cfr_video, ours):
+    skip_unless_reference_qwen3_processor()
     m = tiny_qwen3
     ref, meta = reference_inputs(m, cfr_video)
     clip, _, built = ours
@@ -171,24 +229,30 @@ def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwe
     ]
     np.testing.assert_array_equal(np.round(clip.pts_seconds * 10).astype(int), meta["frames_indices"])
     assert tuple(ref["video_grid_thw"][0].tolist()) == clip.window.grid_thw == (10, 4, 6)
-    np.testing.assert_array_equal(built["input_ids"], ref["input_ids"].numpy())
-    text = m.tokenizer.decode(built["input_ids"][0])
+    assert m.tokenizer.decode(ref["input_ids"][0]) == reference_layout(CFR_SECONDS, 6), peer_note(
+        "transformers"
+    )
+    np.testing.assert_array_equal(
+        built["input_ids"], ref["input_ids"].numpy(), err_msg=peer_note("transformers")
+    )
     # Patch k: mean of frames_indices[2k], [2k+1] over 10 fps, as :.1f (0.25 -> 0.2, 2.35 -> 2.4).
-    assert read_timestamps(text) == [0.2, 1.3, 2.4, 3.4, 4.5, 5.5, 6.5, 7.5, 8.6, 9.7]
-    # transformers 5.24 keeps the chat template's outer <|vision_start|> ... <|vision_end|>.
-    assert "<|vision_start|><0.2 seconds><|vision_start|>" in text
+    text = m.tokenizer.decode(built["input_ids"][0])
+    assert read_timestamps(text) == [float(t) for t in CFR_SECONDS]
     assert text.count("<|video_pad|>") == clip.window.visual_tokens == 60
 
 
 @pytest.mark.usefixtures("qwen_decord")
 def test_position_ids_equal_get_rope_index(tiny_qwen3, cfr_video, ours):
+    skip_unless_reference_qwen3_processor()
     m = tiny_qwen3
     ref, _ = reference_inputs(m, cfr_video)
     _, _, built = ours
     theirs, _ = m.model.model.get_rope_index(
         ref["input_ids"], mm_token_type_ids=ref["mm_token_type_ids"], video_grid_thw=ref["video_grid_thw"]
     )
-    np.testing.assert_array_equal(theirs[:, 0].numpy(), built["position_ids"][1:, 0])
+    np.testing.assert_array_equal(
+        theirs[:, 0].numpy(), built["position_ids"][1:, 0], err_msg=peer_note("transformers")
+    )
     # Each temporal patch starts its own positions: 10 patches of 2x3 tokens, then text at +3 each.
     video = built["input_ids"][0] == m.video_token_id
     starts = built["position_ids"][1, 0, video][::6]
@@ -198,6 +262,8 @@ def test_position_ids_equal_get_rope_index(tiny_qwen3, cfr_video, ours):
 def test_generation_equals_transformers_pixel_path(tiny_qwen3, ours):
     """Cached embeddings + DeepStack features through ``mm_encoder_outputs`` = the processor's own path."""
     from transformers.video_utils import VideoMetadata
+
+    skip_unless_reference_qwen3_processor()
 
     m = tiny_qwen3
     clip, request, built = ours
@@ -215,7 +281,9 @@ def test_generation_equals_transformers_pixel_path(tiny_qwen3, ours):
         do_sample_frames=False,
         return_tensors="pt",
     )
-    np.testing.assert_array_equal(inputs["input_ids"].numpy(), built["input_ids"])
+    np.testing.assert_array_equal(
+        inputs["input_ids"].numpy(), built["input_ids"], err_msg=peer_note("transformers")
+    )
     with torch.inference_mode():
         want = m.model.generate(**inputs, max_new_tokens=12, do_sample=False, repetition_penalty=1.0)
     got = m.generate([request], max_new_tokens=12, options=GenerationOptions(repetition_penalty=1.0))

@@ -169,12 +169,13 @@ def test_system_prompt_renders_as_lmms_eval_renders_it(tiny_qwen3, small_video):
         {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "Q?"}]},
     ]
     template = tiny_qwen3.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    head, tail = template.split("<|video_pad|>")
-    assert text.startswith(head) and text.endswith(tail)
-    assert (
-        head
-        == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n<|vision_start|>"
+    # The template's <|vision_start|><|video_pad|><|vision_end|> is replaced whole (the reference layout).
+    head, tail = template.split("<|vision_start|><|video_pad|><|vision_end|>")
+    assert text.startswith(head + "<0.2 seconds><|vision_start|><|video_pad|>") and text.endswith(
+        "<|vision_end|>" + tail
     )
+    assert head == "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\n"
+    assert tail == "Q?<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_results_page_lists_published_qwen3_numbers_with_sources():

@@ -6,6 +6,8 @@ variable-frame-rate video, on videos whose first frame is not at 0, and for pre-
 (no metadata: 24 fps assumed). videoqa writes ``mean(true pts) - window start`` and adds the window
 start back to every answer; each test checks the stated time against the held pts and shows by how
 much transformers' number differs.
+
+Peers written against (tests/peers.py): transformers 5.25.0, qwen-vl-utils 0.0.14.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""Dynamic-FPS plan: exact frame counts, instants, sizes and token costs; parity with qwen-vl-utils."""
+"""Dynamic-FPS plan: exact frame counts, instants, sizes and token costs; parity with qwen-vl-utils.
+
+Peers written against (tests/peers.py): qwen-vl-utils 0.0.14.
+"""
 
 from __future__ import annotations
 

@@ -2,6 +2,8 @@
 
 Also pins the parts of transformers' ``get_rope_index`` (5.23) the model code relies on, and the
 places where it departs from Qwen's original position layout.
+
+Peers written against (tests/peers.py): transformers 5.25.0 (get_rope_index; first pinned on 5.23).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Qwen3-VL through transformers, with each temporal patch's time taken from the frames' true pts.
 
-How time reaches Qwen3-VL (transformers 5.24 ``processing_qwen3_vl.py``): MRoPE carries no time.
-The processor replaces a video's ``<|video_pad|>`` by, for each temporal patch (2 frames),
+How time reaches Qwen3-VL (the processor as released, transformers 4.57.0
+``processing_qwen3_vl.py``): MRoPE carries no time. The processor replaces a video's
+``<|video_pad|>`` by, for each temporal patch (2 frames),
 ``<{t:.1f} seconds>`` + ``<|vision_start|>`` + ``<|video_pad|>`` x (h x w / 4) + ``<|vision_end|>``,
 with ``t`` the mean of ``index / fps`` over the patch's first and last frame (``_calculate_timestamps``):
 one fps for the whole video and a first frame at index 0, so on variable-frame-rate video, on a
@@ -15,12 +16,14 @@ it is the processor's number, so the text and token ids are the processor's (tes
 token); elsewhere it is the time the frames were on screen.
 
 The rest is the processor's and the model's own layout: the chat template's
-``<|vision_start|><|video_pad|><|vision_end|>`` keeps its outer markers around the expansion (the
-processor replaces only ``<|video_pad|>``); position ids (``get_rope_index``) place each temporal
-patch like an image, ``(s, s + i, s + j)`` from the position ``s`` where its tokens start, and the
-text after it resumes at ``s + max(h, w) / 2``; DeepStack features of the vision tower's
-intermediate layers are kept with the window (cacheable) and handed to the language model through
-``mm_encoder_outputs``, which adds them to the visual positions of its first layers.
+``<|vision_start|><|video_pad|><|vision_end|>`` is replaced whole by the patches, so no outer pair
+encloses them (the reference layout; transformers 5.10.1-5.24.0 kept the outer pair, a regression
+fixed in 5.25.0: see :func:`videoqa.model._timestamps.expand_video_timestamps`); position ids
+(``get_rope_index``) place each temporal patch like an image, ``(s, s + i, s + j)`` from the
+position ``s`` where its tokens start, and the text after it resumes at ``s + max(h, w) / 2``;
+DeepStack features of the vision tower's intermediate layers are kept with the window (cacheable)
+and handed to the language model through ``mm_encoder_outputs``, which adds them to the visual
+positions of its first layers.
 """
 
 from __future__ import annotations

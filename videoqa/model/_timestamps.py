@@ -45,12 +45,19 @@ def expand_video_timestamps(
     vision_end: str,
     videos: Sequence[tuple[Sequence[float], int]],
 ) -> str:
-    """Replace the i-th ``video_token`` of ``text`` by video i's timestamped patches.
+    """Replace video i's placeholder in ``text`` by its timestamped patches (Qwen3-VL's reference layout).
 
     ``videos[i]`` is (patch seconds, tokens per patch). Each patch becomes
     ``<t seconds>`` + ``vision_start`` + ``video_token`` x tokens + ``vision_end``.
+
+    The chat template writes a video as ``vision_start + video_token + vision_end``; the reference
+    layout replaces that whole wrapper, so no extra start/end pair encloses all the patches (the
+    Qwen3-VL processor as released, transformers 4.57.0 ``processing_qwen3_vl.py``, kept through
+    5.9.0 and restored in 5.25.0; 5.10.1-5.24.0 kept the outer pair, a regression). A bare
+    ``video_token`` (no wrapper around it) is replaced alone, as the processor does.
     """
-    pieces = text.split(video_token)
+    wrapper = vision_start + video_token + vision_end
+    pieces = re.split(f"(?:{re.escape(wrapper)}|{re.escape(video_token)})", text)
     if len(pieces) - 1 != len(videos):
         raise ValueError(
             f"the chat text holds {len(pieces) - 1} {video_token} placeholders for {len(videos)} videos"
