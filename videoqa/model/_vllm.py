@@ -240,7 +240,13 @@ class VllmModel:
         text = _inputs.chat_text(
             inner.processor, request.prompt, num_videos=len(datas), system=request.system_prompt
         )
-        timestamps = inner.patch_seconds(request) if self.temporal.kind == "timestamp_text" else None
+        timestamps = None
+        if self.temporal.kind == "timestamp_text":
+            timestamps = inner.patch_seconds(request)
+            # vLLM (with transformers >= 5.10 on its side) expands only the bare video token and keeps the
+            # template's outer vision pair; the reference layout (videoqa's) has none: send the bare token.
+            wrapper = inner.vision_start + inner.video_token + inner.vision_end
+            text = text.replace(wrapper, inner.video_token)
         videos = []
         for k, (features, data) in enumerate(zip(request.features, datas, strict=True)):
             parts = [data.embeddings, *getattr(data, "deepstack", ())]
