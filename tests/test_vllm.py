@@ -117,3 +117,10 @@ def test_the_batch_job_and_the_clis_take_the_engine(monkeypatch):
     analyze = argparse.ArgumentParser()
     _analyze_cli.add_arguments(analyze)
     assert analyze.parse_args(["v.mp4", "q", "--engine", "vllm"]).engine == "vllm"
+    from videoqa.eval._cli import add_arguments as add_eval_arguments
+    from videoqa.eval._cli import config_from_args as eval_config
+
+    evaluation = argparse.ArgumentParser()
+    add_eval_arguments(evaluation)
+    eval_args = ["lvbench", "--annotations", "m", "--videos", "v/", "--output", "o/", "--engine", "vllm"]
+    assert eval_config(evaluation.parse_args(eval_args)).job["engine"] == "vllm"
