@@ -26,6 +26,8 @@ from videoqa.model._vllm_check import self_check_requests
 VLLM_PYTHON = os.environ.get("VIDEOQA_VLLM_PYTHON", "")
 pytestmark = [
     pytest.mark.slow,
+    # a vLLM load takes 1-3 min on 2 idle cores, over 10 min on a machine loaded 20x
+    pytest.mark.timeout(3600),
     pytest.mark.skipif(
         not Path(VLLM_PYTHON or "/nonexistent").is_file(),
         reason="no vLLM venv: `bash scripts/make_vllm_venv.sh DEST`; VIDEOQA_VLLM_PYTHON=DEST/bin/python",
@@ -227,3 +229,60 @@ def test_videoqa_run_engine_vllm_over_the_demo_bucket_gives_the_transformers_row
         .reset_index(drop=True)
         .equals(b_spans[cols].sort_values(cols).reset_index(drop=True))
     )
+
+
+_TICK_SCRIPT = r"""
+import json, sys, types
+import numpy as np, torch
+from vllm.model_executor.models.qwen2_5_vl import Qwen2_5_VLForConditionalGeneration as Plain
+from videoqa.model._vllm_exact import ExactTimeQwen2_5_VL as Exact
+
+VIDEO = 7
+second_per_grid, grid = json.loads(sys.argv[1])
+tokens = [1, 2, 3] + [VIDEO] * (grid[0] * grid[1] * grid[2] // 4) + [4, 5]
+item = {
+    "video_grid_thw": types.SimpleNamespace(data=torch.tensor(grid)),
+    "second_per_grid_ts": types.SimpleNamespace(data=torch.tensor(second_per_grid, dtype=torch.float32)),
+}
+feature = types.SimpleNamespace(modality="video", data=item, mm_position=types.SimpleNamespace(offset=3))
+vision = types.SimpleNamespace(spatial_merge_size=2, tokens_per_second=2)
+model = types.SimpleNamespace(config=types.SimpleNamespace(vision_config=vision, video_token_id=VIDEO))
+model.iter_mm_grid_thw = types.MethodType(Plain.iter_mm_grid_thw, model)
+out = {}
+for name, cls in (("plain", Plain), ("exact", Exact)):
+    positions, delta = cls.get_mrope_input_positions(model, tokens, [feature])
+    out[name] = [np.asarray(positions).tolist(), int(delta)]
+print(json.dumps(out))
+"""
+
+
+def test_vllm_temporal_ids_on_a_tick_and_the_exact_class(tmp_path):
+    """Trap 1, at the arithmetic: 12 frames over 5.0 s (a patch every 0.8333 s, ids at 0.5 s ticks).
+
+    The trained (float32) ids are [0, 1, 3, 5, 6, 8]; vLLM's own class gives [0, 1, 3, 4, 6, 8]
+    (float64 product, just below the tick 5); videoqa's class gives the float32 ones.
+    """
+    import json
+    import subprocess
+
+    from videoqa.model._inputs import mrope_positions
+    from videoqa.model._timing import float32_temporal_ids
+
+    second_per_grid, grid = 2 / (12 / 5.0), [6, 2, 2]
+    done = subprocess.run(
+        [VLLM_PYTHON, "-c", _TICK_SCRIPT, json.dumps([second_per_grid, grid])],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    ids = float32_temporal_ids(6, second_per_grid=second_per_grid, tokens_per_second=2.0)
+    assert ids.tolist() == [0, 1, 3, 5, 6, 8]
+    ours = mrope_positions(
+        [1, 2, 3] + [7] * 6 + [4, 5], video_token_id=7, grids_thw=[tuple(grid)], temporal_ids=[ids]
+    )
+    assert np.array_equal(got["exact"][0], ours)
+    assert np.asarray(got["plain"][0])[0, 3:9].tolist() == [3, 4, 6, 7, 9, 11]  # 3 + [0, 1, 3, 4, 6, 8]
+    assert ours[0, 3:9].tolist() == [3, 4, 6, 8, 9, 11]
+    assert got["exact"][1] == int(ours.max()) + 1 - ours.shape[1]
