@@ -172,11 +172,12 @@ def load_model(
         hub_cache, hub_revision = None, None
     from videoqa.model._qwen import load_qwen
 
+    loader: Any = load_qwen
     if engine == "vllm":
         from videoqa.model._vllm import load_vllm
 
-        load_qwen = functools.partial(load_vllm, tensor_parallel_size=tensor_parallel_size)
-    return load_qwen(
+        loader = functools.partial(load_vllm, tensor_parallel_size=tensor_parallel_size)
+    return loader(
         model,
         source,
         cache_dir=hub_cache,
