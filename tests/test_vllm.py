@@ -124,3 +124,13 @@ def test_the_batch_job_and_the_clis_take_the_engine(monkeypatch):
     add_eval_arguments(evaluation)
     eval_args = ["lvbench", "--annotations", "m", "--videos", "v/", "--output", "o/", "--engine", "vllm"]
     assert eval_config(evaluation.parse_args(eval_args)).job["engine"] == "vllm"
+
+
+def test_worker_failures_are_typed_so_out_of_memory_is_its_own_row():
+    from videoqa.errors import ModelOutOfMemoryError
+    from videoqa.model._vllm import worker_error
+
+    oom = worker_error("generate", "OutOfMemoryError", "CUDA out of memory. Tried to allocate 2.00 GiB")
+    assert type(oom) is ModelOutOfMemoryError and "lower the visual-token budget" in str(oom)
+    other = worker_error("generate", "ValueError", "The data should contain the fields: second_per_grid_ts")
+    assert type(other) is ModelError and "ValueError: The data should contain" in str(other)

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from videoqa.errors import ModelError
+from videoqa.errors import ModelError, ModelOutOfMemoryError
 from videoqa.model._protocol import Generation, GenerationOptions, GenerationRequest, VisualFeatures
 from videoqa.model._vllm_worker import read_message, write_message
 from videoqa.video._sampling import int_at_least
@@ -129,7 +129,7 @@ class _Worker:
                     f"the vLLM worker stopped (exit code {code}) in {message.get('op')!r}; see its log above"
                 ) from exc
         if "error" in reply:
-            raise ModelError(f"vLLM worker, {message.get('op')}: {reply['error_type']}: {reply['error']}")
+            raise worker_error(str(message.get("op")), str(reply["error_type"]), str(reply["error"]))
         return reply
 
     def close(self) -> None:
@@ -143,6 +143,16 @@ class _Worker:
                 self.process.kill()
                 self.process.wait()
         self.replies.close()
+
+
+def worker_error(op: str, error_type: str, error: str) -> ModelError:
+    """The typed error of a failure the worker reported: out of memory becomes a failures row of its kind."""
+    text = f"vLLM worker, {op}: {error_type}: {error}"
+    if "OutOfMemory" in error_type or "out of memory" in error.lower():
+        return ModelOutOfMemoryError(
+            f"{text}; lower the visual-token budget or give each replica more GPU memory / GPUs"
+        )
+    return ModelError(text)
 
 
 def _has_fileno(stream: Any) -> bool:
