@@ -110,6 +110,112 @@ def one_hour(runner) -> None:
     )
 
 
+# ---------------------------------------------------------------- hour-long search (--long)
+
+LONG_SEED = 2626
+"""Seed of the hour-long videos: held out (training uses 0 and 10000, the single-window part 2026)."""
+
+
+def write_long_cases(directory: Path, *, seed: int, count: int) -> list[tuple[Path, list]]:
+    """``count`` videos of 1-1.5 h (160 x 90, 2 fps source), 3 events of 5-25 s each, distinct colours."""
+    import random
+
+    from videoqa.synthetic import PALETTE, Event, write_video
+
+    rng = random.Random(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    cases = []
+    for n in range(count):
+        duration = round(rng.uniform(3600.0, 5400.0), 1)
+        colors = rng.sample(list(PALETTE), 3)
+        thirds = [(k * duration / 3, (k + 1) * duration / 3) for k in range(3)]
+        events = []
+        for color, (a, b) in zip(colors, thirds, strict=True):
+            length = rng.uniform(5.0, 25.0)
+            start = round(rng.uniform(a + 1.0, b - length - 1.0), 1)
+            events.append(Event(start, round(start + length, 1), color))
+        path = directory / f"long-{seed}-{n}.mp4"
+        if not path.exists():
+            tmp = path.with_name(f".{path.name}.tmp.mp4")
+            write_video(tmp, duration_seconds=duration, fps=2.0, events=events)
+            tmp.replace(path)
+        cases.append((path, events))
+    return cases
+
+
+def _search_run(runner, cases, budget: float, cache: Path) -> list[dict]:
+    settings = GROUNDER.model_copy(update={"search_budget": budget, "strategy": "coarse_to_fine"})
+    session = videoqa.Session(runner, settings, cache_dir=cache)
+    rows = []
+    for path, events in cases:
+        questions = [
+            videoqa.Question(
+                question_id=e.color, question=GROUNDER_QUERY.format(color=e.color), task="grounding"
+            )
+            for e in events
+        ]
+        t0 = time.perf_counter()
+        results = session.analyze_many(str(path), questions)
+        seconds = time.perf_counter() - t0
+        for e, r in zip(events, results, strict=True):
+            s = r.spans[0] if r.spans else None
+            errors = (
+                (abs(s.start_seconds - e.start_seconds), abs(s.end_seconds - e.end_seconds))
+                if s
+                else (float("inf"), float("inf"))
+            )
+            rows.append(
+                {
+                    "video": path.name,
+                    "truth": (e.start_seconds, e.end_seconds),
+                    "found": s and (s.start_seconds, s.end_seconds),
+                    "errors": errors,
+                    "visual_tokens": r.visual_tokens,
+                    "model_calls": r.model_calls,
+                    "seconds": seconds / len(events),
+                }
+            )
+        print(
+            f"  budget {budget}: {path.name}: "
+            + "; ".join(f"{x['truth']} -> {x['found']}" for x in rows[-len(events) :]),
+            flush=True,
+        )
+    return rows
+
+
+def _summary(name: str, rows: list[dict], reference: dict | None = None) -> dict:
+    errors = [x for r in rows for x in r["errors"]]
+    within = np.mean([max(r["errors"]) <= 2.0 for r in rows])
+    tokens = np.mean([r["visual_tokens"] for r in rows])
+    calls = np.mean([r["model_calls"] for r in rows])
+    ratio = f" ({tokens / reference['tokens']:.2f}x)" if reference else ""
+    print(
+        f"{name:<34} both boundaries within 2 s {within:.0%} ({sum(max(r['errors']) <= 2 for r in rows)}"
+        f"/{len(rows)})  median boundary error {np.median(errors):.1f} s  max {max(errors):.1f} s  "
+        f"visual tokens/question {tokens:.0f}{ratio}  model calls/question {calls:.1f}  "
+        f"[{sum(r['seconds'] for r in rows):.0f} s]",
+        flush=True,
+    )
+    return {"tokens": tokens}
+
+
+def long_videos(runner, args) -> None:
+    """Before (``search_budget=0``: one fine look per candidate) vs after (the search, default budget)."""
+    import tempfile
+
+    cases = write_long_cases(WORK / "long", seed=LONG_SEED, count=args.long_videos)
+    print(f"{len(cases)} videos of 1-1.5 h, 3 events each (seed {LONG_SEED})", flush=True)
+    budget = videoqa.Settings().search_budget
+    before, after = [], []
+    with tempfile.TemporaryDirectory() as cache:  # the coarse features are shared by both runs
+        for n, case in enumerate(cases, 1):  # video by video, so a cut-short run still compares both
+            before += _search_run(runner, [case], 0.0, Path(cache))
+            after += _search_run(runner, [case], budget, Path(cache))
+            print(f"after {n} of {len(cases)} videos:", flush=True)
+            reference = _summary("before: one fine look (budget 0)", before)
+            _summary(f"after: search (budget {budget})", after, reference)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -122,11 +228,21 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=24)
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--long", action="store_true", help="also run coarse-to-fine on a 1-hour video")
+    parser.add_argument(
+        "--long-videos",
+        type=int,
+        default=0,
+        help="hour-long search: N videos of 1-1.5 h, before (search_budget=0) vs after (default budget)",
+    )
+    parser.add_argument("--skip-single", action="store_true", help="skip the single-window part")
     args = parser.parse_args()
     runner = videoqa.load_model(args.model)
-    single_window(runner, args)
+    if not args.skip_single:
+        single_window(runner, args)
     if args.long:
         one_hour(runner)
+    if args.long_videos:
+        long_videos(runner, args)
 
 
 if __name__ == "__main__":

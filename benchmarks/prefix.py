@@ -119,8 +119,8 @@ def _features(model, frames: int, size: int):
 
 
 def _timed(model, requests, max_new_tokens: int, *, reuse: bool, repeat: int):
-    original = model.settings
-    model.settings = dataclasses.replace(original, prefix_reuse=reuse)
+    original = model.load_options
+    model.load_options = dataclasses.replace(original, prefix_reuse=reuse)
     try:
         times, result = [], None
         for _ in range(repeat):
@@ -129,7 +129,7 @@ def _timed(model, requests, max_new_tokens: int, *, reuse: bool, repeat: int):
             times.append(time.perf_counter() - start)
         return statistics.median(times), result
     finally:
-        model.settings = original
+        model.load_options = original
 
 
 def main() -> None:

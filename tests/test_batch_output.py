@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import fsspec
+import pandas as pd
 import pyarrow.dataset as pads
 import pytest
 
@@ -19,12 +20,18 @@ from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
 from videoqa.batch import JobConfig
 from videoqa.batch._compact import compact
 from videoqa.batch._job import plan_units
+from videoqa.batch._read import read_tables
 from videoqa.batch._resume import ResumeState, read_resume_state
-from videoqa.batch._writer import live_files, read_table, write_unit
+from videoqa.batch._writer import live_files, write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, analysis_to_rows, failure_row
 
 TABLES = ("answers", "spans", "windows", "failures")
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]
 
 
 def _analysis(video: str, question: Question, text: str) -> Analysis:
@@ -82,6 +89,11 @@ def one_row_per_item(output: str) -> int:
 
 @pytest.fixture
 def job(tmp_path):
+    return make_job(tmp_path)
+
+
+def make_job(tmp_path):
+    """``config(question ids, **JobConfig fields)`` over two (undecoded) videos and ``tmp_path/out``."""
     for name in ("v1.mp4", "v2.mp4"):
         (tmp_path / "videos" / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "videos" / name).write_bytes(b"not decoded here")
@@ -224,8 +236,17 @@ def test_compaction_killed_at_any_point_leaves_complete_tables(job, kill_after):
         env={**os.environ, "PYTHONPATH": os.getcwd()}, capture_output=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()
+    # plain readers see exactly one row per item, whatever the instant of the kill
+    assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
+    plain = pd.read_parquet(Path(out) / "answers")
+    assert len(plain) == 4 and plain["item_key"].is_unique
     assert _snapshot(out) == before
     assert run(job(["q1", "q2", "q3"], resume=True), "b") == 0
+    # the run finished or removed the compaction's files: nothing staged, no lock left
+    assert (
+        not list(Path(out).glob("_compaction/staging-*"))
+        and not (Path(out) / "_compaction/lock.json").exists()
+    )
     compact(out)
     assert _snapshot(out) == before
     assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
@@ -241,3 +262,19 @@ def test_the_job_report_reads_compacted_output(job):
     after = Path(render_job_report(out)).read_text(encoding="utf-8")
     assert before.count("an answer") == after.count("an answer") > 0
     assert after.count('class="error text"') == before.count('class="error text"') > 0
+
+
+def test_a_stale_failure_row_is_hidden_by_the_reader_and_left_out_by_compaction(job):
+    """A crash between writing an item's answer and removing its old failures row leaves both rows."""
+    out = job(["q1"]).output
+    run(job(["q1", "q2"]), "a", fail={"q2"})
+    failures = sorted((Path(out) / "failures").glob("part-*.parquet"))
+    stale = {p: p.read_bytes() for p in failures}
+    run(job(["q1", "q2"], resume=True, retry_failed=True), "b")  # q2 answered: its failure rows go
+    for path, blob in stale.items():  # ... and come back, as after a crash before their removal
+        path.write_bytes(blob)
+    assert rows_per_item(out)["failures"] == 2
+    assert read_table(out, "failures").num_rows == 0
+    assert sorted(read_table(out, "answers").column("question_id").to_pylist()) == ["q1", "q1", "q2", "q2"]
+    compact(out)
+    assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 0}

@@ -24,12 +24,18 @@ from videoqa.batch._inputs import (
     read_questions,
 )
 from videoqa.batch._job import plan_units
+from videoqa.batch._read import read_tables
 from videoqa.batch._resume import finished_item_keys
-from videoqa.batch._writer import read_table, write_unit
+from videoqa.batch._writer import write_unit
 from videoqa.core.settings import Settings
 from videoqa.records import TableRows, config_hash, failure_row
 
 EXT = (".mp4", ".mkv")
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]
 
 
 @pytest.fixture
@@ -605,8 +611,11 @@ def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen
     base = JobConfig(videos="v", questions="q", output="o", model=str(tiny_qwen25_path))
     knobs = base.model_copy(update={"max_batch_tokens": 4096, "prefix_reuse": False})
     session = build_session(knobs, num_gpus=0)
-    assert (session.model.settings.max_batch_tokens, session.model.settings.prefix_reuse) == (4096, False)
-    assert build_session(base, num_gpus=0).model.settings.prefix_reuse is True
+    assert (session.model.load_options.max_batch_tokens, session.model.load_options.prefix_reuse) == (
+        4096,
+        False,
+    )
+    assert build_session(base, num_gpus=0).model.load_options.prefix_reuse is True
     assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
     parser = argparse.ArgumentParser()
     add_arguments(parser)

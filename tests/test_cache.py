@@ -10,6 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
+from videoqa.core import _cache
 from videoqa.core._cache import VisualCache, VisualCacheWarning, video_fingerprint, window_fingerprint
 from videoqa.model._protocol import VisualFeatures
 from videoqa.video._types import Window
@@ -59,6 +60,42 @@ def test_window_fingerprint_keeps_every_float_bit():
     a = _window(start=0.1 + 0.2)
     b = _window(start=0.3)
     assert window_fingerprint(a) != window_fingerprint(b)
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("start_seconds", 10.25),
+        ("end_seconds", 12.25),
+        ("pts_seconds", (10.0, 10.5, 11.0, 11.25)),
+        ("height", 28),
+        ("width", 56),
+        ("sampled_fps", 4.0),
+        ("temporal_patch_size", 1),
+        ("patch_factor", 32),
+    ],
+)
+def test_each_sampling_field_alone_changes_the_window_fingerprint_and_the_key(tmp_path, field, value):
+    """One test per field: dropping any field from the fingerprint makes its test fail."""
+    w = _window()
+    other = dataclasses.replace(w, **{field: value})
+    assert getattr(w, field) != value
+    assert window_fingerprint(other) != window_fingerprint(w)
+    cache = VisualCache(tmp_path)
+    assert cache.key("v", other, "m") != cache.key("v", w, "m")
+
+
+def test_a_valid_entry_under_another_keys_path_is_a_miss_with_a_warning(tmp_path):
+    """An entry copied (or renamed) to the path of another key never serves another window's features."""
+    cache = VisualCache(tmp_path)
+    w, other = _window(), _window(start=20.0)
+    key, other_key = cache.key("v", w, "m"), cache.key("v", other, "m")
+    cache.put(key, _features(w, [1, 2, 3]))
+    cache.path(other_key).parent.mkdir(parents=True, exist_ok=True)
+    cache.path(other_key).write_bytes(cache.path(key).read_bytes())
+    with pytest.warns(VisualCacheWarning, match="key"):
+        assert cache.get(other_key, other) is None
+    assert cache.get(key, w).data == [1, 2, 3] and (cache.hits, cache.misses) == (1, 1)
 
 
 def test_round_trip_numpy_and_torch(tmp_path):
@@ -199,10 +236,10 @@ def test_a_directory_or_an_unreadable_entry_is_a_miss(tmp_path, monkeypatch):
         with pytest.warns(VisualCacheWarning, match="PermissionError"):
             assert cache.get(other, w) is None
 
-    def denied(self):
-        raise PermissionError(13, "Permission denied", str(self))
+    def denied(path):
+        raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(type(cache.path(other)), "read_bytes", denied)
+    monkeypatch.setattr(_cache, "_open_entry", denied)
     with pytest.warns(VisualCacheWarning, match="PermissionError"):
         assert cache.get(other, w) is None
 
@@ -233,3 +270,133 @@ def test_url_video_fingerprint_uses_fsspec_info():
     fs.pipe("/bucket/v.mp4", b"abcdef")
     assert video_fingerprint("memory://bucket/v.mp4") != first
     fs.rm("/bucket/v.mp4")
+
+
+def _get_in_thread(cache, key, window, *, unblock) -> tuple[bool, list]:
+    """(finished within 30 s, its result) of ``cache.get``; ``unblock()`` frees a thread stuck on a FIFO."""
+    import threading
+    import warnings
+
+    out: list = []
+
+    def get():
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out.append(cache.get(key, window))
+            out.append([str(w.message) for w in caught])
+
+    thread = threading.Thread(target=get, daemon=True)
+    thread.start()
+    thread.join(30)
+    finished = not thread.is_alive()
+    if not finished:
+        unblock()
+        thread.join(30)
+    return finished, out
+
+
+def test_a_fifo_in_place_of_an_entry_is_a_miss_and_never_blocks(tmp_path):
+    cache = VisualCache(tmp_path)
+    w = _window()
+    key = cache.key("v", w, "m")
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    os.mkfifo(path)
+
+    def unblock():
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(fd)
+
+    finished, (result, messages) = _get_in_thread(cache, key, w, unblock=unblock)
+    assert finished, "Session.analyze would hang on a FIFO in the cache"
+    assert result is None and messages == [
+        f"cannot read visual cache entry {path} (NotAnEntryError: {path} is not a regular file "
+        "(mode prw-r--r--)); not using it"
+    ]
+    cache.put(key, _features(w, [7]))  # the next put replaces it with an entry
+    assert cache.get(key, w).data == [7]
+
+
+@pytest.mark.parametrize("target", ["/dev/zero", "/dev/urandom", "entry elsewhere"])
+def test_a_symlinked_entry_is_never_followed(tmp_path, target):
+    """A symlink to /dev/zero grew memory without bound; one to a valid entry outside was served."""
+    cache = VisualCache(tmp_path / "cache")
+    w = _window()
+    key = cache.key("v", w, "m")
+    if target == "entry elsewhere":
+        outside = VisualCache(tmp_path / "outside")
+        outside.put(key, _features(w, ["planted"]))
+        target = str(outside.path(key))
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    path.symlink_to(target)
+    with pytest.warns(VisualCacheWarning, match="is a symbolic link; entries are regular files"):
+        assert cache.get(key, w) is None
+    cache.put(key, _features(w, [1]))
+    assert not path.is_symlink() and cache.get(key, w).data == [1]
+
+
+def test_a_symlinked_cache_subfolder_is_not_followed_out(tmp_path):
+    cache = VisualCache(tmp_path / "cache")
+    outside = VisualCache(tmp_path / "outside")
+    w = _window()
+    key = cache.key("v", w, "m")
+    outside.put(key, _features(w, ["planted"]))
+    (tmp_path / "cache" / "visual").mkdir(parents=True)
+    cache.path(key).parent.symlink_to(outside.path(key).parent)
+    with pytest.warns(VisualCacheWarning, match="is not a folder of .* \\(a symbolic link\\?\\)"):
+        assert cache.get(key, w) is None
+
+
+def test_an_entry_is_read_only_up_to_the_size_its_header_declares(tmp_path, monkeypatch):
+    cache = VisualCache(tmp_path)
+    w = _window()
+    key = cache.key("v", w, "m")
+    cache.put(key, _features(w, [1, 2]))
+    path = cache.path(key)
+    blob = path.read_bytes()
+    with path.open("ab") as handle:  # a huge file behind a small entry's header: nothing read past it
+        handle.truncate(len(blob) + (1 << 30))
+    reads: list[int] = []
+    real_fdopen = os.fdopen
+
+    def counting_fdopen(fd, mode="r", *args, **kwargs):
+        handle = real_fdopen(fd, mode, *args, **kwargs)
+        read = handle.read
+
+        def counted(n=-1):
+            data = read(n)
+            reads.append(len(data))
+            return data
+
+        handle.read = counted
+        return handle
+
+    monkeypatch.setattr(_cache.os, "fdopen", counting_fdopen)
+    with pytest.warns(VisualCacheWarning, match=f"declares {len(blob)} bytes but the file holds"):
+        assert cache.get(key, w) is None
+    assert sum(reads) <= len(blob) and -1 not in reads  # never "read everything"
+
+
+def test_a_keyed_cache_refuses_entries_forged_without_its_secret(tmp_path, monkeypatch):
+    """The plain checksum detects damage, not tampering: a forged entry with a recomputed SHA-256 is
+    served by a plain cache. ``$VIDEOQA_CACHE_KEY`` (read when the cache is built) makes it an HMAC."""
+    w = _window()
+    monkeypatch.delenv("VIDEOQA_CACHE_KEY", raising=False)
+    plain = VisualCache(tmp_path)
+    key = plain.key("v", w, "m")
+    plain.put(key, _features(w, ["forged by whoever can write the folder"]))
+    assert plain.get(key, w).data == ["forged by whoever can write the folder"]  # the limitation
+    monkeypatch.setenv("VIDEOQA_CACHE_KEY", "s3cret")  # after import: read at construction
+    keyed = VisualCache(tmp_path)
+    with pytest.warns(
+        VisualCacheWarning, match="checksum mismatch .*written with another or no VIDEOQA_CACHE_KEY"
+    ):
+        assert keyed.get(key, w) is None
+    keyed.put(key, _features(w, ["genuine"]))
+    assert keyed.get(key, w).data == ["genuine"]
+    assert VisualCache(tmp_path, secret=b"s3cret").get(key, w).data == ["genuine"]
+    for other in (VisualCache(tmp_path, secret="another"), VisualCache(tmp_path, secret="")):
+        keyed.put(key, _features(w, ["genuine"]))
+        with pytest.warns(VisualCacheWarning, match="checksum mismatch"):
+            assert other.get(key, w) is None

@@ -45,8 +45,8 @@ def _prefill_logits(m, request):
 
 def test_default_load_on_a_gpu_goes_straight_to_it(tiny_qwen25_path: Path):
     m = load_model(str(tiny_qwen25_path))
-    assert m.settings.device == "cuda" and m.model.device.type == "cuda"
-    assert m.settings.device_map == {"": "cuda:0"}
+    assert m.load_options.device == "cuda" and m.model.device.type == "cuda"
+    assert m.load_options.device_map == {"": "cuda:0"}
     major, _ = torch.cuda.get_device_capability(0)
     assert m.model.dtype == (torch.bfloat16 if major >= 8 else torch.float32)
 

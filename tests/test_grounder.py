@@ -15,8 +15,8 @@ import videoqa
 from videoqa.batch._config import JobConfig
 from videoqa.core.settings import Settings
 from videoqa.eval._synthetic import synthetic_grounding, write_synthetic_cases, wrong_time
-from videoqa.model._families import model_family
 from videoqa.model._grounder import GROUNDER_MODEL, GROUNDER_QUERY, grounder_dir
+from videoqa.model.families import model_family
 
 MIN_DEMO_HITS = 5
 """Demo questions (of 6) answered with IoU >= 0.5 or a right "does not occur" (the shipped model: 6)."""

@@ -81,7 +81,9 @@ def test_token_budget_splits_calls_and_keeps_request_order(tiny_qwen25, monkeypa
     assert m.generate(requests, max_new_tokens=6) == alone
     assert calls == [4]
     calls.clear()
-    monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, max_batch_tokens=2 * max(lengths)))
+    monkeypatch.setattr(
+        m, "load_options", dataclasses.replace(m.load_options, max_batch_tokens=2 * max(lengths))
+    )
     assert m.generate(requests, max_new_tokens=6) == alone
     assert calls == [2, 2]
 

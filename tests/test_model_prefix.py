@@ -46,12 +46,12 @@ def _prompts():
 
 
 def _full_prefills(m, requests, max_new_tokens):
-    off = dataclasses.replace(m.settings, prefix_reuse=False)
-    original, m.settings = m.settings, off
+    off = dataclasses.replace(m.load_options, prefix_reuse=False)
+    original, m.load_options = m.load_options, off
     try:
         return [m.generate([r], max_new_tokens=max_new_tokens)[0] for r in requests]
     finally:
-        m.settings = original
+        m.load_options = original
 
 
 def _visible(generation):
@@ -96,7 +96,7 @@ def test_reuse_can_be_switched_off(tiny_qwen25, monkeypatch):
     m = tiny_qwen25
     features = m.encode(make_clip(4, 2.0, seed=14))
     requests = [GenerationRequest(features=(features,), prompt=p) for p in ("Colour?", "Shape?")]
-    monkeypatch.setattr(m, "settings", dataclasses.replace(m.settings, prefix_reuse=False))
+    monkeypatch.setattr(m, "load_options", dataclasses.replace(m.load_options, prefix_reuse=False))
     assert [g.cached_prefix_tokens for g in m.generate(requests, max_new_tokens=2)] == [0, 0]
 
 
@@ -111,12 +111,12 @@ def test_a_session_reuses_the_video_prefix_across_questions_and_records_it(tiny_
     ]
     session = videoqa.Session(tiny_qwen25, fps=1.0, max_new_tokens=8)
     reused = session.analyze_many(event_video, questions, strategy="single")
-    off = dataclasses.replace(tiny_qwen25.settings, prefix_reuse=False)
-    original, tiny_qwen25.settings = tiny_qwen25.settings, off
+    off = dataclasses.replace(tiny_qwen25.load_options, prefix_reuse=False)
+    original, tiny_qwen25.load_options = tiny_qwen25.load_options, off
     try:
         full = session.analyze_many(event_video, questions, strategy="single")
     finally:
-        tiny_qwen25.settings = original
+        tiny_qwen25.load_options = original
     assert [a.raw_text for a in reused] == [a.raw_text for a in full]
     tokens = [a.steps[0].prompt_tokens[0] for a in reused]
     shared = [a.steps[0].reused_prompt_tokens[0] for a in reused]

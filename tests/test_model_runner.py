@@ -71,7 +71,7 @@ def test_load_qwen25_by_path(tiny_qwen25, tiny_qwen25_path):
     )
     assert m.model.dtype == torch.float32
     assert m.model.config._attn_implementation == "sdpa"
-    assert m.settings.device == "cpu" and m.model.device.type == "cpu"
+    assert m.load_options.device == "cpu" and m.model.device.type == "cpu"
     tok = m.processor.tokenizer
     for special in (
         "<|vision_start|>",
@@ -206,7 +206,7 @@ def test_flash_attention_where_it_cannot_run_names_the_fix(tiny_qwen25_path, mon
     with pytest.raises(ModelError, match="needs a CUDA GPU"):
         load_model(str(tiny_qwen25_path), device="cpu", attn_implementation="flash_attention_2")
     model = load_model(str(tiny_qwen25_path), device="cpu")
-    assert (model.settings.attn_implementation, model.settings.dtype) == ("sdpa", "float32")
+    assert (model.load_options.attn_implementation, model.load_options.dtype) == ("sdpa", "float32")
 
 
 def test_gpus_assigned_but_unusable_refuse_to_run_on_the_cpu(tiny_qwen25_path, monkeypatch):
@@ -217,7 +217,7 @@ def test_gpus_assigned_but_unusable_refuse_to_run_on_the_cpu(tiny_qwen25_path, m
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     with pytest.raises(ModelError, match=r"CUDA_VISIBLE_DEVICES='0'.*refusing to run on the CPU"):
         load_model(str(tiny_qwen25_path))
-    assert load_model(str(tiny_qwen25_path), device="cpu").settings.device == "cpu"
+    assert load_model(str(tiny_qwen25_path), device="cpu").load_options.device == "cpu"
 
 
 def test_scripted_builtin_dispatches_to_the_stand_in():
@@ -505,8 +505,8 @@ def test_requests_per_batch_splits_generate_into_forward_batches(tiny_qwen25, ti
 
     m = tiny_qwen25
     sizes: list[int] = []
-    settings = dataclasses.replace(m.settings, requests_per_batch=2, prefix_reuse=False)
-    monkeypatch.setattr(m, "settings", settings)
+    settings = dataclasses.replace(m.load_options, requests_per_batch=2, prefix_reuse=False)
+    monkeypatch.setattr(m, "load_options", settings)
     monkeypatch.setattr(
         m, "_generate_batch", lambda rows, config, cache=None: sizes.append(len(rows)) or [None] * len(rows)
     )

@@ -22,9 +22,12 @@ from tests.peers import peer_note, skip_unless_reference_qwen3_processor
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
 from videoqa.model._batching import plan_batches
-from videoqa.model._protocol import QWEN3_SAMPLING, GenerationOptions
+from videoqa.model._protocol import GenerationOptions
 from videoqa.model._timestamps import read_timestamps
+from videoqa.model.families import family
 from videoqa.synthetic import Event, write_video
+
+QWEN3_SAMPLING = family("qwen3-vl").sampling
 
 PROMPT = "When does the red square appear?"
 # 4 and 8 tokens per frame: the same budgets in Qwen2.5-VL pixels (Settings) and Qwen3-VL pixels (reference).
@@ -89,7 +92,7 @@ def test_settings_budgets_scale_to_qwen3_tokens():
 
 
 def test_sampling_profiles_name_their_bad_values():
-    from videoqa.model._protocol import SamplingProfile
+    from videoqa.model.families import SamplingProfile
 
     with pytest.raises(ValueError, match=r"patch_factor must be one of \(28, 32\), got 30"):
         SamplingProfile(patch_factor=30)

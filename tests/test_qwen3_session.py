@@ -116,13 +116,12 @@ def test_tiny_qwen3_cache_prefix_reuse_and_records(tiny_qwen3, small_video, tmp_
 
 def test_model_family_from_the_model_string(tiny_qwen3_path, tiny_qwen25_path, tmp_path):
     from videoqa.errors import ModelError
-    from videoqa.model._families import model_family, sampling_profile_for
-    from videoqa.model._protocol import QWEN2_SAMPLING, QWEN3_SAMPLING
+    from videoqa.model.families import family, model_family, sampling_profile_for
 
     assert model_family(str(tiny_qwen3_path)) == "qwen3-vl"
     assert model_family(str(tiny_qwen25_path)) == "qwen2.5-vl"
-    assert sampling_profile_for("builtin:tiny-qwen3-vl") == QWEN3_SAMPLING
-    assert sampling_profile_for("builtin:scripted") == QWEN2_SAMPLING
+    assert sampling_profile_for("builtin:tiny-qwen3-vl") == family("qwen3-vl").sampling
+    assert sampling_profile_for("builtin:scripted") == family("qwen2.5-vl").sampling
     (tmp_path / "config.json").write_text('{"model_type": "llava"}')
     with pytest.raises(ModelError, match="model_type 'llava' is not supported"):
         model_family(str(tmp_path))

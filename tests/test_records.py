@@ -206,7 +206,7 @@ def _changed(name: str) -> object:
     other = {
         "strategy": "coarse_to_fine", "prompt_style": "lmms_eval", "decode_backend": "decord",
         "do_sample": True, "temperature": 0.5, "top_p": 0.9, "top_k": 7, "min_frames": 6,
-        "min_pixels": 200_000, "max_pixels": 700_000,
+        "min_pixels": 200_000, "max_pixels": 700_000, "video_stream": 3,
     }  # fmt: skip
     default = Settings.model_fields[name].default
     return other.get(name, default * 2 if isinstance(default, (int, float)) else default)

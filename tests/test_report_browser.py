@@ -115,7 +115,7 @@ def _run_job(root: Path) -> str:
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    from videoqa.batch._writer import read_table
+    from videoqa.batch import read_tables
 
     root = tmp_path_factory.mktemp("report_browser")
     output = _run_job(root)
@@ -132,7 +132,9 @@ def job(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     assert found is not None, f"the measuring script did not run: {measured_dom[-2000:]}"
     return {
         "output": output,
-        "tables": {t: read_table(output, t).to_pylist() for t in ("answers", "spans", "failures")},
+        "tables": {
+            t: v.to_pylist() for t, v in read_tables(output, tables=("answers", "spans", "failures")).items()
+        },
         "screenshot": screenshot,
         "dom": measured_dom,
         "m": json.loads(html_module.unescape(found.group(1))),

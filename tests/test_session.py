@@ -413,7 +413,8 @@ class FineOverreachModel(ScriptedModel):
 
 
 def test_fine_pass_without_answer_keeps_the_coarse_span(event_video):
-    session = Session(FineOverreachModel("No."), **SMALL)
+    # search_budget=0: the single fine look (the search's own behaviour: tests/test_search.py)
+    session = Session(FineOverreachModel("No."), search_budget=0.0, **SMALL)
     a = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
     assert a.spans == [Span(start_seconds=30.0, end_seconds=40.0)]
     assert a.steps[1].windows[0].start_seconds == 27.0
@@ -433,7 +434,7 @@ def test_fine_pass_without_answer_keeps_the_coarse_span(event_video):
     ],
 )
 def test_fine_spans_are_clamped_to_the_fine_window(event_video, fine_text, spans):
-    session = Session(FineOverreachModel(fine_text), **SMALL)
+    session = Session(FineOverreachModel(fine_text), search_budget=0.0, **SMALL)
     a = session.analyze(event_video, RED, task="grounding", strategy="coarse_to_fine")
     (w,) = a.steps[1].windows
     assert (w.start_seconds, w.end_seconds) == (27.0, 43.0)

@@ -20,6 +20,7 @@ from videoqa.core._strategies import (
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import Settings
+from videoqa.model.families import family
 from videoqa.video._types import VideoInfo
 
 
@@ -41,6 +42,7 @@ def _info(duration=7200.0, start=0.0, fps=2.0) -> VideoInfo:
 
 
 SMALL = Settings(min_pixels=16 * 28 * 28, max_pixels=16 * 28 * 28)
+QWEN25 = family("qwen2.5-vl").sampling
 
 
 @pytest.mark.parametrize(
@@ -67,16 +69,16 @@ def test_explicit_strategies_are_kept_and_bad_ones_named():
 
 
 def test_plans_follow_the_options():
-    single = single_plan(_info(7200.0), SMALL)
+    single = single_plan(_info(7200.0), SMALL, QWEN25)
     assert len(single.windows) == 1
     assert (single.windows[0].num_frames, single.windows[0].sampled_fps) == (768, 768 / 7200.0)
-    coarse = coarse_plan(_info(7200.0), SMALL)
+    coarse = coarse_plan(_info(7200.0), SMALL, QWEN25)
     assert [w.start_seconds for w in coarse.windows] == [600.0 * i for i in range(12)]
     assert {(w.num_frames, w.sampled_fps) for w in coarse.windows} == {(300, 0.5)}
 
 
 def test_fine_plan_one_window_per_region_at_2_fps():
-    plan = fine_plan(_info(7200.0, start=5.0), [(35.0, 47.0), (100.0, 103.0)], SMALL)
+    plan = fine_plan(_info(7200.0, start=5.0), [(35.0, 47.0), (100.0, 103.0)], SMALL, QWEN25)
     assert [w.index for w in plan.windows] == [0, 1]
     first, second = plan.windows
     assert (first.start_seconds, first.end_seconds, first.num_frames, first.sampled_fps) == (
@@ -88,7 +90,7 @@ def test_fine_plan_one_window_per_region_at_2_fps():
     assert first.pts_seconds[:3] == (35.0, 35.5, 36.0)
     assert (second.num_frames, second.sampled_fps) == (6, 2.0)
     with pytest.raises(ValueError, match="at least one region"):
-        fine_plan(_info(), [], SMALL)
+        fine_plan(_info(), [], SMALL, QWEN25)
 
 
 def test_map_spans_adds_the_origin_swaps_and_clamps():

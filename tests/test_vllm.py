@@ -107,10 +107,10 @@ def test_the_batch_job_and_the_clis_take_the_engine(monkeypatch):
     assert config.config_hash == config.model_copy(update={"engine": "transformers"}).config_hash
     seen = {}
     monkeypatch.setattr("videoqa.Session", lambda model, settings, **kw: seen.update(kw["model_options"]))
-    build_session(config.model_copy(update={"model": "some/model"}), num_gpus=4)
+    build_session(config.model_copy(update={"model": "builtin:tiny-grounder"}), num_gpus=4)
     assert seen == {"prefix_reuse": True, "engine": "vllm", "tensor_parallel_size": 4}
     seen.clear()
-    build_session(config.model_copy(update={"model": "some/model"}), num_gpus=0)
+    build_session(config.model_copy(update={"model": "builtin:tiny-grounder"}), num_gpus=0)
     assert seen == {"prefix_reuse": True, "engine": "vllm", "tensor_parallel_size": 1, "device": "cpu"}
     with pytest.raises(Exception, match="engine"):
         JobConfig(videos="v", questions="q", output="o", engine="tgi")

@@ -138,12 +138,13 @@ class TestGrounder:
 
 class TestPlainVllm:
     def test_plain_vllm_qwen25_is_refused_by_the_self_check(self):
-        """Trap 1: vLLM's float64 temporal ids are one below the trained float32 ones on ticks."""
-        from videoqa.model._grounder import grounder_dir
-        from videoqa.model._vllm import load_vllm
+        """Plain vLLM 0.32 drops the time of Qwen2.5-VL embeddings (1 s per patch, trap 3a) and, given it,
+        rounds on ticks (trap 1, shown at the arithmetic below): the self-check refuses it."""
+        from videoqa.model._vllm import attach_vllm
 
+        inner = load_model("builtin:tiny-grounder", device="cpu")
         with pytest.raises(ModelError, match=r"failed videoqa's time self-check.*MRoPE positions differ"):
-            load_vllm("builtin:tiny-grounder", str(grounder_dir()), device="cpu", exact_time=False)
+            attach_vllm(inner, exact_time=False)
 
 
 @pytest.mark.parametrize("model", ["builtin:tiny-qwen2.5-vl", "builtin:tiny-qwen2-vl"])

@@ -45,6 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
+        "--occurrences",
+        choices=("first", "all"),
+        default="first",
+        help="--task grounding: the best span first (default) or every occurrence, in time order.",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="No progress bars (they show only on a terminal anyway)."
+    )
+    parser.add_argument(
         "--html",
         metavar="FILE",
         help="Also write a self-contained HTML page of the analysis: spans on a timeline, "
@@ -95,7 +104,7 @@ def _html_target_problem(path: str | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from videoqa.core._flags import settings_from_args
-    from videoqa.core._session import Session
+    from videoqa.core._session import Session, make_question
     from videoqa.core.settings import Settings
     from videoqa.errors import VideoQAError
 
@@ -109,8 +118,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from_args(args, Settings.for_model(args.model))
         engine = {"model_options": {"engine": args.engine}} if args.engine != "transformers" else {}
-        session = Session(args.model, settings, cache_dir=args.cache_dir, **engine)
-        analysis = session.analyze(args.video, args.question, task=args.task, options=args.options)
+        session = Session(
+            args.model, settings, cache_dir=args.cache_dir, progress=False if args.quiet else None, **engine
+        )
+        question = make_question(args.question, task=args.task, options=args.options)
+        if args.occurrences != "first":
+            question = question.model_copy(update={"occurrences": args.occurrences})
+        analysis = session.analyze(args.video, question)
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

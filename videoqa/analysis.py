@@ -44,6 +44,11 @@ class Question(_Model):
         description="Exact text sent to the model instead of videoqa's prompt template "
         "(evaluations use this to reproduce published prompts).",
     )
+    occurrences: Literal["first", "all"] = Field(
+        default="first",
+        description="Grounding under coarse_to_fine: 'first' returns the best-confirmed span first; 'all' "
+        "returns every occurrence the search confirms, in time order.",
+    )
 
     @model_validator(mode="after")
     def _choice_needs_options(self) -> Question:
@@ -91,7 +96,8 @@ class Step(_Model):
     """One pass of a strategy: the windows it looked at and what the model said on each."""
 
     name: str = Field(
-        description="'single', 'coarse', 'fine', or 'fallback_single' (a qa/choice question whose "
+        description="'single', 'coarse', 'fine', 'search' (later rounds of the grounding search), or "
+        "'fallback_single' (a qa/choice question whose "
         "coarse pass found no candidate is answered over one window of the whole video)."
     )
     windows: list[WindowUsage]
@@ -105,6 +111,11 @@ class Step(_Model):
         default_factory=list,
         description="Of those, the tokens served from a prefix prefilled once for another question about the "
         "same windows (not computed again).",
+    )
+    notes: list[str] = Field(
+        default_factory=list,
+        description="The grounding search's account of this step: each look, what it found, and why it "
+        "was kept, refined or dropped.",
     )
 
 
@@ -136,6 +147,9 @@ class Analysis(_Model):
     strategy: Literal["single", "coarse_to_fine"]
     video_duration_seconds: float
     video_start_seconds: float = 0.0
+    video_stream_index: int = Field(
+        default=0, description="Index in the file of the video stream read (FFmpeg's best one unless set)."
+    )
     steps: list[Step]
     settings: Settings | None = Field(
         default=None,
@@ -150,6 +164,16 @@ class Analysis(_Model):
     @property
     def windows(self) -> list[WindowUsage]:
         return [w for step in self.steps for w in step.windows]
+
+    @property
+    def visual_tokens(self) -> int:
+        """Visual tokens of every window this answer's requests used (shared windows included)."""
+        return sum(w.visual_tokens for w in self.windows)
+
+    @property
+    def model_calls(self) -> int:
+        """Generation requests made for this answer (one per coarse window and per fine look)."""
+        return sum(len(step.raw_texts) for step in self.steps)
 
     def to_html(self, *, thumbnails: bool = True) -> str:
         """This analysis as one self-contained HTML page: answer, spans on a timeline, each step.

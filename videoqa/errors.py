@@ -20,6 +20,7 @@ __all__ = [
     "NotAVideoError",
     "SourceAccessError",
     "SourceIOError",
+    "SourceUnreachableError",
     "TruncatedVideoError",
     "UnsupportedVideoError",
     "VideoNotFoundError",
@@ -51,6 +52,11 @@ class SourceIOError(MediaError):
     """Reading the bytes failed (network, bucket, filesystem): worth a retry."""
 
     transient = True
+
+
+class SourceUnreachableError(SourceIOError):
+    """The host, bucket endpoint or filesystem did not answer (connection refused or reset, unknown
+    host, timeout): nothing is known about the object, so it is not reported missing; worth a retry."""
 
 
 class SourceAccessError(MediaError):

@@ -171,7 +171,8 @@ class WindowRow(RowIdentity):
     """One window the model saw while answering: exactly what was sampled and how it was timed."""
 
     step: str = Field(
-        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine' or 'fallback_single'."
+        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' (later rounds "
+        "of the grounding search) or 'fallback_single'."
     )
     step_index: int = Field(description="Position of the pass within the answer (0-based).")
     window_index: int = Field(description="Index of the window in its pass's sampling plan.")
@@ -191,6 +192,11 @@ class WindowRow(RowIdentity):
         "which reads time from <t seconds> text)."
     )
     cached: bool = Field(description="True when the vision features came from the visual cache.")
+    stream_index: int = Field(
+        default=0,
+        description="Index in the file of the video stream the frames came from (FFmpeg's best video "
+        "stream unless the video_stream setting names one).",
+    )
     stale_targets: int = Field(
         default=0,
         description="Target instants whose frame is far from them (a damaged stretch, or past the end "
@@ -258,7 +264,9 @@ class TableRows(BaseModel):
 
 def question_hash(question: Question) -> str:
     """16 hex chars naming a question's content, so editing a question's text re-runs it."""
-    return digest(question.model_dump(exclude={"question_id"}))
+    # occurrences (added later) joins the hash only when not its default: existing questions keep theirs
+    exclude = {"question_id"} | ({"occurrences"} if question.occurrences == "first" else set())
+    return digest(question.model_dump(exclude=exclude))
 
 
 def item_key(video: str, question_id: str, question_digest: str, config_digest: str) -> str:
@@ -361,6 +369,7 @@ def _window_rows(analysis: Analysis, ident: dict[str, Any]) -> list[WindowRow]:
             step=step.name,
             step_index=i,
             window_index=w.index,
+            stream_index=analysis.video_stream_index,
             **w.model_dump(exclude={"index"}),
         )
         for i, step in enumerate(analysis.steps)

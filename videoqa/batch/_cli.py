@@ -21,6 +21,8 @@ from typing import Any
 
 __all__ = ["add_arguments", "config_from_args", "run"]
 
+EXIT_TEMPFAIL = 75
+"""Exit code when the inputs' store could not be reached (sysexits' EX_TEMPFAIL: try again later)."""
 _SKIP = ("settings", "video_extensions", "storage_options")
 
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
     from videoqa.batch._job import plan_units, run_planned
+    from videoqa.errors import SourceUnreachableError
 
     try:
         config = config_from_args(args)
@@ -84,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         planned = plan_units(config)
+    except SourceUnreachableError as exc:  # retried already; nothing has run yet: run again later
+        print(f"videoqa run: {exc}")
+        return EXIT_TEMPFAIL
     except (FileNotFoundError, ValueError) as exc:  # bad --videos / --questions: nothing has run yet
         print(f"videoqa run: {exc}")
         return 2

@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videoqa.core.settings import Settings, config_hash
+from videoqa.core.settings import Settings, model_config_hash
+from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
 
@@ -43,7 +44,7 @@ class JobConfig(BaseModel):
     )
     output: str = Field(description="Folder or bucket prefix for the answers/spans/windows/failures tables.")
     model: str = Field(
-        default="Qwen/Qwen2.5-VL-7B-Instruct",
+        default=DEFAULT_MODEL,
         description="Model string: a Hugging Face id or local path, 'builtin:tiny-qwen2.5-vl' "
         "(random weights) or 'builtin:scripted' (offline stand-in).",
     )
@@ -190,9 +191,7 @@ class JobConfig(BaseModel):
     @property
     def config_hash(self) -> str:
         """Hash of the model (and its family) and the settings; written on every row."""
-        from videoqa.model._families import hash_family
-
-        return config_hash(self.model, self.settings, family=hash_family(self.model))
+        return model_config_hash(self.model, self.settings)
 
     @classmethod
     def from_file(cls, path: str | Path) -> JobConfig:

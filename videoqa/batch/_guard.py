@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from videoqa._remote import unreachable_cause
 from videoqa.errors import VideoQAError
 from videoqa.records import Failure, Stage
 
@@ -64,10 +65,14 @@ class AttemptTracker:
 
 
 def is_transient(error: BaseException) -> bool:
-    """True for errors a retry can fix: flagged videoqa errors and I/O errors other than path errors
-    (missing, existing, wrong kind or forbidden paths stay the same on a retry)."""
+    """True for errors a retry can fix: flagged videoqa errors, network failures (found in the cause
+    chain, also when a client library reports them as missing, e.g. fsspec's HTTP ``FileNotFoundError``)
+    and I/O errors other than path errors (missing, existing, wrong kind or forbidden paths stay the
+    same on a retry)."""
     if isinstance(error, VideoQAError):
         return error.transient
+    if unreachable_cause(error) is not None:  # a network error in any client library's wrapping
+        return True
     if isinstance(error, _NOT_TRANSIENT_OS_ERRORS):
         return False
     return isinstance(error, OSError)

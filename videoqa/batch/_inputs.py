@@ -18,6 +18,7 @@ from typing import Any
 import fsspec
 from pydantic import ValidationError
 
+from videoqa._remote import path_kind
 from videoqa.analysis import Question
 
 __all__ = [
@@ -91,6 +92,7 @@ def list_videos(
 
     Raises:
         FileNotFoundError: nothing exists at ``spec``.
+        SourceUnreachableError: the store did not answer (retried first).
         ValueError: ``spec`` names no video, or two entries share a video id.
     """
     fs, root = _fs(spec, storage_options)
@@ -98,11 +100,11 @@ def list_videos(
         base = root[: min(root.find(c) for c in _GLOB_CHARS if c in root)].rsplit("/", 1)[0]
         paths = [p for p in fs.glob(root) if fs.isfile(p) and _is_video(p, extensions)]
         refs = [VideoRef(_url(fs, p), posixpath.relpath(p, base)) for p in paths]
-    elif fs.isfile(root) and root.lower().endswith(_MANIFEST_ENDINGS):
+    elif (kind := path_kind(fs, root, name=spec)) == "file" and root.lower().endswith(_MANIFEST_ENDINGS):
         refs = _read_manifest(fs, root, storage_options)
-    elif fs.isfile(root):
+    elif kind == "file":
         refs = [VideoRef(_url(fs, root), posixpath.basename(root))]
-    elif fs.isdir(root):
+    elif kind == "directory":
         paths = [p for p in fs.find(root) if _is_video(p, extensions)]
         refs = [VideoRef(_url(fs, p), posixpath.relpath(p, root.rstrip("/"))) for p in paths]
     else:
@@ -259,7 +261,7 @@ def read_questions(path: str, *, storage_options: dict[str, Any] | None = None) 
             file, the line (JSONL, CSV) or row (Parquet) and the field; or ids repeat.
     """
     fs, root = _fs(path, storage_options)
-    if not fs.isfile(root):
+    if path_kind(fs, root, name=path) != "file":
         raise FileNotFoundError(f"--questions {path!r} does not exist.")
     csv = root.lower().endswith(".csv")
     specs = [_question_spec(path, where, row, csv=csv) for where, row in _question_rows(fs, root)]

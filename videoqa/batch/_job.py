@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
+from videoqa.batch._local_ray import local_ray
 from videoqa.batch._model import ModelStage
 from videoqa.batch._progress import JobSummary, Progress
 from videoqa.batch._resume import read_resume_state, repair_stale_failures
@@ -90,7 +91,8 @@ def _ray_session(config: JobConfig) -> Iterator[None]:
     """Use the Ray of this process, join ``config.address`` (or ``$RAY_ADDRESS``), or start a local Ray.
 
     Without an address the run never joins the cluster Ray's address file names (a stale file
-    would make ``ray.init()`` retry for minutes): ``address="local"`` always starts a new local Ray.
+    would make ``ray.init()`` retry for minutes): it starts a new local Ray, on loopback only and
+    reaped if the driver dies (:func:`videoqa.batch._local_ray.local_ray`).
     """
     import ray
 
@@ -99,15 +101,11 @@ def _ray_session(config: JobConfig) -> Iterator[None]:
         return
     # `ray job submit` sets RAY_ADDRESS for its entry point: join that cluster (read at call time).
     address = config.address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
-    else:
-        ray.init(
-            address="local",
-            num_cpus=config.local_num_cpus,
-            object_store_memory=config.local_object_store_bytes,
-            include_dashboard=False,
-        )
+    if not address:
+        with local_ray(num_cpus=config.local_num_cpus, object_store_bytes=config.local_object_store_bytes):
+            yield
+        return
+    ray.init(address=address)
     try:
         yield
     finally:

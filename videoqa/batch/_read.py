@@ -6,17 +6,23 @@ does (the last file wins, :func:`~videoqa.batch._writer.winners`), and applies t
 a failures row of an item that also has an answers row is left out, so no item counts as both
 answered and failed. Files written by an older videoqa (a column missing) read with nulls there;
 files that are not ours raise :class:`ForeignFileError`, or are skipped and listed when the caller
-passes ``skipped``. Resume scans item keys with the writer's ``scan_keys`` under the same live-file rule.
+passes ``skipped``. A damaged file (truncated, 0 bytes: :class:`DamagedFileError`) never blocks the
+rest: it is skipped with a warning naming it (and the video it held, when another table's file of
+the same name tells), and listed in ``skipped``; its items count as not done. Resume scans item
+keys with the writer's ``scan_keys`` under the same live-file rule.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from videoqa.records import TABLES, arrow_schema
 
-__all__ = ["ForeignFileError", "read_tables"]
+__all__ = ["DamagedFileError", "ForeignFileError", "read_tables"]
+
+logger = logging.getLogger(__name__)
 
 
 class ForeignFileError(ValueError):
@@ -25,6 +31,10 @@ class ForeignFileError(ValueError):
     def __init__(self, path: str, problem: str):
         self.path, self.problem = path, problem
         super().__init__(f"{path}: {problem}")
+
+
+class DamagedFileError(ForeignFileError):
+    """A data file that is not readable Parquet (truncated, 0 bytes): always skipped, never raised."""
 
 
 def _read_file(fs: Any, path: str, table: str, names: list[str]) -> Any:
@@ -36,6 +46,8 @@ def _read_file(fs: Any, path: str, table: str, names: list[str]) -> Any:
     try:
         with fs.open(path, "rb") as handle:
             data = pq.read_table(handle)
+    except pa.ArrowInvalid as error:
+        raise DamagedFileError(path, f"not a readable Parquet file ({error})") from None
     except (pa.ArrowException, OSError) as error:
         raise ForeignFileError(path, f"not a readable Parquet file ({error})") from None
     if "item_key" not in data.column_names:
@@ -55,13 +67,18 @@ def _read_one(
 ) -> Any:
     import pyarrow as pa
 
-    from videoqa.batch._writer import live_files, winners
+    from videoqa.batch._writer import damaged_note, live_files, winners
 
     scan = names if "item_key" in names else [*names, "item_key"]
     parts = []
     for index, path in enumerate(live_files(fs, root, table, markers=markers)):
         try:
             data = _read_file(fs, path, table, scan)
+        except DamagedFileError as error:  # the rest stays readable; its items count as not done
+            logger.warning("%s", damaged_note(fs, root, path, error.problem))
+            if skipped is not None:
+                skipped.append(error)
+            continue
         except ForeignFileError as error:
             if skipped is None:
                 raise
@@ -89,9 +106,8 @@ def read_tables(
     the files that are not tables of a job (skipped) instead of raising.
     """
     import fsspec
-    import pyarrow.compute as pc
 
-    from videoqa.batch._writer import read_markers
+    from videoqa.batch._writer import read_markers, without_stale_failures
 
     wanted = list(tables)
     unknown = sorted(set(wanted) - set(TABLES))
@@ -107,7 +123,6 @@ def read_tables(
         data = _read_one(fs, root, name, names, markers, skipped)  # names + item_key
         if name == "failures" and data.num_rows:
             answered = _read_one(fs, root, "answers", ["item_key"], markers, [])
-            stale = pc.is_in(data.column("item_key"), value_set=answered.column("item_key").combine_chunks())
-            data = data.filter(pc.invert(stale))
+            data = without_stale_failures(data, answered.column("item_key"))
         out[name] = data.select(names)
     return out

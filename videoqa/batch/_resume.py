@@ -6,7 +6,17 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any
 
-from videoqa.batch._writer import DONE_TABLES, WRITE_ORDER, drop_rows, part_file_name, scan_keys
+import fsspec
+
+from videoqa.batch._writer import (
+    DONE_TABLES,
+    WRITE_ORDER,
+    damaged_note,
+    drop_rows,
+    logger,
+    part_file_name,
+    scan_keys,
+)
 
 __all__ = ["ResumeState", "finished_item_keys", "read_resume_state", "repair_stale_failures"]
 
@@ -18,6 +28,7 @@ class ResumeState:
     answered: set[str] = field(default_factory=set)
     failed: set[str] = field(default_factory=set)
     files: dict[str, set[str]] = field(default_factory=dict)  # item_key -> {"<table>/<file name>"}
+    damaged: dict[str, str] = field(default_factory=dict)  # path -> problem: files left out, unreadable
 
     def done(self, *, retry_failed: bool) -> set[str]:
         """Item keys ``--resume`` skips: answered ones, and failed ones unless ``retry_failed``."""
@@ -52,12 +63,15 @@ def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = N
 
     One multi-threaded dataset scan of the ``item_key`` column per table, never one read per file.
     Spans and windows are scanned in compacted files only (rows an interrupted removal left there
-    are found and removed); in part files the unit's writer replaces them itself.
+    are found and removed); in part files the unit's writer replaces them itself. A damaged file
+    (truncated, 0 bytes) is left out with a warning: its items are not done and run again.
     """
     state = ResumeState()
     for table in DONE_TABLES + WRITE_ORDER[:2]:
         only = table not in DONE_TABLES
-        arrow, paths = scan_keys(output, table, storage_options=storage_options, compacted_only=only)
+        arrow, paths = scan_keys(
+            output, table, storage_options=storage_options, compacted_only=only, damaged=state.damaged
+        )
         keys = arrow.column("item_key").to_pylist()
         if table == "answers":
             state.answered = set(keys)
@@ -66,6 +80,10 @@ def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = N
         names = [f"{table}/{posixpath.basename(p)}" for p in paths]
         for key, index in zip(keys, arrow.column("_file").to_pylist(), strict=True):
             state.files.setdefault(key, set()).add(names[index])
+    if state.damaged:
+        fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
+        for path, problem in sorted(state.damaged.items()):
+            logger.warning("%s", damaged_note(fs, root, path, problem))
     return state
 
 

@@ -16,22 +16,23 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
     from the Ray runtime context of the current actor.
     """
     from videoqa import Session
+    from videoqa.model.families import load_options
 
     if num_gpus is None:
         num_gpus = _assigned_gpus()
-    model_options: dict[str, Any] = {}
-    if not config.model.startswith("builtin:scripted"):
-        model_options["prefix_reuse"] = config.prefix_reuse
-        if config.max_batch_tokens is not None:
-            model_options["max_batch_tokens"] = config.max_batch_tokens
+    model_options: dict[str, Any] = {"prefix_reuse": config.prefix_reuse}
+    if config.max_batch_tokens is not None:
+        model_options["max_batch_tokens"] = config.max_batch_tokens
     if config.engine == "vllm":
         model_options["engine"] = "vllm"
         # vLLM shards the language model itself over the replica's GPUs; the vision side stays on the first
         model_options["tensor_parallel_size"] = max(1, int(num_gpus))
     elif num_gpus > 1:
         model_options["device_map"] = "auto"
-    if num_gpus == 0 and not config.model.startswith("builtin:scripted"):
+    if num_gpus == 0:
         model_options["device"] = "cpu"
+    takes = load_options(config.model)  # the family declares them (a scripted stand-in takes none)
+    model_options = {k: v for k, v in model_options.items() if k in takes}
     return Session(
         config.model,
         config.settings,

@@ -139,9 +139,11 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     def work() -> tuple[Any, Any]:
         from videoqa.video import probe
 
-        info = probe(row["video"], storage_options=config.storage_options)
+        info = probe(
+            row["video"], storage_options=config.storage_options, stream_index=config.settings.video_stream
+        )
         from videoqa.core._strategies import first_pass_plan
-        from videoqa.model._families import sampling_profile_for
+        from videoqa.model.families import sampling_profile_for
 
         return info, first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
 

@@ -15,22 +15,26 @@ failures row thus always has all its rows.
 
 Rows of the same items in other files (compacted files, files of an older layout) are removed
 before the run by :func:`drop_rows` (``plan_units`` does it), so no item is left with two live rows.
-Readers (:func:`read_table`) still resolve any duplicate deterministically: the last file in name
-order wins (part files after compacted ones, later generations after earlier ones), and a failures
-row of an item that also has an answers row is hidden (answers are authoritative).
+The one reader (:func:`videoqa.batch.read_tables`) still resolves any duplicate deterministically
+with :func:`winners`: the last file in name order wins (part files after compacted ones, later
+generations after earlier ones), and :func:`without_stale_failures` hides a failures row of an item
+that also has an answers row (answers are authoritative; ``--resume`` then deletes such rows).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import posixpath
 import uuid
 from typing import Any
 
 import fsspec
 
-from videoqa.records import TABLES, TableRows, arrow_schema
+from videoqa.records import TableRows, arrow_schema
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "DONE_TABLES",
@@ -38,9 +42,9 @@ __all__ = [
     "drop_rows",
     "live_files",
     "part_file_name",
-    "read_table",
     "scan_keys",
     "table_dir",
+    "without_stale_failures",
     "write_unit",
 ]
 
@@ -99,12 +103,16 @@ def write_unit(
 
 
 def _read_file(fs: Any, path: str, table: str) -> Any:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
         with fs.open(path, "rb") as f:
             return pq.read_table(f, schema=arrow_schema(table))
     except FileNotFoundError:
+        return None
+    except pa.ArrowInvalid as error:  # truncated, 0 bytes, not Parquet: its rows are lost, replace it
+        logger.warning("replacing damaged output file %s (%s): its unreadable rows are lost", path, error)
         return None
 
 
@@ -173,19 +181,61 @@ def read_markers(fs: Any, root: str) -> list[dict[str, Any]]:
     return sorted(found, key=lambda m: m["generation"])
 
 
+def held_videos(fs: Any, root: str, path: str) -> list[str]:
+    """Videos whose rows a (damaged) data file held, as far as its name tells: a part file is named
+    after one video, whose URL the same-named file of another table may still give. [] if unknown.
+    """
+    name = posixpath.basename(path)
+    if not name.startswith("part-"):
+        return []
+    import pyarrow.parquet as pq
+
+    for table in DONE_TABLES + WRITE_ORDER[:2]:
+        other = posixpath.join(table_dir(root, table), name)
+        if other == path:
+            continue
+        try:
+            with fs.open(other, "rb") as f:
+                return sorted(set(pq.read_table(f, columns=["video"]).column("video").to_pylist()))
+        except Exception:  # missing or damaged too: try the next table
+            continue
+    return []
+
+
+def damaged_note(fs: Any, root: str, path: str, problem: str) -> str:
+    """What to tell about a damaged data file: which items it held (if known), what happens to them."""
+    videos = held_videos(fs, root, path)
+    held = f"it held rows of {', '.join(videos)}" if videos else "which items it held is unknown"
+    return (
+        f"damaged output file {path} ({problem}) is skipped: {held}; its items count as not done "
+        "(videoqa run --resume runs them again, which replaces a part file)"
+    )
+
+
+def staging_dir(root: str, generation: int) -> str:
+    """Where compaction ``generation`` writes its files before its commit (outside the table folders)."""
+    return posixpath.join(root.rstrip("/"), MARKERS, f"staging-{generation:08d}")
+
+
 def live_files(fs: Any, root: str, table: str, *, markers: list[dict] | None = None) -> list[str]:
     """Visible data files of one table, in winner order (a later file beats an earlier one).
 
-    Compacted files count only once their generation is committed; files a committed compaction
-    replaced count no longer, even before the compaction has deleted them.
+    Compacted files count only once their generation is committed (also while they still wait in
+    the generation's staging folder, between the commit and their move into the table folder);
+    files a committed compaction replaced count no longer, even before the compaction deleted them.
     """
     markers = read_markers(fs, root) if markers is None else markers
     committed = {m["generation"] for m in markers}
     replaced = {name for m in markers for name in m.get("replaced", {}).get(table, [])}
     folder = table_dir(root, table)
-    paths = sorted(fs.glob(posixpath.join(folder, "part-*.parquet")))
-    compacted = sorted(fs.glob(posixpath.join(folder, "compact-*.parquet")))
-    paths = [p for p in compacted if compact_generation(p) in committed] + paths
+    compacted: dict[str, str] = {}
+    for marker in markers:  # staged first: a file moved in meanwhile is then found in the folder too
+        if marker.get("added", {}).get(table):
+            staged = posixpath.join(staging_dir(root, marker["generation"]), table, "compact-*.parquet")
+            compacted.update((posixpath.basename(p), p) for p in fs.glob(staged))
+    compacted.update((posixpath.basename(p), p) for p in fs.glob(posixpath.join(folder, "compact-*.parquet")))
+    paths = [compacted[n] for n in sorted(compacted) if compact_generation(n) in committed]
+    paths += sorted(fs.glob(posixpath.join(folder, "part-*.parquet")))
     return [p for p in paths if posixpath.basename(p) not in replaced]
 
 
@@ -201,16 +251,41 @@ def scan_keys(
     storage_options: dict[str, Any] | None = None,
     columns: list[str] | None = None,
     compacted_only: bool = False,
+    damaged: dict[str, str] | None = None,
 ) -> tuple[Any, list[str]]:
     """(rows of ``columns`` plus a ``_file`` index column, the live file paths it indexes).
 
-    One multi-threaded dataset scan: planning never opens the files one by one.
+    One multi-threaded dataset scan: planning never opens the files one by one, unless the scan
+    fails on a damaged file (truncated, 0 bytes, not Parquet). Then each file is scanned alone, the
+    damaged ones are left out and put in ``damaged`` ({path: problem}; raised when it is None).
     """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     paths = live_files(fs, root, table)
     if compacted_only:
         paths = [p for p in paths if posixpath.basename(p).startswith("compact-")]
-    return _scan(fs, paths, table, columns or ["item_key"])
+    return scan_tolerant(fs, paths, table, columns or ["item_key"], damaged=damaged)
+
+
+def scan_tolerant(
+    fs: Any, paths: list[str], table: str, names: list[str], *, damaged: dict[str, str] | None
+) -> tuple[Any, list[str]]:
+    """:func:`_scan`, leaving damaged files out (into ``damaged``, {path: problem}) when it is a dict."""
+    import pyarrow as pa
+
+    try:
+        return _scan(fs, paths, table, names)
+    except pa.ArrowInvalid:
+        if damaged is None:
+            raise
+    good = []
+    for path in paths:  # the slow path, only when a file is damaged
+        try:
+            _scan(fs, [path], table, names)
+        except pa.ArrowInvalid as error:
+            damaged[path] = f"{type(error).__name__}: {error}"
+            continue
+        good.append(path)
+    return _scan(fs, good, table, names)
 
 
 def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> tuple[Any, list[str]]:
@@ -230,6 +305,21 @@ def _scan(fs: Any, paths: list[str], table: str, columns: list[str] | None) -> t
     return arrow.drop_columns(["__filename"]).append_column("_file", files), paths
 
 
+def without_stale_failures(failures: Any, answered: Any) -> Any:
+    """The stale-failure rule, the one place it is decided: answers are authoritative.
+
+    Rows of ``failures`` whose ``item_key`` is in ``answered`` (an array or table column of item keys
+    of the answers table) are left out, so no item counts as both answered and failed.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if failures.num_rows == 0:
+        return failures
+    keys = answered.combine_chunks() if isinstance(answered, pa.ChunkedArray) else answered
+    return failures.filter(pc.invert(pc.is_in(failures.column("item_key"), value_set=keys)))
+
+
 def winners(arrow: Any) -> Any:
     """Rows of ``arrow`` (with ``item_key`` and ``_file``) from the last file holding each key."""
     import pyarrow.compute as pc
@@ -242,35 +332,3 @@ def winners(arrow: Any) -> Any:
     joined = arrow.join(spread.drop_columns(["_file_min"]), "item_key")
     keep = pc.equal(joined.column("_file"), joined.column("_file_max"))
     return joined.filter(keep).drop_columns(["_file_max"])
-
-
-def read_table(
-    output: str,
-    table: str,
-    *,
-    storage_options: dict[str, Any] | None = None,
-    columns: list[str] | None = None,
-) -> Any:
-    """One output table as a ``pyarrow.Table`` (empty, with the published schema, when absent).
-
-    Equivalent readers: ``pandas.read_parquet(f"{output}/answers")``, DuckDB
-    ``SELECT * FROM 'out/answers/*.parquet'``, ``polars.read_parquet("out/answers/*.parquet")``
-    (they see what this function sees, except while a crashed compaction awaits its rerun).
-    Duplicates of an item key, which the writer never leaves, would be resolved here: the last file
-    wins; ``failures`` leaves out items that have an answers row.
-    """
-    import pyarrow.compute as pc
-
-    if table not in TABLES:
-        raise ValueError(f"Invalid table {table!r}. Supported values are {sorted(TABLES)}")
-    names = arrow_schema(table).names
-    wanted = columns or names
-    scan_columns = wanted if "item_key" in wanted else [*wanted, "item_key"]
-    fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    arrow, _ = _scan(fs, live_files(fs, root, table), table, scan_columns)
-    arrow = winners(arrow)
-    if table == "failures" and arrow.num_rows:
-        answered = read_table(output, "answers", storage_options=storage_options, columns=["item_key"])
-        stale = pc.is_in(arrow.column("item_key"), value_set=answered.column("item_key").combine_chunks())
-        arrow = arrow.filter(pc.invert(stale))
-    return arrow.select(wanted)

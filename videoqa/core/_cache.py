@@ -17,7 +17,8 @@ SHA-256 over these fingerprints:
 Entries are `safetensors <https://huggingface.co/docs/safetensors>`_ files: the payload's arrays and
 tensors as tensors, everything else (pts, warnings, the payload's structure: dicts, lists, numbers,
 strings, and dataclasses defined in ``videoqa`` modules) as JSON metadata. Nothing in an entry is
-executed on load. The metadata holds a SHA-256 of the whole file (computed with that field zeroed):
+executed on load. The metadata holds a SHA-256 of the whole file (computed with that field zeroed;
+an HMAC-SHA256 keyed with ``$VIDEOQA_CACHE_KEY`` when that is set, read when the cache is built):
 an entry whose checksum, format or key does not match, or that cannot be read at all (truncated,
 flipped bits, a directory in its place, another user's file), is a miss with a
 :class:`VisualCacheWarning`, never a wrong answer or an error; a damaged file is deleted when
@@ -25,15 +26,24 @@ possible and rewritten by the next ``put``. Entries are written to a temporary f
 directory and renamed into place, so readers never see a partial entry; a cache directory that
 cannot be written (read-only) only warns. A ``cache_dir`` that exists but is not a directory is an
 error at construction.
+
+Only regular files inside the cache folder are read (no symbolic link is followed, a FIFO or a
+device is a miss), and only up to the size the entry's own header declares, which must be the
+file's size. The plain checksum detects damage, not tampering: whoever can write the cache folder
+can write an entry with a matching checksum, and so change answers. With ``$VIDEOQA_CACHE_KEY``
+set, only holders of that secret can write entries that are served.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
+import hmac
 import json
 import os
+import stat
 import tempfile
 import warnings
 from pathlib import Path
@@ -44,9 +54,11 @@ import numpy as np
 from videoqa.model._protocol import VisualFeatures
 from videoqa.video._types import Window
 
-__all__ = ["VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
+__all__ = ["SECRET_ENV", "VisualCache", "VisualCacheWarning", "video_fingerprint", "window_fingerprint"]
 
 _FORMAT = 2
+SECRET_ENV = "VIDEOQA_CACHE_KEY"
+_MAX_HEADER_BYTES = 64 << 20  # a header (metadata JSON) larger than this is not one of ours
 _CHECKSUM_FIELD = b'"sha256":"'
 _ZEROS = "0" * 64
 _IDENTITY_KEYS = (
@@ -181,7 +193,14 @@ def _zeroed(blob: bytes, end: int, checksum: str) -> bytes:
     return blob[:at] + _CHECKSUM_FIELD + _ZEROS.encode() + blob[at + len(token) :]
 
 
-def _serialize(key: str, features: VisualFeatures) -> bytes:
+def _checksum(blob: bytes, secret: bytes | None) -> str:
+    """SHA-256 of ``blob`` or, with a secret, its HMAC-SHA256 (which only holders of the secret can forge)."""
+    if secret:
+        return hmac.new(secret, blob, hashlib.sha256).hexdigest()
+    return hashlib.sha256(blob).hexdigest()
+
+
+def _serialize(key: str, features: VisualFeatures, secret: bytes | None = None) -> bytes:
     from safetensors.torch import save
 
     tensors: dict[str, Any] = {}
@@ -196,18 +215,21 @@ def _serialize(key: str, features: VisualFeatures) -> bytes:
     blob = save(tensors, metadata={"videoqa": json.dumps(meta), "sha256": _ZEROS})
     _, end = _header(blob)
     return _zeroed(blob, end, _ZEROS).replace(
-        _CHECKSUM_FIELD + _ZEROS.encode(), _CHECKSUM_FIELD + hashlib.sha256(blob).hexdigest().encode(), 1
+        _CHECKSUM_FIELD + _ZEROS.encode(), _CHECKSUM_FIELD + _checksum(blob, secret).encode(), 1
     )
 
 
-def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
+def _deserialize(blob: bytes, key: str, window: Window, secret: bytes | None = None) -> VisualFeatures:
     """The features in ``blob``; raises ValueError (or any parse error) for anything not verified."""
     from safetensors.torch import load
 
     header, end = _header(blob)
     checksum = header["__metadata__"]["sha256"]
-    if hashlib.sha256(_zeroed(blob, end, checksum)).hexdigest() != checksum:
-        raise ValueError("checksum mismatch (the entry was altered or damaged)")
+    if not hmac.compare_digest(_checksum(_zeroed(blob, end, checksum), secret), checksum):
+        raise ValueError(
+            "checksum mismatch (the entry was altered or damaged, or written with another or no "
+            f"{SECRET_ENV})"
+        )
     meta = json.loads(header["__metadata__"]["videoqa"])
     if meta.get("format") != _FORMAT or meta.get("key") != key:
         raise ValueError("not an entry of this cache format and key")
@@ -220,6 +242,49 @@ def _deserialize(blob: bytes, key: str, window: Window) -> VisualFeatures:
     )
 
 
+class NotAnEntryError(OSError):
+    """Something other than a regular file of the cache folder where an entry should be."""
+
+
+def _open_entry(path: Path) -> int:
+    """A read-only descriptor of ``path``: never follows a symlink, never blocks (on a FIFO)."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotAnEntryError(f"{path} is a symbolic link; entries are regular files") from None
+        raise
+
+
+def _read_entry(directory: Path, path: Path) -> bytes:
+    """The bytes of the entry at ``path``: a regular file inside ``directory`` (no symlinked folder
+    below it, no symlink, FIFO or device), read only up to the size its own header declares, which
+    must be the file's size. Raises OSError (FileNotFoundError: no entry) or ValueError.
+    """
+    for folder in (path.parent.parent, path.parent):  # <cache>/visual and <cache>/visual/<xx>
+        if not stat.S_ISDIR(os.lstat(folder).st_mode):
+            raise NotAnEntryError(f"{folder} is not a folder of {directory} (a symbolic link?)")
+    with os.fdopen(_open_entry(path), "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise NotAnEntryError(f"{path} is not a regular file (mode {stat.filemode(info.st_mode)})")
+        head = handle.read(8)
+        size = int.from_bytes(head, "little")
+        if len(head) < 8 or size > min(info.st_size - 8, _MAX_HEADER_BYTES):
+            return head  # _deserialize says what is wrong
+        header_bytes = handle.read(size)
+        try:
+            header = json.loads(header_bytes)
+            ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return head + header_bytes
+        total = 8 + size + max(ends, default=0)
+        if total != info.st_size:
+            raise ValueError(f"the entry declares {total} bytes but the file holds {info.st_size}")
+        return head + header_bytes + handle.read(total - 8 - size)
+
+
 def _warn(message: str) -> None:
     warnings.warn(message, VisualCacheWarning, stacklevel=3)
 
@@ -227,8 +292,12 @@ def _warn(message: str) -> None:
 class VisualCache:
     """Directory of cached :class:`VisualFeatures`; see the module docstring for keys and format."""
 
-    def __init__(self, directory: str | os.PathLike[str]):
+    def __init__(self, directory: str | os.PathLike[str], *, secret: str | bytes | None = None):
+        """``secret``: key of the entries' HMAC checksum; None reads ``$VIDEOQA_CACHE_KEY`` now (unset
+        or empty: a plain SHA-256, which detects damage but not tampering)."""
         self.directory = Path(directory).expanduser()
+        secret = os.environ.get(SECRET_ENV) if secret is None else secret
+        self._secret = secret.encode() if isinstance(secret, str) else secret
         if self.directory.exists() and not self.directory.is_dir():
             raise ValueError(
                 f"Invalid cache_dir {str(directory)!r}: it exists and is not a directory. Pass a "
@@ -249,16 +318,14 @@ class VisualCache:
         """The cached features of ``window`` under ``key``, or None (a miss, never an error)."""
         path = self.path(key)
         try:
-            blob = path.read_bytes()
+            features = _deserialize(_read_entry(self.directory, path), key, window, self._secret)
         except FileNotFoundError:
             self.misses += 1
             return None
-        except OSError as exc:  # a directory in its place, another user's entry, an I/O error
+        except OSError as exc:  # a directory or FIFO in its place, a symlink, another user's entry
             _warn(f"cannot read visual cache entry {path} ({type(exc).__name__}: {exc}); not using it")
             self.misses += 1
             return None
-        try:
-            features = _deserialize(blob, key, window)
         except Exception as exc:  # any unverified entry is a miss, never a crash or a wrong answer
             _warn(f"ignoring unreadable visual cache entry {path} ({type(exc).__name__}: {exc}); "
                   "it will be rewritten")  # fmt: skip
@@ -274,7 +341,7 @@ class VisualCache:
 
         A payload the format cannot hold (a callable, an object array, a foreign class) raises TypeError.
         """
-        blob = _serialize(key, features)
+        blob = _serialize(key, features, self._secret)
         path = self.path(key)
         tmp_name = None
         try:

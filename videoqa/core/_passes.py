@@ -29,15 +29,10 @@ from videoqa.core._strategies import (
 )
 from videoqa.core.parsing import ParsedSpan, parse_choice, parse_spans
 from videoqa.core.prompts import build_prompt, option_letters
-from videoqa.core.settings import Settings, config_hash
-from videoqa.model._families import hash_family
-from videoqa.model._protocol import (
-    QWEN2_SAMPLING,
-    Generation,
-    GenerationRequest,
-    SamplingProfile,
-    VisualFeatures,
-)
+from videoqa.core.settings import Settings, model_config_hash
+from videoqa.errors import ModelError
+from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
+from videoqa.model.families import SamplingProfile
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
 __all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions"]
@@ -173,9 +168,10 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         model_family=run.session.sampling.family,
         strategy=run.strategy,
         settings=settings,
-        config_hash=config_hash(run.session.model_id, settings, family=hash_family(run.session.model_id)),
+        config_hash=model_config_hash(run.session.model_id, settings),
         video_duration_seconds=run.info.duration_seconds,
         video_start_seconds=run.info.start_seconds,
+        video_stream_index=run.info.stream_index,
         steps=steps,
         timings_seconds=timings,
     )
@@ -199,9 +195,22 @@ class _Run:
         return self.session.sampling
 
 
+def stage(session: Any, label: str) -> None:
+    """Name the pass whose windows come next on the session's progress bars (if it has any)."""
+    progress = getattr(session, "progress", None)
+    if progress is not None:
+        progress.stage(label)
+
+
 def sampling_profile(model: Any) -> SamplingProfile:
-    """The sampling needs of ``model``'s family (Qwen2.5-VL's for a model that states none)."""
-    return getattr(model, "sampling", QWEN2_SAMPLING)
+    """The sampling needs of ``model``'s family (``model.sampling``); a model stating none is an error."""
+    profile = getattr(model, "sampling", None)
+    if not isinstance(profile, SamplingProfile):
+        raise ModelError(
+            f"{getattr(model, 'model_id', model)!r} states no sampling profile (model.sampling, a "
+            "videoqa.model.families.SamplingProfile); give it its family's: family(name).sampling."
+        )
+    return profile
 
 
 def run_questions(
@@ -217,6 +226,7 @@ def run_questions(
     with timer("plan"):
         first_pass = first_pass_plan(info, session.settings, session.sampling)
     run = _Run(session, source, info, first_pass.strategy, timer, started)
+    stage(session, "single pass" if first_pass.strategy == "single" else "coarse pass")
     first = session.encode_plan(source, first_pass.plan, timer, clips)
     if first_pass.strategy == "single":
         return _run_single(run, questions, first)
@@ -246,6 +256,8 @@ class _Search:
     candidates: list[Candidate]
     reason: str | None
     fine_windows: list[Window] = dataclasses.field(default_factory=list)
+    found: list[tuple[Span, Window]] = dataclasses.field(default_factory=list)
+    """Each coarse span with the coarse window it came from (the grounding search's leads)."""
 
     @property
     def texts(self) -> list[str]:
@@ -268,9 +280,15 @@ def _coarse_search(run: _Run, question: Question, coarse: list, generations: lis
         if parsed.spans and not spans:
             reason = reason or f"the spans of window {w.index} lie outside it"
         reason = reason or parsed.reason
-        found += [(span, w.sampled_fps) for span in spans]
-    candidates = candidate_regions(found, run.info, run.settings)
-    return _Search(list(generations), [span for span, _ in found], candidates, reason)
+        found += [(span, w) for span in spans]
+    pairs = [(span, w.sampled_fps) for span, w in found]
+    candidates = candidate_regions(pairs, run.info, run.settings)
+    return _Search(list(generations), [span for span, _ in found], candidates, reason, found=found)
+
+
+def _searched(run: _Run, question: Question, search: _Search) -> bool:
+    """Grounding with a search budget runs the fine search of ``_search`` (else today's one look)."""
+    return question.task == "grounding" and run.settings.search_budget > 0 and bool(search.found)
 
 
 def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
@@ -287,6 +305,7 @@ def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
         min_pixels=run.settings.min_pixels,
         max_pixels=run.settings.max_pixels,
         total_pixels=run.settings.total_pixels,
+        stream_index=run.info.stream_index,
     )
     return dict(zip(unique, run.session.encode_plan(run.source, plan, run.timer), strict=True))
 
@@ -300,12 +319,14 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
     ]
     found = session.generate(requests, run.timer)
     searches = [_coarse_search(run, q, coarse, found[i * n : (i + 1) * n]) for i, q in enumerate(questions)]
+    searched = [_searched(run, q, s) for q, s in zip(questions, searches, strict=True)]
     with run.timer("plan"):
-        for s in searches:
-            if s.candidates:
+        for s, by_search in zip(searches, searched, strict=True):
+            if s.candidates and not by_search:
                 s.fine_windows = list(
                     fine_plan(run.info, [c.region for c in s.candidates], run.settings, run.profile).windows
                 )
+    stage(session, "fine pass")
     encoded = _encode_unique(run, [w for s in searches for w in s.fine_windows])
     fallback = None
     needs_fallback = [
@@ -319,6 +340,8 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
     for i, (q, s) in enumerate(zip(questions, searches, strict=True)):
         fine = [encoded[window_fingerprint(w)] for w in s.fine_windows]
         prompt = build_prompt(q, style=style)
+        if searched[i]:
+            continue
         if q.task in ("grounding", "events"):
             fine_requests += [GenerationRequest((e.features,), prompt) for e in fine]
             owners += [i] * len(fine)
@@ -328,10 +351,41 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
     fine_generations: list[list[Generation]] = [[] for _ in questions]
     for i, generation in zip(owners, session.generate(fine_requests, run.timer), strict=True):
         fine_generations[i].append(generation)
+    results = _search_fine(run, questions, searches, searched, coarse)
     return [
-        _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], g, fallback)
-        for q, s, g in zip(questions, searches, fine_generations, strict=True)
+        results[i]
+        if searched[i]
+        else _finish(run, q, s, coarse, [encoded[window_fingerprint(w)] for w in s.fine_windows], g, fallback)
+        for i, (q, s, g) in enumerate(zip(questions, searches, fine_generations, strict=True))
     ]
+
+
+def _search_fine(run: _Run, questions, searches, searched, coarse) -> dict[int, Analysis]:
+    """The grounding questions run through the fine search (:mod:`videoqa.core._search_run`)."""
+    from videoqa.core._search_run import run_searches
+
+    chosen = [i for i, flag in enumerate(searched) if flag]
+    if not chosen:
+        return {}
+    coarse_tokens = sum(e.features.window.visual_tokens for e in coarse)
+    results = run_searches(
+        run,
+        [questions[i] for i in chosen],
+        [searches[i].found for i in chosen],
+        coarse_tokens,
+        lambda windows: _encode_unique(run, windows),
+        getattr(run.session, "progress", None),
+    )
+    analyses = {}
+    for i, result in zip(chosen, results, strict=True):
+        coarse_step = run.session.make_step("coarse", coarse, searches[i].generations, searches[i].spans)
+        if result.no_event:
+            outcome = Outcome("", [], outcome="no_event")
+        else:
+            text = "\n".join(_span_text(s) for s in result.spans)
+            outcome = Outcome(text, result.spans, parse_error=result.error)
+        analyses[i] = _analysis(run, questions[i], [coarse_step, *result.steps], outcome, result.raw_text)
+    return analyses
 
 
 def _finish(run: _Run, question, search: _Search, coarse, fine, generations, fallback) -> Analysis:

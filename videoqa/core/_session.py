@@ -20,16 +20,16 @@ from typing import Any, get_args
 from videoqa.analysis import Analysis, Question, Step, Task, WindowUsage
 from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerprint
 from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
+from videoqa.core._progress import Progress
 from videoqa.core._strategies import first_pass_plan
-from videoqa.core.prompts import SYSTEM_PROMPTS
 from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
-from videoqa.model._protocol import Generation, GenerationRequest, SamplingProfile, VideoLanguageModel
+from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
+from videoqa.model.families import DEFAULT_MODEL, SamplingProfile, family
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
 
-DEFAULT_MODEL = "Qwen/Qwen2.5-VL-7B-Instruct"
 _TASKS: tuple[str, ...] = get_args(Task)
 
 
@@ -48,6 +48,8 @@ class Session:
         num_threads: decoder threads. storage_options: fsspec options for remote videos.
         model_options: keyword arguments for :func:`videoqa.load_model` when ``model`` is a string
             (e.g. ``requests_per_batch``, the forward batch size of ``generate``).
+        progress: progress bars on stderr (pass, windows decoded+encoded, search rounds, elapsed
+            and expected time); None (default): only when stderr is a terminal.
         **overrides: :class:`~videoqa.Settings` fields as keywords, e.g. ``Session(m, fps=1.0)``:
             shorthand for ``settings=Settings(fps=1.0)`` (applied over ``settings`` when both are given).
     """
@@ -61,6 +63,7 @@ class Session:
         num_threads: int = 2,
         storage_options: dict | None = None,
         model_options: dict | None = None,
+        progress: bool | None = None,
         **overrides: Any,
     ):
         if settings is not None and not isinstance(settings, Settings):
@@ -75,6 +78,7 @@ class Session:
         self.num_threads = num_threads
         self.storage_options = storage_options
         self.cache = VisualCache(cache_dir) if cache_dir is not None else None
+        self.progress = Progress(progress)
         if isinstance(model, str):
             from videoqa.model import load_model
 
@@ -164,7 +168,9 @@ class Session:
         runner = self if strategy is None else _StrategyOverride(self, self._with_strategy(strategy))
         if info is None:
             with timer("probe"):
-                info = media.probe(source, storage_options=self.storage_options)
+                info = media.probe(
+                    source, storage_options=self.storage_options, stream_index=self.settings.video_stream
+                )
         return run_questions(runner, source, info, questions, clips, timer, started)
 
     # ------------------------------------------------------------------ internals used by the runner
@@ -181,21 +187,26 @@ class Session:
         given = _match_clips(plan, clips) if clips is not None else {}
         pending = [given[i] for i in missing if i in given]
         decoded = self._decode(source, plan, [plan.windows[i].index for i in missing if i not in given])
-        while True:
-            if pending:
-                clip = pending.pop(0)
-            else:
-                with timer("decode"):
-                    clip = next(decoded, None)
-                if clip is None:
-                    break
-            i = position[clip.window.index]
-            with timer("encode"):
-                features = self.model.encode(clip)
-            results[i] = Encoded(features, cached=False)
-            if self.cache is not None:
-                with timer("cache"):
-                    self.cache.put(keys[i], features)  # type: ignore[arg-type]
+        bar = self.progress.bar(len(missing))
+        try:
+            while True:
+                if pending:
+                    clip = pending.pop(0)
+                else:
+                    with timer("decode"):
+                        clip = next(decoded, None)
+                    if clip is None:
+                        break
+                i = position[clip.window.index]
+                with timer("encode"):
+                    features = self.model.encode(clip)
+                results[i] = Encoded(features, cached=False)
+                if self.cache is not None:
+                    with timer("cache"):
+                        self.cache.put(keys[i], features)  # type: ignore[arg-type]
+                bar.update(1)
+        finally:
+            bar.close()
         lost = [plan.windows[i].index for i, r in enumerate(results) if r is None]
         if lost:
             raise DecodeError(source, f"the decoder returned no clip for windows {lost} of the plan")
@@ -211,7 +222,9 @@ class Session:
             video_fp = video_fingerprint(source, storage_options=self.storage_options)
             model_fp = self.model.fingerprint()
             for i, window in enumerate(plan.windows):
-                keys[i] = self.cache.key(video_fp, window, model_fp, decoder=self.settings.decode_backend)
+                keys[i] = self.cache.key(
+                    video_fp, window, model_fp, decoder=_decoder_tag(self.settings, plan)
+                )
                 hit = self.cache.get(keys[i], window)
                 results[i] = Encoded(hit, cached=True) if hit is not None else None
         return results, keys
@@ -235,7 +248,7 @@ class Session:
         if not requests:
             return []
         settings = self.settings
-        system = SYSTEM_PROMPTS.get((settings.prompt_style, self.sampling.family))
+        system = family(self.sampling.family).system_prompt(settings.prompt_style)
         if system is not None:
             requests = [dataclasses.replace(r, system_prompt=system) for r in requests]
         with timer("generate"):
@@ -294,6 +307,7 @@ class _StrategyOverride:
         self.model_id = session.model_id
         self.sampling = session.sampling
         self.encode_plan = session.encode_plan
+        self.progress = session.progress
         self.make_step = session.make_step
         self.generate = session.generate
 
@@ -383,3 +397,10 @@ def analyze(
     return session.analyze(
         video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
     )
+
+
+def _decoder_tag(settings: Settings, plan: SamplingPlan) -> str:
+    """The decoder part of a cache key: the backend, and the video stream when not the file's first
+    (stream 0 keeps the keys written before streams were chosen, which were all of stream 0)."""
+    stream = plan.stream_index or 0
+    return settings.decode_backend if stream == 0 else f"{settings.decode_backend}:stream{stream}"

@@ -38,7 +38,7 @@ from videoqa.analysis import Question, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
-from videoqa.model._protocol import QWEN2_SAMPLING, SamplingProfile
+from videoqa.model.families import SamplingProfile
 from videoqa.video._sampling import even_frames, plan_sampling
 from videoqa.video._types import SamplingPlan, VideoInfo, Window
 
@@ -49,6 +49,7 @@ __all__ = [
     "ResolvedStrategy",
     "candidate_regions",
     "coarse_plan",
+    "coarse_uncertainty_seconds",
     "fine_plan",
     "first_pass_plan",
     "first_pass_prompt",
@@ -78,15 +79,11 @@ def _budgets(options: Settings, profile: SamplingProfile) -> dict:
     return {**budgets, **profile.plan_kwargs(**pixels)}
 
 
-def single_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(info, fps=options.fps, **_budgets(options, profile))
 
 
-def coarse_plan(
-    info: VideoInfo, options: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> SamplingPlan:
+def coarse_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:
     return plan_sampling(
         info,
         fps=options.coarse_fps,
@@ -103,9 +100,7 @@ class FirstPass:
     plan: SamplingPlan
 
 
-def first_pass_plan(
-    info: VideoInfo, settings: Settings, profile: SamplingProfile = QWEN2_SAMPLING
-) -> FirstPass:
+def first_pass_plan(info: VideoInfo, settings: Settings, profile: SamplingProfile) -> FirstPass:
     """The one derivation of the first pass: ``settings.strategy`` resolved, and its plan.
 
     ``single``: one window over the video; ``coarse_to_fine``: the coarse windows. The Session, the
@@ -122,7 +117,7 @@ def fine_plan(
     info: VideoInfo,
     regions: Sequence[tuple[float, float]],
     options: Settings,
-    profile: SamplingProfile = QWEN2_SAMPLING,
+    profile: SamplingProfile,
 ) -> SamplingPlan:
     """One window per region at ``fine_fps``, indexed 0..n-1 in the order given."""
     windows: list[Window] = []
@@ -180,6 +175,17 @@ class Candidate:
 
     region: tuple[float, float]
     coarse: tuple[float, float]
+
+
+def coarse_uncertainty_seconds(window: Window, fine_padding_seconds: float) -> float:
+    """How far a span the model states in coarse ``window`` may be from the event, at least (the
+    grounding search's overlap between looks and margin of a refine look).
+
+    ``max(fine_padding_seconds, second_per_grid + 1 / sampled_fps)``: the model states a time to one
+    temporal patch, and the event may begin up to one frame interval before the first frame that
+    showed it (6 s for 0.5 fps and 2-frame patches).
+    """
+    return max(fine_padding_seconds, window.second_per_grid + 1.0 / window.sampled_fps)
 
 
 def candidate_regions(

@@ -20,7 +20,6 @@ from videoqa.core.settings import DEFAULT_PROMPT_STYLE, PROMPT_STYLES, PromptSty
 
 __all__ = [
     "PROMPT_STYLES",
-    "SYSTEM_PROMPTS",
     "PromptStyle",
     "build_prompt",
     "choice_prompt",
@@ -30,13 +29,6 @@ __all__ = [
     "qa_prompt",
     "search_prompt",
 ]
-
-
-SYSTEM_PROMPTS: dict[tuple[str, str], str] = {("lmms_eval", "qwen3-vl"): "You are a helpful assistant."}
-"""System messages by (prompt style, model family). lmms-eval's ``qwen3_vl`` model sends this one
-(``lmms_eval/models/simple/qwen3_vl.py``, ``system_prompt`` default); Qwen3-VL's chat template has no
-default system prompt, while Qwen2/2.5-VL's templates render this very text unless told otherwise,
-so those families need none."""
 
 
 _GROUNDING_COOKBOOK = (

@@ -31,6 +31,8 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.model._protocol import GenerationOptions
+from videoqa.model.families import builtin_model, hash_family
+from videoqa.model.families import family as family_named
 from videoqa.video._decode import DEFAULT_BACKEND, Backend
 from videoqa.video._sampling import (
     DEFAULT_FPS,
@@ -53,6 +55,7 @@ __all__ = [
     "Strategy",
     "config_hash",
     "digest",
+    "model_config_hash",
 ]
 
 Strategy = Literal["auto", "single", "coarse_to_fine"]
@@ -99,6 +102,12 @@ class Settings(BaseModel):
         3.0, "search", "Padding around each coarse candidate before the fine pass, seconds."
     )
     max_candidates: int = _field(4, "search", "Most candidate regions the fine pass re-reads.")
+    search_budget: float = _field(
+        0.5,
+        "search",
+        "Grounding's fine search: most fine-pass visual tokens per question, as a fraction of the coarse "
+        "pass's (0: today's single fine look per candidate, no check).",
+    )
     min_single_fps: float = _field(
         0.5, "search", "strategy='auto' goes coarse_to_fine when one window would be sampled below this."
     )
@@ -122,6 +131,9 @@ class Settings(BaseModel):
         DEFAULT_PROMPT_STYLE, "prompt", "Prompt template family: qwen_cookbook or lmms_eval."
     )
     decode_backend: Backend = _field(DEFAULT_BACKEND, "decode", "Decoder of the frames: pyav or decord.")
+    video_stream: int | None = _field(
+        None, "decode", "Index of the video stream to read; None: the one FFmpeg picks (av_find_best_stream)."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -138,7 +150,13 @@ class Settings(BaseModel):
             positive_real(name, getattr(self, name))
         if not self.fine_padding_seconds >= 0:
             raise ValueError(f"fine_padding_seconds must be >= 0 seconds, got {self.fine_padding_seconds!r}")
+        if not self.search_budget >= 0:
+            raise ValueError(
+                f"search_budget must be >= 0 (a fraction of the coarse tokens), got {self.search_budget!r}"
+            )
         int_at_least("max_candidates", self.max_candidates, 1)
+        if self.video_stream is not None:
+            int_at_least("video_stream", self.video_stream, 0)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
         if given and not self.do_sample:
@@ -166,12 +184,14 @@ class Settings(BaseModel):
         )
 
     @classmethod
-    def for_model(cls, model: str) -> Settings:
-        """The settings a model string starts from: the defaults, except for a built-in model trained
-        with other budgets (``builtin:tiny-grounder``: 28 x 56 frames, short answers)."""
-        from videoqa.model._grounder import model_settings
-
-        return cls(**model_settings(model))
+    def for_model(cls, model: str, base: Settings | None = None) -> Settings:
+        """The settings a model string starts from: ``base`` (default: the defaults) with the fields a
+        built-in model is declared with (``builtin:tiny-grounder``: 28 x 56 frames, short answers; see
+        :mod:`videoqa.model.families`). Every entry point (``Session``, ``JobConfig``, ``EvalConfig``,
+        the CLIs) starts from this when no settings are given."""
+        found = builtin_model(model) if model.startswith("builtin:") else None
+        start = {} if base is None else base.model_dump()
+        return cls(**{**start, **(dict(found[1].settings) if found is not None else {})})
 
     @classmethod
     def group(cls, name: str) -> str:
@@ -191,7 +211,7 @@ class Settings(BaseModel):
     @classmethod
     def from_columns(cls, row: dict[str, Any]) -> Settings:
         """The settings of a row (other columns are ignored)."""
-        return cls(**{name: row[cls.column(name)] for name in cls.model_fields})
+        return cls(**{name: row[cls.column(name)] for name in cls.model_fields if cls.column(name) in row})
 
 
 def digest(payload: Any) -> str:
@@ -200,8 +220,9 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-_UNHASHED_FAMILIES = (None, "qwen2.5-vl", "qwen2-vl")
-"""Families that predate the family in the hash: leaving them out keeps their hashes (and --resume)."""
+_LATER_FIELDS = ("video_stream", "search_budget")
+"""Settings added after the hash was published: one at its default (the field's own) is left out of
+the hash, so every existing configuration keeps its hash (and ``--resume``). Add new fields here."""
 
 
 def config_hash(model_id: str, settings: Settings, *, family: str | None = None) -> str:
@@ -209,10 +230,25 @@ def config_hash(model_id: str, settings: Settings, *, family: str | None = None)
 
     Resources (replicas, batch sizes, cache, threads) are not in it, so a rerun on a bigger
     cluster resumes the same items. ``family`` (``"qwen3-vl"``...; see
-    ``videoqa.model._families.hash_family``: a local checkpoint's family, which its path does not
-    name) joins the hash for families added after Qwen2/2.5-VL, whose hashes stay what they were.
+    ``videoqa.model.families.hash_family``: a local checkpoint's family, which its path does not
+    name) joins the hash when the family's declaration says so (``ModelFamily.in_config_hash``: every
+    family but Qwen2/2.5-VL, whose hashes stay what they were). Callers with a model string use
+    :func:`model_config_hash`.
     """
-    payload: dict[str, Any] = {"model_id": model_id, "settings": settings.model_dump()}
-    if family not in _UNHASHED_FAMILIES:
+    values = settings.model_dump()
+    for name in _LATER_FIELDS:
+        if values[name] == Settings.model_fields[name].default:
+            del values[name]
+    payload: dict[str, Any] = {"model_id": model_id, "settings": values}
+    if family is not None and family_named(family).in_config_hash:
         payload["model_family"] = family
     return digest(payload)
+
+
+def model_config_hash(model: str, settings: Settings) -> str:
+    """The config hash of a model string and settings, as the Session, batch job and evaluation record it.
+
+    The one composition: :func:`config_hash` with the family :func:`~videoqa.model.families.hash_family`
+    reads (a local checkpoint's; a hub id or ``builtin:`` name names its own).
+    """
+    return config_hash(model, settings, family=hash_family(model))

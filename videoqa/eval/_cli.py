@@ -15,6 +15,8 @@ import argparse
 import json
 from typing import Any
 
+from videoqa.model.families import DEFAULT_MODEL
+
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
 _JOB_FLAGS = (
@@ -42,9 +44,7 @@ def _add_common(p: argparse.ArgumentParser, benchmark: str) -> None:
     data.add_argument("--output", required=True, help="Folder or bucket prefix for the results.")
 
     model = p.add_argument_group("model and prompt")
-    model.add_argument(
-        "--model", default="Qwen/Qwen2.5-VL-7B-Instruct", help="HF id, local path or builtin:*."
-    )
+    model.add_argument("--model", default=DEFAULT_MODEL, help="HF id, local path or builtin:*.")
     model.add_argument(
         "--prompt", choices=("lmms-eval", "native"), default="lmms-eval",
         help="lmms-eval's prompts (default; comparable with published tables) or videoqa's own.",

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from videoqa.analysis import Question
-from videoqa.core.settings import Settings, config_hash
-from videoqa.model._families import hash_family
+from videoqa.core.settings import Settings, model_config_hash
+from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "run_eval"]
 
@@ -67,9 +67,7 @@ class EvalConfig(BaseModel):
     )
     videos: str = Field(description="Folder or bucket prefix holding <id>.mp4 for every video.")
     output: str = Field(description="Folder or bucket prefix for the results and the batch job's tables.")
-    model: str = Field(
-        default="Qwen/Qwen2.5-VL-7B-Instruct", description="Model string, as for the batch job."
-    )
+    model: str = Field(default=DEFAULT_MODEL, description="Model string, as for the batch job.")
     durations: str | None = Field(
         default=None, description="Charades only: Charades_v1_test.csv (column 'length') or {vid: s} JSON."
     )
@@ -123,7 +121,9 @@ class EvalConfig(BaseModel):
         return value
 
     def resolved_settings(self) -> Settings:
-        return self.settings if self.settings is not None else eval_settings(self.benchmark, self.prompt)
+        if self.settings is not None:
+            return self.settings
+        return Settings.for_model(self.model, eval_settings(self.benchmark, self.prompt))
 
 
 @dataclass(frozen=True)
@@ -370,7 +370,7 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "prompt_style": config.prompt,
         "strategy": settings.strategy,
         "settings": settings.model_dump(),
-        "config_hash": config_hash(config.model, settings, family=hash_family(config.model)),
+        "config_hash": model_config_hash(config.model, settings),
         "sampling_note": _sampling_note(settings),
         "annotations": config.annotations,
         "annotation_format": prep.annotation_format,

@@ -1,7 +1,8 @@
 """The model layer: load a vision-language model behind the :class:`VideoLanguageModel` seam.
 
 ``load_model`` takes a Hugging Face hub id or a local checkpoint directory (Qwen3-VL,
-Qwen2.5-VL or Qwen2-VL; the class is picked from the config), or a built-in name:
+Qwen2.5-VL or Qwen2-VL; the family, hence the class and runner, is picked from the config's
+``model_type``), or a built-in name (each declared by its family in :mod:`videoqa.model.families`):
 
 - ``"builtin:tiny-qwen2.5-vl"``, ``"builtin:tiny-qwen2-vl"``, ``"builtin:tiny-qwen3-vl"``: tiny random-weight
   checkpoints built on first use into ``<cache>/models/<name>`` and then loaded by path
@@ -16,14 +17,11 @@ torch and transformers are imported only when a model is loaded.
 
 from __future__ import annotations
 
-import functools
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from videoqa.errors import ModelError
 from videoqa.model._devices import AttnImplementation, DtypeName
-from videoqa.model._grounder import GROUNDER_MODEL, grounder_dir
 from videoqa.model._protocol import (
     Generation,
     GenerationOptions,
@@ -37,16 +35,17 @@ from videoqa.model._timing import temporal_ids
 from videoqa.model._tiny import (
     OFFICIAL_FILES,
     TINY_BUILD_VERSION,
-    TINY_KINDS,
     build_tiny_model,
     shrink_official_config,
 )
+from videoqa.model.families import DEFAULT_MODEL, builtin_model, builtin_models, family_of
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
 
 __all__ = [
     "BUILTIN_MODELS",
+    "DEFAULT_MODEL",
     "ENGINES",
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
@@ -68,13 +67,12 @@ __all__ = [
 Engine = Literal["transformers", "vllm"]
 ENGINES: tuple[str, ...] = get_args(Engine)
 """``transformers``: videoqa's own runner (every device). ``vllm``: vLLM runs the language side
-(:mod:`videoqa.model._vllm`; README "Engines")."""
-
-_TINY_BUILTINS = {f"builtin:tiny-{kind}": kind for kind in TINY_KINDS}
-BUILTIN_MODELS = (*_TINY_BUILTINS, GROUNDER_MODEL, "builtin:scripted", "builtin:scripted-qwen3-vl")
+(:mod:`videoqa.model._vllm`; README "Engines"); a family lists the engines it runs on."""
 
 
 def __getattr__(name: str) -> Any:
+    if name == "BUILTIN_MODELS":  # every family's built-in names (families may be registered late)
+        return tuple(builtin_models())
     if name == "QwenModel":
         from videoqa.model._qwen import QwenModel
 
@@ -130,7 +128,8 @@ def load_model(
             from a copy of its key/value cache (same tokens as a full prefill; see
             :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
         engine: ``"transformers"`` (default) or ``"vllm"``: vLLM runs the language side, with
-            videoqa's vision side, prompts and times (checked at load; README "Engines").
+            videoqa's vision side, prompts and times (checked at load; README "Engines"). The
+            model's family must list the engine (``ModelFamily.engines``).
         tensor_parallel_size: with ``engine="vllm"``, GPUs the language model is sharded over.
     """
     if engine not in ENGINES:
@@ -140,53 +139,41 @@ def load_model(
             "tensor_parallel_size applies to engine='vllm' only; use device_map with transformers"
         )
     if not isinstance(model, str) or not model:
-        raise ValueError(f"model must be a hub id, a local path or one of {BUILTIN_MODELS}, got {model!r}")
-    if model.startswith("builtin:scripted") and engine != "transformers":
         raise ValueError(
-            f"{model} is a stand-in without a language model; it runs with engine='transformers' only"
+            f"model must be a hub id, a local path or one of {tuple(builtin_models())}, got {model!r}"
         )
-    if model == "builtin:scripted":
-        from videoqa.model._scripted import ScriptedModel
+    options = {
+        "device": device,
+        "dtype": dtype,
+        "attn_implementation": attn_implementation,
+        "device_map": device_map,
+        "cache_dir": cache_dir,
+        "revision": revision,
+        "requests_per_batch": requests_per_batch,
+        "max_batch_tokens": max_batch_tokens,
+        "prefix_reuse": prefix_reuse,
+    }
+    found = builtin_model(model)
+    if engine != "transformers":
+        check_engine(model, engine, found)
+    if found is not None:
+        family, builtin = found
+        runner = builtin.load(family, **options)
+    else:
+        from videoqa.model._qwen import load_qwen
 
-        return ScriptedModel()
-    if model == "builtin:scripted-qwen3-vl":
-        from videoqa.model._scripted import ScriptedModel
-
-        return ScriptedModel(family="qwen3-vl")
-    source, hub_cache, hub_revision = model, cache_dir, revision
-    if model == GROUNDER_MODEL:
-        source, hub_cache, hub_revision = str(grounder_dir()), None, None
-        if not (grounder_dir() / "model.safetensors").is_file():
-            raise ModelError(
-                f"{model}: its checkpoint is missing from {grounder_dir()}; reinstall videoqa, or "
-                "rebuild it with training/train_tiny_grounder.py (see its docstring)."
-            )
-    elif model.startswith("builtin:"):
-        kind = _TINY_BUILTINS.get(model)
-        if kind is None:
-            raise ValueError(f"unknown built-in model {model!r}; choose one of {BUILTIN_MODELS}")
-        root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
-        source = str(
-            build_tiny_model(root / f"{model.removeprefix('builtin:')}-v{TINY_BUILD_VERSION}", kind=kind)
-        )
-        hub_cache, hub_revision = None, None
-    from videoqa.model._qwen import load_qwen
-
-    loader: Any = load_qwen
+        runner = load_qwen(model, model, **options)
     if engine == "vllm":
-        from videoqa.model._vllm import load_vllm
+        from videoqa.model._vllm import attach_vllm
 
-        loader = functools.partial(load_vllm, tensor_parallel_size=tensor_parallel_size)
-    return loader(
-        model,
-        source,
-        cache_dir=hub_cache,
-        revision=hub_revision,
-        device=device,
-        dtype=dtype,
-        attn_implementation=attn_implementation,
-        device_map=device_map,
-        requests_per_batch=requests_per_batch,
-        max_batch_tokens=max_batch_tokens,
-        prefix_reuse=prefix_reuse,
-    )
+        return attach_vllm(runner, tensor_parallel_size=tensor_parallel_size)
+    return runner
+
+
+def check_engine(model: str, engine: str, found: Any) -> None:
+    """Refuse an engine the model's family does not declare, or a stand-in without a language model."""
+    family = found[0] if found is not None else family_of(model)
+    if found is not None and not found[1].load_options:
+        raise ValueError(f"{model} is a stand-in without a language model; it runs on no engine but its own")
+    if engine not in family.engines:
+        raise ValueError(f"{model}: the {family.name} family runs on {family.engines}, not on {engine!r}")

@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 
 class BatchedGeneration:
-    """Mixin of the Qwen runner; expects ``model``, ``tokenizer``, ``settings``, ``model_id``,
+    """Mixin of the Qwen runner; expects ``model``, ``tokenizer``, ``load_options``, ``model_id``,
     ``pad_token_id``, ``video_token_id``, ``_build_row``, ``embed`` and ``visual_inputs`` from the runner."""
 
     _oom_budget: int | None = None  # lowered after an out-of-memory split
@@ -62,7 +62,7 @@ class BatchedGeneration:
         rest = [i for i in range(len(rows)) if i not in results]
         batches = _batching.plan_batches(
             [len(rows[i].ids) for i in rest],
-            max_requests=self.settings.requests_per_batch,
+            max_requests=self.load_options.requests_per_batch,
             max_padded_tokens=self.token_budget(),
         )
         for batch in batches:
@@ -72,7 +72,7 @@ class BatchedGeneration:
         return [results[i] for i in range(len(rows))]
 
     def _prefix_groups(self, rows: Sequence[_Row]) -> list[_prefix.PrefixGroup]:
-        if not self.settings.prefix_reuse:
+        if not self.load_options.prefix_reuse:
             return []
         return _prefix.prefix_groups(
             [row.ids for row in rows],
@@ -118,12 +118,12 @@ class BatchedGeneration:
     def token_budget(self) -> int | None:
         """Padded prompt tokens per call: the smallest of the setting, what free GPU memory holds
         and what the last out-of-memory split left; ``None`` (no limit) on the CPU without a setting."""
-        limits = [self.settings.max_batch_tokens, self._oom_budget]
-        if self.settings.device.startswith("cuda"):
+        limits = [self.load_options.max_batch_tokens, self._oom_budget]
+        if self.load_options.device.startswith("cuda"):
             import torch
 
             per_token = _batching.bytes_per_prompt_token(
-                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.settings.dtype)).bits // 8
+                self.model.config, dtype_bytes=torch.finfo(getattr(torch, self.load_options.dtype)).bits // 8
             )
             free = torch.cuda.mem_get_info(self.model.get_input_embeddings().weight.device)[0]
             limits.append(_batching.token_budget(free, per_token_bytes=per_token))

@@ -11,79 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from videoqa.model._timing import TemporalKind, temporal_ids
+from videoqa.model.families import SamplingProfile
 from videoqa.video._types import Window
 
 __all__ = [
-    "QWEN2_SAMPLING",
-    "QWEN3_SAMPLING",
     "Generation",
     "GenerationOptions",
     "GenerationRequest",
-    "SamplingProfile",
     "TemporalConfig",
     "TemporalKind",
     "VideoLanguageModel",
     "VisualFeatures",
 ]
-
-
-_REFERENCE_FACTOR = 28
-"""Pixel budgets in :class:`videoqa.Settings` are counted in Qwen2.5-VL pixels: 28 x 28 per token."""
-
-
-@dataclass(frozen=True)
-class SamplingProfile:
-    """What a model family needs from :func:`videoqa.plan_sampling`.
-
-    ``family`` is recorded with every answer. ``patch_factor`` is the side of one merged visual
-    token in pixels (28: Qwen2-VL, Qwen2.5-VL; 32: Qwen3-VL). ``targets`` places the instants
-    (``"uniform"``, or ``"source_frames"``: the frames qwen-vl-utils reads, for Qwen3-VL).
-    """
-
-    family: str = "qwen2.5-vl"
-    patch_factor: int = 28
-    targets: Literal["uniform", "source_frames"] = "uniform"
-
-    def __post_init__(self) -> None:
-        from videoqa.video._sampling import PATCH_FACTORS, TARGETS
-
-        if self.patch_factor not in PATCH_FACTORS:
-            raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {self.patch_factor!r}")
-        if self.targets not in TARGETS:
-            raise ValueError(f"targets must be one of {TARGETS}, got {self.targets!r}")
-
-    def plan_kwargs(self, *, min_pixels: int, max_pixels: int, total_pixels: float) -> dict[str, Any]:
-        """``plan_sampling`` keywords for budgets given in Qwen2.5-VL pixels (784 per token).
-
-        A family with bigger tokens gets the same token budgets: each pixel count is scaled by
-        ``(patch_factor / 28)^2`` (Qwen3-VL: 1024 / 784), so the defaults become qwen-vl-utils'
-        own defaults for that family (128 x 32 x 32 pixels, ...), exactly.
-        """
-        from videoqa.video._sampling import family_defaults
-
-        given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
-        out: dict[str, Any] = {"patch_factor": self.patch_factor, "targets": self.targets}
-        defaults = family_defaults(given, self.patch_factor)
-        for name, value in given.items():
-            if self.patch_factor == _REFERENCE_FACTOR:
-                out[name] = value
-            elif defaults[name] != value:  # a default: qwen-vl-utils' own number (no float rescaling)
-                out[name] = defaults[name]
-            else:
-                scaled = value * self.patch_factor**2 / _REFERENCE_FACTOR**2
-                out[name] = max(1, round(scaled)) if name != "total_pixels" else scaled
-        return out
-
-
-QWEN2_SAMPLING = SamplingProfile()
-"""Qwen2-VL and Qwen2.5-VL (and the scripted stand-in's default): 28-pixel tokens, uniform instants."""
-QWEN3_SAMPLING = SamplingProfile(family="qwen3-vl", patch_factor=32, targets="source_frames")
-"""Qwen3-VL: 16-pixel patches merged 2x2 (32 x 32 pixels per token), instants on qwen-vl-utils' frames."""
 
 
 @dataclass(frozen=True)
@@ -160,6 +104,8 @@ class Generation:
 class VideoLanguageModel(Protocol):
     model_id: str
     temporal: TemporalConfig
+    sampling: SamplingProfile
+    """The family's sampling needs (its declaration's, :mod:`videoqa.model.families`)."""
 
     def fingerprint(self) -> str:
         """A stable string naming the weights and preprocessing; part of every cache key."""

@@ -45,25 +45,18 @@ import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model import _batching, _devices, _inputs
-from videoqa.model._families import FAMILY_OF_MODEL_TYPE, family_profile
 from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
+from videoqa.model._weights import weight_file_digest
+from videoqa.model.families import family_of_model_type
 from videoqa.video._sampling import int_at_least
 
-MODEL_TYPES = {
-    "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "absolute_time"),
-    "qwen2_vl": ("Qwen2VLForConditionalGeneration", "patch_index"),
-    # Qwen3-VL (dense and MoE): time as text; the runner is videoqa.model._qwen3.Qwen3Model.
-    "qwen3_vl": ("Qwen3VLForConditionalGeneration", "timestamp_text"),
-    "qwen3_vl_moe": ("Qwen3VLMoeForConditionalGeneration", "timestamp_text"),
-}
 RUNNER_VERSION = "qwen-runner-2"  # 2: typed window payload (QwenWindowFeatures)
 
 __all__ = [
-    "MODEL_TYPES",
+    "LoadOptions",
     "QwenModel",
     "QwenWindowFeatures",
-    "RunSettings",
     "load_qwen",
     "temporal_config_from",
     "warn_if_default_tokens_per_second",
@@ -87,7 +80,9 @@ class QwenWindowFeatures:
 
 
 @dataclass(frozen=True)
-class RunSettings:
+class LoadOptions:
+    """Where and how a checkpoint was loaded (device, dtype, batching): ``QwenModel.load_options``."""
+
     device: str
     dtype: str
     attn_implementation: str
@@ -125,12 +120,8 @@ def load_qwen(
         raise ModelError(
             f"{source}: cannot read a model config ({exc}); give a hub id or a checkpoint directory."
         ) from exc
-    if config.model_type not in MODEL_TYPES:
-        raise ModelError(
-            f"{source}: model_type {config.model_type!r} is not supported; videoqa runs Qwen3-VL "
-            f"('qwen3_vl', 'qwen3_vl_moe'), Qwen2.5-VL ('qwen2_5_vl') and Qwen2-VL ('qwen2_vl') checkpoints."
-        )
-    if MODEL_TYPES[config.model_type][1] == "absolute_time":
+    family = family_of_model_type(config.model_type, source=source)
+    if family.time_encoding == "absolute_time":
         raw, _ = transformers.PreTrainedConfig.get_config_dict(source, **hub)
         warn_if_default_tokens_per_second(source, raw, default=config.vision_config.tokens_per_second)
     where = _devices.placement(
@@ -147,7 +138,7 @@ def load_qwen(
         logger.warning("%s: %s", source, warning)
     if where.device_map is not None:
         _devices.require_accelerate("loading onto a GPU (device_map)")
-    settings = RunSettings(
+    options = LoadOptions(
         device=where.device,
         dtype=where.dtype,
         attn_implementation=where.attn_implementation,
@@ -156,28 +147,25 @@ def load_qwen(
         max_batch_tokens=max_batch_tokens,
         prefix_reuse=prefix_reuse,
     )
-    model_class = getattr(transformers, MODEL_TYPES[config.model_type][0])
+    model_class = getattr(transformers, family.model_types[config.model_type])
     placement_kwargs = {} if where.max_memory is None else {"max_memory": where.max_memory}
     try:
         processor = transformers.AutoProcessor.from_pretrained(source, **hub)
         model = model_class.from_pretrained(
             source,
             config=config,
-            dtype=getattr(torch, settings.dtype),
-            attn_implementation=settings.attn_implementation,
-            device_map=settings.device_map,
+            dtype=getattr(torch, options.dtype),
+            attn_implementation=options.attn_implementation,
+            device_map=options.device_map,
             **placement_kwargs,
             **hub,
         )
     except OSError as exc:
         raise ModelError(f"{source}: cannot load the checkpoint ({exc}).") from exc
     _devices.check_no_offload(getattr(model, "hf_device_map", None), requested=device_map)
-    if settings.device_map is None:
-        model = model.to(settings.device)
-    runner_class = QwenModel
-    if MODEL_TYPES[config.model_type][1] == "timestamp_text":
-        from videoqa.model._qwen3 import Qwen3Model as runner_class
-    runner = runner_class(model_id, model.eval(), processor, settings, source=source)
+    if options.device_map is None:
+        model = model.to(options.device)
+    runner = family.runner_class()(model_id, model.eval(), processor, options, source=source)
     budget = runner.token_budget()
     per_token = _batching.bytes_per_prompt_token(config, dtype_bytes=torch.finfo(model.dtype).bits // 8)
     logger.info(
@@ -190,12 +178,9 @@ def load_qwen(
 
 
 def temporal_config_from(config: Any) -> TemporalConfig:
-    """TemporalConfig of a loaded Qwen2-VL / Qwen2.5-VL config (``vision_config`` holds the facts)."""
-    model_type = getattr(config, "model_type", None)
-    if model_type not in MODEL_TYPES:
-        raise ModelError(f"model_type {model_type!r} is not a Qwen2-VL, Qwen2.5-VL or Qwen3-VL checkpoint")
+    """TemporalConfig of a loaded Qwen-VL config (``vision_config`` holds the facts; the family, the kind)."""
+    kind = family_of_model_type(getattr(config, "model_type", None)).time_encoding
     vision = config.vision_config
-    kind = MODEL_TYPES[model_type][1]
     # Qwen2.5-VL: vision_config.tokens_per_second (2 in the released checkpoints; the class default is 4).
     # Qwen2-VL has none: its temporal ids count temporal patches, one per patch; Qwen3-VL reads time as text.
     tokens_per_second = float(vision.tokens_per_second) if kind == "absolute_time" else 1.0
@@ -227,16 +212,23 @@ class QwenModel(BatchedGeneration):
     """A loaded Qwen2-VL / Qwen2.5-VL checkpoint implementing :class:`VideoLanguageModel`."""
 
     def __init__(
-        self, model_id: str, model: Any, processor: Any, settings: RunSettings, *, source: str | None = None
+        self,
+        model_id: str,
+        model: Any,
+        processor: Any,
+        load_options: LoadOptions,
+        *,
+        source: str | None = None,
     ):
         self.model_id = model_id
         self.source = source or model_id
         """The hub id or local directory the weights were loaded from."""
         self.model = model
         self.processor = processor
-        self.settings = settings
+        self.load_options = load_options
+        """Device, dtype, attention and batching it was loaded with (answers' settings: videoqa.Settings)."""
         self.temporal = temporal_config_from(model.config)
-        self.sampling = family_profile(FAMILY_OF_MODEL_TYPE[model.config.model_type])
+        self.sampling = family_of_model_type(model.config.model_type).sampling
         """The family's sampling needs (token size, where instants fall); see SamplingProfile."""
         self.tokenizer = processor.tokenizer
         self.video_token = processor.video_token
@@ -252,7 +244,7 @@ class QwenModel(BatchedGeneration):
         self._fingerprint: str | None = None
 
     def __repr__(self) -> str:
-        s = self.settings
+        s = self.load_options
         return (
             f"{type(self).__name__}({self.model_id!r}, {self.model.config.model_type}, device={s.device}, "
             f"dtype={s.dtype}, attn={s.attn_implementation}, "
@@ -418,20 +410,20 @@ def _fingerprint(runner: QwenModel) -> str:
     """Weights, dtype and preprocessing, hashed; the same checkpoint gives the same string anywhere.
 
     A hub checkpoint is named by its id and resolved commit. A local directory is named by its
-    content, not its path: config.json plus, per weight file, its size and a hash of 16 evenly
-    spaced 64 KiB samples (cheap on a 15 GB checkpoint, and two fine-tunes of one architecture,
-    whose files have equal sizes, still differ).
+    content, not its path: config.json plus, per weight file, its size and a SHA-256 of all its bytes
+    (computed once per file and remembered, see :mod:`videoqa.model._weights`), so checkpoints whose
+    weights differ anywhere get different fingerprints.
     """
     config = runner.model.config
     facts: dict[str, Any] = {
         "runner": RUNNER_VERSION,
-        "dtype": runner.settings.dtype,
+        "dtype": runner.load_options.dtype,
         "model_type": config.model_type,
     }
     path = Path(runner.source)
     if path.is_dir():
         facts["config"] = hashlib.sha256((path / "config.json").read_bytes()).hexdigest()
-        facts["weights"] = [_sampled_digest(p) for p in sorted(path.glob("*.safetensors"))]
+        facts["weights"] = [weight_file_digest(p) for p in sorted(path.glob("*.safetensors"))]
     else:
         facts["model_id"] = runner.source
         facts["commit"] = getattr(config, "_commit_hash", None)
@@ -449,16 +441,6 @@ def _fingerprint(runner: QwenModel) -> str:
     }
     blob = json.dumps(facts, sort_keys=True, default=str).encode()
     return f"{config.model_type}:{hashlib.sha256(blob).hexdigest()[:20]}"
-
-
-def _sampled_digest(path: Path, samples: int = 16, chunk: int = 1 << 16) -> tuple[str, int, str]:
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for k in range(samples):
-            f.seek(max(0, (size - chunk) * k // max(1, samples - 1)))
-            digest.update(f.read(chunk))
-    return path.name, size, digest.hexdigest()
 
 
 def _plain(value: Any) -> Any:

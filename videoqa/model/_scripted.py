@@ -42,14 +42,12 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any
 
 import numpy as np
 
 from videoqa.errors import ModelError
 from videoqa.model._protocol import (
-    QWEN2_SAMPLING,
-    QWEN3_SAMPLING,
     Generation,
     GenerationOptions,
     GenerationRequest,
@@ -57,11 +55,11 @@ from videoqa.model._protocol import (
     VisualFeatures,
 )
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps, read_timestamps
+from videoqa.model.families import ModelFamily, family, scripted
 
-__all__ = ["ScriptedModel"]
+__all__ = ["ScriptedModel", "load_scripted"]
 
 _VERSION = "1"
-_FAMILIES = {"qwen2.5-vl": "builtin:scripted", "qwen3-vl": "builtin:scripted-qwen3-vl"}
 _OPTION_RE = re.compile(r"^\s*\(([A-Z])\)\s*(.+?)\s*$", re.MULTILINE)
 _GROUNDING_RE = re.compile(r"\bstart(?:ing)?\b.*\bend(?:ing)?\b|\bwhen\b", re.IGNORECASE | re.DOTALL)
 
@@ -76,20 +74,22 @@ class ScriptedModel:
     """Rule-based stand-in that answers from the coloured squares in the frames it is given.
 
     Not a real model: no weights, no language understanding. See the module docstring for
-    the exact rules. ``model_id`` is ``"builtin:scripted"``; Qwen2.5-VL temporal settings
-    (absolute time, 2 temporal IDs per second, 2 frames per temporal patch). With
-    ``family="qwen3-vl"``, ``"builtin:scripted-qwen3-vl"``: Qwen3-VL sampling, time read from the
-    timestamp text.
+    the exact rules. It stands in for a model family declared in :mod:`videoqa.model.families`
+    with a scripted built-in: its ``model_id`` is that built-in's name, its sampling the family's,
+    and it perceives time by the family's time encoding (timestamp text read back from the prompt,
+    else frame times from the window's sampling; 2 temporal IDs per second, 2 frames per temporal
+    patch). ``family="qwen2.5-vl"`` is ``"builtin:scripted"``; ``"qwen3-vl"``,
+    ``"builtin:scripted-qwen3-vl"``.
     """
 
-    def __init__(self, family: Literal["qwen2.5-vl", "qwen3-vl"] = "qwen2.5-vl") -> None:
-        if family not in _FAMILIES:
-            raise ValueError(f"family must be one of {tuple(_FAMILIES)}, got {family!r}")
-        self.family = family
-        self.model_id = _FAMILIES[family]
-        kind = "timestamp_text" if family == "qwen3-vl" else "absolute_time"
-        self.temporal = TemporalConfig(kind=kind, tokens_per_second=2.0, temporal_patch_size=2)
-        self.sampling = QWEN3_SAMPLING if family == "qwen3-vl" else QWEN2_SAMPLING
+    def __init__(self, family: str = "qwen2.5-vl") -> None:
+        declared = _scripted_family(family)
+        self.family = declared.name
+        self.model_id = next(b.name for b in declared.builtins if b.loader == _LOADER)
+        self.temporal = TemporalConfig(
+            kind=declared.time_encoding, tokens_per_second=2.0, temporal_patch_size=2
+        )
+        self.sampling = declared.sampling
         self.encode_calls = 0
         """How many windows were encoded (tests use it to see cache hits)."""
 
@@ -130,7 +130,7 @@ class ScriptedModel:
         for request in requests:
             if not request.features:
                 raise ModelError("ScriptedModel needs at least one encoded window per request")
-            if self.family == "qwen3-vl":
+            if self.temporal.kind == "timestamp_text":
                 frames = _frames_from_timestamp_text(request.features)
             else:
                 frames = _perceived_frames(request.features)
@@ -147,6 +147,21 @@ class ScriptedModel:
                 )
             )
         return generations
+
+
+_LOADER = scripted("").loader
+
+
+def _scripted_family(name: str) -> ModelFamily:
+    declared = family(name)
+    if not any(b.loader == _LOADER for b in declared.builtins):
+        raise ValueError(f"model family {name!r} declares no scripted built-in (families.scripted(...))")
+    return declared
+
+
+def load_scripted(name: str, declared: ModelFamily, **options: Any) -> ScriptedModel:
+    """The loader of every scripted built-in (it takes no load options)."""
+    return ScriptedModel(family=declared.name)
 
 
 def _perceived_frames(features: Sequence[VisualFeatures]) -> list[_FrameFacts]:

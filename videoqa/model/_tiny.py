@@ -35,6 +35,7 @@ __all__ = [
     "TINY_KINDS",
     "TinyKind",
     "build_tiny_model",
+    "load_tiny",
     "shrink_official_config",
 ]
 
@@ -485,3 +486,19 @@ def _build_official(
             shutil.copyfile(official / name, staging / name)
     _write_padded_vocab(staging)
     _check_official_tokenizer(staging, shrunk)
+
+
+def load_tiny(name: str, family: Any, *, cache_dir: Any = None, revision: Any = None, **options: Any) -> Any:
+    """The loader of ``builtin:tiny-<kind>`` (:func:`videoqa.model.families.tiny`).
+
+    Builds the checkpoint on first use into ``<cache_dir>/<name>-v<TINY_BUILD_VERSION>`` (default
+    :func:`videoqa.model.default_models_dir`) and loads it by path, as any checkpoint directory
+    (``revision`` names hub commits: a built checkpoint has none).
+    """
+    from videoqa.model import default_models_dir
+    from videoqa.model._qwen import load_qwen
+
+    kind = name.removeprefix("builtin:tiny-")
+    root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
+    source = build_tiny_model(root / f"{name.removeprefix('builtin:')}-v{TINY_BUILD_VERSION}", kind=kind)
+    return load_qwen(name, str(source), **options)

@@ -47,9 +47,9 @@ __all__ = [
     "VLLM_MIN_VERSION",
     "VLLM_TESTED_RANGE",
     "VllmModel",
+    "attach_vllm",
     "check_vllm_version",
     "find_vllm_python",
-    "load_vllm",
 ]
 
 logger = logging.getLogger(__name__)
@@ -320,49 +320,46 @@ def window_uuid(fingerprint: str, features: VisualFeatures, video: dict[str, Any
     return f"videoqa-{digest.hexdigest()[:32]}"
 
 
-def load_vllm(
-    model_id: str,
-    source: str,
+def attach_vllm(
+    inner: Any,
     *,
     tensor_parallel_size: int = 1,
     max_model_len: int | None = None,
     vllm_python: str | None = None,
-    prefix_reuse: bool = True,
     check_positions: bool = True,
     self_check: bool = True,
     exact_time: bool = True,
-    **transformers_options: Any,
 ) -> VllmModel:
-    """Load ``source`` twice: the transformers runner (vision side, prompts) and vLLM (language side).
+    """Run the language side of the loaded transformers runner ``inner`` in vLLM (same checkpoint).
 
+    ``inner`` keeps the vision side and builds the prompts; vLLM loads ``inner.source`` with the same
+    dtype, and its prefix caching replaces videoqa's prefix reuse when ``inner`` has it on.
     ``exact_time=False`` leaves vLLM's own Qwen2.5-VL class in place (only to show, in tests, what a
     plain vLLM does: the self-check refuses it).
     """
-    from videoqa.model._qwen import load_qwen
     from videoqa.model._vllm_check import run_self_check
 
     int_at_least("tensor_parallel_size", tensor_parallel_size, 1)
     python = find_vllm_python(vllm_python)
-    inner = load_qwen(model_id, source, prefix_reuse=prefix_reuse, **transformers_options)
     worker = _Worker(python, tensor_parallel_size=tensor_parallel_size)
     try:
         loaded = worker.call(
             {
                 "op": "load",
-                "source": source,
-                "dtype": inner.settings.dtype,
+                "source": inner.source,
+                "dtype": inner.load_options.dtype,
                 "tensor_parallel_size": tensor_parallel_size,
                 "max_model_len": max_model_len,
                 "seed": 0,
-                "enable_prefix_caching": prefix_reuse,  # vLLM's automatic prefix caching in place of ours
+                "enable_prefix_caching": inner.load_options.prefix_reuse,
                 "limit_videos": 8,
                 "exact_time": exact_time,
                 # CPU: torch.compile costs minutes at load (114 s for the tiny grounder on 2 cores)
-                "enforce_eager": inner.settings.device == "cpu",
+                "enforce_eager": inner.load_options.device == "cpu",
             }
         )
         check_vllm_version(str(loaded["vllm_version"]))
-        logger.info("%s: vLLM %s runs %s", model_id, loaded["vllm_version"], loaded["model_class"])
+        logger.info("%s: vLLM %s runs %s", inner.model_id, loaded["vllm_version"], loaded["model_class"])
         model = VllmModel(inner, worker, loaded=loaded, check_positions=check_positions)
         if self_check:
             run_self_check(model)

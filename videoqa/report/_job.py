@@ -68,10 +68,11 @@ def read_job_tables(output: str, *, storage_options: dict[str, Any] | None = Non
     """
     import fsspec
 
+    from videoqa._remote import path_kind
     from videoqa.batch import read_tables
 
     fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
-    if not fs.isdir(root.rstrip("/")):
+    if path_kind(fs, root.rstrip("/"), name=str(output)) != "directory":
         raise FileNotFoundError(
             f"Job output {output!r} does not exist; pass the --output folder of a videoqa job."
         )

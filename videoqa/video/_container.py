@@ -88,13 +88,35 @@ def media_errors(name: str, *, doing: str) -> Iterator[None]:
         raise SourceIOError(name, f"reading failed while {doing}: {exc}; retry later") from exc
 
 
-def video_stream(container: av.container.InputContainer, name: str) -> av.video.stream.VideoStream:
-    """The first real video stream (cover art, i.e. ``attached_pic``, does not count)."""
+def video_stream(
+    container: av.container.InputContainer, name: str, *, index: int | None = None
+) -> av.video.stream.VideoStream:
+    """The video stream to read: stream ``index`` of the file, or (None) the one FFmpeg calls best.
+
+    FFmpeg's rule (``av_find_best_stream``, as ffmpeg, ffprobe's default, torchcodec and decord use it):
+    the stream with the default disposition and no hearing/visual-impaired flag, then the one with
+    more probe frames (up to 5), then the higher bit rate; the first of equals. Cover art
+    (``attached_pic``) is never a video: when FFmpeg's pick is one, the rule runs over the others
+    (disposition, then bit rate: PyAV does not expose the probe frame counts).
+    """
     import av
 
-    streams = [s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)]
+    pic = av.stream.Disposition.attached_pic
+    streams = [s for s in container.streams.video if not (s.disposition & pic)]
+    if index is not None:
+        chosen = [s for s in streams if s.index == index]
+        if chosen:
+            return chosen[0]
+        raise NoVideoStreamError(
+            name,
+            f"video_stream={index} is not a video stream of this file; its video streams are "
+            f"{[s.index for s in streams]} (leave video_stream unset for FFmpeg's best one)",
+        )
     if streams:
-        return streams[0]
+        best = container.streams.best("video")
+        if best is not None and not (best.disposition & pic):
+            return best
+        return max(streams, key=lambda s: (_disposition_score(s), s.codec_context.bit_rate or 0, -s.index))
     kinds = sorted({s.type for s in container.streams})
     if container.streams.video:
         what = "only a cover-art picture (attached_pic) besides " + (
@@ -103,6 +125,14 @@ def video_stream(container: av.container.InputContainer, name: str) -> av.video.
     else:
         what = "only " + (", ".join(kinds) if kinds else "no streams at all")
     raise NoVideoStreamError(name, f"no video stream: the file holds {what}; pass a video file")
+
+
+def _disposition_score(stream: av.video.stream.VideoStream) -> int:
+    import av
+
+    flags = stream.disposition
+    impaired = av.stream.Disposition.hearing_impaired | av.stream.Disposition.visual_impaired
+    return int(not (flags & impaired)) + int(bool(flags & av.stream.Disposition.default))
 
 
 def _is_known_container(head: bytes) -> bool:

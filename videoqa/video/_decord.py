@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from videoqa.errors import DecodeError, DecodeTimeoutError, MissingExtraError
+from videoqa.errors import DecodeError, DecodeTimeoutError, MissingExtraError, UnsupportedVideoError
 from videoqa.video._source import open_source
 from videoqa.video._types import Clip, SamplingPlan
 
@@ -72,6 +72,12 @@ def _clips(
     from videoqa.video._probe import probe
 
     info = probe(source, storage_options=storage_options)  # typed errors for broken files
+    if plan.stream_index is not None and plan.stream_index != info.stream_index:
+        raise UnsupportedVideoError(
+            info.source,
+            f"decord reads only FFmpeg's best video stream ({info.stream_index}), not stream "
+            f"{plan.stream_index}; decode that stream with decode_backend='pyav'",
+        )
     with _local_copy(source, storage_options) as path:
         worker = _Worker(path, info.source, num_threads, timeout_seconds)
         try:
@@ -166,6 +172,7 @@ class _Served:
         self.decord, self.path, self.num_threads = decord, path, num_threads
         self.readers: dict[tuple[int, int], Any] = {}
         self.starts, self.end = _frame_times(path)
+        self.last_good: int | None = None  # the last frame that decodes, in a stream damaged to its end
 
     def reader(self, height: int, width: int) -> Any:
         if (height, width) not in self.readers:
@@ -185,9 +192,21 @@ class _Served:
             warnings.append(f"decord counts {len(reader)} frames, the packets {len(self.starts)}")
         chosen = [max(bisect.bisect_right(self.starts, t + _EPS) - 1, 0) for t in targets]
         chosen = [min(i, len(reader) - 1) for i in chosen]
-        unique = sorted(set(chosen))
-        batch = reader.get_batch(unique).asnumpy()
-        reader.seek(0)  # releases decord's read-ahead buffers (dmlc/decord#208)
+        due = chosen  # the frame on screen at each target by the packets' times
+        try:
+            batch, unique = self._batch(reader, chosen)
+        except self.decord.DECORDError:
+            last = self._last_good(reader)  # damaged to the end: clamp to the last good frame
+            if last is None or last >= max(chosen):
+                raise
+            chosen = [min(i, last) for i in chosen]
+            batch, unique = self._batch(reader, chosen)
+            lost = [k for k, i in enumerate(due) if i > last]
+            warnings.append(
+                f"frames from {self.starts[last + 1]:.3f} s on do not decode (damaged to the end): "
+                f"{len(lost)} target(s) from {targets[lost[0]]:.3f} s show the last good frame "
+                f"(pts {self.starts[last]:.3f} s)"
+            )
         position = {index: k for k, index in enumerate(unique)}
         frames = batch[[position[i] for i in chosen]]
         past_end = [t for t in targets if t > self.end + _EPS]
@@ -196,16 +215,50 @@ class _Served:
                 f"the stream ends at {self.end:.3f} s, before {len(past_end)} target(s) from "
                 f"{past_end[0]:.3f} s; repeated its last frame (pts {self.starts[chosen[-1]]:.3f} s)"
             )
-        far = tuple(k for k, t in enumerate(targets) if t > self.end + _EPS)  # decord hides damage
+        # decord hides damage elsewhere: only a tail that does not decode and the end are known
+        pairs = enumerate(zip(targets, due, strict=True))
+        far = tuple(k for k, (t, i) in pairs if t > self.end + _EPS or i != chosen[k])
         return frames, np.array([self.starts[i] for i in chosen], dtype=np.float64), warnings, far
+
+    def _batch(self, reader: Any, chosen: list[int]) -> tuple[np.ndarray, list[int]]:
+        unique = sorted(set(chosen))
+        try:
+            return reader.get_batch(unique).asnumpy(), unique
+        finally:
+            reader.seek(0)  # releases decord's read-ahead buffers (dmlc/decord#208)
+
+    def _last_good(self, reader: Any) -> int | None:
+        """The last frame that decodes when the stream is damaged to its end (its last frame does not
+        decode), found by bisection; None when the last frame decodes (damage elsewhere)."""
+        if self.last_good is not None:
+            return self.last_good
+
+        def decodes(i: int) -> bool:
+            try:
+                self._batch(reader, [i])
+            except self.decord.DECORDError:
+                return False
+            return True
+
+        n = len(reader)
+        if decodes(n - 1) or not decodes(0):
+            return None
+        low, high = 0, n - 1  # decodes(low), not decodes(high)
+        while high - low > 1:
+            middle = (low + high) // 2
+            low, high = (middle, high) if decodes(middle) else (low, middle)
+        self.last_good = low
+        return low
 
 
 def _frame_times(path: str) -> tuple[list[float], float]:
     """True pts of every frame (from packets, no decoding) and where the last one ends."""
     import av
 
+    from videoqa.video._container import video_stream
+
     with av.open(path) as container:
-        stream = container.streams.video[0]
+        stream = video_stream(container, path)  # the stream decord reads: FFmpeg's best one
         tb = stream.time_base
         packets = [
             (float(p.pts * tb), float((p.duration or 0) * tb)) for p in container.demux(stream) if p.size

@@ -34,12 +34,19 @@ _VFR_TOLERANCE_SECONDS = 0.0015  # above Matroska's 1 ms timestamp rounding
 _ROUNDING_TICKS = 3  # first pts, last pts and last duration: each rounded to one time-base tick
 
 
-def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | None = None) -> VideoInfo:
+def probe(
+    source: str | os.PathLike[str],
+    *,
+    storage_options: dict[str, Any] | None = None,
+    stream_index: int | None = None,
+) -> VideoInfo:
     """Read the facts of one video: size, rotation, start, duration, frame rate and count, codec.
 
     Args:
         source: a local path, ``file://`` URL or any fsspec URL (``s3://bucket/key.mp4``, ``gs://...``).
         storage_options: passed to fsspec for URLs (credentials, endpoint, ...).
+        stream_index: the video stream to read (its index in the file); None: the one FFmpeg picks
+            (``av_find_best_stream``: default disposition, then more probe frames, then bit rate).
 
     Raises:
         VideoNotFoundError, SourceIOError, EmptyVideoError, NotAVideoError, TruncatedVideoError,
@@ -49,13 +56,15 @@ def probe(source: str | os.PathLike[str], *, storage_options: dict[str, Any] | N
         container = open_container(src)
         try:
             with media_errors(src.name, doing="reading the stream"):
-                return _probe_container(container, src.name, src.size)
+                return _probe_container(container, src.name, src.size, stream_index)
         finally:
             container.close()
 
 
-def _probe_container(container: av.container.InputContainer, name: str, size_bytes: int | None) -> VideoInfo:
-    stream = video_stream(container, name)
+def _probe_container(
+    container: av.container.InputContainer, name: str, size_bytes: int | None, stream_index: int | None
+) -> VideoInfo:
+    stream = video_stream(container, name, index=stream_index)
     time_base = float(stream.time_base)
     first_frame = _first_frame(container, stream, name)
     start_seconds = float(first_frame.pts * first_frame.time_base)
@@ -94,6 +103,7 @@ def _probe_container(container: av.container.InputContainer, name: str, size_byt
         num_frames_source=num_frames_source,
         is_variable_frame_rate=is_vfr,
         keyframe_interval_seconds=_keyframe_interval(head),
+        stream_index=stream.index,
     )
 
 

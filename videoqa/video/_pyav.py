@@ -169,7 +169,7 @@ def decode_pyav(
         container = open_container(src)
         stack.callback(container.close)
         with media_errors(src.name, doing="decoding"):
-            stream = video_stream(container, src.name)
+            stream = video_stream(container, src.name, index=plan.stream_index)
             wants_segments = num_threads > 1 and threading != "frame"
             keyframes = _indexed_keyframes(container, stream) if wants_segments else []
             segments = wants_segments and (threading == "segment" or len(keyframes) >= 2)
@@ -180,7 +180,9 @@ def decode_pyav(
             reads: _Reader | SegmentedReads = reader
             if segments:
                 reads = SegmentedReads(
-                    reader, lambda: _open_reader(stack, source, storage_options, seek_policy), num_threads
+                    reader,
+                    lambda: _open_reader(stack, source, storage_options, seek_policy, stream.index),
+                    num_threads,
                 )
                 stack.callback(reads.close)
             for window in plan.windows:
@@ -201,12 +203,14 @@ def _open_reader(
     source: str | os.PathLike[str],
     storage_options: dict[str, Any] | None,
     seek_policy: SeekPolicy,
+    stream_index: int,
 ) -> _Reader:
-    """One more single-thread reader of ``source`` (its own container), closed with ``stack``."""
+    """One more single-thread reader of stream ``stream_index`` of ``source`` (its own container),
+    closed with ``stack``."""
     src = stack.enter_context(open_source(source, storage_options=storage_options))
     container = open_container(src)
     stack.callback(container.close)
-    stream = video_stream(container, src.name)
+    stream = video_stream(container, src.name, index=stream_index)
     reader = _Reader(container, stream, src.name, 1, seek_policy)
     stack.callback(reader.close)
     return reader
@@ -343,6 +347,8 @@ class _Reader:
         current = self._current
         if current is not None and t < current.pts_seconds - _EPS:
             return current.pts_seconds != self._first_pts  # backwards, unless already at the start
+        if current is not None and self._exhausted and self._next is None:
+            return False  # decoded through to the end of the stream: nothing after the current frame
         if self._next is not None and t < self._next.pts_seconds - _EPS:
             return False  # the current frame is the one on screen
         if self.seek_policy == "never":
@@ -380,6 +386,11 @@ class _Reader:
         for _ in range(_MAX_RESEEKS):
             self._seek_raw(target)
             first = self._peek()
+            if first is None and not self._from_start:
+                # Nothing decodes from there to the end (a stream damaged to its end): look earlier
+                # for the last good frame, which then stands for every later target (stale).
+                target, backoff = t - backoff, backoff * 2
+                continue
             lands_after = first is not None and first.pts_seconds > t + _EPS
             if not lands_after or (self._first_pts is not None and first.pts_seconds <= self._first_pts):
                 return

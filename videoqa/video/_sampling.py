@@ -19,7 +19,8 @@ Budgets (``min_frames``, ``max_frames``, pixels) apply to each window separately
 Model families differ in two facts (``plan_sampling(patch_factor=..., targets=...)``):
 ``patch_factor`` is 28 for Qwen2-VL / Qwen2.5-VL (14-pixel patches) and 32 for Qwen3-VL (16-pixel
 patches; qwen-vl-utils ``image_patch_size=16``), and the default pixel budgets are the same token
-counts at that factor (128 / 768 tokens per frame, 115,200 per window). ``targets="source_frames"``
+counts at that factor (128 / 768 tokens per frame, 115,200 per window); pixel budgets given are
+taken as they are, at either factor. ``targets="source_frames"``
 (Qwen3-VL) puts the instants on the frames qwen-vl-utils reads, ``linspace(first, last, n).round()``
 in torch's float32 arithmetic, so on constant-rate video the decoded frames, hence the timestamps a
 Qwen3-VL prompt states, are the reference ones; the true pts of what was decoded are used anyway.
@@ -46,7 +47,6 @@ __all__ = [
     "check_budgets",
     "default_budgets",
     "even_frames",
-    "family_defaults",
     "int_at_least",
     "plan_sampling",
     "positive_real",
@@ -80,12 +80,6 @@ def default_budgets(patch_factor: int = PATCH_FACTOR) -> dict[str, float]:
     """qwen-vl-utils' pixel budgets at ``patch_factor``: 128 and 768 tokens per frame, 115,200 per window."""
     area = patch_factor * patch_factor
     return {"min_pixels": 128 * area, "max_pixels": 768 * area, "total_pixels": 128000 * area * 0.9}
-
-
-def family_defaults(pixels: dict[str, float], patch_factor: int) -> dict[str, float]:
-    """``pixels``, each budget equal to its 28-pixel default replaced by the default at ``patch_factor``."""
-    reference, own = default_budgets(PATCH_FACTOR), default_budgets(patch_factor)
-    return {name: own[name] if value == reference[name] else value for name, value in pixels.items()}
 
 
 # ----------------------------------------------------------------------------- argument checks
@@ -407,9 +401,9 @@ def plan_sampling(
     fps: float = DEFAULT_FPS,
     min_frames: int = DEFAULT_MIN_FRAMES,
     max_frames: int = DEFAULT_MAX_FRAMES,
-    min_pixels: int = DEFAULT_MIN_PIXELS,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-    total_pixels: float = DEFAULT_TOTAL_PIXELS,
+    min_pixels: int | None = None,
+    max_pixels: int | None = None,
+    total_pixels: float | None = None,
     start_seconds: float | None = None,
     end_seconds: float | None = None,
     window_seconds: float | None = None,
@@ -423,10 +417,11 @@ def plan_sampling(
         fps: requested sampling rate in frames per second of video time.
         min_frames: fewest frames per window (rounded up to even), unless the window holds fewer frames.
         max_frames: most frames per window (rounded down to even).
-        min_pixels: smallest area of a resized frame. The three pixel defaults are qwen-vl-utils' 128,
-            768 and 115,200 tokens at 28 x 28 pixels; with ``patch_factor=32`` a budget left at (or
-            equal to) its default becomes the same token count at 32 x 32 (qwen-vl-utils with
-            ``image_patch_size=16``).
+        min_pixels: smallest area of a resized frame, in pixels (taken as given, at any
+            ``patch_factor``). ``None`` (the three pixel budgets' default): qwen-vl-utils' 128, 768
+            and 115,200 tokens at ``patch_factor`` (28 x 28 pixels, or 32 x 32 as qwen-vl-utils with
+            ``image_patch_size=16``). Budgets counted as :class:`videoqa.Settings` counts them are
+            converted by the model family (``SamplingProfile.plan_kwargs``), nowhere else.
         max_pixels: largest area of a resized frame.
         total_pixels: pixel budget of one window's frames; the per-frame cap is
             ``max(min(max_pixels, total_pixels / num_frames * 2), int(1.05 * min_pixels))``,
@@ -451,9 +446,9 @@ def plan_sampling(
         raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {patch_factor!r}")
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
-    pixels = family_defaults(
-        {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}, patch_factor
-    )
+    given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
+    defaults = default_budgets(patch_factor)
+    pixels = {name: defaults[name] if value is None else value for name, value in given.items()}
     budgets = check_budgets(fps=fps, min_frames=min_frames, max_frames=max_frames, **pixels)
     start = _optional_time("start_seconds", start_seconds)
     end = _optional_time("end_seconds", end_seconds)
@@ -471,4 +466,5 @@ def plan_sampling(
         min_pixels=budgets["min_pixels"],
         max_pixels=budgets["max_pixels"],
         total_pixels=budgets["total_pixels"],
+        stream_index=info.stream_index,
     )

@@ -10,14 +10,20 @@ fetched. Errors are mapped to :mod:`videoqa.errors`: a missing object is
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from videoqa.errors import MissingExtraError, SourceAccessError, SourceIOError, VideoNotFoundError
+from videoqa._remote import unreachable_cause
+from videoqa.errors import (
+    MissingExtraError,
+    SourceAccessError,
+    SourceIOError,
+    SourceUnreachableError,
+    VideoNotFoundError,
+)
 
 __all__ = ["OpenSource", "open_source", "source_name"]
 
@@ -163,11 +169,11 @@ def _remote_error(name: str, protocol: str, exc: Exception) -> Exception:
         )
     if any(isinstance(c, PermissionError) for c in causes):
         return SourceAccessError(name, f"access denied ({exc}); check the credentials in storage_options")
-    unreachable = [c for c in causes if isinstance(c, (ConnectionError, socket.gaierror, TimeoutError))]
-    if unreachable:
-        return SourceIOError(
+    unreachable = unreachable_cause(exc)
+    if unreachable is not None:
+        return SourceUnreachableError(
             name,
-            f"cannot reach the host ({unreachable[-1]}); check the URL and that the server is up, then retry",
+            f"cannot reach the host ({unreachable}); check the URL and that the server is up, then retry",
         )
     if isinstance(exc, FileNotFoundError):
         where = "check the bucket and key" if protocol in _PROTOCOL_EXTRAS else "check the URL"

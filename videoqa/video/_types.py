@@ -51,6 +51,8 @@ class VideoInfo:
     """True when frame durations differ (or the container says so)."""
     keyframe_interval_seconds: float | None = None
     """Typical spacing of keyframes when known (mean of the first keyframe gaps), else None."""
+    stream_index: int = 0
+    """Index in the file of the video stream probed (FFmpeg's best one unless asked for another)."""
 
     @property
     def end_seconds(self) -> float:
@@ -132,6 +134,8 @@ class SamplingPlan:
     min_pixels: int
     max_pixels: int
     total_pixels: float
+    stream_index: int | None = None
+    """The video stream to decode (from the probe the plan was made from); None: FFmpeg's best one."""
 
     @property
     def num_frames(self) -> int:
@@ -151,6 +155,7 @@ class SamplingPlan:
             min_pixels=self.min_pixels,
             max_pixels=self.max_pixels,
             total_pixels=self.total_pixels,
+            stream_index=self.stream_index,
         )
 
 
