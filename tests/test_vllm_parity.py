@@ -34,8 +34,8 @@ pytestmark = [
     ),
 ]
 HEAD_DIM_16 = pytest.mark.skip(
-    reason="vLLM's CPU attention has no kernel for head_dim 16, the tiny checkpoints' (RuntimeError: Unsupported "
-    "CPU attention configuration: head_dim=16); needs tiny checkpoints with head_dim >= 32 (not done yet)"
+    reason="vLLM's CPU attention has no kernel for head_dim 16, the tiny checkpoints' (RuntimeError: "
+    "Unsupported CPU attention configuration: head_dim=16); needs tiny checkpoints with head_dim >= 32"
 )
 TASKS = [
     ("qa", "What colour is the square?", None),
