@@ -133,7 +133,7 @@ class TestGrounder:
 
     def test_the_same_embeddings_at_another_time_are_not_served_from_cache(self, engine):
         """Trap 3b: vLLM keys its caches by content; the time in videoqa's identifiers keeps them apart."""
-        first, second = self_check_requests(engine.inner)  # window A's embeddings at 5.0 s, then 6.0 s
+        first, second = self_check_requests(engine.inner)  # window A's embeddings over 5.0 s, then 6.6 s
         truth = engine.inner.build_inputs([second])["position_ids"][1:, 0]
         ours = [run_raw(engine, r, uuids=True) for r in (first, second)][1]
         assert np.array_equal(ours["positions"], truth)
@@ -142,8 +142,8 @@ class TestGrounder:
 
 class TestPlainVllm:
     def test_plain_vllm_qwen25_is_refused_by_the_self_check(self):
-        """Plain vLLM 0.32 drops the time of Qwen2.5-VL embeddings (1 s per patch, trap 3a) and, given it,
-        rounds on ticks (trap 1, shown at the arithmetic below): the self-check refuses it."""
+        """Trap 1 end to end: plain vLLM's float64 product of the step videoqa sends (12 frames over 6.6 s)
+        gives ``[0, 2, 4, 6, 8, 10]`` where the trained float32 ids are ``[0, 2, 4, 6, 8, 11]``."""
         from videoqa.model._vllm import attach_vllm
 
         inner = load_model("builtin:tiny-grounder", device="cpu")

@@ -2,13 +2,15 @@
 
 Two requests of two windows each, with random embeddings (only prompts and positions are checked):
 
-- window A holds 12 frames over 5.0 s: on Qwen2.5-VL its patches start on ticks where float64
-  arithmetic (vLLM's own) gives temporal ids one below the float32 ones the model was trained with
-  (``[0, 1, 3, 4, 6, 8]`` instead of ``[0, 1, 3, 5, 6, 8]``);
+- window A holds 12 frames over 5.0 s: on Qwen2.5-VL a patch starts on a tick where vLLM's own
+  arithmetic on a float32 time step (what its processor makes from pixels) gives a temporal id one
+  below the float32 one the model was trained with (``[0, 1, 3, 4, 6, 8]``, not ``[0, 1, 3, 5, 6, 8]``);
+  the second request has the same frames over 6.6 s, where vLLM's arithmetic on the float64 step
+  videoqa sends gives ``[0, 2, 4, 6, 8, 10]``, not ``[0, 2, 4, 6, 8, 11]``;
 - both windows start late in the video (3.25 s and 8.25 s), and on Qwen3-VL their frames are unevenly
   spaced, so timestamps from frame index / fps would differ from the true ones;
-- the second request sends window A's very embeddings at another time (12 frames over 6.0 s): a
-  cache keyed by content alone would reuse the first time.
+- the second request sends window A's very embeddings at that other time: a cache keyed by
+  content alone would reuse the first time.
 
 vLLM's prompt token ids and MRoPE positions must equal videoqa's on both; otherwise the engine is
 refused with the difference named.
@@ -78,7 +80,7 @@ def self_check_requests(inner: Any) -> list[GenerationRequest]:
     hidden = int(inner.model.get_input_embeddings().weight.shape[1])
     generator = torch.Generator().manual_seed(0)
     a = _window(0, 3.25, 5.0, 12, patch_factor=factor, uneven=uneven)
-    a_later = _window(0, 3.25, 6.0, 12, patch_factor=factor, uneven=uneven)
+    a_later = _window(0, 3.25, 6.6, 12, patch_factor=factor, uneven=uneven)
     b = _window(1, 8.25, 2.0, 4, patch_factor=factor, uneven=False)
     a_embeds = torch.randn(a.visual_tokens, hidden, generator=generator)
     b_embeds = torch.randn(b.visual_tokens, hidden, generator=generator)
