@@ -52,11 +52,12 @@ def reference_decode(video: Path) -> float:
     """Seconds to probe, plan and decode one video in this process (no Ray): the decode floor."""
     from videoqa.core._strategies import first_pass_plan
     from videoqa.core.settings import Settings
+    from videoqa.model.families import family
     from videoqa.video import decode, probe
 
     started = time.perf_counter()
     info = probe(str(video))
-    plan = first_pass_plan(info, Settings(**SETTINGS)).plan
+    plan = first_pass_plan(info, Settings(**SETTINGS), family("qwen2.5-vl").sampling).plan
     frames = sum(clip.frames.shape[0] for clip in decode(str(video), plan))
     if frames != plan.num_frames:
         raise RuntimeError(f"{video}: decoded {frames} frames, the plan has {plan.num_frames}")

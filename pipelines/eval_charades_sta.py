@@ -1,4 +1,6 @@
-"""Evaluate a model on Charades-STA (R@1 at IoU 0.3/0.5/0.7, mIoU) on a Ray cluster:
+"""Evaluate a model on Charades-STA (R@1, IoU >= m; mIoU) on a Ray cluster.
+
+Temporal grounding: R@1 at IoU 0.3/0.5/0.7 and mIoU.
 
     ray job submit --address http://<head>:8265 --working-dir . -- \\
         python pipelines/eval_charades_sta.py \\
@@ -9,8 +11,11 @@
 
 The annotation files are read on the driver (ship them in the working dir); videos and output may be
 any folder the workers share, or a bucket. Inside a Ray job the script joins the job's cluster; on one
-machine it starts a local Ray, like ``videoqa eval charades-sta``. Flags: ``videoqa eval charades-sta
---help``. This file is only the entry point; the evaluation lives in :mod:`videoqa.eval`.
+machine it starts a local Ray, like ``videoqa eval charades-sta``.
+Flags: ``videoqa eval charades-sta --help``.
+
+Generated from the declaration in videoqa/eval/benchmarks/ by
+``python -m videoqa.eval._pipelines --write pipelines/``; edit the declaration, not this file.
 """
 
 from __future__ import annotations

@@ -181,9 +181,10 @@ def test_compaction_merges_keeps_one_row_and_resume_works_on_it(job, tmp_path):
     run(job(["q1", "q2", "q3"]), "a", fail={"q3"})
     before = _snapshot(out)
     result = compact(out, target_bytes=1)
-    assert result.files_before == {"answers": 2, "failures": 2, "spans": 2, "windows": 2}
+    # no video of this job has subtitles: the subtitles table has no files and no rows
+    assert result.files_before == {"answers": 2, "failures": 2, "spans": 2, "windows": 2, "subtitles": 0}
     # target_bytes=1: one row group per file; each file is at least one row group
-    assert result.rows == {"answers": 4, "failures": 2, "spans": 4, "windows": 4}
+    assert result.rows == {"answers": 4, "failures": 2, "spans": 4, "windows": 4, "subtitles": 0}
     assert _snapshot(out) == before and rows_per_item(out) == {
         "answers": 4,
         "spans": 4,
@@ -204,6 +205,7 @@ def test_compaction_merges_keeps_one_row_and_resume_works_on_it(job, tmp_path):
         "failures": 0,
         "spans": 1,
         "windows": 1,
+        "subtitles": 0,
     }
     answers = read_table(out, "answers").to_pylist()
     assert sorted((r["question_id"], r["answer"]) for r in answers) == sorted(
@@ -278,3 +280,28 @@ def test_a_stale_failure_row_is_hidden_by_the_reader_and_left_out_by_compaction(
     assert sorted(read_table(out, "answers").column("question_id").to_pylist()) == ["q1", "q1", "q2", "q2"]
     compact(out)
     assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 0}
+
+
+def test_read_tables_is_exact_while_a_committed_compaction_is_moved_in(job):
+    """Killed after the commit, halfway through moving files in and deleting the replaced ones."""
+    out = job(["q1"]).output
+    run(job(["q1", "q2", "q3"]), "a", fail={"q3"})
+    before = _snapshot(out)
+
+    def stop_at_commit(path: str) -> None:
+        if path.endswith(".json"):
+            raise KeyboardInterrupt  # as a kill right after the commit record was written
+
+    with pytest.raises(KeyboardInterrupt):
+        compact(out, target_bytes=1, after_file=stop_at_commit)
+    staged = sorted(Path(out).glob("_compaction/staging-00000001/answers/*.parquet"))
+    assert len(staged) == 4 and rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
+    staged[0].rename(Path(out) / "answers" / staged[0].name)  # one file moved in ...
+    next(Path(out).glob("spans/part-*.parquet")).unlink()  # ... one replaced file deleted
+    assert _snapshot(out) == before
+    from videoqa.batch._compact import finish_compaction
+
+    finish_compaction(out)  # what the next run or compact does first
+    assert _snapshot(out) == before and not list(Path(out).glob("_compaction/staging-*"))
+    assert rows_per_item(out) == {"answers": 4, "spans": 4, "windows": 4, "failures": 2}
+    assert sorted(p.name for p in Path(out).glob("answers/*")) == [s.name for s in staged]

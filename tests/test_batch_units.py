@@ -298,7 +298,7 @@ def test_job_config_forbids_unknown_fields_and_hashes_answer_settings_only():
     with pytest.raises(ValidationError):
         JobConfig(videos="v", questions="q", output="o", replicaz=2)
     assert base.config_hash == config_hash("m", Settings())
-    resources = {"replicas": 8, "decode_workers": 16, "videos_per_call": 4}
+    resources = {"replicas": 8, "decode_workers": 16, "windows_per_call": 4}
     assert base.model_copy(update=resources).config_hash == base.config_hash
 
 
@@ -333,10 +333,10 @@ def test_job_config_reads_the_deprecated_names_of_older_files(tmp_path):
     assert sorted(str(w.message).split(" is now ")[0] for w in warned) == [
         "JobConfig.batch_size", "JobConfig.sampling (row column names)"
     ]  # fmt: skip
-    assert config.videos_per_call == 2
+    assert config.windows_per_call == 2
     assert config.settings == Settings(fps=0.5, strategy="single", max_new_tokens=32)
-    with pytest.raises(ValidationError, match="give videos_per_call only"), pytest.warns(DeprecationWarning):
-        JobConfig(videos="v", questions="q", output="o", batch_size=2, videos_per_call=3)
+    with pytest.raises(ValidationError, match="give windows_per_call only"), pytest.warns(DeprecationWarning):
+        JobConfig(videos="v", questions="q", output="o", batch_size=2, windows_per_call=3)
 
 
 def test_ray_cluster_yaml_is_a_valid_cluster_launcher_config():

@@ -33,6 +33,7 @@ from videoqa.analysis import Analysis, Question
 from videoqa.batch import JobConfig, run_job
 from videoqa.batch._windows import WindowBoard
 from videoqa.core._strategies import first_pass_plan
+from videoqa.model.families import sampling_profile_for
 from videoqa.synthetic import Event
 from videoqa.video import probe
 
@@ -64,8 +65,9 @@ def job(ray_local, tmp_path_factory):
 
 def _first_pass_windows(config: JobConfig) -> dict[str, list]:
     """video id -> the windows of its first pass, as the job plans them."""
+    profile = sampling_profile_for(config.model)
     return {
-        name: list(first_pass_plan(probe(f"{config.videos}/{name}"), config.settings).plan.windows)
+        name: list(first_pass_plan(probe(f"{config.videos}/{name}"), config.settings, profile).plan.windows)
         for name in GOOD
     }
 

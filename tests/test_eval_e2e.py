@@ -225,7 +225,7 @@ def test_lvbench_accuracy_per_capability(ray_cluster, lvbench_videos, tmp_path, 
         and summary["all"]["capability_counts"]["TG"] == 2
     )
     assert summary["missing_videos"] == ["gone0001"] and summary["num_without_letter"] == 0
-    assert summary["scoring"] == "lmms-eval"  # the scripted "(B)"-style answers read the same both ways
+    assert summary["scoring"] == "lmms_eval"  # the scripted "(B)"-style answers read the same both ways
     rows = _items(tmp_path / "out" / "items.parquet")
     assert [r["pred_letter"] for r in rows] == ["B", "A", "A", "A", "C", None]
     assert [r["correct"] for r in rows] == [True, False, True, False, True, False]

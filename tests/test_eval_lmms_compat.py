@@ -59,7 +59,7 @@ def test_lmms_eval_scoring_matches_lmms_eval_on_charades_sta():
     n = len(cases)
     assert scores["all"]["mIoU"] == pytest.approx(100 * sum(c["lmms_eval_iou"] for c in cases) / n)
     assert scores["all"]["R@0.5"] == pytest.approx(100 * sum(c["lmms_eval_iou"] >= 0.5 for c in cases) / n)
-    assert scores["scoring"] == "lmms-eval"
+    assert scores["scoring"] == "lmms_eval"
 
 
 def test_lmms_eval_scoring_matches_lmms_eval_on_lvbench():
@@ -112,4 +112,4 @@ def test_native_choice_reads_what_lmms_eval_reads(text, letter):
 
 def test_unknown_scoring_is_rejected():
     with pytest.raises(ValueError, match="scoring must be one of"):
-        score_choice([], {}, {}, scoring="lmms_eval")
+        score_choice([], {}, {}, scoring="timechat")

@@ -9,7 +9,9 @@ import pytest
 from videoqa.eval._charades import load_charades_sta, parse_charades_sta_lines, read_durations
 from videoqa.eval._common import AnnotationError
 from videoqa.eval._lvbench import load_lvbench, parse_lvbench_record
-from videoqa.eval._prompts import charades_question, lvbench_question, prompt_text
+from videoqa.eval._prompts import prompt_text
+from videoqa.eval.benchmarks.charades_sta import charades_question
+from videoqa.eval.benchmarks.lvbench import lvbench_question
 
 # The first lines of charades_sta_test.txt, and TimeChat's train example.
 CHARADES_LINES = """\
@@ -333,8 +335,8 @@ def test_find_videos_lists_present_and_missing(tmp_path):
     from videoqa.eval._run import find_videos
 
     (tmp_path / "3MSZA.mp4").write_bytes(b"x")
-    (tmp_path / "AMT7R.mkv").write_bytes(b"x")  # wrong suffix: missing
-    found, missing = find_videos(str(tmp_path), ["3MSZA", "AMT7R", "YVKIV"])
+    (tmp_path / "AMT7R.mkv").write_bytes(b"x")  # another suffix: missing only when --video-suffix .mp4
+    found, missing = find_videos(str(tmp_path), ["3MSZA", "AMT7R", "YVKIV"], suffix=".mp4")
     assert found == {"3MSZA": str(tmp_path / "3MSZA.mp4")} and missing == ["AMT7R", "YVKIV"]
     fs = fsspec.filesystem("memory")
     fs.pipe("/lvbench-test/videos/Cm73ma6Ibcs.mp4", b"x")

@@ -129,7 +129,9 @@ def test_accuracy_counts_a_question_under_each_of_its_capabilities():
     results = [(True, ["ER"]), (False, ["ER", "TG"]), (True, ["TG", "Rea"]), (False, ["Sum"])]
     scores = choice_scores(results, capability_order=("ER", "EU", "KIR", "TG", "Rea", "Sum"))
     assert scores.accuracy == 50.0 and scores.num_questions == 4
-    assert scores.per_capability == {"ER": 50.0, "EU": 0.0, "KIR": 0.0, "TG": 50.0, "Rea": 100.0, "Sum": 0.0}
+    # a capability no question lists has no accuracy (shown "–", issue 27), not 0.0
+    expected = {"ER": 50.0, "EU": None, "KIR": None, "TG": 50.0, "Rea": 100.0, "Sum": 0.0}
+    assert scores.per_capability == expected
     assert scores.capability_counts == {"ER": 2, "EU": 0, "KIR": 0, "TG": 2, "Rea": 1, "Sum": 1}
 
 

@@ -184,3 +184,41 @@ def test_local_ray_does_not_outlive_a_killed_driver(tmp_path: Path) -> None:
 )  # fmt: skip
 def test_is_loopback(host: str, expected: bool) -> None:
     assert is_loopback(host) is expected
+
+
+def _sleeper_tree() -> tuple[subprocess.Popen, list]:
+    """A process with a child, both sleeping (a stand-in for a raylet and its agent)."""
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; subprocess.Popen(['sleep', '300']); time.sleep(300)",
+        ]
+    )
+    deadline = time.monotonic() + 30
+    while not psutil.Process(parent.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return parent, _tree(parent.pid)
+
+
+def test_reaper_ends_what_it_follows_when_the_pipe_closes_and_nothing_else() -> None:
+    import videoqa.batch._reaper as reaper_module
+
+    tree_parent, tree = _sleeper_tree()
+    bystander = subprocess.Popen(["sleep", "300"])  # same PID given with another start time: untouched
+    where = os.path.dirname(os.path.dirname(psutil.__file__))
+    args = [f"{tree_parent.pid}:{tree[0].create_time()!r}", f"{bystander.pid}:{1.0!r}"]
+    reaper = subprocess.Popen(
+        [sys.executable, "-I", reaper_module.__file__, where, *args], stdin=subprocess.PIPE
+    )
+    try:
+        time.sleep(1.5)  # one poll: it has followed the child
+        assert all(_alive(p) for p in tree)
+        reaper.stdin.close()  # the driver exits or is killed
+        assert reaper.wait(timeout=30) == 0
+        tree_parent.wait(timeout=10)
+        assert [p.pid for p in tree if _alive(p)] == []
+        assert bystander.poll() is None
+    finally:
+        _cleanup([*tree, psutil.Process(bystander.pid)])
+        bystander.wait()

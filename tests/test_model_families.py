@@ -66,6 +66,46 @@ def test_the_declaration_is_what_everything_asks(toy_family):
     assert videoqa.config_hash(MODEL, videoqa.Settings(), family="toy-vl") != plain
 
 
+def test_every_tiny_kind_has_a_recipe_and_one_family():
+    from videoqa.model._tiny import TINY_KINDS
+
+    declared = [b.name.removeprefix("builtin:tiny-") for f in families.families() for b in f.builtins]
+    assert sorted(k for k in declared if k in TINY_KINDS) == sorted(TINY_KINDS)
+    assert {families.model_family(f"builtin:tiny-{kind}") for kind in TINY_KINDS} == {
+        "qwen2.5-vl",
+        "qwen2-vl",
+        "qwen3-vl",
+    }
+
+
+def test_unknown_names_are_errors_naming_the_declared_ones():
+    with pytest.raises(
+        ValueError, match=r"unknown model family 'qwen9-vl'; declared families: \['qwen2.5-vl'"
+    ):
+        families.family("qwen9-vl")
+    with pytest.raises(
+        videoqa.errors.ModelError, match="model_type 'llava' is not supported; videoqa runs qwen2_5_vl"
+    ):
+        families.family_of_model_type("llava")
+    with pytest.raises(ValueError, match="unknown model family"):
+        videoqa.config_hash("m", videoqa.Settings(), family="qwen9-vl")
+    with pytest.raises(ValueError, match="already declared"):
+        families.register_family(families.family("qwen3-vl"))
+
+
+def test_a_model_stating_no_sampling_profile_is_refused(tmp_path):
+    from videoqa.model._scripted import ScriptedModel
+
+    class Unstated(ScriptedModel):
+        def __init__(self):
+            super().__init__()
+            self.sampling = None  # was: Qwen2.5-VL's sampling, silently
+
+    video = write_good_videos(tmp_path, {"b.mp4": GOOD["b.mp4"]}) / "b.mp4"
+    with pytest.raises(videoqa.errors.ModelError, match="states no sampling profile"):
+        videoqa.Session(Unstated()).analyze(video, "Which colours?")
+
+
 def test_analyze(toy_family, tmp_path):
     video = write_good_videos(tmp_path, {"a.mp4": GOOD["a.mp4"]}) / "a.mp4"
     a = videoqa.analyze(video, "a red square appears", model=MODEL, task="grounding", strategy="single")
@@ -130,3 +170,30 @@ def test_videoqa_run_and_eval(toy_family, tmp_path, capsys):
     summary = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert summary["config_hash"] == videoqa.config_hash(MODEL, videoqa.Settings(**summary["settings"]))
     assert (summary["settings"]["min_pixels"], summary["all"]["mIoU"]) == (16 * 28 * 28, pytest.approx(80.0))
+
+
+def test_every_entry_point_starts_from_the_models_declared_settings():
+    """Settings.for_model (the grounder's declared budgets) is what Session, run and eval start from."""
+    import argparse
+
+    from videoqa.batch import JobConfig
+    from videoqa.eval import EvalConfig
+    from videoqa.eval._cli import add_arguments, config_from_args
+
+    grounder = "builtin:tiny-grounder"
+    declared = {"min_pixels": 784, "max_pixels": 3136, "max_new_tokens": 24}
+    picked = set(declared)
+    assert videoqa.Settings.for_model(grounder).model_dump(include=picked) == declared
+    assert (
+        JobConfig(videos="v", questions="q", output="o", model=grounder).settings.model_dump(include=picked)
+        == declared
+    )
+    config = EvalConfig(benchmark="charades-sta", annotations="a", videos="v", output="o", model=grounder)
+    assert config.resolved_settings().model_dump(include={*picked, "strategy"}) == {
+        **declared,
+        "strategy": "single",
+    }
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = ["charades-sta", "--annotations", "a", "--videos", "v", "--output", "o", "--model", grounder]
+    assert config_from_args(parser.parse_args(args)).settings == config.resolved_settings()

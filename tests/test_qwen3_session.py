@@ -59,7 +59,9 @@ def test_a_wrong_timestamp_gives_a_wrong_answer(long_red_blue, monkeypatch):
         return patch_timestamps(pts_seconds, origin_seconds=0.0, temporal_patch_size=temporal_patch_size)
 
     monkeypatch.setattr(scripted_module, "patch_timestamps", from_video_start)
-    a = Session(ScriptedModel(family="qwen3-vl"), **SMALL).analyze(long_red_blue, RED, task="grounding")
+    # search_budget=0: one fine look (the search would look further, each look read as wrongly)
+    session = Session(ScriptedModel(family="qwen3-vl"), search_budget=0.0, **SMALL)
+    a = session.analyze(long_red_blue, RED, task="grounding")
     coarse, fine = a.steps
     assert coarse.raw_texts[0] == "The event happens in 37.0 - 45.0 seconds."  # window 0 starts at 0 anyway
     assert fine.raw_texts == ["The event happens in 37.2 - 44.2 seconds."]  # read as 34 + 37.2 = 71.2 s

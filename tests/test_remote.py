@@ -158,3 +158,15 @@ def test_videoqa_run_exits_75_when_the_store_does_not_answer(tmp_path: Path, cap
                  "--storage-options", options])  # fmt: skip
     assert code == 75
     assert "s3://bkt/videos/: cannot reach the store" in capsys.readouterr().out
+
+
+def test_a_network_failure_while_listing_is_unreachable() -> None:
+    from videoqa._remote import reported_unreachable
+
+    botocore = pytest.importorskip("botocore.exceptions")
+    expected = pytest.raises(SourceUnreachableError, match=r"s3://bkt/videos/: cannot reach the store")
+    with expected as caught, reported_unreachable("s3://bkt/videos/"):
+        raise botocore.EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+    assert caught.value.transient
+    with pytest.raises(KeyError), reported_unreachable("x"):
+        raise KeyError("not a network error")

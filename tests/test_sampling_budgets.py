@@ -2,8 +2,9 @@
 
 The one conversion is ``SamplingProfile.plan_kwargs`` (videoqa.model.families): a budget equal to the
 Settings default becomes the family's own default, any other the same token count at the family's
-token size; ``plan_sampling`` takes the result as it is. The planned budgets (``SamplingPlan``) are
-checked on, next to and away from each default, for every family. Before the fix the defaults were
+token size; the planners pass it to ``plan_sampling(pixels_as_given=True)``, which takes it as it
+is. The planned budgets (``SamplingPlan``) are checked on, next to and away from each default, for
+every family. Before the fix the defaults were
 swapped twice, so a budget whose conversion landed on the 28-pixel default (76,832 -> 100,352 on
 Qwen3-VL) was swapped again (131,072) while its neighbour (76,833 -> 100,353) was not.
 """
@@ -70,10 +71,12 @@ def test_planned_budget_on_next_to_and_away_from_the_default(name, budget, given
     assert getattr(plan, budget) == planned
 
 
-def test_plan_sampling_takes_pixels_as_given_at_any_patch_factor():
-    """plan_sampling itself converts nothing: None is the default at its patch factor."""
-    plan = videoqa.plan_sampling(INFO, patch_factor=32, min_pixels=MIN)
-    assert (plan.min_pixels, plan.max_pixels, plan.total_pixels) == (MIN, 786432, 117964800.0)
+def test_plan_sampling_bare_defaults_and_pixels_as_given():
+    """A bare call keeps qwen-vl-utils' defaults at its patch factor; the planners' budgets are exact."""
+    plan = videoqa.plan_sampling(INFO, patch_factor=32)
+    assert (plan.min_pixels, plan.max_pixels, plan.total_pixels) == (131072, 786432, 117964800.0)
+    plan = videoqa.plan_sampling(INFO, patch_factor=32, min_pixels=MIN, pixels_as_given=True)
+    assert (plan.min_pixels, plan.max_pixels, plan.total_pixels) == (MIN, MAX, TOTAL)
     plan = videoqa.plan_sampling(INFO)
     assert (plan.min_pixels, plan.max_pixels, plan.total_pixels) == (MIN, MAX, TOTAL)
 

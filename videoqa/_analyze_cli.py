@@ -43,6 +43,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Language-side engine (README 'Engines'): transformers, or vllm (same answers, self-checked).",
     )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
+    parser.add_argument(
+        "--subtitles",
+        default="auto",
+        metavar="auto|sidecar|stream|none|FILE",
+        help="Timed text given with the frames: auto (default: a subtitle file next to the video, e.g. "
+        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, none, or a "
+        ".srt/.vtt/.ass/.ssa file.",
+    )
+    parser.add_argument("--subtitles-language", help="Subtitle language to pick (en, fra, ...).")
     parser.add_argument("--json", action="store_true", help="Print the whole Analysis as JSON.")
     parser.add_argument(
         "--occurrences",
@@ -84,6 +93,9 @@ def _summary(analysis) -> str:
             f"step {step.name}: {len(step.windows)} windows, {frames} frames at {fps} fps, "
             f"{tokens} visual tokens, {cached} cached"
         )
+    if analysis.subtitles is not None and analysis.subtitles.cues:
+        text = analysis.subtitles
+        lines.append(f"subtitles: {len(text.cues)} cues from {text.source} ({text.kind})")
     lines.append(f"time: {analysis.timings_seconds.get('total', 0.0):.2f} s")
     return "\n".join(lines)
 
@@ -124,7 +136,12 @@ def run(args: argparse.Namespace) -> int:
         question = make_question(args.question, task=args.task, options=args.options)
         if args.occurrences != "first":
             question = question.model_copy(update={"occurrences": args.occurrences})
-        analysis = session.analyze(args.video, question)
+        analysis = session.analyze(
+            args.video,
+            question,
+            subtitles=None if args.subtitles.lower() == "none" else args.subtitles,
+            subtitles_language=args.subtitles_language,
+        )
     except (VideoQAError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -8,6 +8,7 @@ exception's cause chain, so a dead network reads as unreachable (retried) and ne
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from typing import Any, Literal
 
 from videoqa.errors import SourceUnreachableError
 
-__all__ = ["path_kind", "unreachable_cause"]
+__all__ = ["path_kind", "reported_unreachable", "unreachable_cause"]
 
 # Client-library errors that mean "no answer" when they carry no standard cause.
 _UNREACHABLE_NAMES = frozenset(
@@ -80,3 +81,20 @@ def path_kind(
             attempt += 1
             continue
         return "directory" if kind == "directory" else "file"
+
+
+@contextlib.contextmanager
+def reported_unreachable(name: str) -> Iterator[None]:
+    """Raise a network failure of the block (in any client library's wrapping) as
+    :class:`SourceUnreachableError` naming ``name``; other errors pass through."""
+    try:
+        yield
+    except SourceUnreachableError:
+        raise
+    except Exception as exc:
+        cause = unreachable_cause(exc)
+        if cause is None:
+            raise
+        raise SourceUnreachableError(
+            name, f"cannot reach the store ({cause}); check the URL, the endpoint and the network, then retry"
+        ) from exc

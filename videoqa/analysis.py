@@ -13,10 +13,23 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from videoqa.core.settings import Settings, Strategy
 
-__all__ = ["Analysis", "AnswerOutcome", "Question", "Span", "Step", "Strategy", "Task", "WindowUsage"]
+__all__ = [
+    "Analysis",
+    "AnswerOutcome",
+    "Question",
+    "Span",
+    "Step",
+    "Strategy",
+    "SubtitleUsage",
+    "Task",
+    "TextCue",
+    "WindowUsage",
+]
 
 Task = Literal["qa", "choice", "grounding", "events"]
 AnswerOutcome = Literal["answered", "no_event", "unparsed"]
+ResolvedStrategy = Literal["single", "coarse_to_fine"]
+"""The strategy an answer was produced with (``auto`` resolved)."""
 """``answered``: the answer holds what the task asks (text, a letter, spans); ``no_event``: a grounding
 or events answer saying the event does not occur (no span, and not an error); ``unparsed``: no span or
 letter could be read (``parse_error`` says why)."""
@@ -68,16 +81,18 @@ class Span(_Model):
 class WindowUsage(_Model):
     """What one window actually fed the model."""
 
-    index: int
-    start_seconds: float
-    end_seconds: float
-    num_frames: int
-    sampled_fps: float
-    second_per_grid: float
-    height: int
-    width: int
-    visual_tokens: int
-    pts_seconds: list[float] = Field(description="True pts of every frame the model saw.")
+    index: int = Field(description="Index of the window in its pass's sampling plan.")
+    start_seconds: float = Field(description="Absolute start of the window, seconds.")
+    end_seconds: float = Field(description="Absolute end of the window, seconds (exclusive).")
+    num_frames: int = Field(description="Frames the model saw in this window.")
+    sampled_fps: float = Field(description="Frames per second of video time in this window.")
+    second_per_grid: float = Field(
+        description="Seconds per temporal patch: temporal_patch_size / sampled_fps."
+    )
+    height: int = Field(description="Frame height fed to the model (multiple of 28; of 32 for Qwen3-VL).")
+    width: int = Field(description="Frame width fed to the model (multiple of 28; of 32 for Qwen3-VL).")
+    visual_tokens: int = Field(description="LLM tokens the window cost after the 2x2 merge.")
+    pts_seconds: list[float] = Field(description="True presentation time of every frame the model saw.")
     temporal_ids: list[int] = Field(
         description="MRoPE temporal ID of each temporal patch, relative to the window (all 0 for Qwen3-VL, "
         "which reads time from <t seconds> text)."
@@ -90,6 +105,34 @@ class WindowUsage(_Model):
         description="Target instants whose frame is far from them (a damaged stretch, or past the end "
         "of the stream): the model saw the last good frame repeated there.",
     )
+
+
+class TextCue(_Model):
+    """One subtitle / transcript cue, absolute seconds on the video's timeline (``videoqa.text.Cue``)."""
+
+    start_seconds: float
+    end_seconds: float
+    text: str
+    language: str | None = None
+    source: str = Field(default="", description="'sidecar:talk.en.srt', 'stream:2' or 'asr:<model>'.")
+
+
+class SubtitleUsage(_Model):
+    """The timed text an answer had: where it came from and the cues inside the windows the model saw."""
+
+    kind: Literal["sidecar", "stream", "asr"] | None = Field(
+        default=None, description="sidecar file, subtitle stream, speech recognition; None: no text found."
+    )
+    source: str | None = Field(
+        default=None, description="The file or stream read, e.g. 'stream:2 (mov_text, eng)'."
+    )
+    language: str | None = None
+    cues: list[TextCue] = Field(
+        default_factory=list,
+        description="Cues overlapping the windows of the answer (each prompt carried those of its windows, "
+        "within Settings.subtitles_max_tokens).",
+    )
+    notes: list[str] = Field(default_factory=list, description="What was not used, and why.")
 
 
 class Step(_Model):
@@ -144,7 +187,7 @@ class Analysis(_Model):
         description="qwen3-vl, qwen2.5-vl or qwen2-vl: how time reached the model (None: not stated, or "
         "an analysis written before videoqa recorded it).",
     )
-    strategy: Literal["single", "coarse_to_fine"]
+    strategy: ResolvedStrategy
     video_duration_seconds: float
     video_start_seconds: float = 0.0
     video_stream_index: int = Field(
@@ -160,6 +203,10 @@ class Analysis(_Model):
         default=None, description="videoqa.config_hash(model_id, settings): names model and settings."
     )
     timings_seconds: dict[str, float] = Field(default_factory=dict, description="Wall time per stage.")
+    subtitles: SubtitleUsage | None = Field(
+        default=None,
+        description="The timed text (subtitles, transcript) the answer was given; None: none asked for.",
+    )
 
     @property
     def windows(self) -> list[WindowUsage]:

@@ -21,6 +21,7 @@ __all__ = [
     "SourceAccessError",
     "SourceIOError",
     "SourceUnreachableError",
+    "SubtitleError",
     "TruncatedVideoError",
     "UnsupportedVideoError",
     "VideoNotFoundError",
@@ -82,6 +83,16 @@ class NoVideoStreamError(MediaError):
 
 class TruncatedVideoError(MediaError):
     """The file ends early or lacks its index (for example an mp4 without a moov atom)."""
+
+
+class SubtitleError(MediaError, ValueError):
+    """A subtitle file or stream cannot be read: ``source`` names it, ``line`` the 1-based line (or None)."""
+
+    def __init__(self, source: object, message: str, *, line: int | None = None):
+        self.line = line
+        where = f" line {line}" if line is not None else ""
+        super().__init__(f"{source}{where}" if where else source, message)
+        self.source = str(source)
 
 
 class DecodeError(MediaError):

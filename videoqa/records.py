@@ -5,6 +5,7 @@ Four tables, each one Parquet dataset under the job's output folder:
 - ``answers``: one row per (video, question) that was answered.
 - ``spans``: one row per grounded span of an answer, absolute seconds.
 - ``windows``: one row per window the model saw for an answer (pts, fps, tokens, temporal IDs).
+- ``subtitles``: one row per subtitle / transcript cue an answer was given, absolute seconds, with its source.
 - ``failures``: one row per (video, question) that could not be answered, with the error.
 
 Every (video, question, config) of a job ends up with exactly one ``answers`` row or
@@ -32,7 +33,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
 
-from videoqa.analysis import Analysis, Question
+from videoqa.analysis import Analysis, AnswerOutcome, Question, ResolvedStrategy, Task, WindowUsage
 from videoqa.core.settings import Settings, config_hash, digest
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "SettingsColumns",
     "SpanRow",
     "Stage",
+    "SubtitleRow",
     "TableRows",
     "WindowRow",
     "analysis_to_rows",
@@ -95,6 +97,9 @@ class RowIdentity(SettingsColumns):  # type: ignore[misc,valid-type]
     config_hash: str = Field(description="Hash of the model id and every setting that changes answers.")
 
 
+_ANALYSIS = Analysis.model_fields
+
+
 class AnswerRow(RowIdentity):
     """One answered (video, question)."""
 
@@ -102,19 +107,16 @@ class AnswerRow(RowIdentity):
         default="ok", description="Always 'ok' here; failures go to the failures table."
     )
     question: str = Field(description="The question text (or the event description for grounding).")
-    task: Literal["qa", "choice", "grounding", "events"] = Field(description="Kind of question.")
+    task: Task = Field(description="Kind of question.")
     options: list[str] | None = Field(default=None, description="Answer options for task='choice'.")
     answer: str = Field(description="Final answer text.")
     choice: str | None = Field(
         default=None, description="Option letter for task='choice', None if none was read."
     )
-    parse_error: str | None = Field(default=None, description="Why no span or letter could be read, if so.")
-    outcome: Literal["answered", "no_event", "unparsed"] = Field(
-        default="answered",
-        description="answered; no_event (the model says the event does not occur: no span, not an "
-        "error); unparsed (no span or letter could be read, see parse_error).",
-    )
-    raw_text: str = Field(description="The model's final text, unedited.")
+    # declared once, by the Analysis the row flattens
+    parse_error: str | None = _ANALYSIS["parse_error"]
+    outcome: AnswerOutcome = _ANALYSIS["outcome"]
+    raw_text: str = _ANALYSIS["raw_text"]
 
     @model_validator(mode="before")
     @classmethod
@@ -124,9 +126,7 @@ class AnswerRow(RowIdentity):
             data = {**data, "outcome": "unparsed" if data.get("parse_error") else "answered"}
         return data
 
-    strategy_used: Literal["single", "coarse_to_fine"] = Field(
-        description="Strategy that produced the answer."
-    )
+    strategy_used: ResolvedStrategy = Field(description="Strategy that produced the answer.")
     num_spans: int = Field(description="Number of rows this answer has in the spans table.")
     num_windows: int = Field(description="Number of rows this answer has in the windows table.")
     visual_tokens: int = Field(description="Visual tokens over all windows the model saw for this answer.")
@@ -164,43 +164,56 @@ class SpanRow(RowIdentity):
     end_seconds: float = Field(description="Absolute end, seconds; >= start_seconds.")
     duration_seconds: float = Field(description="end_seconds - start_seconds.")
     label: str | None = Field(default=None, description="What happens in the span (events task).")
-    task: Literal["qa", "choice", "grounding", "events"] = Field(description="Kind of question.")
+    task: Task = Field(description="Kind of question.")
 
 
-class WindowRow(RowIdentity):
-    """One window the model saw while answering: exactly what was sampled and how it was timed."""
+def _window_row() -> type[RowIdentity]:
+    """:class:`~videoqa.analysis.WindowUsage`'s fields (``index`` as ``window_index``), its pass and identity.
 
-    step: str = Field(
-        description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' (later rounds "
-        "of the grounding search) or 'fallback_single'."
-    )
-    step_index: int = Field(description="Position of the pass within the answer (0-based).")
-    window_index: int = Field(description="Index of the window in its pass's sampling plan.")
-    start_seconds: float = Field(description="Absolute start of the window, seconds.")
-    end_seconds: float = Field(description="Absolute end of the window, seconds (exclusive).")
-    num_frames: int = Field(description="Frames the model saw in this window.")
-    sampled_fps: float = Field(description="Frames per second of video time in this window.")
-    second_per_grid: float = Field(
-        description="Seconds per temporal patch: temporal_patch_size / sampled_fps."
-    )
-    height: int = Field(description="Frame height fed to the model (multiple of 28; of 32 for Qwen3-VL).")
-    width: int = Field(description="Frame width fed to the model (multiple of 28; of 32 for Qwen3-VL).")
-    visual_tokens: int = Field(description="LLM tokens the window cost after the 2x2 merge.")
-    pts_seconds: list[float] = Field(description="True presentation time of every frame the model saw.")
-    temporal_ids: list[int] = Field(
-        description="MRoPE temporal ID of each temporal patch, relative to the window (all 0 for Qwen3-VL, "
-        "which reads time from <t seconds> text)."
-    )
-    cached: bool = Field(description="True when the vision features came from the visual cache.")
-    stream_index: int = Field(
-        default=0,
-        description="Index in the file of the video stream the frames came from (FFmpeg's best video "
-        "stream unless the video_stream setting names one).",
-    )
-    stale_targets: int = Field(
-        default=0,
-        description="Target instants whose frame is far from them (a damaged stretch, or past the end "
-        "of the stream): the model saw the last good frame repeated there.",
+    Declared once, in ``WindowUsage``; a row always states ``cached``, and adds the answer's
+    ``stream_index`` after it (the column order of the files written since).
+    """
+    fields: dict[str, Any] = {
+        "step": (
+            str,
+            Field(
+                description="Strategy pass the window belongs to: 'single', 'coarse', 'fine', 'search' "
+                "(later rounds of the grounding search) or 'fallback_single'."
+            ),
+        ),
+        "step_index": (int, Field(description="Position of the pass within the answer (0-based).")),
+    }
+    for name, info in WindowUsage.model_fields.items():
+        default = ... if name == "cached" else info.default
+        column = "window_index" if name == "index" else name
+        fields[column] = (info.annotation, Field(default=default, description=info.description))
+        if name == "cached":
+            fields["stream_index"] = (
+                int,
+                Field(
+                    default=0,
+                    description="Index in the file of the video stream the frames came from (FFmpeg's best "
+                    "video stream unless the video_stream setting names one).",
+                ),
+            )
+    doc = "One window the model saw while answering: exactly what was sampled and how it was timed."
+    return create_model("WindowRow", __base__=RowIdentity, __doc__=doc, **fields)
+
+
+WindowRow = _window_row()
+
+
+class SubtitleRow(RowIdentity):
+    """One cue of timed text (subtitle, transcript) an answer was given, on the video's timeline."""
+
+    cue_index: int = Field(description="Position of the cue within the answer's cues (0-based, time order).")
+    start_seconds: float = Field(description="Absolute start, seconds (the frames' pts clock).")
+    end_seconds: float = Field(description="Absolute end, seconds; >= start_seconds.")
+    text: str = Field(description="The words, markup removed.")
+    language: str | None = Field(default=None, description="Language tag as the source states it.")
+    kind: Literal["sidecar", "stream", "asr"] = Field(description="Subtitle file, subtitle stream or speech.")
+    source: str = Field(
+        description="The file, stream or model read: 's3://b/talk.en.srt', 'stream:2 (mov_text, eng)'."
     )
 
 
@@ -239,6 +252,7 @@ TABLES: dict[str, type[RowIdentity]] = {
     "answers": AnswerRow,
     "spans": SpanRow,
     "windows": WindowRow,
+    "subtitles": SubtitleRow,
     "failures": FailureRow,
 }
 
@@ -251,6 +265,7 @@ class TableRows(BaseModel):
     answers: list[dict[str, Any]] = Field(default_factory=list, description="AnswerRow dicts.")
     spans: list[dict[str, Any]] = Field(default_factory=list, description="SpanRow dicts.")
     windows: list[dict[str, Any]] = Field(default_factory=list, description="WindowRow dicts.")
+    subtitles: list[dict[str, Any]] = Field(default_factory=list, description="SubtitleRow dicts.")
     failures: list[dict[str, Any]] = Field(default_factory=list, description="FailureRow dicts.")
 
     def extend(self, other: TableRows) -> None:
@@ -325,10 +340,18 @@ def analysis_to_rows(
         for k, s in enumerate(analysis.spans)
     ]
     windows = _window_rows(analysis, ident)
+    text = analysis.subtitles
+    cues = [
+        SubtitleRow(
+            **ident, cue_index=k, kind=text.kind, source=text.source, **c.model_dump(exclude={"source"})
+        )
+        for k, c in enumerate(text.cues if text is not None and text.kind is not None else [])
+    ]
     return TableRows(
         answers=[_answer_row(analysis, ident, windows, attempts).model_dump()],
         spans=[r.model_dump() for r in spans],
         windows=[r.model_dump() for r in windows],
+        subtitles=[r.model_dump() for r in cues],
     )
 
 

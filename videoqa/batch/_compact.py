@@ -37,9 +37,9 @@ from typing import Any
 import fsspec
 
 from videoqa.batch._writer import (
+    DETAIL_TABLES,
     DONE_TABLES,
     MARKERS,
-    WRITE_ORDER,
     _is_local,
     _scan,
     compact_generation,
@@ -64,7 +64,7 @@ __all__ = [
 ]
 
 DEFAULT_TARGET_BYTES = 128 * 2**20
-_TABLES = DONE_TABLES + WRITE_ORDER[:2]
+_TABLES = DONE_TABLES + DETAIL_TABLES
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 

@@ -53,6 +53,15 @@ class JobConfig(BaseModel):
         description="Every setting that changes an answer (videoqa.Settings); part of the config hash. "
         "Default: Settings.for_model(model).",
     )
+    subtitles: str | None = Field(
+        default="auto",
+        description="Timed text given with the frames (videoqa.text.load_cues): 'auto' (a subtitle file "
+        "next to each video, e.g. talk.srt / talk.en.vtt, else a text subtitle stream in it), 'sidecar', "
+        "'stream', a .srt/.vtt/.ass file, or None (frames only).",
+    )
+    subtitles_language: str | None = Field(
+        default=None, description="Subtitle language to pick ('en', 'fra'); None: the first found."
+    )
     address: str | None = Field(
         default=None,
         description="Ray cluster to join ('auto' or 'ray://host:10001'); None starts a local Ray for the run "
@@ -80,12 +89,14 @@ class JobConfig(BaseModel):
         "about 1.6 GB of private memory at the default pixel budgets, whatever the video's length "
         "(benchmarks/README.md, 'Decode-task memory').",
     )
-    videos_per_call: int = Field(
+    windows_per_call: int = Field(
         default=1,
         ge=1,
-        description="Rows per model-actor call (formerly batch_size): each row is one first-pass "
-        "window of a video (a short video is one window), and every question's request on it is "
-        "answered in one generate call; larger batches amortise overhead but a retry redoes the batch.",
+        description="First-pass windows per model-actor call (formerly videos_per_call, batch_size): "
+        "each row is one first-pass window of a video (a short video is one window), and every "
+        "question's request on it is answered in one generate call; larger batches amortise overhead "
+        "but a retry redoes the batch.",
+        json_schema_extra={"deprecated_flags": ("videos-per-call",)},
     )
     max_attempts: int = Field(
         default=3, ge=1, description="Tries per video and stage for transient errors and worker deaths."
@@ -151,15 +162,17 @@ class JobConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _deprecated_names(cls, data: Any) -> Any:
-        """Config files written before 0.2: ``batch_size`` and ``sampling`` (row column names)."""
+        """Older config files: ``batch_size`` and ``videos_per_call`` (now ``windows_per_call``: it
+        counts first-pass windows) and ``sampling`` (row column names)."""
         if not isinstance(data, dict):
             return data
         data = dict(data)
-        if "batch_size" in data:
-            warnings.warn("JobConfig.batch_size is now videos_per_call", DeprecationWarning, stacklevel=2)
-            if "videos_per_call" in data:
-                raise ValueError("give videos_per_call only (batch_size is its deprecated name)")
-            data["videos_per_call"] = data.pop("batch_size")
+        for old in ("batch_size", "videos_per_call"):
+            if old in data:
+                warnings.warn(f"JobConfig.{old} is now windows_per_call", DeprecationWarning, stacklevel=2)
+                if "windows_per_call" in data:
+                    raise ValueError(f"give windows_per_call only ({old} is its deprecated name)")
+                data["windows_per_call"] = data.pop(old)
         if "sampling" in data:
             warnings.warn(
                 "JobConfig.sampling (row column names) is now settings (videoqa.Settings field names)",
@@ -173,6 +186,13 @@ class JobConfig(BaseModel):
         if "settings" not in data and isinstance(data.get("model"), str):
             data["settings"] = Settings.for_model(data["model"])
         return data
+
+    @field_validator("subtitles")
+    @classmethod
+    def _subtitles_choice(cls, value: str | None) -> str | None:
+        from videoqa.text._load import check_subtitles
+
+        return check_subtitles(value)
 
     @field_validator("video_extensions")
     @classmethod

@@ -42,20 +42,6 @@ DEMO_QUESTIONS = [
         "videos": "street.mp4",
     },
 ]
-_MODEL_NOTES = {
-    "builtin:tiny-grounder": "a tiny Qwen2.5-VL TRAINED here on synthetic coloured-square videos, run "
-    "through the real transformers runner; a demo model for coloured squares only (see the README)",
-    "builtin:tiny-qwen2.5-vl": "a RANDOM-WEIGHT tiny Qwen2.5-VL run through the real transformers runner; "
-    "its answers are NOT meaningful (run with --model builtin:scripted to see correct ones)",
-    "builtin:tiny-qwen2-vl": "a RANDOM-WEIGHT tiny Qwen2-VL run through the real transformers runner; "
-    "its answers are NOT meaningful",
-    "builtin:scripted": "the SCRIPTED stand-in (rules, no neural network) that reads the coloured squares; "
-    "its answers are right by construction and show that the timestamps are",
-    "builtin:tiny-qwen3-vl": "a RANDOM-WEIGHT tiny Qwen3-VL run through the real transformers runner; "
-    "its answers are NOT meaningful (run with --model builtin:scripted-qwen3-vl to see correct ones)",
-    "builtin:scripted-qwen3-vl": "the SCRIPTED stand-in in its Qwen3-VL mode: it reads each time from the "
-    "<t seconds> text a Qwen3-VL prompt holds, so its answers show that those timestamps are right",
-}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -145,11 +131,17 @@ def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
     from videoqa.core.settings import Settings
+    from videoqa.model.families import builtin_model
 
     root = Path(args.output).resolve()
     videos, questions = write_demo_bucket(root / "bucket")
     output = root / "output"
-    note = _MODEL_NOTES.get(args.model, f"{args.model} (a real model: answers are its own)")
+    found = builtin_model(args.model) if args.model.startswith("builtin:") else None
+    note = (
+        found[1].note
+        if found is not None and found[1].note
+        else f"{args.model} (a real model: answers are its own)"
+    )
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
     settings = Settings(**{**Settings.for_model(args.model).model_dump(), "fps": 1.0, "max_new_tokens": 24})

@@ -18,7 +18,7 @@ from typing import Any
 import fsspec
 from pydantic import ValidationError
 
-from videoqa._remote import path_kind
+from videoqa._remote import path_kind, reported_unreachable
 from videoqa.analysis import Question
 
 __all__ = [
@@ -95,6 +95,13 @@ def list_videos(
         SourceUnreachableError: the store did not answer (retried first).
         ValueError: ``spec`` names no video, or two entries share a video id.
     """
+    with reported_unreachable(spec):
+        return _list_videos(spec, storage_options, extensions)
+
+
+def _list_videos(
+    spec: str, storage_options: dict[str, Any] | None, extensions: Sequence[str]
+) -> list[VideoRef]:
     fs, root = _fs(spec, storage_options)
     if _is_glob(root):
         base = root[: min(root.find(c) for c in _GLOB_CHARS if c in root)].rsplit("/", 1)[0]
@@ -264,7 +271,8 @@ def read_questions(path: str, *, storage_options: dict[str, Any] | None = None) 
     if path_kind(fs, root, name=path) != "file":
         raise FileNotFoundError(f"--questions {path!r} does not exist.")
     csv = root.lower().endswith(".csv")
-    specs = [_question_spec(path, where, row, csv=csv) for where, row in _question_rows(fs, root)]
+    with reported_unreachable(path):
+        specs = [_question_spec(path, where, row, csv=csv) for where, row in _question_rows(fs, root)]
     if not specs:
         raise QuestionsFileError(path, None, "holds no questions")
     ids = [s.question.question_id for s in specs]

@@ -166,7 +166,7 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any,
     ds = ds.map_batches(
         ModelStage,
         fn_constructor_kwargs={**stage_kwargs, "board": board},
-        batch_size=config.videos_per_call,
+        batch_size=config.windows_per_call,
         batch_format="pyarrow",
         compute=ActorPoolStrategy(size=config.replicas, max_tasks_in_flight_per_actor=2),
         **model_resources,

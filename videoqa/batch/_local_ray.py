@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -70,14 +71,20 @@ def local_ray(*, num_cpus: int | None, object_store_bytes: int | None) -> Iterat
     import ray
 
     before = _children()
-    with _node_address_kept():
-        ray.init(
-            address="local",
-            num_cpus=num_cpus,
-            object_store_memory=object_store_bytes,
-            include_dashboard=False,
-            _node_ip_address=LOOPBACK,
-        )
+    try:
+        with _node_address_kept():
+            ray.init(
+                address="local",
+                num_cpus=num_cpus,
+                object_store_memory=object_store_bytes,
+                include_dashboard=False,
+                _node_ip_address=LOOPBACK,
+            )
+    except BaseException:  # e.g. "timed out during startup": end what this ray.init started
+        from videoqa.batch._reaper import end_processes
+
+        end_processes({pid: t for pid, t in _children().items() if before.get(pid) != t})
+        raise
     reaper = None
     try:
         node_ip = ray.util.get_node_ip_address()
@@ -98,10 +105,13 @@ def local_ray(*, num_cpus: int | None, object_store_bytes: int | None) -> Iterat
 
 def _start_reaper(pids: dict[int, float]) -> subprocess.Popen | None:
     """The reaper, told which processes are this run's Ray (``pid:start_time`` arguments)."""
+    import psutil  # Ray's own copy when psutil is not installed (ray puts it on sys.path)
+
+    where = os.path.dirname(os.path.dirname(psutil.__file__))
     args = [f"{pid}:{t!r}" for pid, t in sorted(pids.items())]
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", str(_REAPER), *args],
+            [sys.executable, "-I", str(_REAPER), where, *args],
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # a Ctrl-C or hang-up of the terminal must not end it first

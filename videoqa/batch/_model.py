@@ -31,6 +31,7 @@ _MODEL_COLUMNS = (
     "video_id",
     "questions_json",
     "info_pickle",
+    "transcript_pickle",
     "failure_json",
     "window_position",
     "window_count",
@@ -98,7 +99,9 @@ class ModelStage:
 
         video, position = row["video"], int(row["window_position"])
         key = f"{video}|window {position}|{','.join(q.question_id for q in questions)}"
-        outcome = self._guarded(key, lambda: first_pass_window(self._session, video, info, questions, clip))
+        outcome = self._guarded(
+            key, lambda: first_pass_window(self._session, video, info, questions, clip, _transcript(row))
+        )
         if not outcome.failure:
             encoded, generations, seconds = outcome.value
             return WindowResult(
@@ -111,7 +114,7 @@ class ModelStage:
         for i, q in enumerate(questions):
             one = self._guarded(
                 f"{video}|window {position}|{q.question_id}",
-                lambda q=q: first_pass_window(self._session, video, info, [q], clip),
+                lambda q=q: first_pass_window(self._session, video, info, [q], clip, _transcript(row)),
             )
             if one.failure:
                 result.question_failures[i] = one.failure
@@ -142,7 +145,7 @@ class ModelStage:
         if pending:
             outcome = self._guarded(
                 f"{video}|{','.join(q.question_id for q in pending.values())}",
-                lambda: finish_video(self._session, video, info, pending, results),
+                lambda: finish_video(self._session, video, info, pending, results, _transcript(row)),
             )
             if outcome.failure and _per_question(outcome.failure, list(pending.values())):
                 one_by_one = True
@@ -173,7 +176,7 @@ class ModelStage:
         for i, q in pending.items():
             one = self._guarded(
                 f"{video}|{q.question_id}",
-                lambda i=i, q=q: finish_video(self._session, video, info, {i: q}, results),
+                lambda i=i, q=q: finish_video(self._session, video, info, {i: q}, results, _transcript(row)),
             )
             if one.failure:
                 failed[i] = one.failure
@@ -196,6 +199,11 @@ class ModelStage:
                 )
             )
         return tables
+
+
+def _transcript(row: dict[str, Any]) -> Any:
+    """The unit's timed text, read by the probe stage (None: none asked for)."""
+    return pickle.loads(row["transcript_pickle"]) if row["transcript_pickle"] else None
 
 
 def _per_question(failure: Failure, questions: list[Question]) -> bool:

@@ -1,6 +1,7 @@
 """Ends the local Ray processes of a run once its driver is gone (see :mod:`videoqa.batch._local_ray`).
 
-Run as a script (``python -I _reaper.py PID:START_TIME ...``), its stdin a pipe from the driver: the
+Run as a script (``python -I _reaper.py PSUTIL_DIR PID:START_TIME ...``; ``PSUTIL_DIR`` holds the
+psutil the driver imported, Ray's own copy on a base install), its stdin a pipe from the driver: the
 pipe closes when the driver exits or is killed. Until then it follows the processes it was given and
 their descendants (by PID and start time, so a reused PID is never touched); then it sends SIGTERM
 to those still alive, and SIGKILL to those alive a few seconds later. Imports only the standard
@@ -13,6 +14,9 @@ import contextlib
 import select
 import signal
 import sys
+
+if __name__ == "__main__":
+    sys.path.insert(0, sys.argv[1])
 
 import psutil
 
@@ -52,7 +56,8 @@ def _alive(tracked: dict[int, float]) -> list[psutil.Process]:
     return found
 
 
-def _end(tracked: dict[int, float]) -> None:
+def end_processes(tracked: dict[int, float]) -> None:
+    """SIGTERM the tracked processes (and their descendants) still alive, SIGKILL them after a grace."""
     _follow(tracked)
     alive = _alive(tracked)
     for proc in alive:
@@ -76,9 +81,9 @@ def main(argv: list[str]) -> int:
         if ready and not sys.stdin.buffer.read1(4096):
             break
         _follow(tracked)
-    _end(tracked)
+    end_processes(tracked)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(sys.argv[2:]))

@@ -9,8 +9,8 @@ from typing import Any
 import fsspec
 
 from videoqa.batch._writer import (
+    DETAIL_TABLES,
     DONE_TABLES,
-    WRITE_ORDER,
     damaged_note,
     drop_rows,
     logger,
@@ -67,7 +67,7 @@ def read_resume_state(output: str, *, storage_options: dict[str, Any] | None = N
     (truncated, 0 bytes) is left out with a warning: its items are not done and run again.
     """
     state = ResumeState()
-    for table in DONE_TABLES + WRITE_ORDER[:2]:
+    for table in DONE_TABLES + DETAIL_TABLES:
         only = table not in DONE_TABLES
         arrow, paths = scan_keys(
             output, table, storage_options=storage_options, compacted_only=only, damaged=state.damaged

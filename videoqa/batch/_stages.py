@@ -7,7 +7,7 @@ window at a time; the model stage turns the windows back into one row per unit (
 ``b""`` / ``""``, so blocks always share a schema)::
 
     unit_key video video_id questions_json                      <- the driver (list + resume)
-      + duration_seconds info_pickle plan_pickle  | failure_json  <- probe_and_plan  (CPU task)
+      + duration_seconds info_pickle plan_pickle transcript_pickle | failure_json  <- probe_and_plan (CPU)
     one row per window:
       + clips_pickle clip_frames (one window) window_position window_count decode_seconds
                                                    | failure_json  <- decode_clips    (CPU task, bounded)
@@ -56,6 +56,7 @@ _UNIT = (
     ("duration_seconds", "float64", 0.0),
     ("info_pickle", "binary", b""),
     ("plan_pickle", "binary", b""),
+    ("transcript_pickle", "binary", b""),  # the video's timed text (videoqa.text.Transcript); b"": none
     ("clips_pickle", "large_binary", b""),  # one window's Clip, pickled without its frames...
     ("clip_frames", "large_binary", b""),  # ... whose bytes are here, out of band (never copied)
     ("window_position", "int64", -1),  # of the window in clips_pickle; -1: a row of the whole unit
@@ -114,6 +115,7 @@ def _fail(row: dict[str, Any], failure: Failure) -> dict[str, Any]:
         "window_position": -1,
         "plan_pickle": b"",
         "info_pickle": b"",
+        "transcript_pickle": b"",
     }
 
 
@@ -136,7 +138,7 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         return row
     config = JobConfig.model_validate_json(config_json)
 
-    def work() -> tuple[Any, Any]:
+    def work() -> tuple[Any, Any, Any]:
         from videoqa.video import probe
 
         info = probe(
@@ -145,18 +147,35 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         from videoqa.core._strategies import first_pass_plan
         from videoqa.model.families import sampling_profile_for
 
-        return info, first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
+        plan = first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
+        return info, plan, _transcript(row["video"], info, config)
 
     outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
         return _fail(row, outcome.failure)
-    info, plan = outcome.value
+    info, plan, transcript = outcome.value
     return {
         **row,
         "duration_seconds": float(info.duration_seconds),
         "info_pickle": pickle.dumps(info),
         "plan_pickle": pickle.dumps(plan),
+        "transcript_pickle": b"" if transcript is None else pickle.dumps(transcript),
     }
+
+
+def _transcript(video: str, info: Any, config: JobConfig) -> Any:
+    """The video's timed text (read here, on a CPU worker, not on the model actor); None when off."""
+    if config.subtitles is None or config.settings.subtitles_max_tokens == 0:
+        return None
+    from videoqa.text import load_cues
+
+    return load_cues(
+        video,
+        subtitles=config.subtitles,
+        language=config.subtitles_language,
+        info=info,
+        storage_options=config.storage_options,
+    )
 
 
 def decode_clips(batch: Any, *, config_json: str, tracker: Any) -> Iterator[Any]:
@@ -319,7 +338,9 @@ def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
     return _failure_tables(row, questions, Failure.model_validate_json(row["failure_json"]), config)
 
 
-_WRITE_COLUMNS = tuple(c for c in UNIT_COLUMNS if c not in ("info_pickle", "plan_pickle", "clips_pickle"))
+_WRITE_COLUMNS = tuple(
+    c for c in UNIT_COLUMNS if c not in ("info_pickle", "plan_pickle", "clips_pickle", "transcript_pickle")
+)
 
 
 def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:

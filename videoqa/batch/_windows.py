@@ -20,10 +20,11 @@ from typing import Any
 
 from videoqa.analysis import Analysis, Question, Step
 from videoqa.core._cache import window_fingerprint
-from videoqa.core._passes import Encoded, StageTimer, run_questions
+from videoqa.core._passes import Encoded, StageTimer, run_questions, timed_text
 from videoqa.core._strategies import first_pass_plan, first_pass_prompt
 from videoqa.model._protocol import Generation, GenerationRequest
 from videoqa.records import Failure
+from videoqa.text._types import Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["WindowBoard", "WindowResult", "finish_video", "first_pass_window"]
@@ -88,7 +89,12 @@ def _stub(encoded: Encoded) -> Encoded:
 
 
 def first_pass_window(
-    session: Any, source: str, info: VideoInfo, questions: Sequence[Question], clip: Clip
+    session: Any,
+    source: str,
+    info: VideoInfo,
+    questions: Sequence[Question],
+    clip: Clip,
+    transcript: Transcript | None = None,
 ) -> tuple[Encoded, list[Generation], dict[str, float]]:
     """Encode one first-pass window and answer every question's first-pass request on it.
 
@@ -100,8 +106,11 @@ def first_pass_window(
     timer = StageTimer()
     [encoded] = session.encode_plan(source, first.plan.subset([clip.window.index]), timer, [clip])
     style = settings.prompt_style
+    text = timed_text(transcript, settings, [encoded.features])
     requests = [
-        GenerationRequest((encoded.features,), first_pass_prompt(q, first.strategy, style=style))
+        GenerationRequest(
+            (encoded.features,), first_pass_prompt(q, first.strategy, style=style), timed_text=text
+        )
         for q in questions
     ]
     generations = session.generate(requests, timer)
@@ -168,6 +177,7 @@ def finish_video(
     info: VideoInfo,
     questions: dict[int, Question],
     results: Sequence[WindowResult],
+    transcript: Transcript | None = None,
 ) -> list[Analysis]:
     """The analyses of ``questions`` (by position in the unit) from their recorded first pass; the
     fine pass (or the single-window fallback) and the answers run here."""
@@ -177,4 +187,4 @@ def finish_video(
             timer.seconds[stage] = timer.seconds.get(stage, 0.0) + seconds
     started = time.perf_counter() - sum(timer.seconds.values())
     replay = _Replay(session, info, results, questions)
-    return run_questions(replay, source, info, list(questions.values()), None, timer, started)
+    return run_questions(replay, source, info, list(questions.values()), None, timer, started, transcript)

@@ -9,9 +9,9 @@ unit's item keys is dropped and the new rows are added. A re-run of finished ite
 *replaces* their rows (``--resume`` skips them instead), and a file named after the video never
 holds two rows of one item. Crash safety: the item's old ``answers`` / ``failures`` rows are dropped
 first (the item is then unfinished and ``--resume`` runs it again), then ``spans``, ``windows``,
-``failures`` and ``answers`` are written in that order, each file atomically (local: hidden temporary
-name and rename; object stores publish a finished upload atomically). An item with an answers or
-failures row thus always has all its rows.
+``subtitles``, ``failures`` and ``answers`` are written in that order, each file atomically (local:
+hidden temporary name and rename; object stores publish a finished upload atomically). An item with an
+answers or failures row thus always has all its rows.
 
 Rows of the same items in other files (compacted files, files of an older layout) are removed
 before the run by :func:`drop_rows` (``plan_units`` does it), so no item is left with two live rows.
@@ -37,6 +37,7 @@ from videoqa.records import TableRows, arrow_schema
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "DETAIL_TABLES",
     "DONE_TABLES",
     "WRITE_ORDER",
     "drop_rows",
@@ -48,7 +49,8 @@ __all__ = [
     "write_unit",
 ]
 
-WRITE_ORDER = ("spans", "windows", "failures", "answers")
+WRITE_ORDER = ("spans", "windows", "subtitles", "failures", "answers")
+DETAIL_TABLES = WRITE_ORDER[:3]  # rows that belong to an answer: written before it, removed with it
 DONE_TABLES = ("answers", "failures")  # a row in one of them means the item is finished
 MARKERS = "_compaction"  # compaction commit records, see videoqa.batch._compact
 
@@ -87,7 +89,7 @@ def write_unit(
         return {}
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     for name, keys in sorted((superseded or {}).items()):
-        for table in DONE_TABLES + WRITE_ORDER[:2]:
+        for table in DONE_TABLES + DETAIL_TABLES:
             _rewrite(fs, posixpath.join(table_dir(root, table), name), table, drop=set(keys))
     written = {}
     for video, keys in sorted(keys_by_video.items()):
@@ -166,7 +168,7 @@ def drop_rows(
     Finished-item tables go first, so a crash in between leaves unfinished items, never half ones.
     """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    order = {t: i for i, t in enumerate(DONE_TABLES + WRITE_ORDER[:2])}
+    order = {t: i for i, t in enumerate(DONE_TABLES + DETAIL_TABLES)}
     for rel, keys in sorted(drop.items(), key=lambda kv: (order[kv[0].split("/")[0]], kv[0])):
         table = rel.split("/")[0]
         _rewrite(fs, posixpath.join(root.rstrip("/"), rel), table, drop=set(keys))
@@ -190,7 +192,7 @@ def held_videos(fs: Any, root: str, path: str) -> list[str]:
         return []
     import pyarrow.parquet as pq
 
-    for table in DONE_TABLES + WRITE_ORDER[:2]:
+    for table in DONE_TABLES + DETAIL_TABLES:
         other = posixpath.join(table_dir(root, table), name)
         if other == path:
             continue

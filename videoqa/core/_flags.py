@@ -9,6 +9,7 @@ lays the flags given over a base :class:`Settings` (flags left out keep the base
 from __future__ import annotations
 
 import argparse
+import sys
 import types
 import typing
 from collections.abc import Iterable
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 
 from videoqa.core.settings import Settings
 
-__all__ = ["add_model_flags", "add_settings_flags", "settings_from_args"]
+__all__ = ["add_deprecated_flag", "add_model_flags", "add_settings_flags", "settings_from_args"]
 
 _GROUP_TITLES = {
     "sampling": "sampling budgets per window",
@@ -57,14 +58,45 @@ def _add_flag(parser: Any, name: str, info: Any, default: Any, *, required: bool
     )  # fmt: skip
 
 
+class _Deprecated(argparse.Action):
+    """Stores into the new flag's destination and warns that the old flag is deprecated."""
+
+    def __init__(self, *args: Any, new_flag: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.new_flag = new_flag
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: Any = None) -> None:
+        import warnings
+
+        message = f"{option_string} is deprecated; use {self.new_flag}"
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        print(f"warning: {message}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_flag(parser: Any, old: str, *, dest: str, type: Any = str) -> None:
+    """``--old`` as a hidden, warning alias of the flag storing into ``dest``."""
+    new_flag = "--" + dest.replace("_", "-")
+    parser.add_argument(
+        "--" + old, dest=dest, type=type, action=_Deprecated, new_flag=new_flag, default=argparse.SUPPRESS,
+        help=argparse.SUPPRESS,
+    )  # fmt: skip
+
+
 def add_model_flags(parser: Any, model: type[BaseModel], *, skip: Iterable[str] = ()) -> None:
-    """One ``--flag`` per field of ``model`` (except ``skip``); flags not given stay out of the namespace."""
+    """One ``--flag`` per field of ``model`` (except ``skip``); flags not given stay out of the namespace.
+
+    A field's ``json_schema_extra["deprecated_flags"]`` adds its old flag names as warning aliases.
+    """
     skipped = set(skip)
     for name, info in model.model_fields.items():
         if name not in skipped:
             required = info.is_required()
             default = None if required else info.get_default(call_default_factory=True)
             _add_flag(parser, name, info, default, required=required)
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            for old in extra.get("deprecated_flags", ()):
+                add_deprecated_flag(parser, old, dest=name, type=_flag_type(info.annotation)[0])
 
 
 def add_settings_flags(parser: argparse.ArgumentParser, *, defaults: Settings | None = None) -> None:

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step
+from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step, SubtitleUsage, TextCue
 from videoqa.core._cache import window_fingerprint
 from videoqa.core._strategies import (
     Candidate,
@@ -33,9 +33,10 @@ from videoqa.core.settings import Settings, model_config_hash
 from videoqa.errors import ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VisualFeatures
 from videoqa.model.families import SamplingProfile
+from videoqa.text._types import Cue, TimedText, Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo, Window
 
-__all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions"]
+__all__ = ["Encoded", "Outcome", "PassRunner", "StageTimer", "interpret", "run_questions", "timed_text"]
 
 
 @dataclass
@@ -174,6 +175,45 @@ def _analysis(run: _Run, question: Question, steps: list[Step], outcome: Outcome
         video_stream_index=run.info.stream_index,
         steps=steps,
         timings_seconds=timings,
+        subtitles=_subtitle_usage(run, steps),
+    )
+
+
+def _subtitle_usage(run: _Run, steps: list[Step]) -> SubtitleUsage | None:
+    """What timed text the answer had: the transcript's origin and its cues inside the windows seen."""
+    t = run.transcript
+    if t is None:
+        return None
+    seen = [(w.start_seconds, w.end_seconds) for step in steps for w in step.windows]
+    cues = sorted(
+        {c for a, b in seen for c in t.between(a, b)}, key=lambda c: (c.start_seconds, c.end_seconds)
+    )
+    return SubtitleUsage(
+        kind=t.kind,
+        source=t.source,
+        language=t.language,
+        cues=[TextCue(**vars(c)) for c in cues],
+        notes=list(t.notes),
+    )
+
+
+def timed_text(
+    t: Transcript | None, settings: Settings, features: Sequence[VisualFeatures]
+) -> TimedText | None:
+    """The cues a request over ``features`` carries (those overlapping its windows), or None."""
+    budget = settings.subtitles_max_tokens
+    if t is None or not t.cues or budget == 0:
+        return None
+    cues: dict[Cue, None] = {}
+    for f in features:
+        cues.update(dict.fromkeys(t.between(f.window.start_seconds, f.window.end_seconds)))
+    ordered = tuple(sorted(cues, key=lambda c: (c.start_seconds, c.end_seconds)))
+    return TimedText(ordered, budget) if ordered else None
+
+
+def _request(run: _Run, features: Sequence[VisualFeatures], prompt: str) -> GenerationRequest:
+    return GenerationRequest(
+        tuple(features), prompt, timed_text=timed_text(run.transcript, run.settings, features)
     )
 
 
@@ -185,6 +225,8 @@ class _Run:
     strategy: ResolvedStrategy
     timer: StageTimer
     started: float
+    transcript: Transcript | None = None
+    """The video's timed text (``videoqa.text.load_cues``); None when none was asked for."""
 
     @property
     def settings(self) -> Settings:
@@ -221,11 +263,15 @@ def run_questions(
     clips: Sequence[Clip] | None,
     timer: StageTimer,
     started: float,
+    transcript: Transcript | None = None,
 ) -> list[Analysis]:
-    """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`)."""
+    """Run ``session.settings.strategy`` for ``questions`` on one video (see :class:`videoqa.Session`).
+
+    ``transcript``: the video's timed text; each prompt carries the cues inside its windows.
+    """
     with timer("plan"):
         first_pass = first_pass_plan(info, session.settings, session.sampling)
-    run = _Run(session, source, info, first_pass.strategy, timer, started)
+    run = _Run(session, source, info, first_pass.strategy, timer, started, transcript)
     stage(session, "single pass" if first_pass.strategy == "single" else "coarse pass")
     first = session.encode_plan(source, first_pass.plan, timer, clips)
     if first_pass.strategy == "single":
@@ -236,7 +282,7 @@ def run_questions(
 def _run_single(run: _Run, questions: Sequence[Question], first: list) -> list[Analysis]:
     features = tuple(e.features for e in first)
     style = run.settings.prompt_style
-    requests = [GenerationRequest(features, first_pass_prompt(q, "single", style=style)) for q in questions]
+    requests = [_request(run, features, first_pass_prompt(q, "single", style=style)) for q in questions]
     generations = run.session.generate(requests, run.timer)
     origin = features[0].window.start_seconds
     analyses = []
@@ -313,7 +359,7 @@ def _encode_unique(run: _Run, windows: list[Window]) -> dict[str, Encoded]:
 def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) -> list[Analysis]:
     session, style, n = run.session, run.settings.prompt_style, len(coarse)
     requests = [
-        GenerationRequest((e.features,), first_pass_prompt(q, "coarse_to_fine", style=style))
+        _request(run, (e.features,), first_pass_prompt(q, "coarse_to_fine", style=style))
         for q in questions
         for e in coarse
     ]
@@ -343,10 +389,10 @@ def _run_coarse_to_fine(run: _Run, questions: Sequence[Question], coarse: list) 
         if searched[i]:
             continue
         if q.task in ("grounding", "events"):
-            fine_requests += [GenerationRequest((e.features,), prompt) for e in fine]
+            fine_requests += [_request(run, (e.features,), prompt) for e in fine]
             owners += [i] * len(fine)
         else:
-            fine_requests.append(GenerationRequest(tuple(e.features for e in (fine or fallback)), prompt))
+            fine_requests.append(_request(run, [e.features for e in (fine or fallback)], prompt))
             owners.append(i)
     fine_generations: list[list[Generation]] = [[] for _ in questions]
     for i, generation in zip(owners, session.generate(fine_requests, run.timer), strict=True):

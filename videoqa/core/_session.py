@@ -26,6 +26,7 @@ from videoqa.core.settings import Settings, Strategy
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
 from videoqa.model.families import DEFAULT_MODEL, SamplingProfile, family
+from videoqa.text._types import Transcript
 from videoqa.video._types import Clip, SamplingPlan, VideoInfo
 
 __all__ = ["DEFAULT_MODEL", "Session", "analyze"]
@@ -128,17 +129,21 @@ class Session:
         strategy: Strategy | None = None,
         question_id: str | None = None,
         prompt: str | None = None,
+        subtitles: str | os.PathLike[str] | None = "auto",
+        subtitles_language: str | None = None,
     ) -> Analysis:
         """Answer one question; a :class:`Question` object brings its own task, options and id.
 
         ``strategy`` overrides ``settings.strategy`` for this call; the Analysis records the
-        settings it actually ran with.
+        settings it actually ran with. ``subtitles``: see :meth:`analyze_many`.
         """
         if not isinstance(question, Question):
             question = make_question(
                 question, task=task, options=options, question_id=question_id, prompt=prompt
             )
-        return self.analyze_many(video, [question], strategy=strategy)[0]
+        return self.analyze_many(
+            video, [question], strategy=strategy, subtitles=subtitles, subtitles_language=subtitles_language
+        )[0]
 
     def analyze_many(
         self,
@@ -148,6 +153,9 @@ class Session:
         strategy: Strategy | None = None,
         info: VideoInfo | None = None,
         clips: Sequence[Clip] | None = None,
+        subtitles: str | os.PathLike[str] | None = "auto",
+        subtitles_language: str | None = None,
+        transcript: Transcript | None = None,
     ) -> list[Analysis]:
         """Answer several questions about one video; each window is encoded once for all of them.
 
@@ -155,6 +163,11 @@ class Session:
             info: the video's :class:`VideoInfo` if already probed.
             clips: pre-decoded clips of ``self.plan(info, strategy=strategy)`` (the Ray job decodes in
                 CPU tasks); windows missing from ``clips`` are decoded here.
+            subtitles: timed text for the prompts (:func:`videoqa.text.load_cues`): ``"auto"`` (a
+                sidecar file next to the video or a subtitle stream in it, when present), ``"sidecar"``,
+                ``"stream"``, a subtitle file path, or None.
+            subtitles_language: the language to pick (``"en"``, ``"fra"``); None: the first found.
+            transcript: timed text already loaded (then ``subtitles`` is not read).
         Timings in each Analysis are those of the whole call (shared by its questions).
         """
         from videoqa import video as media
@@ -171,7 +184,19 @@ class Session:
                 info = media.probe(
                     source, storage_options=self.storage_options, stream_index=self.settings.video_stream
                 )
-        return run_questions(runner, source, info, questions, clips, timer, started)
+        from videoqa.text._load import check_subtitles, load_cues
+
+        subtitles = check_subtitles(subtitles)
+        if transcript is None and subtitles is not None and self.settings.subtitles_max_tokens > 0:
+            with timer("probe"):  # the container's streams and the files next to it
+                transcript = load_cues(
+                    source,
+                    subtitles=subtitles,
+                    language=subtitles_language,
+                    info=info,
+                    storage_options=self.storage_options,
+                )
+        return run_questions(runner, source, info, questions, clips, timer, started, transcript)
 
     # ------------------------------------------------------------------ internals used by the runner
 
@@ -381,6 +406,8 @@ def analyze(
     strategy: Strategy | None = None,
     question_id: str | None = None,
     prompt: str | None = None,
+    subtitles: str | os.PathLike[str] | None = "auto",
+    subtitles_language: str | None = None,
     **session_options: Any,
 ) -> Analysis:
     """Answer one question about one video: a thin shortcut over :class:`Session`.
@@ -390,12 +417,22 @@ def analyze(
     loaded model is kept in a module-level slot (one model: the last one asked for, with the same
     ``model_options``), so repeated calls do not reload weights whatever the other options; each
     call builds a light :class:`Session` around it. For many questions, hold a Session yourself.
+    ``subtitles`` (default ``"auto"``: a sidecar file or subtitle stream when present) and
+    ``subtitles_language``: the timed text given with the frames, see :meth:`Session.analyze_many`.
     """
     if isinstance(model, str):
         model = _shared_model(model, session_options.pop("model_options", None))
     session = Session(model, **session_options)
     return session.analyze(
-        video, question, task=task, options=options, strategy=strategy, question_id=question_id, prompt=prompt
+        video,
+        question,
+        task=task,
+        options=options,
+        strategy=strategy,
+        question_id=question_id,
+        prompt=prompt,
+        subtitles=subtitles,
+        subtitles_language=subtitles_language,
     )
 
 

@@ -32,9 +32,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
-from videoqa.analysis import Question, Span
+from videoqa.analysis import Question, ResolvedStrategy, Span
 from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import DEFAULT_PROMPT_STYLE, STRATEGIES, PromptStyle, Settings, Strategy
@@ -59,8 +58,6 @@ __all__ = [
     "single_plan",
 ]
 
-ResolvedStrategy = Literal["single", "coarse_to_fine"]
-
 
 def resolve_strategy(strategy: Strategy | str, info: VideoInfo, options: Settings) -> ResolvedStrategy:
     """``auto`` -> ``coarse_to_fine`` when ``max_frames / duration < min_single_fps``, else ``single``."""
@@ -76,7 +73,7 @@ def _budgets(options: Settings, profile: SamplingProfile) -> dict:
     """``plan_sampling`` budgets of ``options`` for the model family of ``profile`` (see SamplingProfile)."""
     budgets = options.budgets()
     pixels = {n: budgets.pop(n) for n in ("min_pixels", "max_pixels", "total_pixels")}
-    return {**budgets, **profile.plan_kwargs(**pixels)}
+    return {**budgets, **profile.plan_kwargs(**pixels), "pixels_as_given": True}
 
 
 def single_plan(info: VideoInfo, options: Settings, profile: SamplingProfile) -> SamplingPlan:

@@ -64,6 +64,10 @@ PromptStyle = Literal["qwen_cookbook", "lmms_eval"]
 PROMPT_STYLES: tuple[str, ...] = get_args(PromptStyle)
 DEFAULT_PROMPT_STYLE: PromptStyle = "qwen_cookbook"
 
+DEFAULT_SUBTITLES_MAX_TOKENS = 2048
+"""Timed text per prompt: about 25 minutes of brisk speech (150 words a minute, ~0.55 tokens a word
+plus the times), ample for a window at the default 2 fps."""
+
 _COLUMN_PREFIX = {"sampling": "sampling_", "search": "sampling_"}
 """Row column of a field: its name, with this prefix for the groups listed (the rows' names since v1)."""
 
@@ -134,6 +138,13 @@ class Settings(BaseModel):
     video_stream: int | None = _field(
         None, "decode", "Index of the video stream to read; None: the one FFmpeg picks (av_find_best_stream)."
     )
+    # timed text (subtitles, transcripts): videoqa.text
+    subtitles_max_tokens: int = _field(
+        DEFAULT_SUBTITLES_MAX_TOKENS,
+        "prompt",
+        "Most tokens of timed text (subtitle / transcript cues) in one prompt; over it, cues are kept "
+        "evenly over the windows; 0: no timed text.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
@@ -158,6 +169,7 @@ class Settings(BaseModel):
         if self.video_stream is not None:
             int_at_least("video_stream", self.video_stream, 0)
         int_at_least("max_new_tokens", self.max_new_tokens, 1)
+        int_at_least("subtitles_max_tokens", self.subtitles_max_tokens, 0)
         given = [n for n in ("temperature", "top_p", "top_k") if getattr(self, n) is not None]
         if given and not self.do_sample:
             raise ValueError(
@@ -220,7 +232,7 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-_LATER_FIELDS = ("video_stream", "search_budget")
+_LATER_FIELDS = ("video_stream", "search_budget", "subtitles_max_tokens")
 """Settings added after the hash was published: one at its default (the field's own) is left out of
 the hash, so every existing configuration keeps its hash (and ``--resume``). Add new fields here."""
 

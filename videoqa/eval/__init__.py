@@ -1,10 +1,13 @@
-"""Evaluations on Charades-STA (temporal grounding) and LVBench (hour-long video QA).
+"""Evaluations on video benchmarks, each declared once (:mod:`videoqa.eval.benchmarks`).
 
-Loaders for the official annotation files, the lmms-eval prompts (and videoqa's own), the metrics
-(R@1 at IoU >= 0.3/0.5/0.7 and mIoU; accuracy per capability) and :func:`run_eval`, which asks the
-questions through the Ray batch job and writes ``items.parquet``, ``summary.json`` and ``results.md``.
-From the shell: ``videoqa eval charades-sta ...`` / ``videoqa eval lvbench ...``.
+A :class:`Benchmark` declaration holds a benchmark's loader of its official annotation format, its
+prompts (lmms-eval's, for comparable numbers, and a native one), its scorer and metrics and its
+results table; :func:`run_eval` asks the questions through the Ray batch job and writes
+``items.parquet``, ``summary.json`` and ``results.md``. From the shell: ``videoqa eval <benchmark> ...``
+(``videoqa eval --help`` lists the declared benchmarks).
 """
+
+from typing import Any
 
 from videoqa.eval._charades import (
     GroundingBenchmark,
@@ -14,6 +17,14 @@ from videoqa.eval._charades import (
     read_durations,
 )
 from videoqa.eval._common import AnnotationError
+from videoqa.eval._declare import (
+    Benchmark,
+    Loaded,
+    UnknownBenchmarkError,
+    benchmark_names,
+    get_benchmark,
+    register,
+)
 from videoqa.eval._lvbench import CAPABILITIES, ChoiceBenchmark, ChoiceItem, load_lvbench
 from videoqa.eval._metrics import (
     ChoiceScores,
@@ -22,15 +33,16 @@ from videoqa.eval._metrics import (
     grounding_scores,
     temporal_iou,
 )
-from videoqa.eval._prompts import charades_question, lvbench_question
-from videoqa.eval._report import PUBLISHED
 from videoqa.eval._run import EVAL_SETTINGS, EvalConfig, EvalResult, run_eval
+from videoqa.eval.benchmarks.charades_sta import charades_question
+from videoqa.eval.benchmarks.lvbench import lvbench_question
 
 __all__ = [
     "CAPABILITIES",
     "EVAL_SETTINGS",
     "PUBLISHED",
     "AnnotationError",
+    "Benchmark",
     "ChoiceBenchmark",
     "ChoiceItem",
     "ChoiceScores",
@@ -39,14 +51,27 @@ __all__ = [
     "GroundingBenchmark",
     "GroundingItem",
     "GroundingScores",
+    "Loaded",
+    "UnknownBenchmarkError",
+    "benchmark_names",
     "charades_question",
     "choice_scores",
+    "get_benchmark",
     "grounding_scores",
     "load_charades_sta",
     "load_lvbench",
     "lvbench_question",
     "parse_charades_sta_lines",
     "read_durations",
+    "register",
     "run_eval",
     "temporal_iou",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PUBLISHED":  # {benchmark: {model: {column: value}}}, from the declarations
+        from videoqa.eval._report import published
+
+        return published()
+    raise AttributeError(f"module 'videoqa.eval' has no attribute {name!r}")

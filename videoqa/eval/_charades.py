@@ -22,14 +22,22 @@ probes the video for any query still without one.
 from __future__ import annotations
 
 import csv
-import json
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from videoqa.eval._common import AnnotationError, read_jsonl
+from videoqa.eval._common import (
+    MAX_GROUND_TRUTH_SECONDS,
+    AnnotationError,
+    SetAside,
+    ground_truth_problem,
+    iter_lines,
+    read_json,
+    read_jsonl,
+)
 
 __all__ = [
     "GroundingBenchmark",
@@ -59,6 +67,10 @@ class GroundingItem:
     duration_seconds: float | None = None
     """Video duration when known (from the annotation file or a durations file), else None."""
 
+    @property
+    def item_id(self) -> str:
+        return self.query_id
+
 
 @dataclass(frozen=True)
 class GroundingBenchmark:
@@ -69,6 +81,8 @@ class GroundingBenchmark:
     annotation_format: GroundingFormat
     comparable: bool = True
     """False for re-annotated variants whose numbers must not be compared with published ones."""
+    set_aside: tuple[SetAside, ...] = ()
+    """Queries not kept because their ground-truth times cannot be scored (each with file, line, why)."""
 
     @property
     def video_ids(self) -> list[str]:
@@ -83,7 +97,12 @@ def parse_charades_sta_lines(lines: Iterable[str], *, source: str = "<lines>") -
     """Parse official ``VID start end##sentence`` lines; blank lines are skipped.
 
     The query id is the 0-based index of the query among the non-blank lines (as TimeChat numbers them).
+    The times are read as written; :func:`load_charades_sta` sets aside those that cannot be scored.
     """
+    return _parse_lines(lines, source, {})
+
+
+def _parse_lines(lines: Iterable[str], source: str, line_of: dict[str, int]) -> list[GroundingItem]:
     items: list[GroundingItem] = []
     for line_number, raw in enumerate(lines, start=1):
         line = raw.strip()
@@ -100,6 +119,7 @@ def parse_charades_sta_lines(lines: Iterable[str], *, source: str = "<lines>") -
         sentence = sentence.strip()
         if not sentence:
             raise AnnotationError(source, f"empty sentence in {line!r}", line_number=line_number)
+        line_of[str(len(items))] = line_number
         items.append(
             GroundingItem(
                 query_id=str(len(items)),
@@ -118,21 +138,23 @@ def load_charades_sta(
     """Read a Charades-STA annotation file in any of the formats in this module's docstring.
 
     ``durations`` (``{video_id: seconds}``, e.g. from :func:`read_durations`) takes precedence over
-    durations stored in the file.
+    durations stored in the file. Queries whose ground truth cannot be scored (negative, reversed,
+    zero-length, not finite or absurdly large times, or a start at or after the video's end) are set
+    aside with a warning naming the file and line (:attr:`GroundingBenchmark.set_aside`).
     """
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(path, "annotation file not found; pass the path of charades_sta_test.txt")
     suffix = path.suffix.lower()
+    line_of: dict[str, int] = {}
     if suffix == ".txt":
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-        items, fmt = parse_charades_sta_lines(lines, source=str(path)), "txt"
+        items, fmt = _parse_lines(iter_lines(path), str(path), line_of), "txt"
     elif suffix == ".parquet":
         items, fmt = _from_rows(_read_parquet_rows(path), path), "lmms_eval"
     elif suffix == ".jsonl":
         items, fmt = _from_jsonl(path)
     elif suffix == ".json":
-        items, fmt = _from_json(json.loads(path.read_text(encoding="utf-8-sig")), path)
+        items, fmt = _from_json(read_json(path), path)
     else:
         raise AnnotationError(
             path, f"unknown annotation suffix {suffix!r}; expected .txt, .json, .jsonl or .parquet"
@@ -145,36 +167,77 @@ def load_charades_sta(
             replace(i, duration_seconds=float(durations[i.video_id])) if i.video_id in durations else i
             for i in items
         ]
+    items, set_aside = set_aside_bad_times(items, path, line_of)
     return GroundingBenchmark(
-        items=tuple(items), source=str(path), annotation_format=fmt, comparable=fmt != "timelens"
-    )
+        items=tuple(items), source=str(path), annotation_format=fmt, comparable=fmt != "timelens",
+        set_aside=tuple(set_aside),
+    )  # fmt: skip
+
+
+def set_aside_bad_times(
+    items: list[GroundingItem], path: Path, line_of: Mapping[str, int]
+) -> tuple[list[GroundingItem], list[SetAside]]:
+    kept, aside = [], []
+    for item in items:
+        problem = ground_truth_problem(
+            item.start_seconds, item.end_seconds, duration_seconds=item.duration_seconds
+        )
+        if problem is None:
+            kept.append(item)
+            continue
+        record = f"query {item.query_id} (video {item.video_id})"
+        aside.append(SetAside(str(path), line_of.get(item.query_id), problem, record=record).warn())
+    if not kept:
+        raise AnnotationError(path, f"no query has usable ground-truth times; first: {aside[0]}")
+    return kept, aside
 
 
 def read_durations(path: str | Path) -> dict[str, float]:
-    """Video durations in seconds: the Charades CSV (columns ``id`` and ``length``) or a ``{vid: s}`` JSON."""
+    """Video durations in seconds: the Charades CSV (columns ``id`` and ``length``), a ``{vid: s}``
+    JSON or ``{vid: {"duration": s, ...}}`` (ActivityNet / VSLNet style)."""
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(
             path, "durations file not found; pass Charades_v1_test.csv from AI2's Charades.zip"
         )
     if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        data = read_json(path)
         if not isinstance(data, dict):
-            raise AnnotationError(path, "a durations JSON must be an object {video_id: seconds}")
-        return {str(k): float(v) for k, v in data.items()}
-    with path.open(newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
-            raise AnnotationError(path, f"CSV needs columns 'id' and 'length', found {reader.fieldnames}")
-        out: dict[str, float] = {}
-        for line_number, row in enumerate(reader, start=2):
-            try:
-                out[row["id"].strip()] = float(row["length"])
-            except (TypeError, ValueError):
-                raise AnnotationError(
-                    path, f"bad length {row['length']!r}", line_number=line_number
-                ) from None
+            raise AnnotationError(path, _DURATION_SHAPES)
+        out = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                if "duration" not in value:
+                    raise AnnotationError(
+                        path, f"video {key}: no 'duration' in {sorted(value)}; {_DURATION_SHAPES}"
+                    )
+                value = value["duration"]
+            out[str(key)] = _duration(value, path, str(key))
         return out
+    reader = csv.DictReader(iter_lines(path, keepends=True))
+    if not reader.fieldnames or not {"id", "length"} <= set(reader.fieldnames):
+        raise AnnotationError(path, f"CSV needs columns 'id' and 'length', found {reader.fieldnames}")
+    out: dict[str, float] = {}
+    for row in reader:
+        try:
+            out[row["id"].strip()] = _duration(row["length"], path, row["id"])
+        except AnnotationError as exc:
+            raise AnnotationError(path, str(exc), line_number=reader.line_num) from None
+    return out
+
+
+_DURATION_SHAPES = 'a durations JSON must be {video_id: seconds} or {video_id: {"duration": seconds, ...}}'
+
+
+def _duration(value: Any, path: Path, video_id: str) -> float:
+    """A duration in seconds: a finite number > 0."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if not (math.isfinite(seconds) and 0 < seconds <= MAX_GROUND_TRUTH_SECONDS):
+        raise AnnotationError(path, f"video {video_id}: bad length {value!r} (seconds > 0 expected)")
+    return seconds
 
 
 # --- JSON variants -------------------------------------------------------------------------------

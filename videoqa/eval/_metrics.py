@@ -81,14 +81,21 @@ class GroundingScores:
 
 
 def grounding_scores(
-    ious: Sequence[float], *, num_unparsed: int = 0, thresholds: Sequence[float] = IOU_THRESHOLDS
+    ious: Sequence[float],
+    *,
+    num_unparsed: int = 0,
+    thresholds: Sequence[float] = IOU_THRESHOLDS,
+    strict: bool = False,
 ) -> GroundingScores:
     """Aggregate per-query IoUs (each in [0, 1]; 0 for unparseable answers) into percentages.
 
-    An empty set gives 0.0 everywhere (and ``num_queries`` 0), never a division error.
+    ``IoU >= m`` allows 1e-9 for float rounding; ``strict`` compares the raw IoU with ``>= m`` as
+    lmms-eval does (``--scoring lmms_eval``). An empty set gives 0.0 everywhere (and
+    ``num_queries`` 0), never a division error.
     """
     n = len(ious)
-    recall = {m: (100.0 * sum(iou >= m - _EPS for iou in ious) / n if n else 0.0) for m in thresholds}
+    slack = 0.0 if strict else _EPS
+    recall = {m: (100.0 * sum(iou >= m - slack for iou in ious) / n if n else 0.0) for m in thresholds}
     miou = 100.0 * sum(ious) / n if n else 0.0
     return GroundingScores(num_queries=n, recall_at=recall, miou=miou, num_unparsed=num_unparsed)
 
@@ -100,8 +107,8 @@ class ChoiceScores:
     num_questions: int
     num_correct: int
     accuracy: float
-    per_capability: dict[str, float] = field(default_factory=dict)
-    """Capability -> accuracy in percent over the questions listing it."""
+    per_capability: dict[str, float | None] = field(default_factory=dict)
+    """Capability -> accuracy in percent over the questions listing it; None (shown "–") when none does."""
     capability_counts: dict[str, int] = field(default_factory=dict)
     """Capability -> number of questions listing it (the denominator)."""
     num_without_letter: int = 0
@@ -125,8 +132,8 @@ def choice_scores(
 ) -> ChoiceScores:
     """``results``: one ``(correct, capabilities)`` per question; a question counts under each capability.
 
-    Capabilities in ``capability_order`` come first in the result (with 0 questions if none list them,
-    reported as 0.0), then any others in order of first appearance.
+    Capabilities in ``capability_order`` come first in the result (with 0 questions and accuracy None
+    if none list them, shown "–"), then any others in order of first appearance.
     """
     counts: dict[str, int] = dict.fromkeys(capability_order, 0)
     right: dict[str, int] = dict.fromkeys(capability_order, 0)
@@ -137,7 +144,7 @@ def choice_scores(
         for cap in dict.fromkeys(capabilities):
             counts[cap] = counts.get(cap, 0) + 1
             right[cap] = right.get(cap, 0) + bool(is_correct)
-    per = {cap: (100.0 * right[cap] / counts[cap] if counts[cap] else 0.0) for cap in counts}
+    per = {cap: (100.0 * right[cap] / counts[cap] if counts[cap] else None) for cap in counts}
     return ChoiceScores(
         num_questions=total,
         num_correct=correct,

@@ -2,7 +2,8 @@
 
 :func:`run_eval` does, in order:
 
-1. load the annotations (:mod:`._charades` / :mod:`._lvbench`) and keep the first ``limit`` items;
+1. load the annotations with the benchmark's declaration (:mod:`videoqa.eval.benchmarks`) and keep
+   the first ``limit`` items;
 2. look for ``<videos>/<id><video_suffix>`` of every item; missing ones are listed, never dropped;
 3. write the batch job's inputs under ``<output>/job_inputs/`` (a manifest of the videos found and a
    questions file with the benchmark prompts, one question per item, selected by its video's URL);
@@ -17,21 +18,27 @@ from __future__ import annotations
 import json
 import logging
 import posixpath
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videoqa.analysis import Question
 from videoqa.core.settings import Settings, model_config_hash
+from videoqa.eval._declare import (
+    OPTIONS,
+    Benchmark,
+    PromptStyle,
+    Scoring,
+    canonical_style,
+    get_benchmark,
+)
+from videoqa.eval._videos import find_videos, map_videos, read_video_map
 from videoqa.model.families import DEFAULT_MODEL
 
-__all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "run_eval"]
+__all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "find_videos", "run_eval"]
 
 log = logging.getLogger(__name__)
-
-Benchmark = Literal["charades-sta", "lvbench"]
 
 _EVAL_SETS = frozenset({"videos", "questions", "output", "model", "settings", "sampling"})
 """JobConfig fields the evaluation sets itself (``EvalConfig.job`` holds the others)."""
@@ -42,18 +49,26 @@ tokens per video) at 2 fps, one pass over the whole video (as lmms-eval). The pe
 Qwen cookbook's 16 x 28 x 28 pixels so that the token cap can bind on hour-long videos."""
 
 
-def eval_settings(benchmark: Benchmark, prompt: str, **overrides: Any) -> Settings:
+def eval_settings(benchmark: str, prompt: str, **overrides: Any) -> Settings:
     """:data:`EVAL_SETTINGS` with the generation settings of ``benchmark`` and ``prompt``.
 
-    With lmms-eval prompts, ``max_new_tokens`` is lmms-eval's (50 for Charades-STA, 16 for LVBench)
-    and ``prompt_style`` is ``"lmms_eval"``; native prompts keep the :class:`Settings` defaults.
+    With lmms-eval prompts, ``max_new_tokens`` is lmms-eval's for the task (the declaration's
+    ``lmms_eval_max_new_tokens``: 50 for Charades-STA, 16 for LVBench) and ``prompt_style`` is
+    ``"lmms_eval"``; native prompts keep the :class:`Settings` defaults.
     """
-    from videoqa.eval._prompts import MAX_NEW_TOKENS
-
+    declared = get_benchmark(benchmark)
     generation: dict[str, Any] = {}
-    if prompt == "lmms-eval":
-        generation = {"max_new_tokens": MAX_NEW_TOKENS[benchmark], "prompt_style": "lmms_eval"}
+    if canonical_style(prompt) == "lmms_eval":
+        generation = {"prompt_style": "lmms_eval"}
+        if declared.lmms_eval_max_new_tokens is not None:
+            generation["max_new_tokens"] = declared.lmms_eval_max_new_tokens
     return Settings(**{**EVAL_SETTINGS.model_dump(), **generation, **overrides})
+
+
+def start_settings(benchmark: Benchmark, prompt: str, model: str) -> Settings:
+    """What an evaluation of ``model`` starts from: :func:`eval_settings` with the fields the model is
+    declared with (``Settings.for_model``: ``builtin:tiny-grounder``'s budgets...)."""
+    return Settings.for_model(model, eval_settings(benchmark, prompt))
 
 
 class EvalConfig(BaseModel):
@@ -61,30 +76,43 @@ class EvalConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    benchmark: Benchmark = Field(description="Which benchmark the annotations belong to.")
+    benchmark: str = Field(
+        description="Which declared benchmark the annotations belong to (videoqa eval --help)."
+    )
     annotations: str = Field(
         description="Annotation file (charades_sta_test.txt / video_info.meta.jsonl ...)."
     )
-    videos: str = Field(description="Folder or bucket prefix holding <id>.mp4 for every video.")
+    videos: str | None = Field(
+        default=None,
+        description="Folder or bucket prefix holding <id>.mp4 (any subfolder; .mp4/.mkv/.webm/.mov/.avi "
+        "in any case) for every video; or give video_map.",
+    )
+    video_map: str | None = Field(
+        default=None,
+        description="CSV (id,path) or JSON {id: path} naming each video's file (relative to the map's "
+        "folder), for other layouts such as video2dataset's shards.",
+    )
     output: str = Field(description="Folder or bucket prefix for the results and the batch job's tables.")
     model: str = Field(default=DEFAULT_MODEL, description="Model string, as for the batch job.")
-    durations: str | None = Field(
-        default=None, description="Charades only: Charades_v1_test.csv (column 'length') or {vid: s} JSON."
+    durations: str | None = Field(default=None, description=OPTIONS["durations"])
+    prompt: PromptStyle | None = Field(
+        default=None,
+        description="lmms_eval: lmms-eval's prompts (comparable numbers); native: the benchmark's / "
+        "videoqa's own ('lmms-eval' is accepted for lmms_eval). None: the benchmark's first style "
+        "(lmms_eval where lmms-eval has the task).",
     )
-    prompt: Literal["lmms-eval", "native"] = Field(
-        default="lmms-eval", description="lmms-eval's prompts (comparable numbers) or videoqa's own."
-    )
-    scoring: Literal["native", "lmms-eval"] = Field(
+    scoring: Scoring = Field(
         default="native",
         description="How answers are read: videoqa's parser (native) or lmms-eval's extraction rules "
-        "(per-item results as lmms-eval's, for like-for-like comparison with published numbers).",
+        "(lmms_eval: per-item results as lmms-eval's, for like-for-like comparison with published numbers).",
     )
-    clip_ground_truth: bool = Field(
-        default=False,
-        description="Charades only: clip ground-truth spans to [0, duration] (lmms-eval does not).",
-    )
+    clip_ground_truth: bool = Field(default=False, description=OPTIONS["clip_ground_truth"])
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N items of the file.")
-    video_suffix: str = Field(default=".mp4", description="File ending of the videos: <videos>/<id><suffix>.")
+    video_suffix: str | None = Field(
+        default=None,
+        description="Only this file ending (case-insensitive), e.g. '.mp4'; None: any of .mp4 .mkv "
+        ".webm .mov .avi.",
+    )
     settings: Settings | None = Field(
         default=None,
         description="Every answer-changing setting of the job (videoqa.Settings); None: "
@@ -93,8 +121,36 @@ class EvalConfig(BaseModel):
     job: dict[str, Any] = Field(
         default_factory=dict,
         description="Further videoqa.batch.JobConfig fields (address, replicas, gpus_per_replica, "
-        "decode_workers, videos_per_call, resume, storage_options, local_num_cpus, ...).",
+        "decode_workers, windows_per_call, resume, storage_options, local_num_cpus, ...).",
     )
+
+    @field_validator("prompt", "scoring", mode="before")
+    @classmethod
+    def _one_spelling(cls, value: Any) -> Any:
+        return canonical_style(value)
+
+    @field_validator("benchmark")
+    @classmethod
+    def _declared(cls, value: str) -> str:
+        return get_benchmark(value).name
+
+    @model_validator(mode="after")
+    def _fits_the_benchmark(self) -> EvalConfig:
+        declared = get_benchmark(self.benchmark)
+        if (self.videos is None) == (self.video_map is None):
+            raise ValueError("give videos (a folder) or video_map (a file), exactly one of them")
+        if self.prompt is None:
+            self.prompt = declared.prompt_styles[0]  # type: ignore[assignment]
+        if self.prompt not in declared.prompt_styles:
+            raise ValueError(
+                f"{self.benchmark} has the prompt styles {declared.prompt_styles}, not {self.prompt!r}"
+            )
+        defaults = {name: type(self).model_fields[name].default for name in OPTIONS}
+        given = sorted(n for n in OPTIONS if getattr(self, n) != defaults[n] and n not in declared.options)
+        if given:
+            takes = ", ".join(declared.options) or "none"
+            raise ValueError(f"{given} do not apply to {self.benchmark} (it takes: {takes})")
+        return self
 
     @field_validator("job")
     @classmethod
@@ -120,10 +176,14 @@ class EvalConfig(BaseModel):
             raise ValueError(f"job holds invalid JobConfig values: {problems}") from None
         return value
 
+    @property
+    def declaration(self) -> Benchmark:
+        return get_benchmark(self.benchmark)
+
     def resolved_settings(self) -> Settings:
         if self.settings is not None:
             return self.settings
-        return Settings.for_model(self.model, eval_settings(self.benchmark, self.prompt))
+        return start_settings(self.benchmark, self.prompt, self.model)
 
 
 @dataclass(frozen=True)
@@ -143,72 +203,33 @@ class _Prepared:
     missing_videos: list[str]
     comparable: bool
     annotation_format: str
+    set_aside: list[str]
+    """Annotations the loader did not keep, each ``"file:line: record: why"``."""
 
 
 # ------------------------------------------------------------------------------------------ prepare
 
 
-def _load(config: EvalConfig) -> tuple[list[Any], bool, str]:
-    if config.benchmark == "charades-sta":
-        from videoqa.eval._charades import load_charades_sta, read_durations
-
-        durations = read_durations(config.durations) if config.durations else None
-        bench = load_charades_sta(config.annotations, durations=durations)
-        return list(bench.items), bench.comparable, bench.annotation_format
-    if config.durations:
-        raise ValueError("--durations applies to Charades-STA only; LVBench needs no durations")
-    from videoqa.eval._lvbench import load_lvbench
-
-    return list(load_lvbench(config.annotations).items), True, "video_info.meta.jsonl"
-
-
-def find_videos(
-    videos: str,
-    video_ids: Sequence[str],
-    *,
-    suffix: str = ".mp4",
-    storage_options: dict[str, Any] | None = None,
-) -> tuple[dict[str, str], list[str]]:
-    """``({id: url} of the videos present, [ids missing])`` for ``<videos>/<id><suffix>``.
-
-    Lists the folder once (local or any fsspec URL) instead of asking for each file.
-    """
-    import fsspec
-
-    fs, root = fsspec.core.url_to_fs(videos, **(storage_options or {}))
-    if not fs.isdir(root):
-        raise FileNotFoundError(f"--videos {videos!r} is not a folder; give the folder holding <id>{suffix}")
-    root = root.rstrip("/")
-    present = {posixpath.basename(p) for p in fs.ls(root, detail=False)}
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    found, missing = {}, []
-    for vid in video_ids:
-        name = f"{vid}{suffix}"
-        if name in present:
-            path = posixpath.join(root, name)
-            found[vid] = path if protocol in ("file", "local") else fs.unstrip_protocol(path)
-        else:
-            missing.append(vid)
-    return found, missing
-
-
 def prepare(config: EvalConfig) -> _Prepared:
     """Load the items, apply ``limit``, find the videos and build one :class:`Question` per item."""
-    from videoqa.eval._prompts import charades_question, lvbench_question
-
-    items, comparable, fmt = _load(config)
+    declared = config.declaration
+    loaded = declared.load(config)
+    items = list(loaded.items)
     if config.limit is not None:
         items = items[: config.limit]
     video_ids = list(dict.fromkeys(item.video_id for item in items))
-    urls, missing = find_videos(
-        config.videos,
-        video_ids,
-        suffix=config.video_suffix,
-        storage_options=config.job.get("storage_options"),
-    )
-    make = charades_question if config.benchmark == "charades-sta" else lvbench_question
-    questions = {q.question_id: q for q in (make(item, style=config.prompt) for item in items)}
-    return _Prepared(items, questions, urls, missing, comparable, fmt)
+    if config.video_map:
+        urls, missing = map_videos(read_video_map(config.video_map), video_ids)
+    else:
+        urls, missing = find_videos(
+            config.videos,
+            video_ids,
+            suffix=config.video_suffix,
+            storage_options=config.job.get("storage_options"),
+        )
+    questions = {q.question_id: q for q in (declared.question(item, config.prompt) for item in items)}
+    set_aside = [str(entry) for entry in loaded.set_aside]
+    return _Prepared(items, questions, urls, missing, loaded.comparable, loaded.annotation_format, set_aside)
 
 
 # ------------------------------------------------------------------------------------------ batch job
@@ -233,14 +254,10 @@ def _write_job_inputs(config: EvalConfig, prep: _Prepared) -> tuple[str, str]:
     lines = []
     for item in prep.items:
         if item.video_id in prep.urls:
-            row = prep.questions[_item_id(item)].model_dump(exclude_none=True)
+            row = prep.questions[item.item_id].model_dump(exclude_none=True)
             lines.append(json.dumps({**row, "videos": prep.urls[item.video_id]}, ensure_ascii=False) + "\n")
     _write_text(questions, "".join(lines), opts)
     return manifest, questions
-
-
-def _item_id(item: Any) -> str:
-    return item.query_id if hasattr(item, "query_id") else item.question_id
 
 
 def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
@@ -295,10 +312,9 @@ def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
             if r["config_hash"] == job.config_hash and wanted.get(r["question_id"]) == r["question_hash"]
         ]
 
-    spans: dict[str, tuple[float, float]] = {}
+    spans: dict[str, list[tuple[int, float, float]]] = {}
     for r in rows("spans"):
-        if r["span_index"] == 0:
-            spans[r["item_key"]] = (r["start_seconds"], r["end_seconds"])
+        spans.setdefault(r["item_key"], []).append((r["span_index"], r["start_seconds"], r["end_seconds"]))
     windows: dict[str, list[dict[str, Any]]] = {}
     for r in rows("windows"):
         windows.setdefault(r["item_key"], []).append(r)
@@ -307,12 +323,13 @@ def _predictions(job: Any, prep: _Prepared) -> dict[str, Any]:
         preds[r["question_id"]] = Prediction(status="failed", error_type=r["error_type"], error=r["error"])
     for r in rows("answers"):
         start = r["video_start_seconds"]
-        span = spans.get(r["item_key"])
+        ranked = tuple((s - start, e - start) for _, s, e in sorted(spans.get(r["item_key"], [])))
         ws = sorted(windows.get(r["item_key"], []), key=lambda w: (w["step_index"], w["window_index"]))
         preds[r["question_id"]] = Prediction(
             status="ok",
             raw_text=r["raw_text"],
-            span=None if span is None else (span[0] - start, span[1] - start),
+            span=ranked[0] if ranked else None,
+            spans=ranked,
             letter=r["choice"],
             parse_error=r["parse_error"],
             outcome=r["outcome"],
@@ -335,7 +352,7 @@ def _complete(prep: _Prepared, preds: dict[str, Any]) -> dict[str, Any]:
 
     out = {}
     for item in prep.items:
-        qid = _item_id(item)
+        qid = item.item_id
         if item.video_id not in prep.urls:
             out[qid] = Prediction(
                 status="missing_video", error=f"no {item.video_id} video in the videos folder"
@@ -362,10 +379,9 @@ def _sampling_note(settings: Settings) -> str:
 def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dict[str, Any]:
     missing = set(prep.missing_videos)
     settings = config.resolved_settings()
-    title = {"charades-sta": "Charades-STA (R@1, IoU >= m; mIoU)", "lvbench": "LVBench (accuracy)"}
     return {
         "benchmark": config.benchmark,
-        "title": title[config.benchmark],
+        "title": config.declaration.title,
         "model": config.model,
         "prompt_style": config.prompt,
         "strategy": settings.strategy,
@@ -379,6 +395,8 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "limit": config.limit,
         "clip_ground_truth_to_duration": config.clip_ground_truth,
         "num_items": len(prep.items),
+        "num_set_aside": len(prep.set_aside),
+        "set_aside": prep.set_aside,
         "num_videos": len(prep.urls) + len(missing),
         "num_missing_videos": len(missing),
         "num_items_missing_video": sum(item.video_id in missing for item in prep.items),
@@ -391,7 +409,6 @@ def run_eval(config: EvalConfig) -> EvalResult:
     """Evaluate ``config.model`` on the benchmark; see the module docstring for the steps."""
     from videoqa.eval._prompts import prompt_text
     from videoqa.eval._report import markdown_table, write_report
-    from videoqa.eval._score import score_choice, score_grounding
 
     prep = prepare(config)
     if prep.missing_videos:
@@ -403,12 +420,7 @@ def run_eval(config: EvalConfig) -> EvalResult:
     preds = _predictions(_run_batch(config, prep), prep) if prep.urls else {}
     preds = _complete(prep, preds)
     prompts = {qid: prompt_text(q) for qid, q in prep.questions.items()}
-    if config.benchmark == "charades-sta":
-        rows, scores = score_grounding(
-            prep.items, preds, prompts, clip_ground_truth=config.clip_ground_truth, scoring=config.scoring
-        )
-    else:
-        rows, scores = score_choice(prep.items, preds, prompts, scoring=config.scoring)
+    rows, scores = config.declaration.score(prep.items, preds, prompts, config)
     summary = _summary(config, prep, scores)
     paths = write_report(config.output, rows, summary, storage_options=config.job.get("storage_options"))
     return EvalResult(summary=summary, paths=paths, table=markdown_table(summary))

@@ -7,9 +7,9 @@ Every item of the evaluated set gets a row, whatever happened to it (``status``)
 - ``missing_video``: its video is not in the videos folder (scored 0, left out of the answerable subset).
 
 ``scoring="native"`` scores the span / letter videoqa parsed (:mod:`videoqa.core.parsing`);
-``scoring="lmms-eval"`` reads them again from the model's text the way lmms-eval does
-(:mod:`._lmms_eval`), so per-item results match lmms-eval's. A grounding answer saying the event
-does not occur (outcome ``no_event``) has no span: IoU 0 in both.
+``scoring="lmms_eval"`` (``"lmms-eval"`` accepted) reads them again from the model's text the way
+lmms-eval does (:mod:`._lmms_eval`), so per-item results match lmms-eval's. A grounding answer
+saying the event does not occur (outcome ``no_event``) has no span: IoU 0 in both.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from videoqa.eval._charades import GroundingItem
+from videoqa.eval._declare import SCORINGS, Scoring, canonical_style
 from videoqa.eval._lmms_eval import lmms_eval_letter, lmms_eval_span
 from videoqa.eval._lvbench import CAPABILITY_ORDER, ChoiceItem
 from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, ordered_span, temporal_iou
@@ -26,8 +27,6 @@ from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, or
 __all__ = ["Prediction", "Scoring", "score_choice", "score_grounding"]
 
 Status = Literal["ok", "failed", "missing_video"]
-Scoring = Literal["native", "lmms-eval"]
-_SCORINGS = ("native", "lmms-eval")
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,9 @@ class Prediction:
     raw_text: str | None = None
     span: tuple[float, float] | None = None
     """First (top-1) grounded span, seconds from the video's first frame; None when none was parsed."""
+    spans: tuple[tuple[float, float], ...] = ()
+    """Every grounded span in the answer's order (the ranked list of moment retrieval); ``spans[0]``
+    is ``span``."""
     letter: str | None = None
     parse_error: str | None = None
     outcome: str | None = None
@@ -75,15 +77,18 @@ def _base_row(prediction: Prediction, prompt: str) -> dict[str, Any]:
     return row
 
 
-def _check_scoring(scoring: str) -> None:
-    if scoring not in _SCORINGS:
-        raise ValueError(f"scoring must be one of {_SCORINGS}, got {scoring!r}")
+def _check_scoring(scoring: str) -> Scoring:
+    """The scoring mode in its one spelling (``"lmms-eval"`` is accepted for ``"lmms_eval"``)."""
+    scoring = canonical_style(scoring)  # type: ignore[assignment]
+    if scoring not in SCORINGS:
+        raise ValueError(f"scoring must be one of {SCORINGS}, got {scoring!r}")
+    return scoring  # type: ignore[return-value]
 
 
 def _span(pred: Prediction, scoring: Scoring) -> tuple[float, float] | None:
     if pred.status != "ok":
         return None
-    if scoring == "lmms-eval":
+    if scoring == "lmms_eval":
         return lmms_eval_span(pred.raw_text or "")
     return ordered_span(pred.span) if pred.span is not None else None
 
@@ -103,7 +108,7 @@ def score_grounding(
     ``clip_ground_truth`` clips the ground truth to ``[0, duration]`` (off by default, as lmms-eval);
     the duration is the annotated one, else the probed one. ``scoring``: see the module docstring.
     """
-    _check_scoring(scoring)
+    scoring = _check_scoring(scoring)
     rows, ious_all, ious_answerable = [], [], []
     unparsed = failed = no_event = 0
     for item in items:
@@ -135,9 +140,10 @@ def score_grounding(
             "iou": iou,
             **_base_row(pred, prompts[item.query_id]),
         })  # fmt: skip
+    strict = scoring == "lmms_eval"  # lmms-eval: raw IoU >= m, no float slack
     scores = {
-        "all": grounding_scores(ious_all, num_unparsed=unparsed).as_dict(),
-        "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed).as_dict(),
+        "all": grounding_scores(ious_all, num_unparsed=unparsed, strict=strict).as_dict(),
+        "answerable": grounding_scores(ious_answerable, num_unparsed=unparsed, strict=strict).as_dict(),
         "num_unparsed": unparsed,
         "num_no_event": no_event,
         "num_failed": failed,
@@ -146,10 +152,14 @@ def score_grounding(
     return rows, scores
 
 
+def _time_ref(item: ChoiceItem, index: int) -> float | None:
+    return None if item.time_reference_seconds is None else item.time_reference_seconds[index]
+
+
 def _letter(pred: Prediction, scoring: Scoring) -> str | None:
     if pred.status != "ok":
         return None
-    if scoring == "lmms-eval":
+    if scoring == "lmms_eval":
         return lmms_eval_letter(pred.raw_text or "", "ABCD")
     return pred.letter.strip().upper() if pred.letter else None
 
@@ -165,7 +175,12 @@ def score_choice(
 
     ``scoring``: see the module docstring (lmms-eval reads the letters A-D, as its LVBench task).
     """
-    _check_scoring(scoring)
+    scoring = _check_scoring(scoring)
+    unparsed_refs = [
+        f"{item.question_id}: {item.time_reference!r}"
+        for item in items
+        if item.time_reference.strip() and item.time_reference_seconds is None
+    ]
     rows, results_all, results_answerable = [], [], []
     without_letter = failed = 0
     for item in items:
@@ -184,6 +199,8 @@ def score_choice(
             "question": item.question,
             "capabilities": list(item.capabilities),
             "time_reference": item.time_reference,
+            "time_reference_start_seconds": _time_ref(item, 0),
+            "time_reference_end_seconds": _time_ref(item, 1),
             "answer": item.answer,
             "pred_letter": letter,
             "correct": correct,
@@ -199,6 +216,8 @@ def score_choice(
         ).as_dict(),
         "num_without_letter": without_letter,
         "num_failed": failed,
+        "time_reference_unparsed": unparsed_refs,
+        "num_time_reference_unparsed": len(unparsed_refs),
         "scoring": scoring,
     }
     return rows, scores

@@ -18,7 +18,6 @@ torch and transformers are imported only when a model is loaded.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from videoqa.model._devices import AttnImplementation, DtypeName
@@ -36,6 +35,7 @@ from videoqa.model._tiny import (
     OFFICIAL_FILES,
     TINY_BUILD_VERSION,
     build_tiny_model,
+    default_models_dir,
     shrink_official_config,
 )
 from videoqa.model.families import DEFAULT_MODEL, builtin_model, builtin_models, family_of
@@ -78,18 +78,6 @@ def __getattr__(name: str) -> Any:
 
         return QwenModel
     raise AttributeError(f"module 'videoqa.model' has no attribute {name!r}")
-
-
-def default_models_dir() -> Path:
-    """Where built-in checkpoints live; the environment is read at call time.
-
-    ``$VIDEOQA_CACHE_DIR/models``, else ``$XDG_CACHE_HOME/videoqa/models``, else ``~/.cache/videoqa/models``.
-    """
-    if root := os.environ.get("VIDEOQA_CACHE_DIR"):
-        return Path(root).expanduser() / "models"
-    if xdg := os.environ.get("XDG_CACHE_HOME"):
-        return Path(xdg).expanduser() / "videoqa" / "models"
-    return Path.home() / ".cache" / "videoqa" / "models"
 
 
 def load_model(

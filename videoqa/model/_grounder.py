@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-__all__ = ["GROUNDER_MODEL", "GROUNDER_QUERY", "GROUNDER_SETTINGS", "grounder_dir", "load_grounder"]
+__all__ = ["GROUNDER_MODEL", "GROUNDER_QUERY", "GROUNDER_SETTINGS", "grounder_dir"]
 
 GROUNDER_MODEL = "builtin:tiny-grounder"
 
@@ -29,18 +29,3 @@ The training script plans its data with these, so training and inference see the
 def grounder_dir() -> Path:
     """The shipped checkpoint directory (config, safetensors, tokenizer, processor)."""
     return Path(__file__).resolve().parent / "tiny_grounder"
-
-
-def load_grounder(
-    name: str, family: Any, *, cache_dir: Any = None, revision: Any = None, **options: Any
-) -> Any:
-    """The loader of ``builtin:tiny-grounder``: the shipped checkpoint, by path (no hub options)."""
-    from videoqa.errors import ModelError
-    from videoqa.model._qwen import load_qwen
-
-    if not (grounder_dir() / "model.safetensors").is_file():
-        raise ModelError(
-            f"{name}: its checkpoint is missing from {grounder_dir()}; reinstall videoqa, or "
-            "rebuild it with training/train_tiny_grounder.py (see its docstring)."
-        )
-    return load_qwen(name, str(grounder_dir()), **options)

@@ -17,6 +17,7 @@ import numpy as np
 
 from videoqa.model._timing import TemporalKind, temporal_ids
 from videoqa.model.families import SamplingProfile
+from videoqa.text._types import TimedText
 from videoqa.video._types import Window
 
 __all__ = [
@@ -74,6 +75,8 @@ class GenerationRequest:
     prompt: str
     system_prompt: str | None = None
     """A system message before the user turn; None leaves the chat template's default."""
+    timed_text: TimedText | None = None
+    """Subtitles / transcript cues inside the windows, written in the family's layout (videoqa.text)."""
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ from videoqa.model._generation import BatchedGeneration, _pad_rows, _Row
 from videoqa.model._protocol import GenerationRequest, TemporalConfig, VisualFeatures
 from videoqa.model._weights import weight_file_digest
 from videoqa.model.families import family_of_model_type
+from videoqa.text._layout import TextLayout, cue_block
 from videoqa.video._sampling import int_at_least
 
 RUNNER_VERSION = "qwen-runner-2"  # 2: typed window payload (QwenWindowFeatures)
@@ -229,6 +230,9 @@ class QwenModel(BatchedGeneration):
         """Device, dtype, attention and batching it was loaded with (answers' settings: videoqa.Settings)."""
         self.temporal = temporal_config_from(model.config)
         self.sampling = family_of_model_type(model.config.model_type).sampling
+        self.text_layout: TextLayout | None = family_of_model_type(model.config.model_type).timed_text
+        """How the family lays out timed text (``ModelFamily.timed_text``): ``"block"`` here, a timed
+        block after the video and before the question (Video-MME's "with subtitles", with times)."""
         """The family's sampling needs (token size, where instants fall); see SamplingProfile."""
         self.tokenizer = processor.tokenizer
         self.video_token = processor.video_token
@@ -341,7 +345,7 @@ class QwenModel(BatchedGeneration):
             raise ModelError(f"request {n} has no encoded windows")
         datas = [self._check_features(f) for f in request.features]
         text = _inputs.chat_text(
-            self.processor, request.prompt, num_videos=len(datas), system=request.system_prompt
+            self.processor, self._user_text(request), num_videos=len(datas), system=request.system_prompt
         )
         try:
             text = self._expand_videos(text, request, datas)
@@ -351,6 +355,23 @@ class QwenModel(BatchedGeneration):
         return _Row(
             ids=ids, positions=self._positions(ids, request, datas), features=self._row_features(datas)
         )
+
+    def count_text_tokens(self, text: str) -> int:
+        """Tokens of ``text`` alone (no special tokens): how the timed-text budget is counted."""
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def _user_text(self, request: GenerationRequest) -> str:
+        """The question, after the timed-text block when the family lays its cues out as one."""
+        timed = request.timed_text
+        if timed is None or self.text_layout != "block":
+            return request.prompt
+        block = cue_block(
+            timed.cues,
+            origin_seconds=request.features[0].window.start_seconds,
+            max_tokens=timed.max_tokens,
+            count_tokens=self.count_text_tokens,
+        )
+        return block + request.prompt
 
     def _expand_videos(self, text: str, request: GenerationRequest, datas: Sequence[Any]) -> str:
         """The chat text with each video placeholder expanded to its window's tokens."""

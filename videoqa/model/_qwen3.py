@@ -38,6 +38,7 @@ from videoqa.errors import ModelError
 from videoqa.model._protocol import GenerationRequest
 from videoqa.model._qwen import QwenModel, QwenWindowFeatures
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps
+from videoqa.text._layout import interleave_cues
 
 __all__ = ["Qwen3Model", "Qwen3WindowFeatures", "qwen3_positions"]
 
@@ -134,7 +135,32 @@ class Qwen3Model(QwenModel):
             vision_start=self.vision_start,
             vision_end=self.vision_end,
             videos=videos,
+            after_patches=self._cues_after_patches(request, [len(s) for s, _ in videos]),
         )
+
+    def _cues_after_patches(
+        self, request: GenerationRequest, patches: Sequence[int]
+    ) -> list[list[str]] | None:
+        """Per window, the timed text written after each of its temporal patches (None: no text)."""
+        timed = request.timed_text
+        if timed is None or not timed.cues or self.text_layout != "interleaved":
+            return None
+        origin = request.features[0].window.start_seconds
+        starts = [
+            float(t) - origin for f in request.features for t in f.pts_seconds[:: self.temporal_patch_size]
+        ]
+        after = interleave_cues(
+            timed.cues,
+            patch_starts_seconds=starts,
+            origin_seconds=origin,
+            max_tokens=timed.max_tokens,
+            count_tokens=self.count_text_tokens,
+        )
+        out, k = [], 0
+        for n in patches:
+            out.append(after[k : k + n])
+            k += n
+        return out
 
     def _positions(self, ids: Sequence[int], request: GenerationRequest, datas: Sequence[Any]) -> np.ndarray:
         grids = [(d.grid_thw[1], d.grid_thw[2]) for d in datas for _ in range(d.grid_thw[0])]

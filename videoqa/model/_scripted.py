@@ -34,6 +34,10 @@ It only knows what it is given, as a real model would:
    ``"The event happens in X - Y seconds."`` with the perceived times of the first and last frame
    showing it, or ``"The event does not occur in this video."``;
 4. **qa** otherwise: a sentence naming the colours seen.
+
+Timed text (subtitles) in a request is written as the family lays it out and read back
+(:mod:`videoqa.model._scripted_text`): a grounding question quoting a phrase in double quotes is
+answered with the times of the cue line that holds it, before any frame is looked at.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from videoqa.model._protocol import (
     TemporalConfig,
     VisualFeatures,
 )
+from videoqa.model._scripted_text import answer_from_speech, prompted_text
 from videoqa.model._timestamps import expand_video_timestamps, patch_timestamps, read_timestamps
 from videoqa.model.families import ModelFamily, family, scripted
 
@@ -90,6 +95,8 @@ class ScriptedModel:
             kind=declared.time_encoding, tokens_per_second=2.0, temporal_patch_size=2
         )
         self.sampling = declared.sampling
+        self.text_layout = declared.timed_text
+        """How the family writes timed text (``ModelFamily.timed_text``); read back by the stand-in."""
         self.encode_calls = 0
         """How many windows were encoded (tests use it to see cache hits)."""
 
@@ -134,7 +141,11 @@ class ScriptedModel:
                 frames = _frames_from_timestamp_text(request.features)
             else:
                 frames = _perceived_frames(request.features)
-            text = _answer(request.prompt, frames)
+            said = prompted_text(request, layout=self.text_layout)
+            spoken = (
+                answer_from_speech(request.prompt, said) if _GROUNDING_RE.search(request.prompt) else None
+            )
+            text = spoken or _answer(request.prompt, frames)
             words = text.split()
             if len(words) > max_new_tokens:
                 text = " ".join(words[:max_new_tokens])
@@ -142,7 +153,7 @@ class ScriptedModel:
             generations.append(
                 Generation(
                     text=text,
-                    input_tokens=visual + len(request.prompt.split()),
+                    input_tokens=visual + len(request.prompt.split()) + len(said.split()),
                     output_tokens=min(len(words), max_new_tokens),
                 )
             )

@@ -44,11 +44,13 @@ def expand_video_timestamps(
     vision_start: str,
     vision_end: str,
     videos: Sequence[tuple[Sequence[float], int]],
+    after_patches: Sequence[Sequence[str]] | None = None,
 ) -> str:
     """Replace video i's placeholder in ``text`` by its timestamped patches (Qwen3-VL's reference layout).
 
     ``videos[i]`` is (patch seconds, tokens per patch). Each patch becomes
-    ``<t seconds>`` + ``vision_start`` + ``video_token`` x tokens + ``vision_end``.
+    ``<t seconds>`` + ``vision_start`` + ``video_token`` x tokens + ``vision_end``, followed by
+    ``after_patches[i][k]`` (timed text, see ``videoqa.text``) when given.
 
     The chat template writes a video as ``vision_start + video_token + vision_end``; the reference
     layout replaces that whole wrapper, so no extra start/end pair encloses all the patches (the
@@ -63,9 +65,10 @@ def expand_video_timestamps(
             f"the chat text holds {len(pieces) - 1} {video_token} placeholders for {len(videos)} videos"
         )
     out = [pieces[0]]
-    for (seconds, tokens), piece in zip(videos, pieces[1:], strict=True):
+    for v, ((seconds, tokens), piece) in enumerate(zip(videos, pieces[1:], strict=True)):
         block = vision_start + video_token * tokens + vision_end
-        out.extend(timestamp_text(t) + block for t in seconds)
+        after = after_patches[v] if after_patches is not None else [""] * len(seconds)
+        out.extend(timestamp_text(t) + block + text for t, text in zip(seconds, after, strict=True))
         out.append(piece)
     return "".join(out)
 

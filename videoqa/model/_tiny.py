@@ -29,124 +29,24 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS
+from videoqa.model._tiny_common import save_greedy as _save_greedy
+from videoqa.model._tiny_common import train_bpe as _train_bpe
+from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
+from videoqa.model._tiny_qwen3 import build_tiny_qwen3
+
 __all__ = [
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "TINY_KINDS",
     "TinyKind",
     "build_tiny_model",
-    "load_tiny",
+    "default_models_dir",
     "shrink_official_config",
 ]
 
 TinyKind = Literal["qwen2.5-vl", "qwen2-vl", "qwen3-vl", "qwen3-vl-moe"]
 TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
-
-# Qwen's special tokens, in the order the real tokenizer numbers them (151643 onwards).
-SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
-
-# A Qwen-style ChatML template written for videoqa: default system prompt, one
-# <|vision_start|>...<|vision_end|> block per image or video part, generation prompt.
-CHAT_TEMPLATE = (
-    "{% if messages[0]['role'] != 'system' %}"
-    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
-    "{% endif %}"
-    "{% for message in messages %}"
-    "<|im_start|>{{ message['role'] }}\n"
-    "{% if message['content'] is string %}{{ message['content'] }}"
-    "{% else %}{% for part in message['content'] %}"
-    "{% if part['type'] == 'video' %}<|vision_start|><|video_pad|><|vision_end|>"
-    "{% elif part['type'] == 'image' %}<|vision_start|><|image_pad|><|vision_end|>"
-    "{% elif part['type'] == 'text' %}{{ part['text'] }}"
-    "{% endif %}"
-    "{% endfor %}{% endif %}"
-    "<|im_end|>\n"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-_CORPUS = """\
-You are a helpful assistant. Watch the video and answer the question.
-When does the described content occur in the video? The event happens from 37.0 to 44.5 seconds.
-Give the query: 'a person opens the door', when does the described content occur in the video?
-The red square appears at 00:37 and disappears at 00:44. It lasts 7.5 s.
-Answer with the option's letter from the given choices directly. (A) red (B) green (C) blue (D) yellow
-The answer is B. Describe the video in detail. A man walks into the kitchen and picks up a cup.
-Localize a series of activity events in the video, output the start and end timestamp for each event,
-and describe each event with sentences. Provide the result in json format with 'mm:ss.ff' for time.
-[{"start": "00:01.50", "end": "00:04.00", "event": "a person is sitting on a chair"}]
-0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 30 40 50 60 70 80 90 100 seconds minutes hours
-The quick brown fox jumps over the lazy dog while the camera pans slowly to the left.
-What colour is the square? How many people are in the room? Where is the ball at the end?
-"""
-
-
-def _train_bpe(vocab_size: int = 640, corpus: str = _CORPUS) -> tuple[dict[str, int], list[tuple[str, str]]]:
-    """(vocab, merges) of a byte-level BPE trained on ``corpus`` (default above), no special tokens."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
-
-    bpe = Tokenizer(models.BPE())
-    bpe.normalizer = normalizers.NFC()
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(PRETOKENIZE_REGEX), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        special_tokens=[],
-        show_progress=False,
-    )
-    bpe.train_from_iterator(corpus.splitlines(), trainer=trainer)
-    vocab = bpe.get_vocab()
-    merges_path = Path(tempfile.mkdtemp(prefix="videoqa-bpe-"))
-    try:
-        bpe.model.save(str(merges_path))
-        lines = (merges_path / "merges.txt").read_text(encoding="utf-8").splitlines()
-        merges = [tuple(line.split(" ")) for line in lines if line and not line.startswith("#version")]
-    finally:
-        shutil.rmtree(merges_path, ignore_errors=True)
-    return vocab, merges
-
-
-def _train_tokenizer(vocab_size: int = 640, corpus: str = _CORPUS):
-    """The trained BPE as a transformers Qwen2Tokenizer, special tokens right after the vocabulary."""
-    from transformers import Qwen2Tokenizer
-
-    vocab, merges = _train_bpe(vocab_size, corpus)
-    next_id = len(vocab)
-    for token in SPECIAL_TOKENS:
-        vocab[token] = next_id
-        next_id += 1
-    return Qwen2Tokenizer(
-        vocab=vocab,
-        merges=merges,
-        unk_token=None,
-        eos_token="<|im_end|>",
-        pad_token="<|endoftext|>",
-        additional_special_tokens=list(SPECIAL_TOKENS[1:]),
-        model_max_length=131072,
-        chat_template=CHAT_TEMPLATE,
-    )
 
 
 def _tiny_config(kind: TinyKind, tokenizer):
@@ -412,8 +312,6 @@ def build_tiny_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         if raw is None and kind.startswith("qwen3-vl"):
-            from videoqa.model._tiny_qwen3 import build_tiny_qwen3
-
             build_tiny_qwen3(staging, seed=seed, moe=kind == "qwen3-vl-moe")
         elif raw is None:
             _build_builtin(staging, kind=kind, seed=seed)
@@ -449,21 +347,6 @@ def _build_builtin(staging: Path, *, kind: TinyKind, seed: int) -> None:
     _save_greedy(staging, _random_model(kind, config, seed), _tiny_processor(kind, tokenizer))
 
 
-def _save_greedy(staging: Path, model: Any, processor: Any) -> None:
-    """Save ``model`` with a greedy generation config of its own token ids, and ``processor``."""
-    from transformers import GenerationConfig
-
-    text = model.config.text_config
-    model.generation_config = GenerationConfig(
-        bos_token_id=text.bos_token_id,
-        eos_token_id=[text.eos_token_id, text.bos_token_id],
-        pad_token_id=text.pad_token_id,
-        do_sample=False,
-    )
-    model.save_pretrained(staging)
-    processor.save_pretrained(staging)
-
-
 def _build_official(
     staging: Path, official: Path, raw: dict[str, Any], *, kind: TinyKind, seed: int, shrink: bool
 ) -> None:
@@ -488,17 +371,13 @@ def _build_official(
     _check_official_tokenizer(staging, shrunk)
 
 
-def load_tiny(name: str, family: Any, *, cache_dir: Any = None, revision: Any = None, **options: Any) -> Any:
-    """The loader of ``builtin:tiny-<kind>`` (:func:`videoqa.model.families.tiny`).
+def default_models_dir() -> Path:
+    """Where built-in checkpoints live; the environment is read at call time.
 
-    Builds the checkpoint on first use into ``<cache_dir>/<name>-v<TINY_BUILD_VERSION>`` (default
-    :func:`videoqa.model.default_models_dir`) and loads it by path, as any checkpoint directory
-    (``revision`` names hub commits: a built checkpoint has none).
+    ``$VIDEOQA_CACHE_DIR/models``, else ``$XDG_CACHE_HOME/videoqa/models``, else ``~/.cache/videoqa/models``.
     """
-    from videoqa.model import default_models_dir
-    from videoqa.model._qwen import load_qwen
-
-    kind = name.removeprefix("builtin:tiny-")
-    root = Path(cache_dir).expanduser() if cache_dir is not None else default_models_dir()
-    source = build_tiny_model(root / f"{name.removeprefix('builtin:')}-v{TINY_BUILD_VERSION}", kind=kind)
-    return load_qwen(name, str(source), **options)
+    if root := os.environ.get("VIDEOQA_CACHE_DIR"):
+        return Path(root).expanduser() / "models"
+    if xdg := os.environ.get("XDG_CACHE_HOME"):
+        return Path(xdg).expanduser() / "videoqa" / "models"
+    return Path.home() / ".cache" / "videoqa" / "models"

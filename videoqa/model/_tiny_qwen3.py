@@ -24,7 +24,7 @@ __all__ = ["build_tiny_qwen3"]
 
 def _chat_template() -> str:
     """The tiny models' ChatML template without its default system prompt (Qwen3-VL has none)."""
-    from videoqa.model._tiny import CHAT_TEMPLATE
+    from videoqa.model._tiny_common import CHAT_TEMPLATE
 
     default_system, body = CHAT_TEMPLATE.split("{% endif %}", 1)
     if "You are a helpful assistant." not in default_system:
@@ -35,7 +35,7 @@ def _chat_template() -> str:
 def _config(tokenizer: Any, *, moe: bool = False) -> Any:
     from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
-    from videoqa.model._tiny import SPECIAL_TOKENS
+    from videoqa.model._tiny_common import SPECIAL_TOKENS
 
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = {
@@ -104,7 +104,8 @@ def build_tiny_qwen3(staging: Path, *, seed: int, moe: bool = False) -> None:
     import torch
     from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
 
-    from videoqa.model._tiny import _save_greedy, _train_tokenizer
+    from videoqa.model._tiny_common import save_greedy as _save_greedy
+    from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
 
     tokenizer = _train_tokenizer()
     tokenizer.chat_template = _chat_template()

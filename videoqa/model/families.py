@@ -14,8 +14,9 @@ Adding a family (as vLLM's model registry: declare it, nothing else learns its n
 
 1. Declare it: a ``ModelFamily(...)`` in :data:`_BUILT_IN` (a family shipped with videoqa), or
    :func:`register_family` from a module named in ``$VIDEOQA_MODEL_FAMILIES`` (comma-separated
-   module names, imported on the first look-up in every process, Ray workers included; for a family
-   kept outside the package, or in a test).
+   module names, imported on the first look-up in every process; for a family kept outside the
+   package, or in a test). Ray workers see it when it is set before Ray starts, or passed in the
+   job's ``runtime_env={"env_vars": ...}``.
 2. Its runner: a :class:`~videoqa.model.VideoLanguageModel` class taking
    ``(model_id, model, processor, load_options, source=...)`` (see ``videoqa.model._qwen.QwenModel``),
    or a scripted stand-in only (``runner=None`` and a :func:`scripted` built-in).
@@ -26,8 +27,7 @@ Adding a family (as vLLM's model registry: declare it, nothing else learns its n
    and ``videoqa eval``) and the pixel-budget cases of ``tests/test_sampling_budgets.py``.
 
 ``engines`` lists the inference engines that run the family (``"transformers"``, and ``"vllm"`` for
-the three Qwen families). Slot for later work, declared here so that it lands in one place:
-``timed_text`` (how subtitles / timed text are laid out in the prompt; ``None``: none yet).
+the three Qwen families); ``timed_text`` how subtitles / timed text are laid out in its prompt.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ from typing import Any, Literal
 from videoqa.errors import ModelError
 from videoqa.model._grounder import GROUNDER_MODEL, GROUNDER_SETTINGS
 from videoqa.model._timing import TemporalKind
+from videoqa.text._layout import TextLayout
 from videoqa.video._sampling import PATCH_FACTOR, PATCH_FACTORS, TARGETS, default_budgets
 
 __all__ = [
@@ -134,8 +135,8 @@ class SamplingProfile:
         The one conversion of pixel budgets. Settings count pixels at Qwen2.5-VL's 28 x 28 per token:
         a budget equal to the Settings default becomes the family's own default (qwen-vl-utils'
         number at its token size, exactly); any other is the same token count at this family's token
-        size, ``value * (patch_factor / 28)**2`` (sizes rounded to whole pixels). ``plan_sampling``
-        takes the result as it is.
+        size, ``value * (patch_factor / 28)**2`` (sizes rounded to whole pixels). The planners pass the
+        result to ``plan_sampling(..., pixels_as_given=True)``, which takes it as it is.
         """
         given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
         reference, own = default_budgets(PATCH_FACTOR), self.default_pixels()
@@ -162,6 +163,8 @@ class BuiltinModel:
     load_options: tuple[str, ...] = ()
     settings: Mapping[str, Any] = field(default_factory=dict)
     """:class:`videoqa.Settings` fields the model starts from instead of the defaults."""
+    note: str = ""
+    """What its answers mean (``videoqa demo`` prints it)."""
 
     def load(self, family: ModelFamily, **options: Any) -> Any:
         module, _, attr = self.loader.partition(":")
@@ -169,14 +172,19 @@ class BuiltinModel:
         return getattr(importlib.import_module(module), attr)(self.name, family, **taken)
 
 
-def tiny(kind: str) -> BuiltinModel:
+def tiny(kind: str, *, note: str = "") -> BuiltinModel:
     """``builtin:tiny-<kind>``: a random-weight checkpoint built by the recipe ``kind`` of ``_tiny``."""
-    return BuiltinModel(f"builtin:tiny-{kind}", "videoqa.model._tiny:load_tiny", CHECKPOINT_OPTIONS)
+    return BuiltinModel(
+        f"builtin:tiny-{kind}", "videoqa.model._loaders:load_tiny", CHECKPOINT_OPTIONS, note=note
+    )
 
 
-def scripted(name: str) -> BuiltinModel:
+def scripted(name: str, *, note: str = "") -> BuiltinModel:
     """``name``: the scripted stand-in (:class:`~videoqa.model._scripted.ScriptedModel`) of the family."""
-    return BuiltinModel(name, "videoqa.model._scripted:load_scripted")
+    return BuiltinModel(name, "videoqa.model._scripted:load_scripted", note=note)
+
+
+_RANDOM = "a RANDOM-WEIGHT tiny {} run through the real transformers runner; its answers are NOT meaningful"
 
 
 @dataclass(frozen=True)
@@ -207,9 +215,11 @@ class ModelFamily:
     """Inference engines that run this family's checkpoints (:data:`videoqa.model.ENGINES`):
     ``"transformers"`` (videoqa's runner), ``"vllm"`` (:mod:`videoqa.model._vllm`: the family's time
     reaches vLLM exactly, checked by its parity tests; README "Engines")."""
-    timed_text: str | None = None
-    """Slot for the subtitle work: how timed text (subtitles) is laid out in this family's prompt.
-    None: no layout declared (subtitles are not implemented yet)."""
+    timed_text: TextLayout | None = None
+    """How timed text (subtitles, transcripts: :mod:`videoqa.text`) is laid out in this family's
+    prompt: ``"block"`` (a timed block after the video, before the question) or ``"interleaved"``
+    (each cue after the ``<t seconds>`` patch on screen when it starts); None: the family's prompts
+    carry no timed text."""
 
     def __post_init__(self) -> None:
         if self.sampling.family != self.name:
@@ -234,14 +244,28 @@ _BUILT_IN = (
         model_types={"qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration"},
         runner="videoqa.model._qwen:QwenModel",
         builtins=(
-            scripted("builtin:scripted"),
-            tiny("qwen2.5-vl"),
+            scripted(
+                "builtin:scripted",
+                note="the SCRIPTED stand-in (rules, no neural network) that reads the coloured squares; "
+                "its answers are right by construction and show that the timestamps are",
+            ),
+            tiny(
+                "qwen2.5-vl",
+                note=_RANDOM.format("Qwen2.5-VL")
+                + " (run with --model builtin:scripted to see correct ones)",
+            ),
             BuiltinModel(
-                GROUNDER_MODEL, "videoqa.model._grounder:load_grounder", CHECKPOINT_OPTIONS, GROUNDER_SETTINGS
+                GROUNDER_MODEL,
+                "videoqa.model._loaders:load_grounder",
+                CHECKPOINT_OPTIONS,
+                GROUNDER_SETTINGS,
+                note="a tiny Qwen2.5-VL TRAINED here on synthetic coloured-square videos, run through the "
+                "real transformers runner; a demo model for coloured squares only (see the README)",
             ),
         ),
         in_config_hash=False,
         engines=("transformers", "vllm"),
+        timed_text="block",
     ),
     ModelFamily(
         name="qwen2-vl",
@@ -249,9 +273,10 @@ _BUILT_IN = (
         sampling=SamplingProfile(),
         model_types={"qwen2_vl": "Qwen2VLForConditionalGeneration"},
         runner="videoqa.model._qwen:QwenModel",
-        builtins=(tiny("qwen2-vl"),),
+        builtins=(tiny("qwen2-vl", note=_RANDOM.format("Qwen2-VL")),),
         in_config_hash=False,
         engines=("transformers", "vllm"),
+        timed_text="block",
     ),
     ModelFamily(
         name="qwen3-vl",
@@ -262,11 +287,24 @@ _BUILT_IN = (
             "qwen3_vl_moe": "Qwen3VLMoeForConditionalGeneration",
         },
         runner="videoqa.model._qwen3:Qwen3Model",
-        builtins=(scripted("builtin:scripted-qwen3-vl"), tiny("qwen3-vl"), tiny("qwen3-vl-moe")),
+        builtins=(
+            scripted(
+                "builtin:scripted-qwen3-vl",
+                note="the SCRIPTED stand-in in its Qwen3-VL mode: it reads each time from the <t seconds> "
+                "text a Qwen3-VL prompt holds, so its answers show that those timestamps are right",
+            ),
+            tiny(
+                "qwen3-vl",
+                note=_RANDOM.format("Qwen3-VL")
+                + " (run with --model builtin:scripted-qwen3-vl to see correct ones)",
+            ),
+            tiny("qwen3-vl-moe", note=_RANDOM.format("Qwen3-VL mixture-of-experts")),
+        ),
         # lmms-eval's qwen3_vl model sends this one (lmms_eval/models/simple/qwen3_vl.py, system_prompt
         # default); Qwen3-VL's chat template has none, Qwen2/2.5-VL's render this very text by default.
         system_prompts={"lmms_eval": "You are a helpful assistant."},
         engines=("transformers", "vllm"),
+        timed_text="interleaved",
     ),
 )
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from videoqa.analysis import Analysis
 from videoqa.batch._read import ForeignFileError
-from videoqa.records import TABLES, AnswerRow, FailureRow, SettingsColumns, SpanRow, WindowRow
+from videoqa.records import TABLES, AnswerRow, FailureRow, SettingsColumns, SpanRow, SubtitleRow, WindowRow
 from videoqa.report._view import AnswerView, FailureView, VideoView, answer_view, lane_color
 
 __all__ = ["ForeignFileError", "JobTables", "JobView", "build_job_view", "read_job_tables"]
@@ -29,6 +29,7 @@ class JobTables:
     answers: list[AnswerRow] = field(default_factory=list)
     spans: list[SpanRow] = field(default_factory=list)
     windows: list[WindowRow] = field(default_factory=list)
+    subtitles: list[SubtitleRow] = field(default_factory=list)
     failures: list[FailureRow] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     """One note per file under the tables' folders that is not a table of this job (skipped)."""

@@ -27,7 +27,7 @@ __all__ = [
     "x_of_seconds",
 ]
 
-BarKind = Literal["span", "window", "step-span"]
+BarKind = Literal["span", "window", "step-span", "cue"]
 
 # Tick spacings a reader can add up in their head, in seconds.
 _TICK_STEPS_SECONDS = (0.1, 0.2, 0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400)

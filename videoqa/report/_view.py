@@ -111,6 +111,9 @@ class AnswerView:
     steps: list[StepView] = field(default_factory=list)
     visual_tokens: int = 0
     attempts: int = 1
+    cues: list[tuple[float, float, str]] = field(default_factory=list)
+    """Timed text the answer was given: (start, end, text), absolute seconds."""
+    cue_source: str | None = None
 
     @property
     def windows(self) -> list[WindowView]:
@@ -217,12 +220,34 @@ def _step_lane(answer: AnswerView, step: StepView) -> LaneInput:
     return LaneInput(label=label, title=label, color="#888888", bars=bars)
 
 
+def _transcript_lane(video: VideoView) -> LaneInput | None:
+    """One lane of the timed text (subtitles, transcript) the video's answers were given, or None."""
+    cues = sorted({c for a in video.answers for c in a.cues})
+    if not cues:
+        return None
+    source = next(a.cue_source for a in video.answers if a.cues)
+    bars = [
+        BarInput(
+            start_seconds=start,
+            end_seconds=end,
+            kind="cue",
+            title=f"{format_seconds(start)} - {format_seconds(end)}: {text}",
+            index=k,
+        )
+        for k, (start, end, text) in enumerate(cues)
+    ]
+    label = f"transcript ({len(cues)} cues)"
+    return LaneInput(label=label, title=f"{label} from {source}", color="#6a5acd", bars=bars)
+
+
 def video_timeline(video: VideoView, *, with_steps: bool = False) -> Timeline | None:
-    """The timeline of one video: a lane per answer with spans (and per step when ``with_steps``).
+    """The timeline of one video: the transcript lane when the answers had timed text, a lane per
+    answer with spans (and per step when ``with_steps``).
 
     Returns None when there is nothing to draw (no spans, no steps shown).
     """
-    lanes = []
+    transcript = _transcript_lane(video)
+    lanes = [transcript] if transcript is not None else []
     for answer in video.answers:
         if answer.spans or answer.task in ("grounding", "events"):
             lanes.append(_answer_lane(answer))
@@ -339,4 +364,9 @@ def answer_view(analysis: Analysis, *, color: str, attempts: int = 1) -> AnswerV
         steps=[_step_view(i, step) for i, step in enumerate(analysis.steps)],
         visual_tokens=sum(w.visual_tokens for w in analysis.windows),
         attempts=attempts,
+        cues=[
+            (c.start_seconds, c.end_seconds, c.text)
+            for c in (analysis.subtitles.cues if analysis.subtitles else [])
+        ],
+        cue_source=analysis.subtitles.source if analysis.subtitles else None,
     )

@@ -199,8 +199,8 @@ class _Served:
             last = self._last_good(reader)  # damaged to the end: clamp to the last good frame
             if last is None or last >= max(chosen):
                 raise
+            batch, unique, last = self._batch_until(reader, chosen, last)
             chosen = [min(i, last) for i in chosen]
-            batch, unique = self._batch(reader, chosen)
             lost = [k for k, i in enumerate(due) if i > last]
             warnings.append(
                 f"frames from {self.starts[last + 1]:.3f} s on do not decode (damaged to the end): "
@@ -226,6 +226,21 @@ class _Served:
             return reader.get_batch(unique).asnumpy(), unique
         finally:
             reader.seek(0)  # releases decord's read-ahead buffers (dmlc/decord#208)
+
+    def _batch_until(self, reader: Any, chosen: list[int], last: int) -> tuple[np.ndarray, list[int], int]:
+        """The batch with targets after frame ``last`` clamped to it; decord's frame threads decode a
+        frame next to the damage now and then only, so ``last`` steps back until the batch decodes."""
+        for back in (0, 1, 2, 4, 8, 16):
+            good = max(last - back, 0)
+            try:
+                batch, unique = self._batch(reader, [min(i, good) for i in chosen])
+            except self.decord.DECORDError:
+                if good == 0:
+                    raise
+                continue
+            self.last_good = good
+            return batch, unique, good
+        raise DecodeError(self.path, f"decord decodes no batch ending before frame {last}")
 
     def _last_good(self, reader: Any) -> int | None:
         """The last frame that decodes when the stream is damaged to its end (its last frame does not

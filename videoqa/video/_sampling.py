@@ -19,8 +19,7 @@ Budgets (``min_frames``, ``max_frames``, pixels) apply to each window separately
 Model families differ in two facts (``plan_sampling(patch_factor=..., targets=...)``):
 ``patch_factor`` is 28 for Qwen2-VL / Qwen2.5-VL (14-pixel patches) and 32 for Qwen3-VL (16-pixel
 patches; qwen-vl-utils ``image_patch_size=16``), and the default pixel budgets are the same token
-counts at that factor (128 / 768 tokens per frame, 115,200 per window); pixel budgets given are
-taken as they are, at either factor. ``targets="source_frames"``
+counts at that factor (128 / 768 tokens per frame, 115,200 per window). ``targets="source_frames"``
 (Qwen3-VL) puts the instants on the frames qwen-vl-utils reads, ``linspace(first, last, n).round()``
 in torch's float32 arithmetic, so on constant-rate video the decoded frames, hence the timestamps a
 Qwen3-VL prompt states, are the reference ones; the true pts of what was decoded are used anyway.
@@ -401,14 +400,15 @@ def plan_sampling(
     fps: float = DEFAULT_FPS,
     min_frames: int = DEFAULT_MIN_FRAMES,
     max_frames: int = DEFAULT_MAX_FRAMES,
-    min_pixels: int | None = None,
-    max_pixels: int | None = None,
-    total_pixels: float | None = None,
+    min_pixels: int = DEFAULT_MIN_PIXELS,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    total_pixels: float = DEFAULT_TOTAL_PIXELS,
     start_seconds: float | None = None,
     end_seconds: float | None = None,
     window_seconds: float | None = None,
     patch_factor: int = PATCH_FACTOR,
     targets: Targets = "uniform",
+    pixels_as_given: bool = False,
 ) -> SamplingPlan:
     """Decide the dynamic-FPS sampling of a video: windows, target instants, frame size, token cost.
 
@@ -417,11 +417,10 @@ def plan_sampling(
         fps: requested sampling rate in frames per second of video time.
         min_frames: fewest frames per window (rounded up to even), unless the window holds fewer frames.
         max_frames: most frames per window (rounded down to even).
-        min_pixels: smallest area of a resized frame, in pixels (taken as given, at any
-            ``patch_factor``). ``None`` (the three pixel budgets' default): qwen-vl-utils' 128, 768
-            and 115,200 tokens at ``patch_factor`` (28 x 28 pixels, or 32 x 32 as qwen-vl-utils with
-            ``image_patch_size=16``). Budgets counted as :class:`videoqa.Settings` counts them are
-            converted by the model family (``SamplingProfile.plan_kwargs``), nowhere else.
+        min_pixels: smallest area of a resized frame, in pixels. The three pixel defaults are
+            qwen-vl-utils' 128, 768 and 115,200 tokens at 28 x 28 pixels; with ``patch_factor=32`` a
+            budget left at (or equal to) its default becomes the same token count at 32 x 32
+            (qwen-vl-utils with ``image_patch_size=16``), unless ``pixels_as_given``.
         max_pixels: largest area of a resized frame.
         total_pixels: pixel budget of one window's frames; the per-frame cap is
             ``max(min(max_pixels, total_pixels / num_frames * 2), int(1.05 * min_pixels))``,
@@ -436,6 +435,9 @@ def plan_sampling(
         patch_factor: pixels per merged token side: 28 (Qwen2-VL, Qwen2.5-VL) or 32 (Qwen3-VL).
         targets: ``"uniform"`` instants ``start + k / sampled_fps``; ``"source_frames"`` the frames
             qwen-vl-utils reads (``linspace`` over the window's frames, last frame included).
+        pixels_as_given: take the three pixel budgets exactly as given (no default swap): the
+            planners pass budgets a model family has already converted from :class:`videoqa.Settings`
+            (``SamplingProfile.plan_kwargs``, the one conversion), which may equal a 28-pixel default.
 
     Returns:
         A :class:`SamplingPlan` whose windows each hold an even number of frames at the instants
@@ -446,9 +448,10 @@ def plan_sampling(
         raise ValueError(f"patch_factor must be one of {PATCH_FACTORS}, got {patch_factor!r}")
     if targets not in TARGETS:
         raise ValueError(f"targets must be one of {TARGETS}, got {targets!r}")
-    given = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
-    defaults = default_budgets(patch_factor)
-    pixels = {name: defaults[name] if value is None else value for name, value in given.items()}
+    pixels = {"min_pixels": min_pixels, "max_pixels": max_pixels, "total_pixels": total_pixels}
+    if not pixels_as_given:  # a bare call's defaults: the family's own at patch_factor
+        reference, own = default_budgets(PATCH_FACTOR), default_budgets(patch_factor)
+        pixels = {n: own[n] if value == reference[n] else value for n, value in pixels.items()}
     budgets = check_budgets(fps=fps, min_frames=min_frames, max_frames=max_frames, **pixels)
     start = _optional_time("start_seconds", start_seconds)
     end = _optional_time("end_seconds", end_seconds)

@@ -1,0 +1,58 @@
+"""Grounding by what is said: subtitles naming events at known times, found within 1 s of the cue.
+
+The scripted stand-ins read the cues from the text their family's runner would write (a timed block for
+Qwen2.5-VL, lines after each ``<t seconds>`` patch for Qwen3-VL), relative to the request's window, so
+the span comes back right only if every step places the cue on the right second: the sidecar offset
+(the video starts at 2.5 s), the window-relative times in the prompt, and the mapping back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import videoqa
+from videoqa.synthetic import write_video
+
+# (start, end, words) in the sidecar's own time (from the first frame)
+CUES = [
+    (6.0, 8.0, "good morning everyone"),
+    (41.3, 44.6, "the budget is approved"),
+    (70.0, 72.5, "we adjourn"),
+]
+START = 2.5
+
+
+def _srt_time(t: float) -> str:
+    ms = round(t * 1000)
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+
+@pytest.fixture(scope="module")
+def talk(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("talk")
+    video = write_video(folder / "talk.mp4", duration_seconds=80.0, fps=2, start_seconds=START)
+    blocks = [f"{k + 1}\n{_srt_time(a)} --> {_srt_time(b)}\n{w}\n" for k, (a, b, w) in enumerate(CUES)]
+    (folder / "talk.srt").write_text("\n".join(blocks), encoding="utf-8")
+    return video
+
+
+@pytest.mark.parametrize("model", ["builtin:scripted", "builtin:scripted-qwen3-vl"])
+@pytest.mark.parametrize("strategy", ["single", "coarse_to_fine"])
+def test_a_quoted_phrase_is_found_at_the_second_it_is_said(talk: Path, model: str, strategy: str) -> None:
+    question = 'when is "the budget is approved" said?'
+    settings = {"coarse_window_seconds": 30.0, "coarse_fps": 1.0, "fine_fps": 2.0}
+    a = videoqa.analyze(talk, question, task="grounding", model=model, strategy=strategy, **settings)
+    assert a.outcome == "answered", a.parse_error
+    [span] = a.spans
+    truth = (START + 41.3, START + 44.6)
+    assert abs(span.start_seconds - truth[0]) <= 1.0 and abs(span.end_seconds - truth[1]) <= 1.0
+    # one decimal in the prompt: within 0.05 s + the window start's own rounding
+    assert span.start_seconds == pytest.approx(truth[0], abs=0.06)
+    assert span.end_seconds == pytest.approx(truth[1], abs=0.06)
+    # frames only: the stand-in sees no such event
+    blind = videoqa.analyze(
+        talk, question, task="grounding", model=model, strategy=strategy, subtitles=None, **settings
+    )
+    assert blind.spans == [] and blind.outcome in ("no_event", "unparsed")
