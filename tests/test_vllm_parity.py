@@ -202,7 +202,7 @@ def test_videoqa_run_engine_vllm_over_the_demo_bucket_gives_the_transformers_row
     from videoqa.batch import JobConfig
     from videoqa.batch._demo import write_demo_bucket
     from videoqa.batch._job import run_job
-    from videoqa.batch._writer import read_table
+    from videoqa.batch._read import read_tables
     from videoqa.core.settings import Settings
 
     videos, questions = write_demo_bucket(tmp_path / "bucket")
@@ -224,8 +224,9 @@ def test_videoqa_run_engine_vllm_over_the_demo_bucket_gives_the_transformers_row
         summary = run_job(config)
         assert summary.failures == 0, summary
         keep = ["item_key", "answer", "choice", "outcome", "raw_text", "num_spans"]
-        answers = read_table(str(out), "answers", columns=keep).to_pandas().sort_values("item_key")
-        spans = read_table(str(out), "spans").to_pandas()
+        read = read_tables(str(out), tables=["answers", "spans"], columns={"answers": keep})
+        answers = read["answers"].to_pandas().sort_values("item_key")
+        spans = read["spans"].to_pandas()
         tables[engine] = (answers.reset_index(drop=True), spans)
     (a, a_spans), (b, b_spans) = tables["transformers"], tables["vllm"]
     assert len(a) > 0 and a.equals(b)
