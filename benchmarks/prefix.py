@@ -10,8 +10,16 @@ batched as usual). Prints the model seconds per question of both, their ratio, w
 are identical, and the prefill tokens computed; then the GPU estimate for Qwen2.5-VL-7B at default
 budgets from the same token counts.
 
+Reuse copies the prefix's cache per request and generates each request in a call of its own, so on
+short prompts it loses to plain batched prefills; the runner decides per call
+(:func:`videoqa.model._prefix.reuse_pays`). The second table measures both sides on the shipped
+``builtin:tiny-grounder`` (a 90-frame window: 90 visual tokens, 114 shared prompt tokens), 200
+grounding questions about one video: plain batched prefills, reuse forced, and the runner's choice.
+Both tables print the runner's choice next to the measured ratio.
+
     python benchmarks/prefix.py                         # 512 frames at 112x112: 4,096 visual tokens
     python benchmarks/prefix.py --frames 512 --repeat 3
+    python benchmarks/prefix.py --questions 4 16 --grounder-questions 200
 """
 
 from __future__ import annotations
@@ -97,12 +105,11 @@ def _bench_model(hidden: int, layers: int) -> str:
     return str(target)
 
 
-def _features(model, frames: int, size: int):
+def _features(model, frames: int, size: int, width: int | None = None, fps: float = 2.0):
     import numpy as np
 
     from videoqa.video._types import Clip, Window
 
-    fps = 2.0
     pts = tuple(k / fps for k in range(frames))
     window = Window(
         index=0,
@@ -110,17 +117,22 @@ def _features(model, frames: int, size: int):
         end_seconds=frames / fps,
         pts_seconds=pts,
         height=size,
-        width=size,
+        width=width or size,
         sampled_fps=fps,
     )
     rng = np.random.default_rng(0)
-    pixels = rng.integers(0, 256, (frames, size, size, 3), dtype=np.uint8)
+    pixels = rng.integers(0, 256, (frames, size, width or size, 3), dtype=np.uint8)
     return model.encode(Clip(window=window, frames=pixels, pts_seconds=np.array(pts)))
 
 
-def _timed(model, requests, max_new_tokens: int, *, reuse: bool, repeat: int):
+def _timed(model, requests, max_new_tokens: int, *, reuse: bool | str, repeat: int):
+    """Median seconds of ``generate``: ``reuse`` False (plain), True (the runner decides) or "forced"."""
+    from videoqa.model._prefix import ReuseCost
+
     original = model.load_options
-    model.load_options = dataclasses.replace(original, prefix_reuse=reuse)
+    model.load_options = dataclasses.replace(original, prefix_reuse=bool(reuse))
+    if reuse == "forced":
+        model.reuse_cost = ReuseCost(copy_per_token=0.0, step_tokens=0.0)
     try:
         times, result = [], None
         for _ in range(repeat):
@@ -130,6 +142,48 @@ def _timed(model, requests, max_new_tokens: int, *, reuse: bool, repeat: int):
         return statistics.median(times), result
     finally:
         model.load_options = original
+        model.__dict__.pop("reuse_cost", None)
+
+
+def _decision(model, requests, max_new_tokens: int) -> str:
+    rows = [model._build_row(n, r) for n, r in enumerate(requests)]
+    groups = model._prefix_groups(rows, max_new_tokens=max_new_tokens)
+    return "reuse" if groups else "plain"
+
+
+def grounder_side(count: int, repeat: int) -> None:
+    """Short prompts: the tiny grounder, ``count`` questions about one 90-frame window."""
+    from videoqa.model import GenerationRequest, load_model
+    from videoqa.model._grounder import GROUNDER_MODEL, GROUNDER_QUERY, GROUNDER_SETTINGS
+    from videoqa.synthetic import PALETTE
+
+    model = load_model(GROUNDER_MODEL, device="cpu")
+    features = _features(model, 90, 28, width=56, fps=1.0)
+    colors = list(PALETTE)
+    prompts = [
+        GROUNDER_QUERY.format(color=colors[k % len(colors)]) + (f" ({k})" if k >= len(colors) else "")
+        for k in range(count)
+    ]
+    requests = [GenerationRequest(features=(features,), prompt=p) for p in prompts]
+    tokens = GROUNDER_SETTINGS["max_new_tokens"]
+    plain_s, plain = _timed(model, requests, tokens, reuse=False, repeat=repeat)
+    forced_s, forced = _timed(model, requests, tokens, reuse="forced", repeat=repeat)
+    auto_s, auto = _timed(model, requests, tokens, reuse=True, repeat=repeat)
+    same = [g.text for g in plain] == [g.text for g in forced] == [g.text for g in auto]
+    print(
+        f"tiny grounder, {count} questions on one window of {features.window.visual_tokens} visual tokens, "
+        f"{tokens} new tokens at most:"
+    )
+    print(
+        "| plain batched s | reuse forced s | forced / plain | runner's choice | chosen s | chosen / plain "
+        "| identical |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    print(
+        f"| {plain_s:.2f} | {forced_s:.2f} | **{forced_s / plain_s:.2f}x** | "
+        f"{_decision(model, requests, tokens)} | "
+        f"{auto_s:.2f} | **{auto_s / plain_s:.2f}x** | {'yes' if same else 'NO'} |"
+    )
 
 
 def main() -> None:
@@ -141,7 +195,12 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1, help="runs per setting (median)")
     parser.add_argument("--questions", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--grounder-questions", type=int, default=200, help="0: skip the short-prompt side")
     args = parser.parse_args()
+
+    if args.grounder_questions:
+        grounder_side(args.grounder_questions, args.repeat)
+        print()
 
     from videoqa.model import GenerationRequest, load_model
 
@@ -152,18 +211,22 @@ def main() -> None:
         f"random-weight Qwen2.5-VL ({params / 1e6:.1f}M parameters, hidden {args.hidden}, "
         f"{args.layers} layers) on the CPU, one window of {features.window.visual_tokens:,} visual tokens"
     )
-    print("| questions | full prefills s/q | shared prefix s/q | ratio | identical | tokens computed |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| questions | full prefills s/q | shared prefix s/q | ratio | runner's choice | identical "
+        "| tokens computed |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for count in args.questions:
         requests = [GenerationRequest(features=(features,), prompt=q) for q in QUESTIONS[:count]]
         full_s, full = _timed(model, requests, args.max_new_tokens, reuse=False, repeat=args.repeat)
-        reuse_s, reused = _timed(model, requests, args.max_new_tokens, reuse=True, repeat=args.repeat)
+        reuse_s, reused = _timed(model, requests, args.max_new_tokens, reuse="forced", repeat=args.repeat)
         same = [g.text for g in full] == [g.text for g in reused]
         requested = sum(g.input_tokens for g in reused)
         computed = requested - sum(g.cached_prefix_tokens for g in reused)
         print(
             f"| {count} | {full_s / count:.2f} | {reuse_s / count:.2f} | **{full_s / reuse_s:.1f}x** | "
-            f"{'yes' if same else 'NO'} | {computed:,} of {requested:,} |"
+            f"{_decision(model, requests, args.max_new_tokens)} | {'yes' if same else 'NO'} | "
+            f"{computed:,} of {requested:,} |"
         )
     print()
     print("GPU estimate, Qwen2.5-VL-7B on one H100, one default window (105,984 tokens), not measured:")

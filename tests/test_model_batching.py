@@ -32,6 +32,16 @@ def test_plan_groups_similar_lengths_shortest_first_within_the_budget():
         plan_batches([1], max_requests=1, max_padded_tokens=0)
 
 
+def test_the_padding_ratio_is_measured_against_the_shortest_row_of_the_call():
+    # 120 is within 1.25x of 100, and 150 within 1.25x of 120, but 150 is 1.5x the shortest row (100):
+    # a ratio measured against the last row added would chain all three into one call.
+    assert plan_batches([100, 120, 150], max_requests=8, max_padded_tokens=None) == [[0, 1], [2]]
+    assert plan_batches([150, 120, 100], max_requests=8, max_padded_tokens=None) == [[2, 1], [0]]
+    # The bound itself: 125 = 1.25 x 100 joins, 126 does not.
+    assert plan_batches([100, 125], max_requests=8, max_padded_tokens=None) == [[0, 1]]
+    assert plan_batches([100, 126], max_requests=8, max_padded_tokens=None) == [[0], [1]]
+
+
 def test_memory_per_token_and_budget_of_qwen25_vl_7b():
     from tests.test_model_devices import _qwen25_7b_config
 

@@ -10,9 +10,24 @@ from tests.test_model_runner import make_clip
 from videoqa.analysis import Question
 from videoqa.core.prompts import build_prompt
 from videoqa.model import GenerationRequest
-from videoqa.model._prefix import PrefixGroup, common_prefix_length, prefix_groups
+from videoqa.model._prefix import (
+    REUSE_COST,
+    PrefixGroup,
+    ReuseCost,
+    common_prefix_length,
+    prefix_groups,
+    reuse_pays,
+)
 
 V = 9  # a video token id in the pure tests
+ALWAYS = ReuseCost(copy_per_token=0.0, step_tokens=0.0)
+"""A cost model under which reuse always pays: the tiny models' prompts are far too short for the real one."""
+
+
+@pytest.fixture
+def always_reuse(monkeypatch, tiny_qwen25, tiny_qwen2):
+    for m in (tiny_qwen25, tiny_qwen2):
+        monkeypatch.setattr(m, "reuse_cost", ALWAYS)
 
 
 def test_common_prefix_and_groups():
@@ -59,6 +74,7 @@ def _visible(generation):
 
 
 @pytest.mark.parametrize("model_fixture", ["tiny_qwen25", "tiny_qwen2"])
+@pytest.mark.usefixtures("always_reuse")
 def test_reused_prefix_generates_the_tokens_of_full_prefills(request, model_fixture):
     m = request.getfixturevalue(model_fixture)
     features = m.encode(make_clip(8, 1.0, height=56, width=84, start=30.0, seed=11))
@@ -75,6 +91,7 @@ def test_reused_prefix_generates_the_tokens_of_full_prefills(request, model_fixt
     assert features.window.visual_tokens < cached[1] < min(g.input_tokens for g in reused)
 
 
+@pytest.mark.usefixtures("always_reuse")
 def test_reuse_across_two_windows_and_a_mixed_call(tiny_qwen25):
     m = tiny_qwen25
     a = m.encode(make_clip(4, 2.0, seed=12))
@@ -100,6 +117,7 @@ def test_reuse_can_be_switched_off(tiny_qwen25, monkeypatch):
     assert [g.cached_prefix_tokens for g in m.generate(requests, max_new_tokens=2)] == [0, 0]
 
 
+@pytest.mark.usefixtures("always_reuse")
 def test_a_session_reuses_the_video_prefix_across_questions_and_records_it(tiny_qwen25, event_video):
     import videoqa
     from videoqa.records import analysis_to_rows
@@ -136,6 +154,7 @@ def test_a_session_reuses_the_video_prefix_across_questions_and_records_it(tiny_
     assert (answer["prompt_tokens"], answer["reused_prompt_tokens"]) == (tokens[2], shared[2])
 
 
+@pytest.mark.usefixtures("always_reuse")
 def test_the_coarse_pass_of_several_questions_shares_each_windows_prefix(tiny_qwen25, event_video):
     import videoqa
 
@@ -155,3 +174,56 @@ def test_the_coarse_pass_of_several_questions_shares_each_windows_prefix(tiny_qw
             coarse[1].windows, coarse[1].reused_prompt_tokens, coarse[1].prompt_tokens, strict=True
         )
     )
+
+
+def test_reuse_pays_only_when_the_saved_prefill_outweighs_the_copies_and_the_extra_calls():
+    # Long shared video, few short questions: one prefill instead of four pays (benchmarks/prefix.py).
+    assert reuse_pays(shared_tokens=4096, unshared_tokens=[12, 9, 15, 11], batched_calls=1, max_new_tokens=16)
+    # plain 4 x (4096 + 15) = 16,444 > reuse 4,096 + 47 + 4 x 4,096 x 0.05 + 3 x 16 x 30 = 6,402.2
+    assert ReuseCost(copy_per_token=0.05, step_tokens=30.0) == REUSE_COST
+    # The tiny grounder's short prompts: 200 questions, 150 shared tokens; each extra call costs more.
+    assert not reuse_pays(shared_tokens=150, unshared_tokens=[12] * 200, batched_calls=25, max_new_tokens=24)
+    # 8 questions on a 300-token prefix: 2,560 plain < 300 + 160 + 120 + 7 x 16 x 30 = 3,940.
+    assert not reuse_pays(shared_tokens=300, unshared_tokens=[20] * 8, batched_calls=1, max_new_tokens=16)
+    # Each request alone anyway (no extra calls): only the copies count against it.
+    assert reuse_pays(shared_tokens=100, unshared_tokens=[1, 1], batched_calls=2, max_new_tokens=16)
+    # One request, or nothing shared: nothing to reuse.
+    assert not reuse_pays(shared_tokens=4096, unshared_tokens=[12], batched_calls=1, max_new_tokens=16)
+    assert not reuse_pays(shared_tokens=0, unshared_tokens=[12, 12], batched_calls=1, max_new_tokens=16)
+
+
+def test_reuse_decision_is_exact_at_the_boundary_and_counts_padding():
+    cost = ReuseCost(copy_per_token=0.0, step_tokens=1.0)
+    # plain 2 x (10 + 1) = 22; reuse 10 + 2 + (2 - 1) x max_new_tokens: equal at 10 (no gain: plain)
+    assert not reuse_pays(
+        shared_tokens=10, unshared_tokens=[1, 1], batched_calls=1, max_new_tokens=10, cost=cost
+    )
+    assert reuse_pays(shared_tokens=10, unshared_tokens=[1, 1], batched_calls=1, max_new_tokens=9, cost=cost)
+    # A long unshared row pads the plain batch: 2 x (100 + 200) = 600 > 100 + 201 + 150 = 451.
+    assert reuse_pays(
+        shared_tokens=100, unshared_tokens=[1, 200], batched_calls=1, max_new_tokens=150, cost=cost
+    )
+    assert not reuse_pays(
+        shared_tokens=100, unshared_tokens=[1, 1], batched_calls=1, max_new_tokens=150, cost=cost
+    )
+    assert reuse_pays(
+        shared_tokens=1, unshared_tokens=[1, 1], batched_calls=1, max_new_tokens=99, cost=ALWAYS
+    )
+
+
+def test_a_call_where_reuse_does_not_pay_is_prefilled_in_batches_with_the_same_answers(
+    tiny_qwen25, monkeypatch
+):
+    m = tiny_qwen25
+    features = m.encode(make_clip(8, 1.0, height=56, width=84, start=30.0, seed=11))
+    words = ["Colour?", "Shape?", "Size?", "Where?", "When?", "Moving?", "Why?", "Which?"]
+    requests = [GenerationRequest(features=(features,), prompt=w) for w in words]
+    # Short questions of one length share one batched call; a call each (reuse) costs more decoding
+    # than the 24 visual tokens' prefill it would save.
+    assert m.reuse_cost == REUSE_COST
+    plain = m.generate(requests, max_new_tokens=10)
+    assert [g.cached_prefix_tokens for g in plain] == [0] * len(requests)
+    monkeypatch.setattr(m, "reuse_cost", ALWAYS)
+    reused = m.generate(requests, max_new_tokens=10)
+    assert [_visible(g) for g in plain] == [_visible(g) for g in reused]
+    assert [g.cached_prefix_tokens > 0 for g in reused] == [False] + [True] * (len(requests) - 1)

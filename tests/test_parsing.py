@@ -82,6 +82,62 @@ def test_parse_spans(text, spans, method):
     assert result.reason is None
 
 
+TWO_INSTANT_CASES = [
+    ("The event starts at 37.0 seconds and ends at 44.5 seconds.", [S(37.0, 44.5)]),
+    ("The man begins pouring water at around 00:12, finishing at 00:18.", [S(12.0, 18.0)]),
+    ("Starting at 3 s, the man runs until 9 s.", [S(3.0, 9.0)]),
+    ("It stops at 9 s, having started at 3 s.", [S(3.0, 9.0)]),
+    ("He stops at 9 s after starting at 3 s.", [S(3.0, 9.0)]),
+    ("At 12.5 seconds the man starts running, and at 15 seconds he stops.", [S(12.5, 15.0)]),
+    ("The action commences at approximately 5.2 seconds and concludes at about 9.8 seconds.", [S(5.2, 9.8)]),
+    ("The event begins at the 12-second mark and ends at the 20-second mark.", [S(12.0, 20.0)]),
+    ("The man starts running at 3 s and keeps running until 9 s.", [S(3.0, 9.0)]),
+    ("The person begins to run at 4 s and stops running at 7.5 s.", [S(4.0, 7.5)]),
+    ("The event starts at 37.0 seconds. It ends at 44.5 seconds.", [S(37.0, 44.5)]),
+    ("The 2 men start dancing at 3 s and stop at 9 s.", [S(3.0, 9.0)]),
+    ("It begins at 1:05 and ends at 1:12.5.", [S(65.0, 72.5)]),
+    ("The event starts at 1 minute and ends at 2 minutes.", [S(60.0, 120.0)]),
+    ("The woman starts cooking at 10 s, then stirs the pot, and finishes at 25 s.", [S(10.0, 25.0)]),
+    ("The event starts at 9 s and ends at 3 s.", [S(3.0, 9.0)]),  # reversed: swapped, as ranges are
+    (
+        "The man starts running at 3 s and stops at 9 s. He starts again at 20 s and stops at 25 s.",
+        [S(3.0, 9.0), S(20.0, 25.0)],
+    ),
+    # two instants beat a range that is not stated as a time
+    ("The video shows 2-3 people. One of them starts at 5 s and ends at 9 s.", [S(5.0, 9.0)]),
+]
+
+
+@pytest.mark.parametrize(("text", "spans"), TWO_INSTANT_CASES)
+def test_parse_spans_pairs_a_start_and_an_end_instant_of_one_event(text, spans):
+    result = parse_spans(text)
+    assert (result.spans, result.method, result.reason) == (tuple(spans), "pair", None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # two instants of different events: never one span
+        "The man starts running at 3 s and the woman stops talking at 9 s.",
+        "The man starts at 3 s and the woman stops at 9 s.",
+        "The man starts running at 3 s and stops talking at 9 s.",
+        "The first clip ends at 5 s and the second starts at 7 s.",
+        "The man starts talking at 3 s. The woman stops talking at 9 s.",
+        "The song starts at 3 s and the video ends at 30 s.",
+        "The man starts running at 3 s, the woman starts talking, and she stops at 9 s.",
+        # one instant: unparsed, as before
+        "The event starts at 37 seconds.",
+        "It ends at 9 s.",
+        "I saw it at 37 seconds",
+        "The man opens the door at 12 seconds and the dog barks at 20 seconds.",
+    ],
+)
+def test_parse_spans_does_not_pair_instants_of_different_events_or_one_instant(text):
+    result = parse_spans(text)
+    assert (result.spans, result.method) == ((), None)
+    assert result.reason.startswith("no time range found in the model's text ")
+
+
 NO_SPAN_CASES = [
     ("", "the model returned no text"),
     ("   \n", "the model returned no text"),
@@ -148,6 +204,40 @@ def test_parse_spans_huge_json_integer_is_no_time():
         assert result.reason == "the model's JSON holds no event with a start and an end time"
     assert parse_time(int("9" * 400)) is None
     assert parse_spans("1" * 400 + " - 2 seconds").spans == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"start": 1e309, "end": 2}',  # json.loads reads inf; the pair rule used to read the "1" of 1e309
+        '{"start": 2, "end": 1e309}',
+        '"start_time": "1e309", "end_time": "2"',
+        "[1e309, 2]",
+        "The event starts at 1e309 seconds and ends at 2 seconds.",
+        "from 1e309 to 2 seconds",
+        "1 - 2e309 seconds",
+        "1 - 2e309.5 seconds",
+        "between 1e309 and 2 seconds",
+        "between 1 and 2E+309 seconds",
+        "1e308 - 2 minutes",  # finite as written, infinite once scaled to seconds
+    ],
+)
+def test_parse_spans_an_overflowing_number_is_no_number(text):
+    result = parse_spans(text)
+    assert (result.spans, result.method) == ((), None)
+    assert result.reason is not None
+
+
+def test_parse_spans_reads_an_exponent_as_part_of_its_number():
+    assert parse_spans("1e1 - 2e1 seconds").spans == (S(10.0, 20.0),)
+    assert parse_spans("between 1.5e1 and 2E1 seconds").spans == (S(15.0, 20.0),)
+    assert parse_spans('{"start": 1e1, "end": 2.5e1}').spans == (S(10.0, 25.0),)
+    assert (parse_time("1e309"), parse_time("1e309s"), parse_time(1e309), parse_time("1.5e1")) == (
+        None,
+        None,
+        None,
+        15.0,
+    )
 
 
 def test_parse_spans_reads_a_bounded_prefix():

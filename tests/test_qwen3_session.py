@@ -90,7 +90,11 @@ def small_video(tmp_path_factory):
     return write_video(path, duration_seconds=8.0, fps=10, events=(Event(2.0, 5.0, "red"),))
 
 
-def test_tiny_qwen3_cache_prefix_reuse_and_records(tiny_qwen3, small_video, tmp_path):
+def test_tiny_qwen3_cache_prefix_reuse_and_records(tiny_qwen3, small_video, tmp_path, monkeypatch):
+    from videoqa.model._prefix import ReuseCost
+
+    # the tiny prompts are far too short for reuse to pay; its mechanics are what is tested here
+    monkeypatch.setattr(tiny_qwen3, "reuse_cost", ReuseCost(copy_per_token=0.0, step_tokens=0.0))
     questions = [
         Question(question_id="g", question=RED, task="grounding"),
         Question(question_id="q", question="What is shown?", task="qa"),

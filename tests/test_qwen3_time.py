@@ -12,6 +12,8 @@ Peers written against (tests/peers.py): transformers 5.25.0, qwen-vl-utils 0.0.1
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -118,3 +120,30 @@ def test_later_window_of_a_long_video(tiny_qwen3, long_video):
     assert theirs[:3].tolist() == [0.0, 0.1, 0.2]  # (0 + 1) / 2 / 24 s, ...
     # relative to the window start they are 48x too short: 12.4 s stated for a patch 598 s in
     assert (truth - 3600.0)[-1] == pytest.approx(598.0) and theirs[-1] == pytest.approx(12.4)
+
+
+def test_a_request_of_two_windows_states_times_from_the_first_windows_start(tiny_qwen3, tmp_path):
+    """Two windows (0-4 s, 4-8 s) in one request: the second's patches say 4.5 and 6.5 s, not 0.5 and 2.5.
+
+    The session adds the first window's start back to every answer, so each window's times count from
+    the request's first window, never from its own start.
+    """
+    path = write_video(tmp_path / "two.mp4", duration_seconds=8.0, fps=1, width=64, height=36)
+    _, _, clips = decoded(tiny_qwen3, path, fps=1.0, window_seconds=4.0)
+    assert [(c.window.start_seconds, c.window.end_seconds) for c in clips] == [(0.0, 4.0), (4.0, 8.0)]
+    assert [c.pts_seconds.tolist() for c in clips] == [[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]
+    request = GenerationRequest(features=tuple(tiny_qwen3.encode(c) for c in clips), prompt="When?")
+    ids = list(tiny_qwen3.build_inputs([request])["input_ids"][0])
+    text = tiny_qwen3.tokenizer.decode(ids)
+    stamps = ["<0.5 seconds>", "<2.5 seconds>", "<4.5 seconds>", "<6.5 seconds>"]
+    assert read_timestamps(text) == [0.5, 2.5, 4.5, 6.5]
+    assert [t.group(0) for t in re.finditer(r"<[^<>]* seconds>", text)] == stamps
+    # Token for token: each stamp's ids sit right before its patch's <|vision_start|>, in order.
+    tokenizer = tiny_qwen3.tokenizer
+    start_id = tokenizer.convert_tokens_to_ids(tiny_qwen3.vision_start)
+    stamp_ids = [list(tokenizer(s, add_special_tokens=False)["input_ids"]) for s in stamps]
+    before_starts = [ids[:i] for i, t in enumerate(ids) if t == start_id]
+    found = [want for head in before_starts for want in stamp_ids if head[-len(want) :] == want]
+    assert found == stamp_ids
+    # one <|vision_start|> per temporal patch (the reference layout: no outer pair around a video)
+    assert len(before_starts) == 4

@@ -375,6 +375,24 @@ def test_repeated_spans_keep_the_page_small(event_video: Path) -> None:
     assert len(html) < 4_000_000
 
 
+def test_page_size_grows_linearly_with_unlabelled_spans(tmp_path: Path) -> None:
+    # Each span's tooltip used to repeat the whole answer, which lists every span: 2,000 unlabelled
+    # spans gave an 87 MB page (quadratic). Both pages, N and 2N spans.
+    sizes = {}
+    for n in (1000, 2000):
+        spans = [(k * 0.01, k * 0.01 + 0.005, None) for k in range(n)]
+        analysis = make_analysis("/nowhere/x.mp4", "q1", "When?", "events", spans, duration=30.0)
+        assert len(analysis.answer) > 10 * n  # "0-0.005 s; 0.01-0.015 s; ...": every span in the answer
+        write_job(tmp_path / f"out{n}", [analysis], [])
+        page = analysis.to_html(thumbnails=False)
+        job = render_job_html(str(tmp_path / f"out{n}"), thumbnails=False)
+        assert page.count('class="span"') == job.count('class="span"') == n
+        sizes[n] = (len(page), len(job))
+    for which in (0, 1):
+        assert sizes[2000][which] / sizes[1000][which] < 2.1
+        assert sizes[2000][which] < 2_500_000  # about 1 kB per span at most
+
+
 def test_no_event_answer_is_not_shown_as_an_error(tmp_path: Path) -> None:
     output = tmp_path / "out"
     absent = make_analysis(

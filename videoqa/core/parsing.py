@@ -11,12 +11,17 @@ tags are present, then in the whole text):
 1. ``json``: a JSON list/object of events (optionally in a code fence): ``start``/``end``
    (also ``start_time``, ``end_time``, ``begin``...) or ``timestamp(s)``/``span`` holding
    ``[a, b]`` or ``"a - b"``; times as numbers, ``"12.5"``, ``"12.5s"`` or ``"mm:ss.ff"`` /
-   ``"hh:mm:ss.ff"``; labels from ``description``/``event``/``caption``/``label``.
+   ``"hh:mm:ss.ff"`` (an exponent is part of its number; a number that overflows is no number);
+   labels from ``description``/``event``/``caption``/``label``.
 2. ``range``: ``X - Y``, ``X–Y``, ``X to Y``, ``from X to Y seconds``, ``X s to Y s``,
    ``X-Y seconds``, ``between X and Y``, with ``mm:ss``/``hh:mm:ss(.ff)`` clock times or
    numbers (a ``min``/``minutes`` unit multiplies by 60). "to" only counts as a whole word
    (lmms-eval replaces "to" inside words, turning "towel" into "-wel").
-3. ``pair``: "starts at X ... ends at Y" (also ``"start_time": "X"`` in broken JSON).
+3. ``pair``: the start and the end as two instants ("starts at X ... and ends at Y", "begins
+   pouring at X, finishing at Y", "Starting at X, he runs until Y", "stops at Y after starting at
+   X", ``"start_time": "X"`` in broken JSON), paired only when both clauses are about the same
+   event (:mod:`videoqa.core._instants`); one instant alone is no span. Pairs beat ranges that
+   are not stated as times ("2-3 people").
 
 When a text holds several ranges, those in a sentence that states a time (a unit, a clock
 time, a list item ``X - Y: label``, or words such as "happens", "starts", "between") win over
@@ -48,6 +53,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from videoqa.core._instants import instant_pairs
+from videoqa.core._times import TIME, UNIT, scaled, time_token, unit_scale
+
 __all__ = [
     "MAX_PARSE_CHARS",
     "ChoiceParse",
@@ -63,24 +71,17 @@ MAX_PARSE_CHARS = 100_000
 _LABEL_CHARS = 300
 """Characters after a range searched for its ``: label``."""
 
-_CLOCK = r"\d{1,2}:\d{2}(?::\d{2})?(?:\.\d+)?"
-_NUMBER = r"\d+(?:\.\d+)?"
-_TIME = rf"(?:{_CLOCK}|{_NUMBER})"
-_UNIT = r"(?:\s*(?P<{name}>s|secs?|seconds?|mins?|minutes?)\b\.?)?"
+_TIME = TIME
+_UNIT = UNIT
 _SEP = r"\s*(?:-|–|—|~|\bto\b|\buntil\b|\btill\b)\s*"
 _RANGE_RE = re.compile(
     rf"(?<![\w.:])(?P<a>{_TIME}){_UNIT.format(name='ua')}{_SEP}(?P<b>{_TIME}){_UNIT.format(name='ub')}"
-    rf"(?!\.?\d)(?!:\d)",
+    rf"(?!\.?\d)(?!:\d)(?![eE][+-]?\d)",
     re.IGNORECASE,
 )
 _BETWEEN_RE = re.compile(
     rf"\bbetween\s+(?P<a>{_TIME}){_UNIT.format(name='ua')}\s+and\s+(?P<b>{_TIME}){_UNIT.format(name='ub')}",
     re.IGNORECASE,
-)
-_LEAD = r"[\"']?\s*(?:[:=]|\bat\b|\bis\b|\bof\b|\bfrom\b)?\s*(?:about\s+|around\s+|approximately\s+)?[\"']?"
-_START_RE = re.compile(rf"\b(?:start|begin)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(?P<t>{_TIME})", re.IGNORECASE)
-_END_RE = re.compile(
-    rf"\b(?:end|stop|finish)(?:s|ing|ed)?(?:[_ ]?time)?\b{_LEAD}(?P<t>{_TIME})", re.IGNORECASE
 )
 _TIME_WORDS_RE = re.compile(
     r"\b(?:happen\w*|occur\w*|start\w*|begin\w*|began|end(?:s|ed|ing)?|from|between|during|until|"
@@ -149,23 +150,7 @@ def parse_time(value: Any) -> float | None:
     if not isinstance(value, str):
         return None
     match = _TIME_VALUE_RE.match(value)
-    return _time_token(match.group(1)) if match else None
-
-
-def _time_token(token: str) -> float | None:
-    try:
-        if ":" not in token:
-            seconds = float(token)
-            return seconds if math.isfinite(seconds) else None
-        parts = token.split(":")
-        seconds = float(parts[-1])
-        minutes = int(parts[-2])
-        hours = int(parts[-3]) if len(parts) == 3 else 0
-    except ValueError:
-        return None
-    if seconds >= 60 or (len(parts) == 3 and minutes >= 60):
-        return None
-    return hours * 3600.0 + minutes * 60.0 + seconds
+    return time_token(match.group(1)) if match else None
 
 
 def _ordered(start: float, end: float, label: str | None = None) -> ParsedSpan:
@@ -174,24 +159,13 @@ def _ordered(start: float, end: float, label: str | None = None) -> ParsedSpan:
     return ParsedSpan(start, end, label or None)
 
 
-def _scale(unit: str | None) -> float | None:
-    if unit is None:
-        return None
-    return 60.0 if unit.lower().startswith("min") else 1.0
-
-
 def _span_from_match(match: re.Match[str], text: str) -> ParsedSpan | None:
-    a_token, b_token = match.group("a"), match.group("b")
-    a, b = _time_token(a_token), _time_token(b_token)
-    if a is None or b is None:
-        return None
-    scale_a, scale_b = _scale(match.group("ua")), _scale(match.group("ub"))
+    scale_a, scale_b = unit_scale(match.group("ua")), unit_scale(match.group("ub"))
     scale_a = scale_a if scale_a is not None else (scale_b or 1.0)
     scale_b = scale_b if scale_b is not None else scale_a
-    if ":" not in a_token:
-        a *= scale_a
-    if ":" not in b_token:
-        b *= scale_b
+    a, b = scaled(match.group("a"), scale_a), scaled(match.group("b"), scale_b)
+    if a is None or b is None:  # no time, or "1e308 minutes": overflows when scaled
+        return None
     rest = text[match.end() : match.end() + _LABEL_CHARS].split("\n", 1)[0].strip()
     label = rest[1:].strip().rstrip(".").strip() if rest[:1] in (":", "-", "–", "—") else None
     return _ordered(a, b, label or None)
@@ -208,6 +182,11 @@ def _states_time(match: re.Match[str], text: str, sentence_has_time_words: bool)
 
 def _parse_ranges(text: str) -> tuple[ParsedSpan, ...]:
     """Ranges in text order; those of sentences that state a time win over the others."""
+    return _ranges(text)[0]
+
+
+def _ranges(text: str) -> tuple[tuple[ParsedSpan, ...], bool]:
+    """(ranges, whether they are stated as times): see :func:`_parse_ranges`."""
     bounds = [0] + [m.end() for m in _SENTENCE_END_RE.finditer(text)] + [len(text)]
     words: dict[int, bool] = {}  # sentence index -> holds time words (each sentence searched once)
     for regex in (_RANGE_RE, _BETWEEN_RE):
@@ -222,16 +201,12 @@ def _parse_ranges(text: str) -> tuple[ParsedSpan, ...]:
             found.append((regex is _BETWEEN_RE or _states_time(match, text, words[i]), span))
         if found:
             timed = [span for states, span in found if states]
-            return tuple(timed or [span for _, span in found])
-    return ()
+            return tuple(timed or [span for _, span in found]), bool(timed)
+    return (), False
 
 
 def _parse_pairs(text: str) -> tuple[ParsedSpan, ...]:
-    starts = [_time_token(m.group("t")) for m in _START_RE.finditer(text)]
-    ends = [_time_token(m.group("t")) for m in _END_RE.finditer(text)]
-    return tuple(
-        _ordered(s, e) for s, e in zip(starts, ends, strict=False) if s is not None and e is not None
-    )
+    return tuple(_ordered(start, end) for start, end in instant_pairs(text))
 
 
 def _json_candidates(text: str) -> list[tuple[str, bool]]:
@@ -317,13 +292,13 @@ def _parse_body(text: str) -> tuple[tuple[ParsedSpan, ...], str | None, bool]:
         spans = _spans_from_json(data)
         if spans:
             return spans, "json", True
-    spans = _parse_ranges(text)
-    if spans:
-        return spans, "range", saw_json
-    spans = _parse_pairs(text)
+    ranges, timed = _ranges(text)
+    if timed:
+        return ranges, "range", saw_json
+    spans = _parse_pairs(text)  # "starts at 3 s and ends at 9 s" beats "2-3 people"
     if spans:
         return spans, "pair", saw_json
-    return (), None, saw_json
+    return ranges, ("range" if ranges else None), saw_json
 
 
 def _answer_tag(text: str) -> str | None:

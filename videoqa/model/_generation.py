@@ -4,7 +4,8 @@
 rows (token ids, MRoPE positions, window embeddings) into answers:
 
 - requests on the same windows whose prompts share a prefix covering the video are served from one
-  prefill of that prefix (:mod:`videoqa.model._prefix`);
+  prefill of that prefix (:mod:`videoqa.model._prefix`) when that pays: a small cost model weighs
+  the prefill saved against the cache copies and the extra calls (:func:`~videoqa.model._prefix.reuse_pays`);
 - the others go in calls planned by padded tokens (:mod:`videoqa.model._batching`);
 - a call that runs out of GPU memory is split in halves; a single request that does not fit, and a
   GPU left unusable, raise typed errors.
@@ -37,6 +38,8 @@ class BatchedGeneration:
     ``pad_token_id``, ``video_token_id``, ``_build_row``, ``embed`` and ``visual_inputs`` from the runner."""
 
     _oom_budget: int | None = None  # lowered after an out-of-memory split
+    reuse_cost: _prefix.ReuseCost = _prefix.REUSE_COST
+    """The cost model deciding per call whether prefix reuse pays (tests set one where it always does)."""
 
     def generate(
         self,
@@ -56,7 +59,7 @@ class BatchedGeneration:
         config = self._generation_config(max_new_tokens, options or GenerationOptions())
         rows = [self._build_row(n, request) for n, request in enumerate(requests)]
         results: dict[int, Generation] = {}
-        for group in self._prefix_groups(rows):
+        for group in self._prefix_groups(rows, max_new_tokens=max_new_tokens):
             generations = self._generate_from_prefix([rows[i] for i in group.indices], group, config)
             results.update(zip(group.indices, generations, strict=True))
         rest = [i for i in range(len(rows)) if i not in results]
@@ -71,15 +74,38 @@ class BatchedGeneration:
             results.update(zip(indices, generations, strict=True))
         return [results[i] for i in range(len(rows))]
 
-    def _prefix_groups(self, rows: Sequence[_Row]) -> list[_prefix.PrefixGroup]:
+    def _prefix_groups(self, rows: Sequence[_Row], *, max_new_tokens: int) -> list[_prefix.PrefixGroup]:
+        """Groups whose shared prefix is worth prefilling once (:func:`videoqa.model._prefix.reuse_pays`)."""
         if not self.load_options.prefix_reuse:
             return []
-        return _prefix.prefix_groups(
+        groups = _prefix.prefix_groups(
             [row.ids for row in rows],
             # Requests on the same encoded windows carry the very same embedding tensors.
             [tuple(id(features) for features in row.features) for row in rows],
             video_token_id=self.video_token_id,
         )
+        return [g for g in groups if self._reuse_pays([rows[i] for i in g.indices], g, max_new_tokens)]
+
+    def _reuse_pays(self, rows: Sequence[_Row], group: _prefix.PrefixGroup, max_new_tokens: int) -> bool:
+        lengths = [len(row.ids) for row in rows]
+        calls = _batching.plan_batches(
+            lengths, max_requests=self.load_options.requests_per_batch, max_padded_tokens=self.token_budget()
+        )
+        pays = _prefix.reuse_pays(
+            shared_tokens=group.prefix_tokens,
+            unshared_tokens=[n - group.prefix_tokens for n in lengths],
+            batched_calls=len(calls),
+            max_new_tokens=max_new_tokens,
+            cost=self.reuse_cost,
+        )
+        logger.debug(
+            "%s: %d requests share %d prefix tokens: %s",
+            self.model_id,
+            len(rows),
+            group.prefix_tokens,
+            "one prefill, copied" if pays else "batched prefills (reuse would not pay)",
+        )
+        return pays
 
     def _generate_from_prefix(
         self, rows: Sequence[_Row], group: _prefix.PrefixGroup, config: Any

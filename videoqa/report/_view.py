@@ -38,6 +38,7 @@ __all__ = [
 # Colour-blind-safe palette (Okabe-Ito), one colour per question lane.
 _PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#7A5C00", "#000000")
 _TEXT_CHARS = 48
+_TITLE_CHARS = 200  # characters of a question or label in one span's tooltip
 
 
 def lane_color(index: int) -> str:
@@ -163,11 +164,18 @@ def _short(text: str, limit: int = _TEXT_CHARS) -> str:
 
 
 def _span_title(answer: AnswerView, span: SpanView) -> str:
-    said = span.label or answer.answer
-    return (
-        f"{answer.question_id}: {answer.question}\n"
-        f"{span.start_seconds:.2f} s → {span.end_seconds:.2f} s ({span.duration_seconds:.2f} s)\n{said}"
-    )
+    """A span's tooltip: its question (cut), times and own label; never the whole answer.
+
+    The answer holds every span, so repeating it per span made the page quadratic in spans (2,000
+    unlabelled spans: 87 MB); the lane's tooltip and the answers table carry it once.
+    """
+    lines = [
+        f"{answer.question_id}: {_short(answer.question, _TITLE_CHARS)}",
+        f"{span.start_seconds:.2f} s → {span.end_seconds:.2f} s ({span.duration_seconds:.2f} s)",
+    ]
+    if span.label:
+        lines.append(_short(span.label, _TITLE_CHARS))
+    return "\n".join(lines)
 
 
 def _answer_lane(answer: AnswerView) -> LaneInput:
