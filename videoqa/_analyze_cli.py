@@ -36,6 +36,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=DEFAULT_MODEL,
         help="Hub id, local checkpoint directory, or builtin:tiny-qwen2.5-vl / builtin:scripted.",
     )
+    parser.add_argument(
+        "--engine",
+        choices=("transformers", "vllm"),
+        default="transformers",
+        help="Language-side engine (README 'Engines'): transformers, or vllm (same answers, self-checked).",
+    )
     parser.add_argument("--cache-dir", help="Directory of the visual cache (default: no cache).")
     parser.add_argument(
         "--subtitles",
@@ -123,8 +129,9 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         settings = settings_from_args(args, Settings.for_model(args.model))
+        engine = {"model_options": {"engine": args.engine}} if args.engine != "transformers" else {}
         session = Session(
-            args.model, settings, cache_dir=args.cache_dir, progress=False if args.quiet else None
+            args.model, settings, cache_dir=args.cache_dir, progress=False if args.quiet else None, **engine
         )
         question = make_question(args.question, task=args.task, options=args.options)
         if args.occurrences != "first":

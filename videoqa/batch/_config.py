@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -112,6 +112,12 @@ class JobConfig(BaseModel):
         ge=1,
         description="Padded prompt tokens per generate call of a replica (memory per call); unset derives it "
         "from free GPU memory (no limit on the CPU). Changes no answer, so it is not in the config hash.",
+    )
+    engine: Literal["transformers", "vllm"] = Field(
+        default="transformers",
+        description="Language-side engine of each model replica: transformers (videoqa's runner), or vllm "
+        "(tensor parallel over gpus_per_replica GPUs, vLLM's prefix caching; same prompts, times and "
+        "greedy answers, checked at load). Changes no answer, so it is not in the config hash.",
     )
     prefix_reuse: bool = Field(
         default=True,

@@ -23,9 +23,13 @@ def build_session(config: JobConfig, *, num_gpus: float | None = None) -> Any:
     model_options: dict[str, Any] = {"prefix_reuse": config.prefix_reuse}
     if config.max_batch_tokens is not None:
         model_options["max_batch_tokens"] = config.max_batch_tokens
-    if num_gpus > 1:
+    if config.engine == "vllm":
+        model_options["engine"] = "vllm"
+        # vLLM shards the language model itself over the replica's GPUs; the vision side stays on the first
+        model_options["tensor_parallel_size"] = max(1, int(num_gpus))
+    elif num_gpus > 1:
         model_options["device_map"] = "auto"
-    elif num_gpus == 0:
+    if num_gpus == 0:
         model_options["device"] = "cpu"
     takes = load_options(config.model)  # the family declares them (a scripted stand-in takes none)
     model_options = {k: v for k, v in model_options.items() if k in takes}

@@ -18,7 +18,7 @@ torch and transformers are imported only when a model is loaded.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from videoqa.model._devices import AttnImplementation, DtypeName
 from videoqa.model._protocol import (
@@ -38,7 +38,7 @@ from videoqa.model._tiny import (
     default_models_dir,
     shrink_official_config,
 )
-from videoqa.model.families import DEFAULT_MODEL, builtin_model, builtin_models
+from videoqa.model.families import DEFAULT_MODEL, builtin_model, builtin_models, family_of
 
 if TYPE_CHECKING:
     from videoqa.model._qwen import QwenModel
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_MODEL",
+    "ENGINES",
     "OFFICIAL_FILES",
     "TINY_BUILD_VERSION",
     "Generation",
@@ -62,6 +63,11 @@ __all__ = [
     "shrink_official_config",
     "temporal_ids",
 ]
+
+Engine = Literal["transformers", "vllm"]
+ENGINES: tuple[str, ...] = get_args(Engine)
+"""``transformers``: videoqa's own runner (every device). ``vllm``: vLLM runs the language side
+(:mod:`videoqa.model._vllm`; README "Engines"); a family lists the engines it runs on."""
 
 
 def __getattr__(name: str) -> Any:
@@ -86,6 +92,8 @@ def load_model(
     requests_per_batch: int = 8,
     max_batch_tokens: int | None = None,
     prefix_reuse: bool = True,
+    engine: Engine = "transformers",
+    tensor_parallel_size: int = 1,
 ) -> VideoLanguageModel:
     """Load ``model`` (hub id, local directory or ``builtin:`` name) as a :class:`VideoLanguageModel`.
 
@@ -107,7 +115,17 @@ def load_model(
             requests on the same windows in one :meth:`generate` call, and continue each request
             from a copy of its key/value cache (same tokens as a full prefill; see
             :mod:`videoqa.model._prefix`). ``False`` prefills every request in full.
+        engine: ``"transformers"`` (default) or ``"vllm"``: vLLM runs the language side, with
+            videoqa's vision side, prompts and times (checked at load; README "Engines"). The
+            model's family must list the engine (``ModelFamily.engines``).
+        tensor_parallel_size: with ``engine="vllm"``, GPUs the language model is sharded over.
     """
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine != "vllm" and tensor_parallel_size != 1:
+        raise ValueError(
+            "tensor_parallel_size applies to engine='vllm' only; use device_map with transformers"
+        )
     if not isinstance(model, str) or not model:
         raise ValueError(
             f"model must be a hub id, a local path or one of {tuple(builtin_models())}, got {model!r}"
@@ -124,9 +142,26 @@ def load_model(
         "prefix_reuse": prefix_reuse,
     }
     found = builtin_model(model)
+    if engine != "transformers":
+        check_engine(model, engine, found)
     if found is not None:
         family, builtin = found
-        return builtin.load(family, **options)
-    from videoqa.model._qwen import load_qwen
+        runner = builtin.load(family, **options)
+    else:
+        from videoqa.model._qwen import load_qwen
 
-    return load_qwen(model, model, **options)
+        runner = load_qwen(model, model, **options)
+    if engine == "vllm":
+        from videoqa.model._vllm import attach_vllm
+
+        return attach_vllm(runner, tensor_parallel_size=tensor_parallel_size)
+    return runner
+
+
+def check_engine(model: str, engine: str, found: Any) -> None:
+    """Refuse an engine the model's family does not declare, or a stand-in without a language model."""
+    family = found[0] if found is not None else family_of(model)
+    if found is not None and not found[1].load_options:
+        raise ValueError(f"{model} is a stand-in without a language model; it runs on no engine but its own")
+    if engine not in family.engines:
+        raise ValueError(f"{model}: the {family.name} family runs on {family.engines}, not on {engine!r}")

@@ -29,7 +29,7 @@ import numpy as np
 
 from videoqa.video._types import Window
 
-__all__ = ["temporal_ids"]
+__all__ = ["float32_temporal_ids", "temporal_ids"]
 
 TemporalKind = Literal["absolute_time", "patch_index", "timestamp_text"]
 Arithmetic = Literal["transformers", "exact"]
@@ -103,8 +103,20 @@ def temporal_ids(
     # transformers: the processor computes temporal_patch_size / sampled_fps in float64 and stores it in a
     # float32 tensor (second_per_grid_ts); get_rope_index multiplies it by tokens_per_second (float32),
     # multiplies arange(grid_t) (int64) by that float32 scalar tensor in float32, and truncates (.long()).
-    second_per_grid = np.float32(int(temporal_patch_size) / window.sampled_fps)
-    interval = np.float32(tokens_per_second) * second_per_grid
+    return float32_temporal_ids(
+        grid_t,
+        second_per_grid=int(temporal_patch_size) / window.sampled_fps,
+        tokens_per_second=float(tokens_per_second),
+    )
+
+
+def float32_temporal_ids(grid_t: int, *, second_per_grid: float, tokens_per_second: float) -> np.ndarray:
+    """``floor(g * tokens_per_second * second_per_grid)``, ``g < grid_t``, in transformers' float32.
+
+    The one place of that arithmetic: :func:`temporal_ids` and the vLLM engine's Qwen2.5-VL class
+    (:mod:`videoqa.model._vllm_exact`) both call it, so the two engines cannot drift apart.
+    """
+    interval = np.float32(tokens_per_second) * np.float32(second_per_grid)
     return (np.arange(grid_t, dtype=np.float32) * interval).astype(np.int64)
 
 

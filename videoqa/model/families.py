@@ -26,9 +26,8 @@ Adding a family (as vLLM's model registry: declare it, nothing else learns its n
 4. Tests: copy ``tests/test_model_families.py`` (the made-up family runs ``analyze``, ``videoqa run``
    and ``videoqa eval``) and the pixel-budget cases of ``tests/test_sampling_budgets.py``.
 
-Slots for later work, declared here so that it lands in one place: ``engines`` (inference engines
-that can run the family; only ``"transformers"`` today) and ``timed_text`` (how subtitles / timed
-text are laid out in the prompt; ``None``: the family has no timed-text layout yet).
+``engines`` lists the inference engines that run the family (``"transformers"``, and ``"vllm"`` for
+the three Qwen families); ``timed_text`` how subtitles / timed text are laid out in its prompt.
 """
 
 from __future__ import annotations
@@ -52,6 +51,7 @@ from videoqa.video._sampling import PATCH_FACTOR, PATCH_FACTORS, TARGETS, defaul
 __all__ = [
     "CHECKPOINT_OPTIONS",
     "DEFAULT_MODEL",
+    "ENGINE_OPTIONS",
     "FAMILIES_ENV",
     "BuiltinModel",
     "ModelFamily",
@@ -89,6 +89,10 @@ CHECKPOINT_OPTIONS = (
     "prefix_reuse",
 )
 """The :func:`videoqa.load_model` options of a checkpoint run through transformers."""
+
+ENGINE_OPTIONS = ("engine", "tensor_parallel_size")
+"""The :func:`videoqa.load_model` options that pick the engine: taken by a checkpoint of a family that
+lists more than one engine (``ModelFamily.engines``)."""
 
 _PIXEL_NAMES = ("min_pixels", "max_pixels", "total_pixels")
 
@@ -208,8 +212,9 @@ class ModelFamily:
     load_options: tuple[str, ...] = CHECKPOINT_OPTIONS
     """The :func:`videoqa.load_model` options a checkpoint of this family takes."""
     engines: tuple[str, ...] = ("transformers",)
-    """Inference engines that run this family's checkpoints. Slot for the engine work: an engine
-    (e.g. ``"vllm"``) is listed here by the family it supports; only ``"transformers"`` exists."""
+    """Inference engines that run this family's checkpoints (:data:`videoqa.model.ENGINES`):
+    ``"transformers"`` (videoqa's runner), ``"vllm"`` (:mod:`videoqa.model._vllm`: the family's time
+    reaches vLLM exactly, checked by its parity tests; README "Engines")."""
     timed_text: TextLayout | None = None
     """How timed text (subtitles, transcripts: :mod:`videoqa.text`) is laid out in this family's
     prompt: ``"block"`` (a timed block after the video, before the question) or ``"interleaved"``
@@ -259,6 +264,7 @@ _BUILT_IN = (
             ),
         ),
         in_config_hash=False,
+        engines=("transformers", "vllm"),
         timed_text="block",
     ),
     ModelFamily(
@@ -269,6 +275,7 @@ _BUILT_IN = (
         runner="videoqa.model._qwen:QwenModel",
         builtins=(tiny("qwen2-vl", note=_RANDOM.format("Qwen2-VL")),),
         in_config_hash=False,
+        engines=("transformers", "vllm"),
         timed_text="block",
     ),
     ModelFamily(
@@ -296,6 +303,7 @@ _BUILT_IN = (
         # lmms-eval's qwen3_vl model sends this one (lmms_eval/models/simple/qwen3_vl.py, system_prompt
         # default); Qwen3-VL's chat template has none, Qwen2/2.5-VL's render this very text by default.
         system_prompts={"lmms_eval": "You are a helpful assistant."},
+        engines=("transformers", "vllm"),
         timed_text="interleaved",
     ),
 )
@@ -430,4 +438,6 @@ def load_options(model: str) -> tuple[str, ...]:
     A checkpoint's are its family's (its ``config.json`` is read, as loading it would).
     """
     found = builtin_model(model)
-    return found[1].load_options if found is not None else family_of(model).load_options
+    owner, takes = (found[0], found[1].load_options) if found is not None else (family_of(model), None)
+    takes = owner.load_options if takes is None else takes
+    return (*takes, *ENGINE_OPTIONS) if takes and len(owner.engines) > 1 else takes
