@@ -19,6 +19,7 @@ import pytest
 from tests.batch_util import items, tables, write_questions
 from tests.media import media_path
 from videoqa.batch import JobConfig, run_job
+from videoqa.batch._local_ray import local_ray
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -80,9 +81,8 @@ class PeakRss:
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * MB)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=300 * MB):  # on 127.0.0.1 only
+        yield
 
 
 def _run(tmp_path, videos, name):

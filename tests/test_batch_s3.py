@@ -8,6 +8,7 @@ import pytest
 
 from tests.batch_util import GOOD, items, tables, write_good_videos
 from videoqa.batch import JobConfig, run_job
+from videoqa.batch._local_ray import local_ray
 
 ray = pytest.importorskip("ray")
 s3fs = pytest.importorskip("s3fs")
@@ -36,9 +37,8 @@ def s3_options():
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024**2)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=300 * 1024**2):  # on 127.0.0.1 only
+        yield
 
 
 def test_s3_input_and_output(ray_local, s3_options, tmp_path):

@@ -31,6 +31,7 @@ from tests.batch_util import (
 from videoqa import Session, Settings
 from videoqa.analysis import Analysis, Question
 from videoqa.batch import JobConfig, run_job
+from videoqa.batch._local_ray import local_ray
 from videoqa.batch._windows import WindowBoard
 from videoqa.core._strategies import first_pass_plan
 from videoqa.model.families import sampling_profile_for
@@ -46,9 +47,8 @@ SETTINGS = {"strategy": "coarse_to_fine", "coarse_window_seconds": 8.0, "coarse_
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024**2)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=300 * 1024**2):  # on 127.0.0.1 only
+        yield
 
 
 @pytest.fixture(scope="module")

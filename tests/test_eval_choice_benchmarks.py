@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from videoqa.batch._local_ray import local_ray
 from videoqa.eval.benchmarks.longvideobench import load_longvideobench
 from videoqa.eval.benchmarks.mlvu import load_mlvu
 from videoqa.eval.benchmarks.videomme import load_videomme
@@ -111,9 +112,8 @@ def ray_cluster():
     if ray.is_initialized():
         yield
         return
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
+        yield
 
 
 def _run(benchmark: str, annotations: Path, videos: Path, out: Path, *extra: str) -> dict:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from videoqa.analysis import Question
+from videoqa.batch._local_ray import local_ray
 from videoqa.eval import Benchmark, EvalConfig, Loaded, UnknownBenchmarkError, get_benchmark, register
 from videoqa.eval._cli import add_arguments, config_from_args
 from videoqa.eval._declare import all_benchmarks, builtin_benchmarks, unregister
@@ -105,9 +106,8 @@ def ray_cluster():
     if ray.is_initialized():
         yield
         return
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
+        yield
 
 
 @pytest.mark.ray

@@ -19,6 +19,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from videoqa.batch._local_ray import local_ray
 from videoqa.eval import EvalConfig, run_eval
 from videoqa.eval._cli import main
 from videoqa.synthetic import Event, write_video
@@ -39,9 +40,8 @@ def ray_cluster():
     if ray.is_initialized():  # started by someone else: use it, leave it running
         yield
         return
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -137,7 +137,8 @@ def test_system_prompt_is_the_familys(toy_family, tmp_path):
 @pytest.mark.ray
 @pytest.mark.slow
 def test_videoqa_run_and_eval(toy_family, tmp_path, capsys):
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
+    from videoqa.batch._local_ray import local_ray
     from videoqa.cli import main
 
     videos = write_good_videos(tmp_path / "videos", {k: GOOD[k] for k in ("a.mp4", "b.mp4")})
@@ -148,14 +149,11 @@ def test_videoqa_run_and_eval(toy_family, tmp_path, capsys):
     (tmp_path / "sta.txt").write_text("AAAA1 5.0 10.0##a red square appears.\n")
     job = ["--model", MODEL, "--local-num-cpus", "2", "--decode-workers", "1"]
     env = {"env_vars": {families.FAMILIES_ENV: PLUGIN, "PYTHONPATH": os.environ["PYTHONPATH"]}}
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=300 * 1024**2, runtime_env=env)
-    try:
+    with local_ray(num_cpus=2, object_store_bytes=300 * 1024**2, runtime_env=env):  # on 127.0.0.1 only
         argv = ["run", "--videos", str(videos), "--questions", str(tmp_path / "q.jsonl")]
         assert main([*argv, "--output", str(tmp_path / "run"), *job, "--strategy", "single"]) == 0
         argv = ["eval", "charades-sta", "--annotations", str(tmp_path / "sta.txt"), "--videos", str(folder)]
         assert main([*argv, "--output", str(tmp_path / "eval"), *job]) == 0
-    finally:
-        ray.shutdown()
     t = tables(str(tmp_path / "run"))
     answers = t["answers"].set_index(["video_id", "question_id"])
     assert answers.loc[("a.mp4", "when"), "answer"] == "10.2 - 13.2 seconds"

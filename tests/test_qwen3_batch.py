@@ -13,6 +13,7 @@ import torch
 
 from tests.batch_util import GOOD, items, tables, write_good_videos, write_questions
 from videoqa.batch import JobConfig, run_job
+from videoqa.batch._local_ray import local_ray
 from videoqa.synthetic import Event, write_video
 
 ray = pytest.importorskip("ray")
@@ -21,9 +22,8 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2, log_to_driver=False)
-    yield
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
+        yield
 
 
 @pytest.mark.usefixtures("ray_local")

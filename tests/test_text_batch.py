@@ -9,6 +9,7 @@ import pytest
 
 from tests.batch_util import GOOD, items, write_good_videos, write_questions
 from videoqa.batch import JobConfig, read_tables, run_job
+from videoqa.batch._local_ray import local_ray
 
 ray = pytest.importorskip("ray")
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
@@ -21,9 +22,8 @@ SRT = (
 
 @pytest.fixture(scope="module")
 def ray_local():
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2):  # on 127.0.0.1 only
+        yield ray.get_runtime_context().gcs_address
 
 
 def test_sidecars_reach_the_prompts_and_the_subtitles_table(ray_local, tmp_path: Path) -> None:

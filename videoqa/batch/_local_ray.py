@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 __all__ = ["LOOPBACK", "is_loopback", "local_ray"]
 
@@ -66,8 +67,11 @@ def _children() -> dict[int, float]:
 
 
 @contextlib.contextmanager
-def local_ray(*, num_cpus: int | None, object_store_bytes: int | None) -> Iterator[None]:
-    """Start a local Ray for the block (see the module docstring); shut it down and reap it after."""
+def local_ray(*, num_cpus: int | None, object_store_bytes: int | None, **init_options: Any) -> Iterator[None]:
+    """Start a local Ray for the block (see the module docstring); shut it down and reap it after.
+
+    ``init_options`` go to ``ray.init`` as they are (``log_to_driver``, ``runtime_env``...).
+    """
     import ray
 
     before = _children()
@@ -79,6 +83,7 @@ def local_ray(*, num_cpus: int | None, object_store_bytes: int | None) -> Iterat
                 object_store_memory=object_store_bytes,
                 include_dashboard=False,
                 _node_ip_address=LOOPBACK,
+                **init_options,
             )
     except BaseException:  # e.g. "timed out during startup": end what this ray.init started
         from videoqa.batch._reaper import end_processes
