@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fixtures_media", "tests.fixtures_models"]
+pytest_plugins = ["tests.fixtures_media", "tests.fixtures_models", "tests.fixtures_ray"]
 
 
 def _cuda_available() -> bool:

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 
-from videoqa.batch._local_ray import local_ray
 from videoqa.eval.benchmarks.longvideobench import load_longvideobench
 from videoqa.eval.benchmarks.mlvu import load_mlvu
 from videoqa.eval.benchmarks.videomme import load_videomme
@@ -104,16 +103,6 @@ def load_videomme_sample(tmp: Path | None = None):
     folder = Path(tmp or tempfile.mkdtemp())
     (folder / "videomme.json").write_text(VIDEOMME_TEMPLATE)
     return load_videomme(folder / "videomme.json")
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
-        yield
 
 
 def _run(benchmark: str, annotations: Path, videos: Path, out: Path, *extra: str) -> dict:

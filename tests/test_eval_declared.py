@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from videoqa.analysis import Question
-from videoqa.batch._local_ray import local_ray
 from videoqa.eval import Benchmark, EvalConfig, Loaded, UnknownBenchmarkError, get_benchmark, register
 from videoqa.eval._cli import add_arguments, config_from_args
 from videoqa.eval._declare import all_benchmarks, builtin_benchmarks, unregister
@@ -98,16 +97,6 @@ def colour_quiz():
     register(COLOUR_QUIZ)
     yield COLOUR_QUIZ
     unregister(COLOUR_QUIZ.name)
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
-        yield
 
 
 @pytest.mark.ray

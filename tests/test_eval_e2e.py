@@ -19,7 +19,6 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from videoqa.batch._local_ray import local_ray
 from videoqa.eval import EvalConfig, run_eval
 from videoqa.eval._cli import main
 from videoqa.synthetic import Event, write_video
@@ -31,17 +30,6 @@ FPS = 4.0  # video frame rate; sampling runs at 2 fps, so sampled frames sit at 
 
 def _job() -> dict:
     return {"local_num_cpus": 2, "decode_workers": 1, "progress_interval_seconds": 60.0}
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    """One local Ray for the module; the batch job uses the Ray of this process."""
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():  # started by someone else: use it, leave it running
-        yield
-        return
-    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
-        yield
 
 
 @pytest.fixture(scope="module")

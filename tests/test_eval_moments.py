@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from videoqa.batch._local_ray import local_ray
 from videoqa.eval._common import AnnotationError
 from videoqa.eval.benchmarks.activitynet_captions import load_activitynet_captions
 from videoqa.eval.benchmarks.qvhighlights import average_precision, load_qvhighlights
@@ -110,16 +109,6 @@ def test_qvhighlights_sample_with_bad_windows(tmp_path):
 
 
 # ------------------------------------------------------------------------------ end to end
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    ray = pytest.importorskip("ray")
-    if ray.is_initialized():
-        yield
-        return
-    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2, log_to_driver=False):  # on 127.0.0.1 only
-        yield
 
 
 def _run(benchmark: str, annotations: Path, videos: Path, out: Path) -> dict:
