@@ -134,3 +134,38 @@ def test_worker_failures_are_typed_so_out_of_memory_is_its_own_row():
     assert type(oom) is ModelOutOfMemoryError and "lower the visual-token budget" in str(oom)
     other = worker_error("generate", "ValueError", "The data should contain the fields: second_per_grid_ts")
     assert type(other) is ModelError and "ValueError: The data should contain" in str(other)
+
+
+@pytest.mark.parametrize("kind", ["qwen2.5-vl", "qwen2-vl", "qwen3-vl"])
+def test_tiny_recipes_widen_both_towers_to_the_head_dim_vllm_cpu_needs(kind):
+    """vLLM's CPU attention starts at head size 32: ``head_dim=32`` doubles every width, keeps the rest."""
+    from videoqa.model._tiny import _tiny_config
+    from videoqa.model._tiny_common import train_tokenizer
+    from videoqa.model._tiny_qwen3 import _config as qwen3_config
+
+    tokenizer = train_tokenizer()
+
+    def make(**kw):
+        return qwen3_config(tokenizer, **kw) if kind == "qwen3-vl" else _tiny_config(kind, tokenizer, **kw)
+
+    base, wide = make().to_dict(), make(head_dim=32).to_dict()
+    for config, head_dim in ((base, 16), (wide, 32)):
+        text, vision = config["text_config"], config["vision_config"]
+        assert text["hidden_size"] // text["num_attention_heads"] == head_dim
+        width = vision.get("embed_dim", vision["hidden_size"])
+        assert width // vision["num_heads"] == head_dim
+        assert sum(text["rope_parameters"]["mrope_section"]) == head_dim // 2
+        assert vision.get("out_hidden_size", text["hidden_size"]) == text["hidden_size"]
+    assert [s * 2 for s in base["text_config"]["rope_parameters"]["mrope_section"]] == wide["text_config"][
+        "rope_parameters"
+    ]["mrope_section"]
+    assert base["text_config"]["num_hidden_layers"] == wide["text_config"]["num_hidden_layers"] == 2
+
+
+@pytest.mark.parametrize("head_dim", [8, 24, 33, True])
+def test_tiny_head_dim_must_be_a_multiple_of_16(head_dim, tmp_path):
+    from videoqa.model import build_tiny_model
+
+    with pytest.raises(ValueError, match=r"head_dim must be a multiple of 16"):
+        build_tiny_model(tmp_path / "m", kind="qwen2-vl", head_dim=head_dim)
+    assert not (tmp_path / "m").exists()

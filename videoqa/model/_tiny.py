@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS
+from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS, head_scale
 from videoqa.model._tiny_common import save_greedy as _save_greedy
 from videoqa.model._tiny_common import train_bpe as _train_bpe
 from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
@@ -49,13 +49,14 @@ TinyKind = Literal["qwen2.5-vl", "qwen2-vl", "qwen3-vl", "qwen3-vl-moe"]
 TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
 
 
-def _tiny_config(kind: TinyKind, tokenizer):
+def _tiny_config(kind: TinyKind, tokenizer, *, head_dim: int = 16):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     vocab_size = -(-len(tokenizer) // 64) * 64
+    scale = head_scale(head_dim)
     text = {
         "vocab_size": vocab_size,
-        "hidden_size": 64,
-        "intermediate_size": 128,
+        "hidden_size": 64 * scale,  # 4 heads of head_dim
+        "intermediate_size": 128 * scale,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
@@ -63,7 +64,11 @@ def _tiny_config(kind: TinyKind, tokenizer):
         "rms_norm_eps": 1e-6,
         "initializer_range": 0.1,
         # head_dim 16 -> 8 rotary frequencies split over (t, h, w), as [16, 24, 24] splits 64 in the 7B.
-        "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
+        "rope_parameters": {
+            "rope_type": "default",
+            "rope_theta": 1000000.0,
+            "mrope_section": [2 * scale, 3 * scale, 3 * scale],
+        },
         "bos_token_id": ids["<|endoftext|>"],
         "eos_token_id": ids["<|im_end|>"],
         "pad_token_id": ids["<|endoftext|>"],
@@ -79,10 +84,10 @@ def _tiny_config(kind: TinyKind, tokenizer):
 
         vision = {
             "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
+            "hidden_size": 32 * scale,  # 2 heads of head_dim
+            "intermediate_size": 64 * scale,
             "num_heads": 2,
-            "out_hidden_size": 64,
+            "out_hidden_size": text["hidden_size"],
             "patch_size": 14,
             "spatial_merge_size": 2,
             "temporal_patch_size": 2,
@@ -96,8 +101,8 @@ def _tiny_config(kind: TinyKind, tokenizer):
 
     vision = {
         "depth": 2,
-        "embed_dim": 32,
-        "hidden_size": 64,
+        "embed_dim": 32 * scale,  # 2 heads of head_dim
+        "hidden_size": text["hidden_size"],
         "mlp_ratio": 2,
         "num_heads": 2,
         "patch_size": 14,
@@ -280,6 +285,7 @@ def build_tiny_model(
     seed: int = 0,
     official: str | os.PathLike[str] | None = None,
     shrink: bool = True,
+    head_dim: int = 16,
 ) -> Path:
     """Build a tiny random-weight checkpoint and ``save_pretrained`` it into ``path``.
 
@@ -288,6 +294,9 @@ def build_tiny_model(
     :func:`shrink_official_config`, with its shipped chat template, processor, generation and
     tokenizer configs (``kind``, if given, must match its ``model_type``). ``shrink=False`` keeps
     the official sizes (a full-size random-weight model, built in bfloat16: for benchmarks).
+    ``head_dim`` (a multiple of 16) is the attention head size of both towers of a built-in recipe;
+    the widths and the ``mrope_section`` grow with it, in the same proportions. 16 (the default) is
+    the smallest; vLLM's CPU attention needs at least 32 (its kernels start there).
 
     The directory is written next to ``path`` and renamed into place, so concurrent
     builders never see a half-written checkpoint; an existing complete ``path`` is kept.
@@ -305,6 +314,9 @@ def build_tiny_model(
     kind = "qwen2.5-vl" if kind is None else kind
     if kind not in TINY_KINDS:
         raise ValueError(f"kind must be one of {TINY_KINDS}, got {kind!r}")
+    head_scale(head_dim)
+    if official is not None and head_dim != 16:
+        raise ValueError("head_dim applies to the built-in recipes; an official checkpoint keeps its layout")
     target = Path(path)
     if (target / "config.json").is_file():
         return target
@@ -312,9 +324,9 @@ def build_tiny_model(
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         if raw is None and kind.startswith("qwen3-vl"):
-            build_tiny_qwen3(staging, seed=seed, moe=kind == "qwen3-vl-moe")
+            build_tiny_qwen3(staging, seed=seed, moe=kind == "qwen3-vl-moe", head_dim=head_dim)
         elif raw is None:
-            _build_builtin(staging, kind=kind, seed=seed)
+            _build_builtin(staging, kind=kind, seed=seed, head_dim=head_dim)
         else:
             _build_official(staging, official, raw, kind=kind, seed=seed, shrink=shrink)
         try:
@@ -341,9 +353,9 @@ def _random_model(kind: TinyKind, config: Any, seed: int, dtype: str = "float32"
         return model_class._from_config(config, dtype=getattr(torch, dtype)).eval()
 
 
-def _build_builtin(staging: Path, *, kind: TinyKind, seed: int) -> None:
+def _build_builtin(staging: Path, *, kind: TinyKind, seed: int, head_dim: int) -> None:
     tokenizer = _train_tokenizer()
-    config = _tiny_config(kind, tokenizer)
+    config = _tiny_config(kind, tokenizer, head_dim=head_dim)
     _save_greedy(staging, _random_model(kind, config, seed), _tiny_processor(kind, tokenizer))
 
 

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "save_greedy", "train_bpe", "train_tokenizer"]
+__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "head_scale", "save_greedy", "train_bpe", "train_tokenizer"]
 
 # Qwen's special tokens, in the order the real tokenizer numbers them (151643 onwards).
 SPECIAL_TOKENS = (
@@ -117,6 +117,13 @@ def train_tokenizer(vocab_size: int = 640, corpus: str = _CORPUS):
         model_max_length=131072,
         chat_template=CHAT_TEMPLATE,
     )
+
+
+def head_scale(head_dim: int) -> int:
+    """How many times wider than the default tiny towers a ``head_dim`` makes them (16 -> 1, 32 -> 2)."""
+    if not isinstance(head_dim, int) or isinstance(head_dim, bool) or head_dim < 16 or head_dim % 16:
+        raise ValueError(f"head_dim must be a multiple of 16 (16, 32, 64, ...), got {head_dim!r}")
+    return head_dim // 16
 
 
 def save_greedy(staging: Path, model: Any, processor: Any) -> None:

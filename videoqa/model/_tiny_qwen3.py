@@ -32,27 +32,28 @@ def _chat_template() -> str:
     return body
 
 
-def _config(tokenizer: Any, *, moe: bool = False) -> Any:
+def _config(tokenizer: Any, *, moe: bool = False, head_dim: int = 16) -> Any:
     from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
-    from videoqa.model._tiny_common import SPECIAL_TOKENS
+    from videoqa.model._tiny_common import SPECIAL_TOKENS, head_scale
 
+    scale = head_scale(head_dim)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text = {
         "vocab_size": -(-len(tokenizer) // 64) * 64,
-        "hidden_size": 64,
-        "intermediate_size": 128,
+        "hidden_size": 64 * scale,  # 4 heads of head_dim
+        "intermediate_size": 128 * scale,
         "num_hidden_layers": 2,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
-        "head_dim": 16,
+        "head_dim": head_dim,
         "max_position_embeddings": 262144,
         "rms_norm_eps": 1e-6,
         "initializer_range": 0.1,
         "rope_parameters": {
             "rope_type": "default",
             "rope_theta": 5000000.0,
-            "mrope_section": [3, 3, 2],
+            "mrope_section": [3 * scale, 3 * scale, 2 * scale],
             "mrope_interleaved": True,
         },
         "bos_token_id": ids["<|endoftext|>"],
@@ -63,10 +64,10 @@ def _config(tokenizer: Any, *, moe: bool = False) -> Any:
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1)
     vision = {
         "depth": 3,
-        "hidden_size": 32,
-        "intermediate_size": 64,
+        "hidden_size": 32 * scale,  # 2 heads of head_dim
+        "intermediate_size": 64 * scale,
         "num_heads": 2,
-        "out_hidden_size": 64,
+        "out_hidden_size": 64 * scale,
         "patch_size": 16,
         "spatial_merge_size": 2,
         "temporal_patch_size": 2,
@@ -96,10 +97,11 @@ def _processor(tokenizer: Any) -> Any:
     )
 
 
-def build_tiny_qwen3(staging: Path, *, seed: int, moe: bool = False) -> None:
+def build_tiny_qwen3(staging: Path, *, seed: int, moe: bool = False, head_dim: int = 16) -> None:
     """Write a tiny Qwen3-VL checkpoint (weights, config, tokenizer, processor) into ``staging``.
 
-    ``moe=True`` builds the mixture-of-experts variant (``qwen3_vl_moe``, as Qwen3-VL-30B-A3B).
+    ``moe=True`` builds the mixture-of-experts variant (``qwen3_vl_moe``, as Qwen3-VL-30B-A3B);
+    ``head_dim`` widens both towers (see ``build_tiny_model``).
     """
     import torch
     from transformers import Qwen3VLForConditionalGeneration, Qwen3VLMoeForConditionalGeneration
@@ -109,7 +111,7 @@ def build_tiny_qwen3(staging: Path, *, seed: int, moe: bool = False) -> None:
 
     tokenizer = _train_tokenizer()
     tokenizer.chat_template = _chat_template()
-    config = _config(tokenizer, moe=moe)
+    config = _config(tokenizer, moe=moe, head_dim=head_dim)
     model_class = Qwen3VLMoeForConditionalGeneration if moe else Qwen3VLForConditionalGeneration
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

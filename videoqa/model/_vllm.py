@@ -214,7 +214,10 @@ class VllmModel:
             self._check_same_prompt(n, row, out)
             results.append(
                 Generation(
-                    text=out["text"],
+                    # videoqa's tokenizer decodes the tokens, as in the transformers runner: vLLM's
+                    # incremental detokenizer holds back a trailing incomplete UTF-8 sequence that
+                    # the runner's decode writes as U+FFFD, so the same tokens could read differently.
+                    text=self.inner.tokenizer.decode(out["output_token_ids"], skip_special_tokens=True),
                     input_tokens=len(row.ids),
                     output_tokens=len(out["output_token_ids"]),
                     cached_prefix_tokens=int(out["cached_tokens"]),
