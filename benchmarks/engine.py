@@ -1,7 +1,7 @@
 """The same questions through both engines: seconds per question, prefill computed, identical answers.
 
     VIDEOQA_VLLM_PYTHON=/path/to/vllm-venv/bin/python python benchmarks/engine.py \\
-        [--model builtin:tiny-grounder] [--device cpu] [--repeat 2]
+        [--model builtin:tiny-grounder | --tiny qwen3-vl --head-dim 32] [--device cpu] [--repeat 2]
 
 Loads ``--model`` with ``engine="vllm"`` (which holds the transformers runner it wraps as
 ``.inner``), writes the demo bucket, and asks every demo question (grounding, the grounder's own
@@ -9,8 +9,10 @@ query, per colour) of every demo video through a ``Session`` on each engine, ``-
 with the visual cache warm, so the figures are the language side only. Prints, per engine, the
 median seconds per question, prompt tokens, prefill tokens computed (prompt minus tokens served
 from a cache: videoqa's prefix reuse, or vLLM's prefix caching) and whether every answer is
-identical. On a GPU machine (vLLM's CUDA build in the same environment) the same script gives
-the real comparison; the estimates for 7B and 72B are in benchmarks/README.md.
+identical. ``--tiny KIND`` builds a random-weight tiny checkpoint of that kind instead, widened
+with ``--head-dim`` (vLLM's CPU attention needs at least 32). On a GPU machine (vLLM's CUDA build
+in the same environment) the same script gives the real comparison; the estimates for 7B and 72B
+are in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="builtin:tiny-grounder")
+    parser.add_argument("--tiny", choices=["qwen2.5-vl", "qwen2-vl", "qwen3-vl"], default=None)
+    parser.add_argument("--head-dim", type=int, default=32, help="head size of a --tiny checkpoint")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
@@ -60,6 +64,10 @@ def main() -> None:
         videoqa.Question(question_id=c, question=GROUNDER_QUERY.format(color=c), task="grounding")
         for c in ("red", "blue")
     ]
+    if args.tiny:
+        from videoqa.model import build_tiny_model
+
+        args.model = str(build_tiny_model(work / args.tiny, kind=args.tiny, head_dim=args.head_dim))
     started = time.perf_counter()
     engine = load_model(args.model, device=args.device, engine="vllm")
     print(f"load (transformers runner + vLLM + self-check): {time.perf_counter() - started:.1f} s")

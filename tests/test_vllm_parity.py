@@ -1,9 +1,8 @@
-"""engine="vllm" gives the transformers runner's prompts, positions, timestamps and greedy answers.
+"""engine="vllm" on the shipped grounder: prompts, positions and greedy answers of the transformers runner.
 
-Runs vLLM's CPU build from its own venv: ``bash scripts/make_vllm_venv.sh DEST`` and
-``VIDEOQA_VLLM_PYTHON=DEST/bin/python`` (CI: .ci/run makes it). Without it every test here is
-skipped with that note. Each vLLM load takes 1-3 minutes on 2 cores, so each model is loaded once
-per class and closed after it.
+Runs vLLM's CPU build from its own venv (see tests/vllm_util.py: skipped without it, an error in
+CI). Each vLLM load takes 1-3 minutes on 2 cores, so each model is loaded once per class and closed
+after it. The tiny Qwen2-VL / Qwen2.5-VL / Qwen3-VL checkpoints are in tests/test_vllm_tiny.py.
 
 Every ``generate`` of the engine compares vLLM's prompt token ids and MRoPE positions with the
 transformers runner's and raises on a difference, so a test that gets answers has already checked
@@ -12,91 +11,20 @@ them; the tests here also compare the answers and show the three wrong-time case
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-import videoqa
+from tests.vllm_util import VLLM_PYTHON, engine_of, run_raw, same_answers, small_kv_cache, vllm_marks
 from videoqa.errors import ModelError
-from videoqa.model import GenerationOptions, load_model
+from videoqa.model import load_model
 from videoqa.model._vllm_check import self_check_requests
 
-VLLM_PYTHON = os.environ.get("VIDEOQA_VLLM_PYTHON", "")
-pytestmark = [
-    pytest.mark.slow,
-    # a vLLM load takes 1-3 min on 2 idle cores, over 10 min on a machine loaded 20x
-    pytest.mark.timeout(3600),
-    pytest.mark.skipif(
-        not Path(VLLM_PYTHON or "/nonexistent").is_file(),
-        reason="no vLLM venv: `bash scripts/make_vllm_venv.sh DEST`; VIDEOQA_VLLM_PYTHON=DEST/bin/python",
-    ),
-]
-HEAD_DIM_16 = pytest.mark.skip(
-    reason="vLLM's CPU attention has no kernel for head_dim 16, the tiny checkpoints' (RuntimeError: "
-    "Unsupported CPU attention configuration: head_dim=16); needs tiny checkpoints with head_dim >= 32"
-)
-TASKS = [
-    ("qa", "What colour is the square?", None),
-    ("grounding", "When is the red square visible?", None),
-    ("choice", "Which colour appears?", ["red", "green", "blue", "yellow"]),
-]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _small_kv_cache():
-    old = os.environ.get("VLLM_CPU_KVCACHE_SPACE")
-    os.environ["VLLM_CPU_KVCACHE_SPACE"] = old or "1"  # GiB: the tiny models need little
-    yield
-    if old is None:
-        os.environ.pop("VLLM_CPU_KVCACHE_SPACE", None)
-
-
-def _engine(model: str):
-    engine = load_model(model, device="cpu", engine="vllm")
-    try:
-        yield engine
-    finally:
-        engine.close()
-
-
-def same_answers(engine, videos, tasks=TASKS, **settings):
-    """Every task on every video through Session with vLLM and with the transformers runner it wraps."""
-    answers = {}
-    for name, session in (
-        ("vllm", videoqa.Session(engine, **settings)),
-        ("transformers", videoqa.Session(engine.inner, **settings)),
-    ):
-        answers[name] = [
-            (str(v), task, session.analyze(str(v), q, task=task, options=options))
-            for v in videos
-            for task, q, options in tasks
-        ]
-    for (video, task, a), (_, _, b) in zip(answers["vllm"], answers["transformers"], strict=True):
-        assert [s.raw_texts for s in a.steps] == [s.raw_texts for s in b.steps], (video, task)
-        assert [s.prompt_tokens for s in a.steps] == [s.prompt_tokens for s in b.steps], (video, task)
-        assert (a.answer, a.spans, a.choice) == (b.answer, b.spans, b.choice), (video, task)
-    return answers
-
-
-def run_raw(engine, request, *, uuids: bool, max_new_tokens: int = 6, **changes):
-    """One request through the worker as built by the engine, optionally without its cache identifiers."""
-    message = engine.vllm_request(request)
-    for video in message["videos"]:
-        if not uuids:
-            video.pop("uuid")
-        for key, value in changes.items():
-            video.pop(key) if value is None else video.__setitem__(key, value)
-    reply = engine.worker.call(
-        {
-            "op": "generate",
-            "requests": [message],
-            "sampling": engine.sampling_params(max_new_tokens, GenerationOptions()),
-            "record_positions": True,
-        }
-    )
-    return reply["outputs"][0]
+pytestmark = vllm_marks()
+_small_kv_cache = pytest.fixture(scope="module", autouse=True)(small_kv_cache)
 
 
 class TestGrounder:
@@ -105,7 +33,7 @@ class TestGrounder:
     @pytest.fixture(scope="class")
     @classmethod
     def engine(cls):
-        yield from _engine("builtin:tiny-grounder")
+        yield from engine_of("builtin:tiny-grounder")
 
     def test_demo_bucket_answers_are_the_transformers_answers(self, engine, tmp_path):
         from videoqa.batch._demo import DEMO_VIDEOS, write_demo_bucket
@@ -132,12 +60,51 @@ class TestGrounder:
             run_raw(engine, request, uuids=True, second_per_grid=None)
 
     def test_the_same_embeddings_at_another_time_are_not_served_from_cache(self, engine):
-        """Trap 3b: vLLM keys its caches by content; the time in videoqa's identifiers keeps them apart."""
-        first, second = self_check_requests(engine.inner)  # window A's embeddings over 5.0 s, then 6.6 s
-        truth = engine.inner.build_inputs([second])["position_ids"][1:, 0]
-        ours = [run_raw(engine, r, uuids=True) for r in (first, second)][1]
-        assert np.array_equal(ours["positions"], truth)
-        assert ours["text"] == engine.inner.generate([second], max_new_tokens=6)[0].text
+        """Trap 3b: vLLM keys its caches by content; the time in videoqa's identifiers keeps them apart.
+
+        Two requests with the same token ids and the same 384 embeddings of one window, over 5.0 s
+        and then over 6.6 s: with an identifier of the content alone (how plain vLLM keys embeddings,
+        whose time its parser drops) the second is served the first one's prefix state, computed at
+        the first time; with videoqa's identifiers nothing of the video is reused, and the answer is
+        the transformers runner's.
+        """
+        first, second = same_embeddings_at_two_times(engine.inner)
+        ids = engine.inner.build_inputs([second])["input_ids"][0].tolist()
+        video_at = ids.index(engine.inner.model.config.video_token_id)
+        ours = [run_raw(engine, r) for r in (first, second)][1]
+        assert ours["cached_tokens"] <= video_at
+        assert np.array_equal(ours["positions"], engine.inner.build_inputs([second])["position_ids"][1:, 0])
+        text = engine.inner.tokenizer.decode(ours["output_token_ids"], skip_special_tokens=True)
+        assert text == engine.inner.generate([second], max_new_tokens=6)[0].text
+        content = "content-" + hashlib.sha256(first.features[0].data.embeddings.numpy().tobytes()).hexdigest()
+        plain = [run_raw(engine, r, uuid=content) for r in (first, second)][1]
+        assert plain["cached_tokens"] >= 128 > video_at  # a whole 128-token block of the video reused
+
+
+def same_embeddings_at_two_times(inner):
+    """Two one-window requests: equal embeddings (6 patches of 8 x 8 tokens), 5.0 s then 6.6 s long."""
+    import dataclasses
+
+    import torch
+
+    from videoqa.model._protocol import GenerationRequest
+    from videoqa.model._vllm_check import _features, _window
+
+    factor = inner.sampling.patch_factor
+    windows = [
+        dataclasses.replace(
+            _window(0, 3.25, seconds, 12, patch_factor=factor, uneven=False),
+            height=8 * factor,
+            width=8 * factor,
+        )
+        for seconds in (5.0, 6.6)
+    ]
+    hidden = int(inner.model.get_input_embeddings().weight.shape[1])
+    embeds = torch.randn(windows[0].visual_tokens, hidden, generator=torch.Generator().manual_seed(1))
+    assert windows[0].visual_tokens == 6 * 8 * 8  # 6 temporal patches of 8 x 8 merged tokens
+    return [
+        GenerationRequest(features=(_features(inner, w, embeds.clone()),), prompt="When?") for w in windows
+    ]
 
 
 class TestPlainVllm:
@@ -149,52 +116,6 @@ class TestPlainVllm:
         inner = load_model("builtin:tiny-grounder", device="cpu")
         with pytest.raises(ModelError, match=r"failed videoqa's time self-check.*MRoPE positions differ"):
             attach_vllm(inner, exact_time=False)
-
-
-@HEAD_DIM_16
-@pytest.mark.parametrize("model", ["builtin:tiny-qwen2.5-vl", "builtin:tiny-qwen2-vl"])
-def test_tiny_qwen2_families_every_task_same_answers(model, event_video):
-    for engine in _engine(model):
-        same_answers(engine, [event_video], min_pixels=4 * 28 * 28, max_pixels=8 * 28 * 28)
-
-
-@HEAD_DIM_16
-class TestQwen3:
-    """Qwen3-VL: time is the ``<t seconds>`` text, true pts on VFR video and late windows."""
-
-    @pytest.fixture(scope="class")
-    @classmethod
-    def engine(cls):
-        yield from _engine("builtin:tiny-qwen3-vl")
-
-    def test_vfr_and_late_windows_same_timestamps_and_answers(self, engine, tmp_path):
-        from videoqa.synthetic import write_video
-
-        durations = [1 / 30] * 300 + [0.1] * 100  # 10 s at 30 fps, then 10 s at 10 fps
-        vfr = write_video(
-            tmp_path / "vfr.mkv",
-            duration_seconds=20.0,
-            fps=20,
-            width=64,
-            height=36,
-            frame_durations=durations,
-        )
-        answers = same_answers(
-            engine,
-            [vfr],
-            min_pixels=4 * 28 * 28,
-            max_pixels=8 * 28 * 28,
-            coarse_window_seconds=5.0,
-            strategy="coarse_to_fine",
-        )
-        late = [w for _, _, a in answers["vllm"] for s in a.steps for w in s.windows if w.start_seconds > 0]
-        assert late, "no late-starting window was asked about"
-
-    def test_embeddings_without_timestamps_are_refused(self, engine):
-        """Trap 2: without timestamps vLLM would write index / fps; videoqa always sends the true ones."""
-        request = self_check_requests(engine.inner)[0]
-        with pytest.raises(ModelError, match="timestamps"):
-            run_raw(engine, request, uuids=True, timestamps=None)
 
 
 def test_videoqa_run_engine_vllm_over_the_demo_bucket_gives_the_transformers_rows(tmp_path):
