@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videoqa.core.settings import Settings, model_config_hash
+from videoqa.core.settings import Settings, model_config_hash, starting_settings
 from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
@@ -184,7 +184,7 @@ class JobConfig(BaseModel):
             names = {Settings.column(name): name for name in Settings.model_fields}
             data["settings"] = {names.get(k, k): v for k, v in dict(data.pop("sampling")).items()}
         if "settings" not in data and isinstance(data.get("model"), str):
-            data["settings"] = Settings.for_model(data["model"])
+            data["settings"] = starting_settings(data["model"])
         return data
 
     @field_validator("subtitles")

@@ -130,7 +130,7 @@ def answers_report(output: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
-    from videoqa.core.settings import Settings
+    from videoqa.core.settings import starting_settings
     from videoqa.model.families import builtin_model
 
     root = Path(args.output).resolve()
@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    settings = Settings(**{**Settings.for_model(args.model).model_dump(), "fps": 1.0, "max_new_tokens": 24})
+    settings = starting_settings(args.model, flags={"fps": 1.0, "max_new_tokens": 24})
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -56,6 +57,7 @@ __all__ = [
     "config_hash",
     "digest",
     "model_config_hash",
+    "starting_settings",
 ]
 
 Strategy = Literal["auto", "single", "coarse_to_fine"]
@@ -224,6 +226,24 @@ class Settings(BaseModel):
     def from_columns(cls, row: dict[str, Any]) -> Settings:
         """The settings of a row (other columns are ignored)."""
         return cls(**{name: row[cls.column(name)] for name in cls.model_fields if cls.column(name) in row})
+
+
+def starting_settings(
+    model: str,
+    *,
+    given: Settings | None = None,
+    defaults: Settings | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings a run of ``model`` starts from: the one rule every entry point applies (``Session``,
+    ``JobConfig``, ``EvalConfig``, ``videoqa analyze`` / ``run`` / ``eval`` / ``demo``).
+
+    ``given`` (settings the caller gave) replace the model's; without them, :meth:`Settings.for_model`
+    lays the fields the model is declared with over ``defaults`` (``Settings()``, or a benchmark's).
+    ``flags`` (fields set on the command line, or keyword overrides) go over the result.
+    """
+    start = given if given is not None else Settings.for_model(model, defaults)
+    return Settings(**{**start.model_dump(), **flags}) if flags else start
 
 
 def digest(payload: Any) -> str:

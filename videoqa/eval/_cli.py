@@ -95,10 +95,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Any:
     from videoqa.batch._config import JobConfig
     from videoqa.core._flags import settings_from_args
-    from videoqa.eval._run import EvalConfig, start_settings
+    from videoqa.eval._run import EvalConfig, eval_settings
 
     # the model's starting settings over the benchmark's (as EvalConfig without settings), then the flags
-    settings = settings_from_args(args, start_settings(args.benchmark, args.prompt, args.model))
+    defaults = eval_settings(args.benchmark, args.prompt)
+    settings = settings_from_args(args, model=args.model, defaults=defaults)
     job_fields = set(JobConfig.model_fields) - set(_JOB_SKIP) | {"storage_options"}
     job = {k: getattr(args, k) for k in sorted(job_fields) if getattr(args, k, None) is not None}
     return EvalConfig(

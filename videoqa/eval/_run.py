@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videoqa.analysis import Question
-from videoqa.core.settings import Settings, model_config_hash
+from videoqa.core.settings import Settings, model_config_hash, starting_settings
 from videoqa.eval._declare import (
     OPTIONS,
     Benchmark,
@@ -68,7 +68,7 @@ def eval_settings(benchmark: str, prompt: str, **overrides: Any) -> Settings:
 def start_settings(benchmark: Benchmark, prompt: str, model: str) -> Settings:
     """What an evaluation of ``model`` starts from: :func:`eval_settings` with the fields the model is
     declared with (``Settings.for_model``: ``builtin:tiny-grounder``'s budgets...)."""
-    return Settings.for_model(model, eval_settings(benchmark, prompt))
+    return starting_settings(model, defaults=eval_settings(benchmark, prompt))
 
 
 class EvalConfig(BaseModel):
