@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import videoqa
-from tests.peers import peer_note, skip_unless_reference_qwen3_processor
+from tests.peers import peer_note, recipe_inputs, skip_unless_reference_qwen3_processor
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
 from videoqa.model._batching import plan_batches
@@ -111,25 +111,8 @@ def test_linspace_equals_torch():
 
 def reference_inputs(model, path):
     """The official recipe: qwen-vl-utils reads and resizes, the processor writes the timestamps."""
-    from qwen_vl_utils import process_vision_info
-    from transformers.video_utils import VideoMetadata
-
     video_part = {"type": "video", "video": str(path), **REFERENCE}
-    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": PROMPT}]}]
-    _, videos, video_kwargs = process_vision_info(
-        messages, return_video_kwargs=True, return_video_metadata=True, image_patch_size=16
-    )
-    ((video, meta),) = videos
-    text = model.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = model.processor(
-        text=[text],
-        videos=[video],
-        video_metadata=[VideoMetadata(**meta)],
-        do_resize=False,
-        return_tensors="pt",
-        **video_kwargs,
-    )
-    return inputs, meta
+    return recipe_inputs(model, video_part, PROMPT, vision_kwargs={"image_patch_size": 16})
 
 
 @pytest.fixture(scope="module")

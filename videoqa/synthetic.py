@@ -36,6 +36,7 @@ __all__ = [
     "draw_frame",
     "frame_start_times",
     "has_square",
+    "planned_info",
     "read_frame_index",
     "visible_colors",
     "write_video",
@@ -243,6 +244,30 @@ def visible_colors(frame: np.ndarray) -> set[str]:
 
 
 # --------------------------------------------------------------------------------------------- writing
+
+
+def planned_info(
+    *,
+    duration_seconds: float,
+    fps: float = 30.0,
+    width: int = 1280,
+    height: int = 720,
+    start_seconds: float = 0.0,
+    rotation: int = 0,
+    num_frames: int | None = None,
+    source: str = "memory://planned.mp4",
+) -> Any:
+    """The :class:`~videoqa.VideoInfo` :func:`videoqa.probe` gives a constant-rate H.264 mp4 of these
+    facts (``num_frames`` default: ``duration_seconds * fps`` rounded, at least 1): to plan sampling
+    without a file (tests, ``benchmarks/gpu_plan.py``)."""
+    from videoqa.video import VideoInfo
+
+    return VideoInfo(
+        source=source, container="mp4", codec="h264", width=width, height=height, rotation=rotation,
+        start_seconds=start_seconds, duration_seconds=duration_seconds, average_fps=fps,
+        num_frames=max(1, round(duration_seconds * fps)) if num_frames is None else num_frames,
+        num_frames_source="header", is_variable_frame_rate=False,
+    )  # fmt: skip
 
 
 def frame_start_times(
