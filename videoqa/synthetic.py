@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "read_frame_index",
     "visible_colors",
     "write_video",
+    "write_video_once",
 ]
 
 Codec = Literal["h264", "hevc", "vp9", "av1"]
@@ -362,6 +364,20 @@ def write_video(
             output.mux(packet)
     if rotation:
         _patch_mp4_rotation(path, rotation)
+    return path
+
+
+def write_video_once(path: str | os.PathLike[str], **video: Any) -> Path:
+    """:func:`write_video` (``video``: its arguments) unless ``path`` exists already; written under a
+    temporary name in the same folder (created if missing) and renamed, so that a parallel or an
+    interrupted run never sees a half-written file. Returns ``path``."""
+    path = Path(path)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
+        part = write_video(Path(tmp) / path.name, **video)
+        os.replace(part, path)
     return path
 
 

@@ -24,6 +24,7 @@ Every other field of the file (``max_length``, ...) is ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Mapping
@@ -189,13 +190,8 @@ class Settings(BaseModel):
 
     def generation_options(self) -> GenerationOptions:
         """How the model picks tokens (``max_new_tokens`` is passed on its own)."""
-        return GenerationOptions(
-            do_sample=self.do_sample,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            repetition_penalty=self.repetition_penalty,
-        )
+        names = {f.name for f in dataclasses.fields(GenerationOptions)}
+        return GenerationOptions(**self.model_dump(include=names))
 
     @classmethod
     def for_model(cls, model: str, base: Settings | None = None) -> Settings:
