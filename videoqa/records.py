@@ -141,30 +141,27 @@ def analysis_to_rows(
     )
 
 
+_AS_ANALYSED = {
+    "answer", "choice", "parse_error", "outcome", "raw_text", "video_duration_seconds", "video_start_seconds",
+    "model_family",
+}  # fmt: skip
+"""The answers columns that are the Analysis' fields of the same name."""
+
+
 def _answer_row(
     analysis: Analysis, ident: dict[str, Any], windows: list[WindowRow], attempts: int
 ) -> AnswerRow:
-    q = analysis.question
     return AnswerRow(
         **ident,
-        question=q.question,
-        task=q.task,
-        options=q.options,
-        answer=analysis.answer,
-        choice=analysis.choice,
-        parse_error=analysis.parse_error,
-        outcome=analysis.outcome,
-        raw_text=analysis.raw_text,
+        **analysis.question.model_dump(include={"question", "task", "options"}),
+        **analysis.model_dump(include=_AS_ANALYSED),
         strategy_used=analysis.strategy,
         num_spans=len(analysis.spans),
         num_windows=len(windows),
         visual_tokens=sum(w.visual_tokens for w in windows),
         prompt_tokens=sum(sum(step.prompt_tokens) for step in analysis.steps),
         reused_prompt_tokens=sum(sum(step.reused_prompt_tokens) for step in analysis.steps),
-        video_duration_seconds=analysis.video_duration_seconds,
-        video_start_seconds=analysis.video_start_seconds,
         attempts=attempts,
-        model_family=analysis.model_family,
         timings_seconds_json=json.dumps(analysis.timings_seconds, sort_keys=True),
         analysis_json=analysis.model_dump_json(),
     )
