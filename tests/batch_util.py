@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -32,6 +33,16 @@ GOOD_ITEMS = {
     ("sub/c.mp4", "colours"),
     ("b.mp4", "pick"),
 }
+
+
+def run_args(videos: object = "v", questions: object = "q", output: object = "o", *flags: str):
+    """Parsed ``videoqa run`` arguments: ``--videos``, ``--questions``, ``--output`` and ``flags``."""
+    from videoqa.batch._cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--videos", str(videos), "--questions", str(questions), "--output", str(output), *flags]
+    return parser.parse_args(argv)
 
 
 def write_good_videos(folder: Path, videos: dict | None = None, *, fps: float = 4.0) -> Path:

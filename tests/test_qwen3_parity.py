@@ -123,6 +123,15 @@ def cfr_video(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def recipe(tiny_qwen3, cfr_video, request):
+    """(inputs, metadata) of the official recipe on ``cfr_video`` (qwen-vl-utils reading with decord),
+    where the installed processor writes the reference layout (skipped otherwise)."""
+    skip_unless_reference_qwen3_processor()
+    request.getfixturevalue("qwen_decord")
+    return reference_inputs(tiny_qwen3, cfr_video)
+
+
+@pytest.fixture(scope="module")
 def ours(tiny_qwen3, cfr_video):
     session = videoqa.Session(tiny_qwen3, **SETTINGS)
     plan = session.plan(videoqa.probe(cfr_video))
@@ -184,11 +193,9 @@ def dataclasses_replace_clip(clip, start: int, stop: int):
     return dataclasses.replace(clip, frames=clip.frames[start:stop], pts_seconds=pts, window=window)
 
 
-@pytest.mark.usefixtures("qwen_decord")
-def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, cfr_video, ours):
-    skip_unless_reference_qwen3_processor()
+def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, recipe, ours):
     m = tiny_qwen3
-    ref, meta = reference_inputs(m, cfr_video)
+    ref, meta = recipe
     clip, _, built = ours
     # 100 frames at 10 fps: qwen-vl-utils reads 20 (2 fps), indices linspace(0, 99, 20).round().
     assert meta["frames_indices"] == [
@@ -227,11 +234,9 @@ def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwe
     assert text.count("<|video_pad|>") == clip.window.visual_tokens == 60
 
 
-@pytest.mark.usefixtures("qwen_decord")
-def test_position_ids_equal_get_rope_index(tiny_qwen3, cfr_video, ours):
-    skip_unless_reference_qwen3_processor()
+def test_position_ids_equal_get_rope_index(tiny_qwen3, recipe, ours):
     m = tiny_qwen3
-    ref, _ = reference_inputs(m, cfr_video)
+    ref, _ = recipe
     _, _, built = ours
     theirs, _ = m.model.model.get_rope_index(
         ref["input_ids"], mm_token_type_ids=ref["mm_token_type_ids"], video_grid_thw=ref["video_grid_thw"]
