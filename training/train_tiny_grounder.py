@@ -81,7 +81,7 @@ def build_untrained(path: Path, *, seed: int, hidden: int, layers: int, vision_h
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
     from videoqa.model._tiny import _tiny_processor, _train_tokenizer
-    from videoqa.model._tiny_common import special_token_ids
+    from videoqa.model._tiny_common import qwen25_vision_config, special_token_ids
 
     tokenizer = _train_tokenizer(vocab_size=640, corpus=corpus())  # saturates: every word one token
     text_ids, vision_ids = special_token_ids(tokenizer)
@@ -100,19 +100,7 @@ def build_untrained(path: Path, *, seed: int, hidden: int, layers: int, vision_h
         "rope_parameters": {"rope_type": "default", "rope_theta": 1e5, "mrope_section": [12, 2, 2]},
         **text_ids,
     }
-    vision = {
-        "depth": 2,
-        "hidden_size": vision_hidden,
-        "intermediate_size": 2 * vision_hidden,
-        "num_heads": 2,
-        "out_hidden_size": hidden,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-        "tokens_per_second": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [1],
-    }
+    vision = qwen25_vision_config(hidden_size=vision_hidden, out_hidden_size=hidden)
     config = Qwen2_5_VLConfig(
         text_config=text,
         vision_config=vision,

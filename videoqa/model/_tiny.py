@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS, special_token_ids
+from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS, qwen25_vision_config, special_token_ids
 from videoqa.model._tiny_common import save_greedy as _save_greedy
 from videoqa.model._tiny_common import train_bpe as _train_bpe
 from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
@@ -69,20 +69,7 @@ def _tiny_config(kind: TinyKind, tokenizer):
     if kind == "qwen2.5-vl":
         from transformers import Qwen2_5_VLConfig
 
-        vision = {
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "tokens_per_second": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-            "initializer_range": 0.1,
-        }
+        vision = qwen25_vision_config(hidden_size=32, out_hidden_size=64, initializer_range=0.1)
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **special)
     from transformers import Qwen2VLConfig
 

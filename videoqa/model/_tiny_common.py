@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "CHAT_TEMPLATE",
     "SPECIAL_TOKENS",
+    "qwen25_vision_config",
     "save_greedy",
     "special_token_ids",
     "train_bpe",
@@ -71,6 +72,26 @@ and describe each event with sentences. Provide the result in json format with '
 The quick brown fox jumps over the lazy dog while the camera pans slowly to the left.
 What colour is the square? How many people are in the room? Where is the ball at the end?
 """
+
+
+def qwen25_vision_config(*, hidden_size: int, out_hidden_size: int, **extra: Any) -> dict[str, Any]:
+    """A 2-block Qwen2.5-VL vision config of ``hidden_size`` in the released layout (14-pixel patches,
+    2 x 2 merge, 2-frame temporal patches, 2 tokens per second, 112-pixel attention windows, full
+    attention in the last block), with ``extra`` fields."""
+    return {
+        "depth": 2,
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_heads": 2,
+        "out_hidden_size": out_hidden_size,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "tokens_per_second": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [1],
+        **extra,
+    }
 
 
 def special_token_ids(tokenizer: Any) -> tuple[dict[str, int], dict[str, int]]:
