@@ -113,8 +113,8 @@ class Resources:
 class Stage:
     """One stage of the job.
 
-    - ``name``: the callable's own name (Ray Data names the operator after it);
     - ``fn``: ``"module:attribute"``, a function (a task stage) or a class (``actor``: one per replica);
+      :attr:`name` is the attribute (Ray Data names the operator after it);
     - ``needs``: the columns it reads (its input is checked against them); ``produces``: the columns
       it fills (``failure_json`` when the unit fails in it); ``new_row``: its output rows hold only
       ``produces`` (the unit's columns end there); ``rows``: what comes out, per row in;
@@ -123,7 +123,6 @@ class Stage:
       ``tracker``, ``board``).
     """
 
-    name: str
     fn: str
     description: str
     needs: tuple[str, ...]
@@ -134,6 +133,10 @@ class Stage:
     takes: tuple[str, ...] = ("config_json", "tracker")
     actor: bool = False
     new_row: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.fn.rpartition(":")[2]
 
     def load(self) -> Any:
         """The callable (imported now)."""
@@ -189,7 +192,6 @@ def _names(text: str) -> tuple[str, ...]:
 
 STAGES: tuple[Stage, ...] = (
     Stage(
-        name="probe_and_plan",
         fn="videoqa.batch._stages:probe_and_plan",
         description="Probe the video, plan its first pass, read its timed text "
         "(killed and retried if it hangs).",
@@ -202,7 +204,6 @@ STAGES: tuple[Stage, ...] = (
     # fuses a task stage into the next actor stage when their resources match, and the decode tasks'
     # memory reservation (which also caps concurrent decoders by a node's RAM) makes them differ.
     Stage(
-        name="decode_clips",
         fn="videoqa.batch._stages:decode_clips",
         description="Decode the first-pass windows, resized, and yield each as its own one-row block "
         "(a task holds one window at a time; a hung window is killed and retried).",
@@ -213,7 +214,6 @@ STAGES: tuple[Stage, ...] = (
         batch_size=1,
     ),
     Stage(
-        name="ModelStage",
         fn="videoqa.batch._model:ModelStage",
         description="Encode each window and ask every question's first-pass request on it; the call that "
         "brings a unit's last window runs the fine pass and the answers (the job's window board holds "
@@ -232,7 +232,6 @@ STAGES: tuple[Stage, ...] = (
         actor=True,
     ),
     Stage(
-        name="write_outputs",
         fn="videoqa.batch._stages:write_outputs",
         description="Write the unit's rows to Parquet (a failed unit: one failures row per question), "
         "retrying transient I/O errors, and return its summary row.",
