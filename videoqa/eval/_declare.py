@@ -33,6 +33,7 @@ __all__ = [
     "Benchmark",
     "EvalItem",
     "Loaded",
+    "PageSpec",
     "PromptStyle",
     "Scoring",
     "UnknownBenchmarkError",
@@ -90,6 +91,35 @@ class Loaded:
     summary, scored nowhere."""
 
 
+def _no_spans(row: Mapping[str, Any]) -> list[tuple[float, float]]:
+    return []
+
+
+def _answer_text(row: Mapping[str, Any]) -> str:
+    return str(row.get("answer", ""))
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """What the results page (``videoqa report EVAL_OUTPUT``) reads from the benchmark's per-item rows."""
+
+    id_column: str = "question_id"
+    """The row column holding the item id (the batch job's ``question_id``)."""
+    score_column: str = "correct"
+    """The per-item score (a bool or a number in [0, 1]): the page ranks the worst items by it and shows
+    its mean, in percent, per category and per duration bucket."""
+    score_label: str = "accuracy"
+    """What that mean is called (``accuracy``, ``mIoU``...)."""
+    text_column: str = "question"
+    """The row column holding what was asked (the question, the query sentence)."""
+    breakdowns: tuple[str, ...] = ()
+    """Row columns whose values are categories (a list value counts under each of its entries)."""
+    truth_spans: Callable[[Mapping[str, Any]], list[tuple[float, float]]] = _no_spans
+    """Ground-truth spans of one row, seconds from the video's first frame (drawn on its timeline)."""
+    expected: Callable[[Mapping[str, Any]], str] = _answer_text
+    """The expected answer of one row, as text."""
+
+
 @dataclass(frozen=True)
 class Benchmark:
     """The one declaration of a benchmark; ``videoqa eval <name>`` and ``pipelines/eval_<slug>.py``."""
@@ -130,6 +160,8 @@ class Benchmark:
     official_outputs: Callable[[Sequence[dict[str, Any]], Mapping[str, Any]], dict[str, str]] | None = None
     """``{file name: text}`` of the files the benchmark's official scorer or leaderboard takes (e.g.
     QVHighlights' ``submission.jsonl``), from the per-item rows; written next to the results."""
+    page: PageSpec = field(default_factory=PageSpec)
+    """How the results page ranks, groups and draws the per-item rows."""
     annotation_help: str = "Annotation file of the benchmark."
     pipeline_example: tuple[str, ...] = ()
     """Lines of flags (data only) of the ``ray job submit`` example in ``pipelines/eval_<slug>.py``."""

@@ -24,7 +24,7 @@ from videoqa.eval._charades import GroundingItem, set_aside_bad_times
 from videoqa.eval._common import AnnotationError, read_json
 from videoqa.eval._declare import Benchmark, Loaded
 from videoqa.eval._score import score_grounding
-from videoqa.eval.benchmarks.charades_sta import grounding_notes
+from videoqa.eval.benchmarks.charades_sta import GROUNDING_PAGE, grounding_notes
 
 __all__ = ["BENCHMARK", "load_activitynet_captions"]
 
@@ -90,6 +90,7 @@ BENCHMARK = Benchmark(
     count_key="num_queries",
     nouns=("sentence", "sentences"),
     notes=grounding_notes,
+    page=GROUNDING_PAGE,
     prompt_styles=("native",),
     options=("clip_ground_truth",),
     annotation_help="val_1.json or val_2.json ({v_id: {duration, timestamps, sentences}}).",

@@ -15,10 +15,10 @@ from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._charades import GroundingItem, load_charades_sta, read_durations
-from videoqa.eval._declare import Benchmark, Loaded, PromptStyle
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec, PromptStyle
 from videoqa.eval._score import score_grounding
 
-__all__ = ["BENCHMARK", "charades_question"]
+__all__ = ["BENCHMARK", "GROUNDING_PAGE", "charades_question"]
 
 
 def charades_question(item: GroundingItem, *, style: PromptStyle = "lmms_eval") -> Question:
@@ -55,6 +55,17 @@ def grounding_notes(summary: Any) -> list[str]:
     ]
 
 
+GROUNDING_PAGE = PageSpec(
+    id_column="query_id",
+    score_column="iou",
+    score_label="mIoU",
+    text_column="sentence",
+    truth_spans=lambda row: [(row["gt_scored_start_seconds"], row["gt_scored_end_seconds"])],
+    expected=lambda row: f"{row['gt_scored_start_seconds']:.1f}-{row['gt_scored_end_seconds']:.1f} s",
+)
+"""The results page of a grounding benchmark: items ranked by IoU, the scored ground truth drawn."""
+
+
 BENCHMARK = Benchmark(
     name="charades-sta",
     title="Charades-STA (R@1, IoU >= m; mIoU)",
@@ -66,6 +77,7 @@ BENCHMARK = Benchmark(
     count_key="num_queries",
     nouns=("query", "queries"),
     notes=grounding_notes,
+    page=GROUNDING_PAGE,
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=50,
     options=("durations", "clip_ground_truth"),

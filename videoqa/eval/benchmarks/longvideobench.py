@@ -23,7 +23,7 @@ from typing import Any
 from videoqa.analysis import Question
 from videoqa.eval._choice import ChoiceQuestion, letters, score_groups
 from videoqa.eval._common import AnnotationError, SetAside, read_json
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 
 __all__ = ["BENCHMARK", "load_longvideobench", "subtitles_for"]
 
@@ -98,6 +98,7 @@ BENCHMARK = Benchmark(
         f"Answers without an option letter (scored wrong): {s['num_without_letter']}.",
         "Asked without subtitles (the subtitle channel is not wired yet).",
     ],
+    page=PageSpec(breakdowns=("duration_group", "question_category")),
     prompt_styles=("native",),
     annotation_help="lvb_val.json (a JSON list of questions).",
     pipeline_example=("--annotations data/lvb_val.json", "--videos s3://my-bucket/longvideobench/videos/"),

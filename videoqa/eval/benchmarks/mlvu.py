@@ -29,7 +29,7 @@ from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._common import AnnotationError, SetAside, read_json
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 from videoqa.eval._lmms_eval import lmms_eval_letter
 from videoqa.eval._metrics import choice_scores
 
@@ -175,6 +175,7 @@ BENCHMARK = Benchmark(
     columns=(*TASKS.values(), "M-Avg"),
     count_key="num_questions",
     notes=lambda s: [f"Answers without an option letter (scored wrong): {s['num_without_letter']}."],
+    page=PageSpec(breakdowns=("task",)),
     prompt_styles=("native",),
     annotation_help="The MLVU/json folder (1_plotQA.json ... 7_topic_reasoning.json) or one task file.",
     pipeline_example=("--annotations data/MLVU/json", "--videos s3://my-bucket/mlvu/video/"),

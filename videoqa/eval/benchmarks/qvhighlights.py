@@ -27,7 +27,7 @@ from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._common import AnnotationError, SetAside, ground_truth_problem, read_json_records
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 from videoqa.eval._lmms_eval import lmms_eval_span
 from videoqa.eval._metrics import ordered_span, temporal_iou
 
@@ -200,6 +200,14 @@ BENCHMARK = Benchmark(
     count_key="num_queries",
     nouns=("query", "queries"),
     notes=lambda s: [f"Queries with no span (AP 0, in the denominator): {s['num_unparsed']}."],
+    page=PageSpec(
+        id_column="qid",
+        score_column="ap",
+        score_label="mAP (AP averaged over IoU 0.5:0.95)",
+        text_column="query",
+        truth_spans=lambda row: [tuple(w) for w in row["gt_windows"]],
+        expected=lambda row: ", ".join(f"{s:g}-{e:g} s" for s, e in row["gt_windows"]),
+    ),
     prompt_styles=("native",),
     official_outputs=_submission,
     annotation_help="highlight_val_release.jsonl (or highlight_test_with_gt.jsonl).",

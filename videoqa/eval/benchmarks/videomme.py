@@ -34,7 +34,7 @@ from typing import Any
 from videoqa.analysis import Question
 from videoqa.eval._choice import ChoiceQuestion, letters, score_groups
 from videoqa.eval._common import AnnotationError, iter_lines
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 
 __all__ = ["BENCHMARK", "load_videomme", "subtitles_for"]
 
@@ -151,6 +151,7 @@ BENCHMARK = Benchmark(
         "Without subtitles (the subtitle channel is not wired yet); per-domain and per-task accuracy "
         "in summary.json (all.breakdowns).",
     ],
+    page=PageSpec(breakdowns=("duration", "domain", "task_type")),
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=16,
     official_outputs=_results_json,
