@@ -116,6 +116,10 @@ def test_charades_sta_perfect_grounding(ray_cluster, charades_videos, tmp_path):
 
     table = Path(result.paths["table"]).read_text()
     assert table == result.table and "| Qwen2.5-VL-7B (published) | – | – | – | 43.6 |" in table
+    # lmms-eval's submission file, next to the results
+    submission = json.loads(Path(result.paths["charades_sta_submission.json"]).read_text())
+    assert submission["AAAA1.mp4>>>a red square appears.>>>[10.0, 20.0]"] == rows[0]["prediction_text"]
+    assert len(submission) == 3
     assert "| builtin:scripted (this run, all 3 queries) | 100.0 | 100.0 | 100.0 | 93.3 |" in table
 
     # --resume passes through: nothing is asked again, the scores are the same

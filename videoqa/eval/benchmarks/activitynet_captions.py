@@ -10,12 +10,21 @@ val_1, 111 in val_2; ``--clip-ground-truth`` clips them).
 Videos: ``<videos>/v_<youtube id>.mp4`` (the ActivityNet release's names). Videos run for minutes
 with several sentences each: the batch job asks all of a video's sentences with one shared prefix.
 
+Official output: ActivityNet Captions grounding has no submission server; the file written is the
+dense-captioning submission of the dataset's own evaluation code (ranjaykrishna/densevid_eval,
+``evaluate.py -s``): ``{"version": "VERSION 1.0", "results": {"v_<id>": [{"sentence": ..., "timestamp":
+[start, end]}, ...]}, "external_data": {"used": ..., "details": ...}}``, one entry per annotated
+sentence with the span the model grounded it to (``activitynet_captions_submission.json``); a
+sentence without a predicted span has no entry (the format has no way to say "none").
+
 Prompt: ``native`` only (videoqa's grounding prompt, the Qwen cookbook wording): lmms-eval has no
 ActivityNet Captions grounding task to be compatible with.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +35,7 @@ from videoqa.eval._declare import Benchmark, Loaded
 from videoqa.eval._score import score_grounding
 from videoqa.eval.benchmarks.charades_sta import GROUNDING_PAGE, grounding_notes
 
-__all__ = ["BENCHMARK", "load_activitynet_captions"]
+__all__ = ["BENCHMARK", "densevid_submission", "load_activitynet_captions"]
 
 
 def load_activitynet_captions(path: str | Path) -> tuple[list[GroundingItem], list[Any]]:
@@ -79,6 +88,20 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
     )
 
 
+def densevid_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
+    """``activitynet_captions_submission.json`` in densevid_eval's submission format."""
+    results: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["pred_start_seconds"] is not None:
+            span = [r["pred_start_seconds"], r["pred_end_seconds"]]
+            results.setdefault(r["video_id"], []).append({"sentence": r["sentence"], "timestamp": span})
+    details = f"videoqa eval activitynet-captions, model {summary['model']}, one span per annotated sentence"
+    submission = {"version": "VERSION 1.0", "results": results,
+                  "external_data": {"used": True, "details": details}}  # fmt: skip
+    text = json.dumps(submission, indent=1, ensure_ascii=False) + "\n"
+    return {"activitynet_captions_submission.json": text}
+
+
 BENCHMARK = Benchmark(
     name="activitynet-captions",
     title="ActivityNet Captions grounding (R@1, IoU >= m; mIoU)",
@@ -91,6 +114,7 @@ BENCHMARK = Benchmark(
     nouns=("sentence", "sentences"),
     notes=grounding_notes,
     page=GROUNDING_PAGE,
+    official_outputs=densevid_submission,
     prompt_styles=("native",),
     options=("clip_ground_truth",),
     annotation_help="val_1.json or val_2.json ({v_id: {duration, timestamps, sentences}}).",

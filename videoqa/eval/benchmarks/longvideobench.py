@@ -12,11 +12,17 @@ Metrics: accuracy overall and per duration group (the paper's 8-15 s, 15-60 s, 1
 Subtitles: LongVideoBench interleaves each video's subtitles with its frames. They come from the
 subtitle channel (``videoqa/text/``, another work item); :func:`subtitles_for` is the hook and
 returns None today, so questions are asked without subtitles (the report says so).
+Official output: ``longvideobench_test_for_submission.json``, the file of lmms-eval's
+``longvideobench_test_*`` tasks for the leaderboard (``longvideobench_aggregate_results_for_submission``):
+one JSON object ``{id: "<model text>"}`` (``""`` for a question not answered).
+
 Prompt: ``native`` (videoqa's choice prompt); no lmms-eval style is offered here.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +31,7 @@ from videoqa.eval._choice import ChoiceQuestion, letters, score_groups
 from videoqa.eval._common import AnnotationError, SetAside, read_json
 from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 
-__all__ = ["BENCHMARK", "load_longvideobench", "subtitles_for"]
+__all__ = ["BENCHMARK", "leaderboard_submission", "load_longvideobench", "subtitles_for"]
 
 DURATION_GROUPS = ("15", "60", "600", "3600")
 
@@ -80,6 +86,13 @@ def _question(item: ChoiceQuestion, style: str) -> Question:
     )
 
 
+def leaderboard_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
+    """``longvideobench_test_for_submission.json``: ``{id: model text}``, as lmms-eval writes it."""
+    entries = {r["question_id"]: r["prediction_text"] or "" for r in rows}
+    text = json.dumps(entries, indent=1, ensure_ascii=False) + "\n"
+    return {"longvideobench_test_for_submission.json": text}
+
+
 def _load(config: Any) -> Loaded:
     items, aside = load_longvideobench(config.annotations)
     return Loaded(items, "lvb_val.json", set_aside=aside)
@@ -99,6 +112,7 @@ BENCHMARK = Benchmark(
         "Asked without subtitles (the subtitle channel is not wired yet).",
     ],
     page=PageSpec(breakdowns=("duration_group", "question_category")),
+    official_outputs=leaderboard_submission,
     prompt_styles=("native",),
     annotation_help="lvb_val.json (a JSON list of questions).",
     pipeline_example=("--annotations data/lvb_val.json", "--videos s3://my-bucket/longvideobench/videos/"),

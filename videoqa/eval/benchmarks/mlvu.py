@@ -13,6 +13,11 @@ scored and is set aside; a candidate listed twice (e.g. ``['Blue', 'Red', 'White
 is kept, and every letter whose text equals the answer counts as right; spaces around candidates
 are stripped.
 
+Official output: ``mlvu_submission.json``, the file MLVU's online evaluation takes (JUNJIE99/MLVU
+``Evaluation_Test/README.md`` and ``test_bench.py``): a JSON list ``[{"question_id", "question_type",
+"option": <letter>}, ...]``; the test set's ``question_id`` is kept (the dev set has none: its id here
+is ``<question_type>_<index>``), a question without a letter gets ``""``.
+
 Metrics: accuracy per task (the paper's TR, AR, NQA, ER, PQA, AO, AC), **M-Avg** = the mean of the
 seven task accuracies (the paper's headline number), and Overall = over all questions.
 Prompt ``native`` (restated from MLVU's multiple-choice evaluation): ``Question: <q>\\nOptions:\\n(A) ..\\n
@@ -22,7 +27,9 @@ answers), so no lmms_eval style is offered here.
 
 from __future__ import annotations
 
+import json
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +40,7 @@ from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 from videoqa.eval._lmms_eval import lmms_eval_letter
 from videoqa.eval._metrics import choice_scores
 
-__all__ = ["BENCHMARK", "TASKS", "MLVUItem", "load_mlvu"]
+__all__ = ["BENCHMARK", "TASKS", "MLVUItem", "load_mlvu", "mlvu_submission"]
 
 TASKS: dict[str, str] = {
     "topic_reasoning": "TR", "anomaly_reco": "AR", "findNeedle": "NQA", "ego": "ER",
@@ -48,6 +55,8 @@ class MLVUItem:
     video_id: str
     task: str
     """The paper's abbreviation (``TR``, ``NQA`` ...)."""
+    question_type: str
+    """As annotated (``plotQA``, ``findNeedle`` ...)."""
     question: str
     options: tuple[str, ...]
     answer: str
@@ -83,7 +92,8 @@ def _item(entry: Any, index: int, path: Path) -> MLVUItem | str:
     qtype = str(entry.get("question_type", ""))
     video = str(entry["video"])
     return MLVUItem(
-        item_id=f"{qtype}_{index}", video_id=video.rsplit(".", 1)[0], task=TASKS.get(qtype, qtype),
+        item_id=str(entry.get("question_id") or f"{qtype}_{index}"), video_id=video.rsplit(".", 1)[0],
+        task=TASKS.get(qtype, qtype), question_type=qtype,
         question=str(entry["question"]).strip(), options=options, answer=answer,
     )  # fmt: skip
 
@@ -141,6 +151,7 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
             answerable.append((correct, (item.task,)))
         rows.append({
             "question_id": item.item_id, "video_id": item.video_id, "task": item.task,
+            "question_type": item.question_type,
             "question": item.question, "options": list(item.options), "answer": item.answer,
             "pred_letter": letter, "correct": correct, "status": pred.status,
             "prediction_text": pred.raw_text, "prompt": prompts[item.item_id], "error": pred.error,
@@ -160,6 +171,19 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
     }
 
 
+def mlvu_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
+    """``mlvu_submission.json``: MLVU's online-evaluation input, one entry per question."""
+    entries = [
+        {
+            "question_id": r["question_id"],
+            "question_type": r["question_type"],
+            "option": r["pred_letter"] or "",
+        }
+        for r in rows
+    ]
+    return {"mlvu_submission.json": json.dumps(entries, indent=1, ensure_ascii=False) + "\n"}
+
+
 def _load(config: Any) -> Loaded:
     items, aside = load_mlvu(config.annotations)
     return Loaded(items, "MLVU json", set_aside=aside)
@@ -176,6 +200,7 @@ BENCHMARK = Benchmark(
     count_key="num_questions",
     notes=lambda s: [f"Answers without an option letter (scored wrong): {s['num_without_letter']}."],
     page=PageSpec(breakdowns=("task",)),
+    official_outputs=mlvu_submission,
     prompt_styles=("native",),
     annotation_help="The MLVU/json folder (1_plotQA.json ... 7_topic_reasoning.json) or one task file.",
     pipeline_example=("--annotations data/MLVU/json", "--videos s3://my-bucket/mlvu/video/"),
