@@ -17,8 +17,13 @@ dense-captioning submission of the dataset's own evaluation code (ranjaykrishna/
 sentence with the span the model grounded it to (``activitynet_captions_submission.json``); a
 sentence without a predicted span has no entry (the format has no way to say "none").
 
-Prompt: ``native`` only (videoqa's grounding prompt, the Qwen cookbook wording): lmms-eval has no
-ActivityNet Captions grounding task to be compatible with.
+Prompts: ``native`` (the default: videoqa's grounding prompt, the Qwen cookbook wording) and
+``lmms_eval``, restated from lmms-eval's ``timelens_activitynet`` task (``tasks/timelens``:
+``timelens_doc_to_text`` with the template's pre/post prompts, ``max_new_tokens`` 50, as of commit
+75571cfe): ``"Please find the visual event described by the sentence '<sentence>', determining its
+starting and ending times. The format should be: 'The event happens in <start time> - <end time>
+seconds'."``. That task runs on TimeLens's refined re-annotation (``kcz358/timelens``), so the prompt
+is lmms-eval's but numbers on ``val_1``/``val_2`` are not comparable with TimeLens tables.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from videoqa.eval._declare import Benchmark, Loaded
 from videoqa.eval._score import score_grounding
 from videoqa.eval.benchmarks.charades_sta import GROUNDING_PAGE, grounding_notes
 
-__all__ = ["BENCHMARK", "densevid_submission", "load_activitynet_captions"]
+__all__ = ["BENCHMARK", "densevid_submission", "load_activitynet_captions", "timelens_prompt"]
 
 
 def load_activitynet_captions(path: str | Path) -> tuple[list[GroundingItem], list[Any]]:
@@ -78,8 +83,21 @@ def _load(config: Any) -> Loaded:
     return Loaded(items, "activitynet_captions", set_aside=aside)
 
 
+TIMELENS_PRE_PROMPT = "Please find the visual event described by the sentence '"
+TIMELENS_POST_PROMPT = (
+    "', determining its starting and ending times. "
+    "The format should be: 'The event happens in <start time> - <end time> seconds'."
+)
+
+
+def timelens_prompt(sentence: str) -> str:
+    """lmms-eval's ``timelens_*`` grounding prompt of one query (ActivityNet Captions, QVHighlights)."""
+    return f"{TIMELENS_PRE_PROMPT}{sentence}{TIMELENS_POST_PROMPT}"
+
+
 def _question(item: GroundingItem, style: str) -> Question:
-    return Question(question_id=item.query_id, question=item.sentence, task="grounding")
+    prompt = timelens_prompt(item.sentence) if style == "lmms_eval" else None
+    return Question(question_id=item.query_id, question=item.sentence, task="grounding", prompt=prompt)
 
 
 def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -115,7 +133,8 @@ BENCHMARK = Benchmark(
     notes=grounding_notes,
     page=GROUNDING_PAGE,
     official_outputs=densevid_submission,
-    prompt_styles=("native",),
+    prompt_styles=("native", "lmms_eval"),
+    lmms_eval_max_new_tokens=50,
     options=("clip_ground_truth",),
     annotation_help="val_1.json or val_2.json ({v_id: {duration, timestamps, sentences}}).",
     pipeline_example=("--annotations data/val_1.json", "--videos s3://my-bucket/activitynet/videos/"),

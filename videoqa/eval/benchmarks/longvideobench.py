@@ -16,7 +16,11 @@ Official output: ``longvideobench_test_for_submission.json``, the file of lmms-e
 ``longvideobench_test_*`` tasks for the leaderboard (``longvideobench_aggregate_results_for_submission``):
 one JSON object ``{id: "<model text>"}`` (``""`` for a question not answered).
 
-Prompt: ``native`` (videoqa's choice prompt); no lmms-eval style is offered here.
+Prompts: ``native`` (the default: videoqa's choice prompt) and ``lmms_eval``, restated from
+lmms-eval's ``longvideobench_val_v`` task (``longvideobench_doc_to_text`` with the YAML's empty
+pre-prompt and its post-prompt, ``max_new_tokens`` 32, as of commit 75571cfe): the question, then one
+line per candidate ``"A. <candidate>"``, then ``"Answer with the option's letter from the given choices
+directly.\n"`` (the trailing newline is lmms-eval's).
 """
 
 from __future__ import annotations
@@ -80,10 +84,18 @@ def load_longvideobench(path: str | Path) -> tuple[list[ChoiceQuestion], list[Se
     return items, aside
 
 
+LMMS_EVAL_POST_PROMPT = "Answer with the option's letter from the given choices directly.\n"
+
+
 def _question(item: ChoiceQuestion, style: str) -> Question:
+    prompt = None
+    if style == "lmms_eval":
+        lines = "\n".join(f"{letters(len(item.options))[k]}. {o}" for k, o in enumerate(item.options))
+        prompt = f"{item.question}\n{lines}\n{LMMS_EVAL_POST_PROMPT}"
     return Question(
-        question_id=item.item_id, question=item.question, task="choice", options=list(item.options)
-    )
+        question_id=item.item_id, question=item.question, task="choice", options=list(item.options),
+        prompt=prompt,
+    )  # fmt: skip
 
 
 def leaderboard_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
@@ -113,7 +125,8 @@ BENCHMARK = Benchmark(
     ],
     page=PageSpec(breakdowns=("duration_group", "question_category")),
     official_outputs=leaderboard_submission,
-    prompt_styles=("native",),
+    prompt_styles=("native", "lmms_eval"),
+    lmms_eval_max_new_tokens=32,
     annotation_help="lvb_val.json (a JSON list of questions).",
     pipeline_example=("--annotations data/lvb_val.json", "--videos s3://my-bucket/longvideobench/videos/"),
 )

@@ -20,9 +20,14 @@ is ``<question_type>_<index>``), a question without a letter gets ``""``.
 
 Metrics: accuracy per task (the paper's TR, AR, NQA, ER, PQA, AO, AC), **M-Avg** = the mean of the
 seven task accuracies (the paper's headline number), and Overall = over all questions.
-Prompt ``native`` (restated from MLVU's multiple-choice evaluation): ``Question: <q>\\nOptions:\\n(A) ..\\n
-...Only give the best option.``; lmms-eval's MLVU task reads another copy of the data (letters as
-answers), so no lmms_eval style is offered here.
+Prompts: ``native`` (the default; restated from MLVU's multiple-choice evaluation): ``Question:
+<q>\\nOptions:\\n(A) ..\\n...Only give the best option.``; ``lmms_eval``, restated from lmms-eval's
+``mlvu_dev`` task (``mlvu_doc_to_text`` with the YAML's default post-prompt, ``max_new_tokens`` 16, as
+of commit 75571cfe): the question field of its copy of the data followed by ``"\\nOnly give the best
+option.\\nBest option: ("``. That copy (``sy1998/MLVU_dev``) holds the question with its options
+already in it; their layout is not in lmms-eval's code and is taken here as MLVU's own template
+(``<q>\\n(A) <c0>\\n(B) <c1>...``, ``Evaluation_Test/test_bench.py``'s ``qa_template``), not checked
+against that copy.
 """
 
 from __future__ import annotations
@@ -121,9 +126,15 @@ def load_mlvu(path: str | Path) -> tuple[list[MLVUItem], list[SetAside]]:
     return items, aside
 
 
+LMMS_EVAL_POST_PROMPT = "\nOnly give the best option.\nBest option: ("
+
+
 def _question(item: MLVUItem, style: str) -> Question:
     lines = "".join(f"({string.ascii_uppercase[k]}) {o}\n" for k, o in enumerate(item.options))
-    prompt = f"Question: {item.question}\nOptions:\n{lines}Only give the best option."
+    if style == "lmms_eval":
+        prompt = f"{item.question}\n{lines.rstrip()}{LMMS_EVAL_POST_PROMPT}"
+    else:
+        prompt = f"Question: {item.question}\nOptions:\n{lines}Only give the best option."
     return Question(
         question_id=item.item_id,
         question=item.question,
@@ -201,7 +212,8 @@ BENCHMARK = Benchmark(
     notes=lambda s: [f"Answers without an option letter (scored wrong): {s['num_without_letter']}."],
     page=PageSpec(breakdowns=("task",)),
     official_outputs=mlvu_submission,
-    prompt_styles=("native",),
+    prompt_styles=("native", "lmms_eval"),
+    lmms_eval_max_new_tokens=16,
     annotation_help="The MLVU/json folder (1_plotQA.json ... 7_topic_reasoning.json) or one task file.",
     pipeline_example=("--annotations data/MLVU/json", "--videos s3://my-bucket/mlvu/video/"),
 )
