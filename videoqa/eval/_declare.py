@@ -59,6 +59,8 @@ _ALIASES = {"lmms-eval": "lmms_eval"}
 OPTIONS: dict[str, str] = {
     "durations": "--durations FILE: video durations in seconds (CSV or JSON); default: probe the videos.",
     "clip_ground_truth": "--clip-ground-truth: clip ground-truth spans to [0, duration] before scoring.",
+    "subtitles_dir": "--subtitles-dir DIR: the benchmark's subtitle files in their official layout (the "
+    "'with subtitles' setting): a video's cues go into its prompts in the model family's timed-text layout.",
 }
 """Optional :class:`~videoqa.eval.EvalConfig` inputs a benchmark may take (``Benchmark.options``)."""
 
@@ -152,6 +154,10 @@ class Benchmark:
     """lmms-eval's ``max_new_tokens`` of the task (greedy decoding), used with the lmms_eval prompt."""
     options: tuple[str, ...] = ()
     """Which of :data:`OPTIONS` it takes; any other given is refused."""
+    subtitles_for: Callable[[Any, str], Any] | None = None
+    """With the ``subtitles_dir`` option: ``(item, folder) ->`` the subtitle file of the item's video
+    (a path :func:`videoqa.text.load_cues` reads), its cues (a :class:`videoqa.text.Transcript`, for a
+    format it does not read), or None (that video has none)."""
     published: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Published numbers in percent, ``{model: {column: value}}``."""
     published_sources: Mapping[str, str] = field(default_factory=dict)
@@ -211,6 +217,8 @@ def register(benchmark: Benchmark, *, replace: bool = False) -> Benchmark:
     unknown = set(benchmark.options) - set(OPTIONS)
     if unknown:
         raise ValueError(f"{benchmark.name}: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+    if ("subtitles_dir" in benchmark.options) != (benchmark.subtitles_for is not None):
+        raise ValueError(f"{benchmark.name}: the subtitles_dir option and subtitles_for come together")
     _REGISTRY[benchmark.name] = benchmark
     return benchmark
 
