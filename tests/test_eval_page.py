@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from tests.test_eval_e2e import SHIFTED_MISSING_BROKEN
 from tests.test_report import Elements, decode_data_uri, expected_x
 from videoqa.eval import EvalConfig, run_eval
 from videoqa.eval._page import TRUTH_COLOR, build_eval_page, render_eval_html
@@ -49,14 +50,13 @@ def runs(ray_cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any
     write_video(videos / "BBBB2.mp4", duration_seconds=20, fps=4.0, events=[Event(5.0, 15.0, "green")])
     (videos / "BROKE.mp4").write_bytes(b"not a video at all " * 64)
     annotations = root / "test.caption_coco_format.json"
-    annotations.write_text(json.dumps({"annotations": [
-        {"image_id": "BBBB2.mp4", "caption": "a green square is shown.", "timestamp": [9.0, 19.0], "id": 0},
-        {"image_id": "GONE9.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 1},
-        {"image_id": "AAAA1.mp4", "caption": "a yellow square is shown.", "timestamp": [1.0, 2.0], "id": 2},
-        {"image_id": "BROKE.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 3},
-        {"image_id": "AAAA1.mp4", "caption": "a red square appears.", "timestamp": [10.0, 20.0], "id": 4},
-        {"image_id": "AAAA1.mp4", "caption": f"a {PAYLOAD} blue square.", "timestamp": [3.0, 8.0], "id": 5},
-    ]}))  # fmt: skip
+    payload = {
+        "image_id": "AAAA1.mp4",
+        "caption": f"a {PAYLOAD} blue square.",
+        "timestamp": [3.0, 8.0],
+        "id": 5,
+    }
+    annotations.write_text(json.dumps({"annotations": [*SHIFTED_MISSING_BROKEN, payload]}))
     charades = root / "charades"
     run_eval(EvalConfig(benchmark="charades-sta", annotations=str(annotations), videos=str(videos),
                         output=str(charades), model="builtin:scripted", job=_job()))  # fmt: skip

@@ -24,15 +24,9 @@ from typing import Any
 
 from videoqa.eval._declare import Benchmark, canonical_style, get_benchmark
 from videoqa.eval._report import result_notes, results_rows
+from videoqa.report import _view
 from videoqa.report._timeline import BarInput, LaneInput
-from videoqa.report._view import (
-    VideoView,
-    answer_view,
-    attach_thumbnails,
-    lane_color,
-    render_page,
-    video_timeline,
-)
+from videoqa.report._view import VideoView
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -218,7 +212,7 @@ def _item_video(bench: Benchmark, row: Mapping[str, Any], item_id: str, answer: 
     return VideoView(
         video=analysis.video, video_id=str(row["video_id"]),
         duration_seconds=answer["video_duration_seconds"], start_seconds=analysis.video_start_seconds,
-        answers=[answer_view(analysis, color=lane_color(0), attempts=answer["attempts"])],
+        answers=[_view.answer_view(analysis, color=_view.lane_color(0), attempts=answer["attempts"])],
     )  # fmt: skip
 
 
@@ -240,7 +234,7 @@ def _worst(
         )
         video = _item_video(bench, row, item_id, answers.get(item_id))
         lanes = _truth_lane(bench, row, item_id, video.start_seconds)
-        video.timeline = video_timeline(video, with_steps=True, extra_lanes=lanes)
+        video.timeline = _view.video_timeline(video, with_steps=True, extra_lanes=lanes)
         out.append(WorstItem(
             rank=rank, item_id=item_id, text=str(row.get(page.text_column, "")), score_text=score_text,
             status=row["status"], expected=page.expected(row), prediction=row.get("prediction_text") or "",
@@ -302,10 +296,10 @@ def render_eval_html(
     page = build_eval_page(output, worst=worst, storage_options=storage_options)
     for item in page.worst:
         if thumbnails and item.video.answers:
-            attach_thumbnails(
+            _view.attach_thumbnails(
                 item.video, max_spans=max_thumbnail_spans, storage_options=dict(storage_options or {})
             )
-    return render_page("eval.html", page=page, generated=_now(), thumbnails=thumbnails)
+    return _view.render_page("eval.html", page=page, generated=_now(), thumbnails=thumbnails)
 
 
 def render_eval_report(

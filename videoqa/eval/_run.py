@@ -274,7 +274,11 @@ def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
     from videoqa.eval._subtitles import write_subtitle_map
 
     manifest, questions = _write_job_inputs(config, prep)
-    subtitles = write_subtitle_map(config, prep.subtitles, prep.urls) if config.subtitles_dir else {}
+    subtitles = (
+        write_subtitle_map(config, prep.subtitles, prep.urls, write=_write_text)
+        if config.subtitles_dir
+        else {}
+    )
     job = JobConfig(
         **subtitles,
         videos=manifest,

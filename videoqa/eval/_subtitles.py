@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 __all__ = ["find_subtitles", "srt_text", "write_subtitle_map"]
@@ -52,10 +52,11 @@ def srt_text(cues: Sequence[Any]) -> str:
     return "\n".join(blocks)
 
 
-def write_subtitle_map(config: Any, subtitles: Mapping[str, Any], urls: Mapping[str, str]) -> dict[str, Any]:
-    """Write the job's subtitle map (and SubRip files for cues); the JobConfig fields that use it."""
-    from videoqa.eval._run import _write_text
-
+def write_subtitle_map(
+    config: Any, subtitles: Mapping[str, Any], urls: Mapping[str, str], *, write: Callable[..., None]
+) -> dict[str, Any]:
+    """Write the job's subtitle map (and SubRip files for cues) with ``write(url, text, storage_options)``;
+    the JobConfig fields that use it."""
     folder = posixpath.join(config.output.rstrip("/"), "job_inputs")
     opts = config.job.get("storage_options")
     files = {}
@@ -64,8 +65,8 @@ def write_subtitle_map(config: Any, subtitles: Mapping[str, Any], urls: Mapping[
             files[urls[video_id]] = source
         else:
             path = posixpath.join(folder, "subtitles", f"{video_id}.srt")
-            _write_text(path, srt_text(source.cues), opts)
+            write(path, srt_text(source.cues), opts)
             files[urls[video_id]] = path
     map_path = posixpath.join(folder, "subtitle_map.json")
-    _write_text(map_path, json.dumps(files, indent=1) + "\n", opts)
+    write(map_path, json.dumps(files, indent=1) + "\n", opts)
     return {"subtitle_map": map_path, **({} if "subtitles" in config.job else {"subtitles": None})}
