@@ -29,7 +29,10 @@ from videoqa.eval import EvalConfig, run_eval
 from videoqa.eval._page import TRUTH_COLOR, build_eval_page, render_eval_html
 from videoqa.synthetic import Event, has_square, write_video
 
-pytestmark = pytest.mark.ray
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.slow,
+]  # two real runs (~45 s); the fast page tests: test_eval_report_page.py
 
 PAYLOAD = (
     "<script>document.title='pwned';document.body.appendChild(document.createElement('xss-ran'))</script>"
@@ -162,23 +165,6 @@ def test_choice_page_categories_from_the_declaration(runs: dict[str, Any]) -> No
         (pytest.approx(expected_x(10.0, 30.0), abs=1e-3), pytest.approx(710 / 3, abs=1e-3))
     ] * 3
     assert len(Elements(html).find("rect", "window")) == 3
-
-
-def test_cli_report_detects_an_eval_output_and_refuses_an_unknown_folder(
-    runs: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from videoqa.cli import main
-
-    out = runs["lvbench"]
-    assert main(["report", str(out), "--no-thumbnails", "--worst", "1"]) == 0
-    assert f"Wrote {out}/report.html" in capsys.readouterr().out
-    html = (out / "report.html").read_text()
-    assert "<h1>videoqa evaluation</h1>" in html and html.count('class="worst-item"') == 1
-    (tmp_path / "summary.json").write_text("{}")
-    assert main(["report", str(tmp_path)]) == 2
-    said = capsys.readouterr().out
-    assert "neither an 'answers' nor a 'failures' table" in said
-    assert "OUTPUT must be the --output of `videoqa run`" in said and "summary.json and items.parquet" in said
 
 
 CHROMIUM = shutil.which("chromium")

@@ -95,6 +95,7 @@ def _answers(out: Path) -> dict[str, dict]:
 
 
 @pytest.mark.ray
+@pytest.mark.slow  # two real runs, ~40 s with Ray's start
 def test_videomme_and_longvideobench_with_subtitles_end_to_end(ray_cluster, tmp_path):
     from tests.test_eval_choice_benchmarks import VIDEOMME_TEMPLATE, _run
     from videoqa.synthetic import Event, write_video
