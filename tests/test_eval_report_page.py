@@ -95,3 +95,51 @@ def test_report_cli_on_an_eval_output_and_on_neither(
     assert main(["report", str(tmp_path / "nothing-here")]) == 2
     said = capsys.readouterr().out
     assert "does not exist" in said and "OUTPUT must be the --output of `videoqa run`" in said
+
+
+def _one_item(name: str) -> tuple[list, dict[str, Prediction]]:
+    """One scored item of each benchmark not covered above (the loaders' item types)."""
+    from videoqa.eval._choice import ChoiceQuestion
+    from videoqa.eval.benchmarks.mlvu import MLVUItem
+    from videoqa.eval.benchmarks.qvhighlights import MomentItem
+
+    ok = Prediction("ok", raw_text="t", span=(1.0, 4.0), spans=((1.0, 4.0),))
+    videomme = {"duration": "short", "domain": "Art", "task_type": "OCR Problems"}
+    lvb = {"duration_group": "15", "question_category": "E2O"}
+    return {
+        "qvhighlights": ([MomentItem(1, "v_0_150", "girl", ((10.0, 20.0), (30.0, 40.0)), 150.0)], {"1": ok}),
+        "mlvu": ([MLVUItem("count_0", "count_1", "AC", "count", "How many?", ("1", "2"), "2")],
+                 {"count_0": Prediction("ok", raw_text="(B)", letter="B")}),
+        "videomme": ([ChoiceQuestion("001-1", "001", "Q?", ("a", "b", "c", "d"), ("B",), groups=videomme)],
+                     {"001-1": Prediction("ok", raw_text="A", letter="A")}),
+        "longvideobench": ([ChoiceQuestion("v_0", "v", "Q?", ("a", "b"), ("B",), groups=lvb)],
+                           {"v_0": Prediction("failed", error="boom")}),
+        "activitynet-captions": ([GroundingItem("v_x#0", "v_x", "A man.", 1.0, 5.0, 100.0)], {"v_x#0": ok}),
+    }[name]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "categories"),
+    [("qvhighlights", []), ("mlvu", ["AC"]), ("videomme", ["short", "Art", "OCR Problems"]),
+     ("longvideobench", ["15", "E2O"]), ("activitynet-captions", [])],
+)  # fmt: skip
+def test_every_benchmark_gets_its_page_from_its_declaration(
+    tmp_path: Path, name: str, categories: list
+) -> None:
+    items, preds = _one_item(name)
+    declared = get_benchmark(name)
+    config = SimpleNamespace(scoring="native", clip_ground_truth=False)
+    rows, scores = declared.score(items, preds, {k: "p" for k in preds}, config)
+    summary = {"benchmark": name, "title": declared.title, "model": "m", "prompt_style": "native",
+               "strategy": "single", "sampling_note": "x", "limit": None, "num_videos": 1,
+               "num_missing_videos": 0, "num_items_missing_video": 0, "clip_ground_truth_to_duration": False,
+               "num_set_aside": 0, "config_hash": "h", **scores}  # fmt: skip
+    write_report(tmp_path, rows, summary)
+    page = build_eval_page(str(tmp_path))
+    assert [b.name for group in page.breakdowns for b in group.buckets] == categories
+    assert [w.item_id for w in page.worst] == [items[0].item_id]
+    assert page.columns == (declared.table_columns(summary) if declared.table_columns else declared.columns)
+    html = render_eval_html(str(tmp_path), thumbnails=False)
+    truth = declared.page.truth_spans(rows[0])
+    drawn = [a for a in Elements(html).find("rect", "span") if a.get("fill") == TRUTH_COLOR]
+    assert len(drawn) == len(truth)  # the ground truth drawn, when the benchmark has spans
