@@ -145,3 +145,23 @@ def test_videomme_and_longvideobench_with_subtitles_end_to_end(ray_cluster, tmp_
     assert [(c.start_seconds, c.end_seconds, c.text) for c in usage.cues] == [
         (1.0, 3.0, "a red square"), (6.0, 8.5, "gone")
     ]  # fmt: skip
+
+
+def test_the_jobs_subtitle_map_json_or_csv(tmp_path):
+    """The batch job's per-video subtitle files (JobConfig.subtitle_map), looked up by URL or video id."""
+    from types import SimpleNamespace
+
+    from videoqa.batch._subtitle_map import subtitles_of
+
+    (tmp_path / "map.json").write_text(json.dumps({"/v/001.mp4": "subtitle/001.srt", "002": "/abs/002.srt"}))
+    config = SimpleNamespace(subtitle_map=str(tmp_path / "map.json"), subtitles=None, storage_options=None)
+    assert (
+        subtitles_of("/v/001.mp4", "001.mp4", config) == f"{tmp_path}/subtitle/001.srt"
+    )  # from the map's folder
+    assert subtitles_of("/v/002.mp4", "002", config) == "/abs/002.srt"
+    assert subtitles_of("/v/003.mp4", "003.mp4", config) is None  # not in the map: JobConfig.subtitles
+    (tmp_path / "map.csv").write_text("video,subtitles\n/v/003.mp4,s/003.vtt\n")
+    config = SimpleNamespace(subtitle_map=str(tmp_path / "map.csv"), subtitles="auto", storage_options=None)
+    assert subtitles_of("/v/003.mp4", "x", config) == f"{tmp_path}/s/003.vtt"
+    assert subtitles_of("/v/004.mp4", "x", config) == "auto"
+    assert subtitles_of("/v/004.mp4", "x", SimpleNamespace(subtitle_map=None, subtitles="auto")) == "auto"
