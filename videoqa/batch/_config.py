@@ -59,6 +59,11 @@ class JobConfig(BaseModel):
         "next to each video, e.g. talk.srt / talk.en.vtt, else a text subtitle stream in it), 'sidecar', "
         "'stream', a .srt/.vtt/.ass file, or None (frames only).",
     )
+    subtitle_map: str | None = Field(
+        default=None,
+        description="JSON {video: subtitle file} or CSV/JSONL (video, subtitles): a subtitle file per video "
+        "(URL or video id), over 'subtitles' for the videos it names (e.g. Video-MME's subtitle/ folder).",
+    )
     subtitles_language: str | None = Field(
         default=None, description="Subtitle language to pick ('en', 'fra'); None: the first found."
     )

@@ -122,7 +122,7 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         from videoqa.model.families import sampling_profile_for
 
         plan = first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
-        return info, plan, _transcript(row["video"], info, config)
+        return info, plan, _transcript(row["video"], row["video_id"], info, config)
 
     outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
@@ -137,15 +137,18 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     }
 
 
-def _transcript(video: str, info: Any, config: JobConfig) -> Any:
+def _transcript(video: str, video_id: str, info: Any, config: JobConfig) -> Any:
     """The video's timed text (read here, on a CPU worker, not on the model actor); None when off."""
-    if config.subtitles is None or config.settings.subtitles_max_tokens == 0:
+    from videoqa.batch._subtitle_map import subtitles_of
+
+    subtitles = subtitles_of(video, video_id, config)
+    if subtitles is None or config.settings.subtitles_max_tokens == 0:
         return None
     from videoqa.text import load_cues
 
     return load_cues(
         video,
-        subtitles=config.subtitles,
+        subtitles=subtitles,
         language=config.subtitles_language,
         info=info,
         storage_options=config.storage_options,
