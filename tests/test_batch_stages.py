@@ -32,10 +32,12 @@ def test_a_miswired_stage_is_named_with_the_column_nobody_filled():
     ]
     # after write_outputs only its summary columns exist: a stage after it cannot read the unit
     assert wiring_problems((*STAGES, probe)) == [
-        "probe_and_plan needs ['failure_json'], which neither the driver nor an earlier stage fills"
+        "probe_and_plan needs ['video_id', 'failure_json'], which neither the driver nor an earlier stage "
+        "fills"
     ]
     assert wiring_problems(STAGES, inputs=("video",)) == [
-        "probe_and_plan needs ['failure_json'], which neither the driver nor an earlier stage fills",
+        "probe_and_plan needs ['video_id', 'failure_json'], which neither the driver nor an earlier stage "
+        "fills",
         "ModelStage needs ['unit_key', 'video_id', 'questions_json'], which neither the driver nor an "
         "earlier stage fills",
         "write_outputs needs ['unit_key', 'video_id', 'questions_json', 'superseded_json'], which neither "

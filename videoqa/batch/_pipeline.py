@@ -195,7 +195,7 @@ STAGES: tuple[Stage, ...] = (
         fn="videoqa.batch._stages:probe_and_plan",
         description="Probe the video, plan its first pass, read its timed text "
         "(killed and retried if it hangs).",
-        needs=_names("video failure_json"),
+        needs=_names("video video_id failure_json"),
         produces=_names("duration_seconds info_pickle plan_pickle transcript_pickle failure_json"),
         rows="one row per unit",
         resources=Resources(num_cpus=0.5),
