@@ -29,7 +29,13 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS, head_scale
+from videoqa.model._tiny_common import (
+    CHAT_TEMPLATE,
+    SPECIAL_TOKENS,
+    head_scale,
+    qwen25_vision_config,
+    special_token_ids,
+)
 from videoqa.model._tiny_common import save_greedy as _save_greedy
 from videoqa.model._tiny_common import train_bpe as _train_bpe
 from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
@@ -50,7 +56,7 @@ TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
 
 
 def _tiny_config(kind: TinyKind, tokenizer, *, head_dim: int = 16):
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_ids, special = special_token_ids(tokenizer)
     vocab_size = -(-len(tokenizer) // 64) * 64
     scale = head_scale(head_dim)
     text = {
@@ -69,33 +75,14 @@ def _tiny_config(kind: TinyKind, tokenizer, *, head_dim: int = 16):
             "rope_theta": 1000000.0,
             "mrope_section": [2 * scale, 3 * scale, 3 * scale],
         },
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-    }
-    special = {
-        "image_token_id": ids["<|image_pad|>"],
-        "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"],
-        "vision_end_token_id": ids["<|vision_end|>"],
+        **text_ids,
     }
     if kind == "qwen2.5-vl":
         from transformers import Qwen2_5_VLConfig
 
-        vision = {
-            "depth": 2,
-            "hidden_size": 32 * scale,  # 2 heads of head_dim
-            "intermediate_size": 64 * scale,
-            "num_heads": 2,
-            "out_hidden_size": text["hidden_size"],
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "tokens_per_second": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-            "initializer_range": 0.1,
-        }
+        vision = qwen25_vision_config(  # 2 heads of head_dim
+            hidden_size=32 * scale, out_hidden_size=text["hidden_size"], initializer_range=0.1
+        )
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **special)
     from transformers import Qwen2VLConfig
 

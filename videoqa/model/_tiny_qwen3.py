@@ -35,10 +35,10 @@ def _chat_template() -> str:
 def _config(tokenizer: Any, *, moe: bool = False, head_dim: int = 16) -> Any:
     from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
-    from videoqa.model._tiny_common import SPECIAL_TOKENS, head_scale
+    from videoqa.model._tiny_common import head_scale, special_token_ids
 
     scale = head_scale(head_dim)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_ids, vision_ids = special_token_ids(tokenizer)
     text = {
         "vocab_size": -(-len(tokenizer) // 64) * 64,
         "hidden_size": 64 * scale,  # 4 heads of head_dim
@@ -56,9 +56,7 @@ def _config(tokenizer: Any, *, moe: bool = False, head_dim: int = 16) -> Any:
             "mrope_section": [3 * scale, 3 * scale, 2 * scale],
             "mrope_interleaved": True,
         },
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
+        **text_ids,
     }
     if moe:  # Qwen3-VL-30B-A3B's layout, shrunk: every layer sparse, 4 experts, 2 per token
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1)
@@ -78,10 +76,7 @@ def _config(tokenizer: Any, *, moe: bool = False, head_dim: int = 16) -> Any:
     return (Qwen3VLMoeConfig if moe else Qwen3VLConfig)(
         text_config=text,
         vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_ids,
     )
 
 
