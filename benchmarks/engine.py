@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--model", default="builtin:tiny-grounder")
     parser.add_argument("--tiny", choices=["qwen2.5-vl", "qwen2-vl", "qwen3-vl"], default=None)
     parser.add_argument("--head-dim", type=int, default=32, help="head size of a --tiny checkpoint")
+    parser.add_argument("--max-pixels", type=int, default=None, help="frame area cap (Session max_pixels)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
@@ -74,7 +75,8 @@ def main() -> None:
     try:
         rows = {}
         for name, model in (("transformers", engine.inner), ("vllm", engine)):
-            session = videoqa.Session(model, fps=1.0, cache_dir=work / "cache")
+            pixels = {} if args.max_pixels is None else {"max_pixels": args.max_pixels, "min_pixels": 3136}
+            session = videoqa.Session(model, fps=1.0, cache_dir=work / "cache", **pixels)
             rows[name] = measure(session, videos, questions, args.repeat)
     finally:
         engine.close()
