@@ -76,7 +76,8 @@ def test_audio_chunks_sit_on_the_container_clock(speech_video: Path) -> None:
 
 def test_owned_intervals_tile_the_timeline_once(speech_video: Path) -> None:
     with av.open(str(speech_video)) as container:
-        chunks = list(audio_chunks(container, container.streams.audio[0], chunk_seconds=30.0, hop_seconds=25.0))
+        stream = container.streams.audio[0]
+        chunks = list(audio_chunks(container, stream, chunk_seconds=30.0, hop_seconds=25.0))
     assert len(chunks) == 2
     owned = [owned_interval(c, chunk_seconds=30.0, hop_seconds=25.0) for c in chunks]
     assert owned[0][0] == -math.inf and owned[-1][1] == math.inf
@@ -92,8 +93,8 @@ def test_timestamp_tokens_read_back_as_seconds(untrained_whisper: Path) -> None:
     t = tok.convert_tokens_to_ids
     begin = t("<|0.00|>")
     ids = [t("<|startoftranscript|>"), t("<|en|>"), t("<|transcribe|>"), t("<|1.50|>")]
-    ids += tok.encode(" budget", add_special_tokens=False) + [t("<|2.48|>"), t("<|3.00|>")]
-    ids += tok.encode(" hello", add_special_tokens=False) + [t("<|endoftext|>")]
+    ids += [*tok.encode(" budget", add_special_tokens=False), t("<|2.48|>"), t("<|3.00|>")]
+    ids += [*tok.encode(" hello", add_special_tokens=False), t("<|endoftext|>")]
     assert segments_of(ids, tok, timestamp_begin=begin, chunk_seconds=10.0) == [
         (1.5, 2.48, "budget"),
         (3.0, 10.0, "hello"),  # left open by the chunk's end

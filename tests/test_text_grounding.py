@@ -17,6 +17,7 @@ import pytest
 
 import videoqa
 from videoqa.synthetic import write_video
+from videoqa.text import format_srt
 
 # (start, end, words) in the sidecar's own time (from the first frame)
 CUES = [
@@ -27,17 +28,11 @@ CUES = [
 START = 2.5
 
 
-def _srt_time(t: float) -> str:
-    ms = round(t * 1000)
-    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-
-
 @pytest.fixture(scope="module")
 def talk(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("talk")
     video = write_video(folder / "talk.mp4", duration_seconds=80.0, fps=2, start_seconds=START)
-    blocks = [f"{k + 1}\n{_srt_time(a)} --> {_srt_time(b)}\n{w}\n" for k, (a, b, w) in enumerate(CUES)]
-    (folder / "talk.srt").write_text("\n".join(blocks), encoding="utf-8")
+    (folder / "talk.srt").write_text(format_srt(CUES), encoding="utf-8")
     return video
 
 

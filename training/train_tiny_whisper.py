@@ -13,7 +13,7 @@ What it does:
    and loads it with ``from_pretrained`` as inference does; the timestamp tokens' embeddings (tied
    to the output layer) start as the encoder's sinusoidal position embeddings of the same 20 ms
    frame, so "which frame" and "which timestamp token" start out alike;
-2. draws 10 s chunks (the model's window) on the fly: silence with a little noise and 0-4 words
+2. draws 10 s chunks (the model's window) on the fly: digital silence or a little noise, and 0-4 words
    (:data:`TONE_WORDS`, each a chord held 0.4-2.0 s, at random starts on the 20 ms grid, at least
    0.3 s apart); a word may be cut by the chunk's start or end, as in a stream of chunks. The
    log-mel features come from the real WhisperFeatureExtractor;
@@ -49,7 +49,8 @@ from videoqa.text._tiny_whisper import (
 def draw_chunk(rng: random.Random) -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     """(10 s of samples, [(start, end, word)] on the 20 ms grid, clipped to the chunk)."""
     n = int(CHUNK_SECONDS * SAMPLE_RATE)
-    audio = np.random.default_rng(rng.randrange(2**32)).normal(0, 0.003, n).astype(np.float32)
+    noise = rng.choice([0.0, 0.0, 0.001, 0.003, 0.01])  # digital silence too, as in encoded files
+    audio = np.random.default_rng(rng.randrange(2**32)).normal(0, noise, n).astype(np.float32)
     words: list[tuple[float, float, str]] = []
     t = rng.choice([-1.0, 0.0, 0.0]) * rng.uniform(0.0, 1.5)  # maybe a word cut by the start
     for _ in range(rng.randrange(0, 5)):
@@ -66,7 +67,7 @@ def draw_chunk(rng: random.Random) -> tuple[np.ndarray, list[tuple[float, float,
         t = end
         if b - a < 0.1 * SAMPLE_RATE:
             continue
-        audio[a:b] += samples[a - first : b - first]
+        audio[a:b] += samples[a - first : b - first] * rng.uniform(0.3, 1.5)
         words.append((max(start, 0.0), min(end, CHUNK_SECONDS), word))
     return audio, words
 
