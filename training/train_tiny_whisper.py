@@ -135,13 +135,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--output", required=True)
-    parser.add_argument("--steps", type=int, default=3000)
-    parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--d-model", type=int, default=64)
-    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument(
+        "--output", required=True, help="Folder of the checkpoint (saved at each evaluation)."
+    )
+    parser.add_argument("--steps", type=int, default=2000, help="Optimiser steps.")
+    parser.add_argument("--batch", type=int, default=8, help="Chunks per step.")
+    parser.add_argument("--lr", type=float, default=3e-3, help="Peak learning rate (cosine, 100 warm-up).")
+    parser.add_argument("--seed", type=int, default=0, help="Seeds the weights and the chunks drawn.")
+    parser.add_argument("--d-model", type=int, default=64, help="Width of the untrained model.")
+    parser.add_argument("--eval-every", type=int, default=250, help="Steps between held-out checks.")
     parser.add_argument("--init", default=None, help="Continue from this checkpoint.")
     args = parser.parse_args()
     torch.set_num_threads(1)

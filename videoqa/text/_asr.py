@@ -21,6 +21,7 @@ from typing import Any
 from videoqa.errors import MissingExtraError, SubtitleError
 from videoqa.text._audio import SAMPLE_RATE, AudioChunk, audio_chunks, choose_audio_stream, owned_interval
 from videoqa.text._languages import language_key
+from videoqa.text._streams import open_container
 from videoqa.text._types import Cue, Transcript
 
 __all__ = ["ASR_PREFIX", "DEFAULT_ASR_MODEL", "asr_model_of", "segments_of", "transcribe"]
@@ -60,35 +61,26 @@ def transcribe(
     """
     import av
 
-    from videoqa.video._source import open_source
-
     recogniser = _load(model)
     chunk_seconds = float(recogniser[1].feature_extractor.chunk_length)
     hop_seconds = chunk_seconds * (1 - overlap_fraction)
     whisper_language = _whisper_language(language)
     cues: list[Cue] = []
-    with open_source(video, storage_options=storage_options) as opened:
+    with open_container(video, storage_options=storage_options, what="its audio") as container:
+        stream, notes = choose_audio_stream(container, language=language)
+        if stream is None:
+            return Transcript(kind="asr", source=f"asr:{model}", language=language, notes=tuple(notes))
+        batch: list[AudioChunk] = []
         try:
-            container = av.open(opened.target)
+            for chunk in audio_chunks(
+                container, stream, chunk_seconds=chunk_seconds, hop_seconds=hop_seconds
+            ):
+                batch.append(chunk)
+                if len(batch) == batch_size or chunk.last:
+                    cues += _recognise(recogniser, batch, model, whisper_language, chunk_seconds, hop_seconds)
+                    batch = []
         except av.FFmpegError as exc:
-            raise SubtitleError(video, f"cannot open the container to read its audio ({exc})") from exc
-        with container:
-            stream, notes = choose_audio_stream(container, language=language)
-            if stream is None:
-                return Transcript(kind="asr", source=f"asr:{model}", language=language, notes=tuple(notes))
-            batch: list[AudioChunk] = []
-            try:
-                for chunk in audio_chunks(
-                    container, stream, chunk_seconds=chunk_seconds, hop_seconds=hop_seconds
-                ):
-                    batch.append(chunk)
-                    if len(batch) == batch_size or chunk.last:
-                        cues += _recognise(
-                            recogniser, batch, model, whisper_language, chunk_seconds, hop_seconds
-                        )
-                        batch = []
-            except av.FFmpegError as exc:
-                raise SubtitleError(video, f"audio stream {stream.index} cannot be decoded ({exc})") from exc
+            raise SubtitleError(video, f"audio stream {stream.index} cannot be decoded ({exc})") from exc
     return Transcript(
         cues=tuple(cues), kind="asr", source=f"asr:{model}", language=language, notes=tuple(notes)
     )

@@ -22,7 +22,7 @@ from videoqa.errors import SubtitleError
 from videoqa.text._asr import asr_model_of
 from videoqa.text._parse import FORMATS, decode_bytes, parse_subtitles
 from videoqa.text._sidecar import choose_sidecar, find_sidecars, read_bytes
-from videoqa.text._streams import choose_stream, read_stream_cues, subtitle_streams
+from videoqa.text._streams import choose_stream, open_container, read_stream_cues, subtitle_streams
 from videoqa.text._types import Cue, Transcript
 
 __all__ = ["SUBTITLE_MODES", "SubtitleMode", "check_subtitles", "load_cues", "read_subtitle_file"]
@@ -127,20 +127,11 @@ def read_subtitle_file(
 
 
 def _from_stream(video: str, *, language: str | None, storage_options: dict[str, Any] | None) -> Transcript:
-    import av
-
-    from videoqa.video._source import open_source
-
-    with open_source(video, storage_options=storage_options) as opened:
-        try:
-            container = av.open(opened.target)
-        except av.FFmpegError as exc:
-            raise SubtitleError(video, f"cannot open the container to read subtitles ({exc})") from exc
-        with container:
-            choice, notes = choose_stream(subtitle_streams(container), language=language)
-            if choice is None:
-                return Transcript(notes=tuple(notes) or ("no subtitle file or text subtitle stream",))
-            cues = read_stream_cues(container, choice, name=video)
+    with open_container(video, storage_options=storage_options, what="subtitles") as container:
+        choice, notes = choose_stream(subtitle_streams(container), language=language)
+        if choice is None:
+            return Transcript(notes=tuple(notes) or ("no subtitle file or text subtitle stream",))
+        cues = read_stream_cues(container, choice, name=video)
     return Transcript(
         cues=tuple(cues), kind="stream", source=choice.name, language=choice.language, notes=tuple(notes)
     )
