@@ -77,19 +77,26 @@ def audio_chunks(
         raise ValueError(f"hop_seconds must be in (0, chunk_seconds]; got {hop_seconds}")
     size, hop = round(chunk_seconds * SAMPLE_RATE), round(hop_seconds * SAMPLE_RATE)
     buffer = np.zeros(0, dtype=np.float32)
+    blocks: list[np.ndarray] = []  # decoded after ``buffer``: joined once a chunk's worth is there
+    held = 0
     base: float | None = None  # absolute time of buffer[0]
     pending: AudioChunk | None = None
     index = 0
     for first_time, block in _blocks(container, stream):
         if base is None:
             base = first_time
-        buffer = np.concatenate([buffer, block])
+        blocks.append(block)
+        held += len(block)
+        if len(buffer) + held < size:
+            continue
+        buffer, blocks, held = np.concatenate([buffer, *blocks]), [], 0
         while len(buffer) >= size:
             if pending is not None:
                 yield pending
             pending = AudioChunk(index, base, buffer[:size].copy(), last=False)
             index += 1
             buffer, base = buffer[hop:], base + hop / SAMPLE_RATE
+    buffer = np.concatenate([buffer, *blocks])
     if base is not None and (pending is None or len(buffer) > size - hop):
         if pending is not None:
             yield pending
