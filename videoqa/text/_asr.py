@@ -2,8 +2,7 @@
 
 ``subtitles="asr"`` uses :data:`DEFAULT_ASR_MODEL`; ``subtitles="asr:<model id or path>"`` any
 Whisper checkpoint ``WhisperForConditionalGeneration.from_pretrained`` loads (``openai/whisper-small``,
-a local folder), and ``asr:builtin:tiny-whisper`` the tiny model shipped with videoqa (trained on
-tone "words", see ``training/train_tiny_whisper.py``: it knows nothing of real speech).
+a local folder).
 
 The audio is streamed in overlapping 30 s chunks (:mod:`videoqa.text._audio`, bounded memory over
 hours), ``batch_size`` chunks per ``generate``; each chunk's segments ``<|start|> words<|end|>``
@@ -15,7 +14,6 @@ each cue once.
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 from typing import Any
 
 from videoqa.errors import MissingExtraError, SubtitleError
@@ -28,7 +26,6 @@ __all__ = ["ASR_PREFIX", "DEFAULT_ASR_MODEL", "asr_model_of", "segments_of", "tr
 
 ASR_PREFIX = "asr"
 DEFAULT_ASR_MODEL = "openai/whisper-large-v3-turbo"
-BUILTIN_TINY_WHISPER = "builtin:tiny-whisper"
 TIME_PRECISION = 0.02
 """Seconds per Whisper timestamp token."""
 _THREE_TO_TWO = {"eng": "en", "fra": "fr", "deu": "de", "spa": "es", "ita": "it", "jpn": "ja", "zho": "zh",
@@ -149,10 +146,6 @@ def _whisper_language(language: str | None) -> str | None:
     return None if key is None else _THREE_TO_TWO.get(key, key)
 
 
-def builtin_tiny_whisper_path() -> Path:
-    return Path(__file__).with_name("tiny_whisper")
-
-
 @functools.lru_cache(maxsize=2)
 def _load(model: str) -> tuple[Any, Any]:
     """(model, processor) of a Whisper checkpoint, once per process; GPU in float16 when there is one."""
@@ -163,13 +156,12 @@ def _load(model: str) -> tuple[Any, Any]:
         raise MissingExtraError(
             feature="Speech recognition (subtitles='asr')", extra="asr", module=exc.name or "transformers"
         ) from exc
-    path = str(builtin_tiny_whisper_path()) if model == BUILTIN_TINY_WHISPER else model
     cuda = torch.cuda.is_available()
     try:
         loaded = WhisperForConditionalGeneration.from_pretrained(
-            path, dtype=torch.float16 if cuda else torch.float32
+            model, dtype=torch.float16 if cuda else torch.float32
         )
-        processor = WhisperProcessor.from_pretrained(path)
+        processor = WhisperProcessor.from_pretrained(model)
     except OSError as exc:
         raise SubtitleError(
             model,

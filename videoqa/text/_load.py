@@ -63,9 +63,8 @@ def load_cues(
         subtitles: ``"auto"`` (a sidecar file next to the video, else a text subtitle stream inside
             it, else nothing), ``"sidecar"``, ``"stream"``, a path or URL of a
             ``.srt``/``.vtt``/``.ass``/``.ssa`` file, ``"asr"`` (speech recognition with
-            Whisper large-v3-turbo) or ``"asr:<model id or path>"`` (any Whisper checkpoint;
-            ``asr:builtin:tiny-whisper`` is the tiny one shipped for tests and the demo), or
-            None (no text).
+            Whisper large-v3-turbo) or ``"asr:<model id or path>"`` (any Whisper checkpoint),
+            or None (no text).
         language: wanted language (``"en"``, ``"eng"``, ``"fr"``); None takes the first found.
         info: the video's :class:`~videoqa.VideoInfo` if already probed (else it is probed).
         encoding: text encoding of subtitle files without a byte-order mark (default UTF-8).

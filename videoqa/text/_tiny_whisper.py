@@ -8,8 +8,8 @@ task tokens, ``<|nospeech|>``, ``<|notimestamps|>`` and right after it the 1,501
 ``<|0.00|>`` ... ``<|30.00|>`` (0.02 s apart), so ``generate(return_timestamps=True)`` and
 :mod:`videoqa.text._asr` read times exactly as they do with the real checkpoints.
 
-``training/train_tiny_whisper.py`` trains this architecture on generated tone "words"; the result
-ships as ``builtin:tiny-whisper`` (``videoqa/text/tiny_whisper/``).
+``training/train_tiny_whisper.py`` trains this architecture on generated tone "words" (an attempt:
+not accurate enough to ship or test timestamps with; see the script's docstring).
 """
 
 from __future__ import annotations
