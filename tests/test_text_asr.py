@@ -218,3 +218,20 @@ def test_recognised_cues_land_on_the_seconds_said(speech_video: Path, tone_readi
         assert cue.start_seconds == pytest.approx(start, abs=0.025)
         assert cue.end_seconds == pytest.approx(end, abs=0.025)
         assert cue.source == "asr:tone-reader" and cue.language == "en"
+
+
+def test_a_speech_question_is_answered_from_recognised_speech(
+    speech_video: Path, tone_reading_whisper: str
+) -> None:
+    import videoqa
+
+    a = videoqa.analyze(
+        speech_video,
+        'When does the speaker say "goodbye"?',
+        task="grounding",
+        model="builtin:scripted",
+        subtitles=tone_reading_whisper,
+    )
+    assert a.subtitles.kind == "asr" and [s.name for s in a.steps] == ["transcript"]
+    [span] = a.spans
+    assert (span.start_seconds, span.end_seconds) == pytest.approx((21.3, 22.5), abs=0.025)
