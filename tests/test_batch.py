@@ -25,6 +25,7 @@ from tests.batch_util import (
     QUESTIONS,
     comparable,
     items,
+    run_args,
     tables,
     write_good_videos,
     write_questions,
@@ -33,6 +34,7 @@ from tests.media import media_path
 from videoqa import errors
 from videoqa.batch import JobConfig, run_job
 from videoqa.batch._guard import AttemptTracker, guarded
+from videoqa.batch._local_ray import local_ray
 from videoqa.records import Failure
 from videoqa.synthetic import Event
 
@@ -46,11 +48,9 @@ EXTRA = {f"more/m{i}.mp4": (12.0, (Event(2.0 + i, 4.0 + i, "red"),)) for i in ra
 
 @pytest.fixture(scope="module")
 def ray_local():
-    # Plain ray.init (all interfaces) here, unlike the other modules' local_ray: a second driver joining a
-    # loopback-only node (test_interrupted_job_resumes_without_recomputing) wrote no rows; not yet understood.
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    # On 127.0.0.1 only; the interrupted-job test joins it from a second driver with --address.
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2):
+        yield ray.get_runtime_context().gcs_address
 
 
 @pytest.fixture(scope="module")
@@ -105,22 +105,13 @@ def test_every_item_has_exactly_one_row_and_scripted_answers_are_exact(reference
 def test_videoqa_run_records_the_settings_and_hash_of_the_python_api(reference, bucket):
     """One question through ``videoqa run`` (defaults) and ``videoqa.analyze``: same settings and hash."""
     import videoqa
-    from videoqa.batch._cli import add_arguments, config_from_args
+    from videoqa.batch._cli import config_from_args
 
     _, t, _ = reference
     row = t["answers"].set_index(["video_id", "question_id"]).loc[("a.mp4", "red")]
     in_job = videoqa.Analysis.model_validate_json(row["analysis_json"])
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    argv = [
-        "--videos",
-        str(bucket / "videos"),
-        "--questions",
-        str(bucket / "questions.jsonl"),
-        "--output",
-        "o",
-    ]
-    from_cli = config_from_args(parser.parse_args([*argv, "--model", "builtin:scripted"]))
+    args = run_args(bucket / "videos", bucket / "questions.jsonl", "o", "--model", "builtin:scripted")
+    from_cli = config_from_args(args)
     assert (in_job.settings, in_job.config_hash) == (from_cli.settings, from_cli.config_hash)
     assert row["config_hash"] == in_job.config_hash
     api = videoqa.analyze(
@@ -366,7 +357,6 @@ def test_guard_kills_a_hung_call_and_gives_up_after_max_attempts(tracker):
 
 
 def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_path, capsys):
-    import argparse
 
     from videoqa.batch import _demo
 

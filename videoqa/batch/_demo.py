@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -83,19 +82,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_demo_bucket(root: Path) -> tuple[Path, Path]:
     """Write the demo videos (skipped when already there) and questions; returns (videos, questions)."""
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
     from videoqa.text import format_srt
 
     videos = root / "videos"
     every = {**DEMO_VIDEOS, **{name: (d, []) for name, (d, _) in DEMO_SPEECH_VIDEOS.items()}}
     for name, (duration, events) in every.items():
-        path = videos / name
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.mp4")
-        write_video(tmp, duration_seconds=duration, fps=4, events=[Event(a, b, c) for a, b, c in events])
-        os.replace(tmp, path)
+        write_video_once(
+            videos / name, duration_seconds=duration, fps=4, events=[Event(a, b, c) for a, b, c in events]
+        )
     for name, (_, cues) in DEMO_SPEECH_VIDEOS.items():
         (videos / name).with_suffix(".srt").write_text(format_srt(cues), encoding="utf-8")
     questions = root / "questions.jsonl"
@@ -181,7 +176,7 @@ def _speech_lines(cues: list[dict[str, Any]]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
-    from videoqa.core.settings import Settings
+    from videoqa.core.settings import starting_settings
     from videoqa.model.families import builtin_model
 
     root = Path(args.output).resolve()
@@ -198,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         f"questions in {questions}"
     )
     print(f"model: {args.model}: {note}")
-    settings = Settings(**{**Settings.for_model(args.model).model_dump(), "fps": 1.0, "max_new_tokens": 24})
+    settings = starting_settings(args.model, flags={"fps": 1.0, "max_new_tokens": 24})
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),
