@@ -11,29 +11,28 @@ speech questions no cue matches, run the strategy as usual.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from videoqa.analysis import Analysis, Question, Span, Step
+from videoqa.analysis import Question, Span, Step
 from videoqa.text._heard import heard_cues
+from videoqa.text._types import Transcript
 
-__all__ = ["answer_from_transcript"]
+__all__ = ["transcript_steps"]
 
 
-def answer_from_transcript(run: Any, questions: Sequence[Question]) -> dict[int, Analysis]:
-    """{index of a question answered from ``run.transcript``: its Analysis}."""
-    from videoqa.core._passes import Outcome, _analysis, _span_text
-
-    answered: dict[int, Analysis] = {}
+def transcript_steps(
+    transcript: Transcript | None, questions: Sequence[Question]
+) -> dict[int, tuple[Step, str]]:
+    """{index of a question answered from ``transcript``: (its one ``transcript`` step, the cues' text)}."""
+    answered: dict[int, tuple[Step, str]] = {}
+    if transcript is None:
+        return answered
     for i, question in enumerate(questions):
-        if question.task != "grounding":
-            continue
-        cues = heard_cues(question.question, run.transcript)
+        cues = heard_cues(question.question, transcript) if question.task == "grounding" else []
         if not cues:
             continue
         spans = [Span(start_seconds=c.start_seconds, end_seconds=c.end_seconds) for c in cues]
-        where = f"{run.transcript.kind} {run.transcript.source}"
+        where = f"{transcript.kind} {transcript.source}"
         notes = [f"cue {c.start_seconds:.2f}-{c.end_seconds:.2f} s {c.text!r} ({where})" for c in cues]
         step = Step(name="transcript", windows=[], raw_texts=[], spans=spans, notes=notes)
-        outcome = Outcome("\n".join(_span_text(s) for s in spans), spans)
-        answered[i] = _analysis(run, question, [step], outcome, "\n".join(c.text for c in cues))
+        answered[i] = (step, "\n".join(c.text for c in cues))
     return answered

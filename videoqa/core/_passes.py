@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step, SubtitleUsage, TextCue
 from videoqa.core._cache import window_fingerprint
+from videoqa.core._heard_pass import transcript_steps
 from videoqa.core._strategies import (
     Candidate,
     ResolvedStrategy,
@@ -272,12 +273,15 @@ def run_questions(
 
     ``transcript``: the video's timed text; each prompt carries the cues inside its windows.
     """
-    from videoqa.core._heard_pass import answer_from_transcript
-
     with timer("plan"):
         first_pass = first_pass_plan(info, session.settings, session.sampling)
     run = _Run(session, source, info, first_pass.strategy, timer, started, transcript)
-    heard = answer_from_transcript(run, questions)  # grounding what is said: from the cues
+    heard = {  # grounding what is said: from the cues (videoqa.core._heard_pass)
+        i: _analysis(
+            run, questions[i], [step], Outcome("\n".join(map(_span_text, step.spans)), step.spans), text
+        )
+        for i, (step, text) in transcript_steps(transcript, questions).items()
+    }
     asked = [q for i, q in enumerate(questions) if i not in heard]
     answers = iter(_run_strategy(run, first_pass, asked, clips) if asked else [])
     return [heard[i] if i in heard else next(answers) for i in range(len(questions))]

@@ -18,7 +18,7 @@ from typing import Any
 
 from videoqa.errors import MissingExtraError, SubtitleError
 from videoqa.text._audio import SAMPLE_RATE, AudioChunk, audio_chunks, choose_audio_stream, owned_interval
-from videoqa.text._languages import language_key
+from videoqa.text._languages import _TWO_TO_THREE, language_key
 from videoqa.text._streams import open_container
 from videoqa.text._types import Cue, Transcript
 
@@ -28,9 +28,7 @@ ASR_PREFIX = "asr"
 DEFAULT_ASR_MODEL = "openai/whisper-large-v3-turbo"
 TIME_PRECISION = 0.02
 """Seconds per Whisper timestamp token."""
-_THREE_TO_TWO = {"eng": "en", "fra": "fr", "deu": "de", "spa": "es", "ita": "it", "jpn": "ja", "zho": "zh",
-                 "rus": "ru", "por": "pt", "nld": "nl", "kor": "ko", "ara": "ar", "hin": "hi", "pol": "pl",
-                 "tur": "tr", "ukr": "uk", "vie": "vi", "swe": "sv"}  # fmt: skip
+_THREE_TO_TWO = {three: two for two, three in _TWO_TO_THREE.items()}
 
 
 def asr_model_of(subtitles: str) -> str | None:
@@ -122,9 +120,13 @@ def _recognise(
     features = processor.feature_extractor(
         [c.samples for c in batch], sampling_rate=SAMPLE_RATE, return_tensors="pt"
     ).input_features.to(model.device, model.dtype)
-    kwargs = {"language": language} if language else {}
+    kwargs: dict[str, Any] = {}
+    if getattr(model.generation_config, "is_multilingual", False):  # English-only models take neither
+        kwargs["task"] = "transcribe"
+        if language:
+            kwargs["language"] = language
     with torch.inference_mode():
-        out = model.generate(features, return_timestamps=True, task="transcribe", **kwargs)
+        out = model.generate(features, return_timestamps=True, **kwargs)
     sequences = out if isinstance(out, torch.Tensor) else out["sequences"]
     first_timestamp = model.generation_config.no_timestamps_token_id + 1
     cues = []
