@@ -175,9 +175,11 @@ def _search_run(runner, cases, budget: float, cache: Path) -> list[dict]:
                     "seconds": seconds / len(events),
                 }
             )
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in results[0].timings_seconds.items() if v >= 0.05)
         print(
             f"  budget {budget}: {path.name}: "
-            + "; ".join(f"{x['truth']} -> {x['found']}" for x in rows[-len(events) :]),
+            + "; ".join(f"{x['truth']} -> {x['found']}" for x in rows[-len(events) :])
+            + f"  [seconds: {stages}]",
             flush=True,
         )
     return rows
@@ -203,8 +205,13 @@ def long_videos(runner, args) -> None:
     """Before (``search_budget=0``: one fine look per candidate) vs after (the search, default budget)."""
     import tempfile
 
+    t0 = time.perf_counter()
     cases = write_long_cases(WORK / "long", seed=LONG_SEED, count=args.long_videos)
-    print(f"{len(cases)} videos of 1-1.5 h, 3 events each (seed {LONG_SEED})", flush=True)
+    print(
+        f"{len(cases)} videos of 1-1.5 h, 3 events each (seed {LONG_SEED}; written or found in "
+        f"{WORK / 'long'} in {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     budget = videoqa.Settings().search_budget
     before, after = [], []
     with tempfile.TemporaryDirectory() as cache:  # the coarse features are shared by both runs
