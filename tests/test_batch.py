@@ -33,6 +33,7 @@ from tests.media import media_path
 from videoqa import errors
 from videoqa.batch import JobConfig, run_job
 from videoqa.batch._guard import AttemptTracker, guarded
+from videoqa.batch._local_ray import local_ray
 from videoqa.records import Failure
 from videoqa.synthetic import Event
 
@@ -46,11 +47,9 @@ EXTRA = {f"more/m{i}.mp4": (12.0, (Event(2.0 + i, 4.0 + i, "red"),)) for i in ra
 
 @pytest.fixture(scope="module")
 def ray_local():
-    # Plain ray.init (all interfaces) here, unlike the other modules' local_ray: a second driver joining a
-    # loopback-only node (test_interrupted_job_resumes_without_recomputing) wrote no rows; not yet understood.
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=400 * 1024**2)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    # On 127.0.0.1 only; the interrupted-job test joins it from a second driver with --address.
+    with local_ray(num_cpus=2, object_store_bytes=400 * 1024**2):
+        yield ray.get_runtime_context().gcs_address
 
 
 @pytest.fixture(scope="module")

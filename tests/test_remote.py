@@ -170,3 +170,18 @@ def test_a_network_failure_while_listing_is_unreachable() -> None:
     assert caught.value.transient
     with pytest.raises(KeyError), reported_unreachable("x"):
         raise KeyError("not a network error")
+
+
+def test_job_output_on_an_unreachable_store_is_not_read_as_empty() -> None:
+    """Reading a job's tables and finishing its compactions: unreachable, never "no output"
+    (an empty read would resume from nothing; a finished-looking compaction would keep the
+    files it replaced beside their rows)."""
+    pytest.importorskip("s3fs")
+    from videoqa.batch._compact import finish_compaction
+    from videoqa.batch._read import read_tables
+
+    options = _s3_options(_unused_port())  # nothing listens there
+    with pytest.raises(SourceUnreachableError, match=r"s3://bkt/out: cannot reach the store"):
+        read_tables("s3://bkt/out", tables=["answers"], storage_options=options)
+    with pytest.raises(SourceUnreachableError, match=r"bkt/out/.*: cannot reach the store"):
+        finish_compaction("s3://bkt/out", storage_options=options)

@@ -36,6 +36,7 @@ from typing import Any
 
 import fsspec
 
+from videoqa._remote import path_kind
 from videoqa.batch._writer import (
     DETAIL_TABLES,
     DONE_TABLES,
@@ -186,7 +187,7 @@ def finish_compaction(
     While another compaction holds the lock, its files are left alone.
     """
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
-    if not fs.exists(posixpath.join(root.rstrip("/"), MARKERS)):
+    if not _present(fs, posixpath.join(root.rstrip("/"), MARKERS)):
         return
     if _holder(fs, root) is not None:
         logger.warning("a videoqa compact is running on %s: its files are left alone", output)
@@ -194,6 +195,12 @@ def finish_compaction(
     _finish(fs, root, remove_uncommitted=remove_uncommitted)
     with contextlib.suppress(FileNotFoundError):
         fs.rm(_lock_path(root))  # the lock of a killed compaction
+
+
+def _present(fs: Any, path: str) -> bool:
+    """Whether ``path`` exists; an unreachable store raises (retried) instead of reading as missing,
+    which would mark a half-finished compaction finished and leave replaced files beside their rows."""
+    return path_kind(fs, path, name=path) != "missing"
 
 
 def _finish(fs: Any, root: str, *, remove_uncommitted: bool) -> None:
@@ -214,16 +221,16 @@ def _finish(fs: Any, root: str, *, remove_uncommitted: bool) -> None:
         for table, names in marker.get("added", {}).items():  # in first: no instant without the rows
             for name in names:
                 source = posixpath.join(staging, table, name)
-                if fs.exists(source):
+                if _present(fs, source):
                     fs.makedirs(table_dir(root, table), exist_ok=True)
                     fs.mv(source, posixpath.join(table_dir(root, table), name))
         for table, names in marker.get("replaced", {}).items():
             for name in names:
                 path = posixpath.join(table_dir(root, table), name)
-                if fs.exists(path):
+                if _present(fs, path):
                     fs.rm(path)
         _write_marker(fs, root, {**marker, "replaced": {}, "added": {}})
-        if fs.exists(staging):
+        if _present(fs, staging):
             fs.rm(staging, recursive=True)
 
 
@@ -268,7 +275,7 @@ def compact(
         raise ValueError(f"Invalid target_bytes {target_bytes!r}: must be a positive number of bytes.")
     fs, root = fsspec.core.url_to_fs(output, **(storage_options or {}))
     marks = posixpath.join(root.rstrip("/"), MARKERS)
-    if not any(fs.exists(p) for p in [*(table_dir(root, t) for t in _TABLES), marks]):
+    if not any(_present(fs, p) for p in [*(table_dir(root, t) for t in _TABLES), marks]):
         raise FileNotFoundError(
             f"No videoqa output under {output!r} (no answers/failures/spans/windows files)."
         )

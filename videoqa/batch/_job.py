@@ -13,7 +13,7 @@ from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
-from videoqa.batch._local_ray import local_ray
+from videoqa.batch._local_ray import join_ray, local_ray
 from videoqa.batch._model import ModelStage
 from videoqa.batch._progress import JobSummary, Progress
 from videoqa.batch._resume import read_resume_state, repair_stale_failures
@@ -106,7 +106,7 @@ def _ray_session(config: JobConfig) -> Iterator[None]:
         with local_ray(num_cpus=config.local_num_cpus, object_store_bytes=config.local_object_store_bytes):
             yield
         return
-    ray.init(address=address)
+    join_ray(address)
     try:
         yield
     finally:

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["LOOPBACK", "is_loopback", "local_ray"]
+__all__ = ["LOOPBACK", "is_loopback", "join_ray", "local_ray"]
 
 logger = logging.getLogger("videoqa.batch")
 
@@ -54,6 +54,23 @@ def _node_address_kept() -> Iterator[None]:
         yield
     finally:
         ray_constants.ENABLE_RAY_CLUSTER = saved
+
+
+def join_ray(address: str) -> None:
+    """``ray.init(address=...)``, keeping this driver's node address on loopback when the cluster's is.
+
+    A driver joining a Ray whose nodes listen on 127.0.0.1 (:func:`local_ray`, ``ray start
+    --node-ip-address=127.0.0.1``) must call itself 127.0.0.1 too: otherwise Ray names this driver's
+    node by the machine's routable address, finds no raylet there and waits for one, without end.
+    """
+    import ray
+
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    if not is_loopback(host):
+        ray.init(address=address)
+        return
+    with _node_address_kept():
+        ray.init(address=address, _node_ip_address=LOOPBACK)
 
 
 def _children() -> dict[int, float]:

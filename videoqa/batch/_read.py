@@ -18,6 +18,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from videoqa._remote import path_kind
 from videoqa.records import TABLES, arrow_schema
 
 __all__ = ["DamagedFileError", "ForeignFileError", "read_tables"]
@@ -116,7 +117,7 @@ def read_tables(
     columns = columns or {}
     fs, root = fsspec.core.url_to_fs(str(output), **(storage_options or {}))
     root = root.rstrip("/")
-    markers = read_markers(fs, root) if fs.isdir(root) else []
+    markers = read_markers(fs, root) if path_kind(fs, root, name=str(output)) == "directory" else []
     out = {}
     for name in wanted:
         names = columns.get(name) or arrow_schema(name).names
