@@ -25,23 +25,12 @@ WORK = Path(__file__).parent / ".work"
 
 
 def _video(duration: float, fps: float, width: int, height: int) -> Path:
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
 
-    path = WORK / f"cache-bench-{duration:g}s-{fps:g}fps-{width}x{height}.mp4"
-    if not path.exists():
-        WORK.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.mp4")
-        write_video(
-            tmp,
-            duration_seconds=duration,
-            fps=fps,
-            width=width,
-            height=height,
-            events=[Event(37.0, 44.5, "red")],
-            background="moving_noise",
-        )
-        tmp.replace(path)
-    return path
+    return write_video_once(
+        WORK / f"cache-bench-{duration:g}s-{fps:g}fps-{width}x{height}.mp4", duration_seconds=duration,
+        fps=fps, width=width, height=height, events=[Event(37.0, 44.5, "red")], background="moving_noise",
+    )  # fmt: skip
 
 
 def _once(model, video: Path, cache_dir: str, question: str, settings: dict):

@@ -60,24 +60,16 @@ CHUNK = 32  # torchcodec instants per call
 
 
 def ensure_video(work_dir: Path, name: str) -> Path:
-    from videoqa.synthetic import write_video
+    from videoqa.synthetic import write_video_once
 
     duration, width, height, fps, gop, bframes = VIDEOS[name]
     path = work_dir / f"{name}_{width}x{height}_{fps}fps_gop{gop:g}_b{bframes}.mp4"
     if not path.exists():
         started = time.perf_counter()
-        tmp = path.with_suffix(".tmp.mp4")
-        write_video(
-            tmp,
-            duration_seconds=duration,
-            fps=fps,
-            width=width,
-            height=height,
-            gop_seconds=gop,
-            bframes=bframes,
-            background="moving_noise",
-        )
-        tmp.rename(path)
+        write_video_once(
+            path, duration_seconds=duration, fps=fps, width=width, height=height, gop_seconds=gop,
+            bframes=bframes, background="moving_noise",
+        )  # fmt: skip
         print(f"# generated {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return path
 

@@ -30,17 +30,14 @@ MB = 1024**2
 
 
 def ensure_video(work_dir: Path, duration_seconds: float, width: int, height: int) -> Path:
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
 
     path = work_dir / f"{duration_seconds / 60:g}min_{width}x{height}_2fps.mp4"
     if not path.exists():
-        work_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
-        tmp = path.with_name("tmp_" + path.name)
         event = Event(duration_seconds / 2, duration_seconds / 2 + 30.0, "red")
-        write_video(tmp, duration_seconds=duration_seconds, fps=2.0, width=width, height=height,
-                    events=[event])  # fmt: skip
-        os.replace(tmp, path)
+        write_video_once(path, duration_seconds=duration_seconds, fps=2.0, width=width, height=height,
+                         events=[event])  # fmt: skip
         print(f"# generated {path.name} in {time.perf_counter() - started:.0f} s", flush=True)
     return path
 

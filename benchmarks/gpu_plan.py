@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from videoqa.errors import ModelError
 from videoqa.model import _batching, _devices
+from videoqa.synthetic import planned_info
 from videoqa.video import plan_sampling
 from videoqa.video._sampling import DEFAULT_FPS, DEFAULT_MIN_PIXELS, DEFAULT_TOTAL_PIXELS
 from videoqa.video._types import VideoInfo
@@ -65,20 +66,10 @@ def checkpoint_config(name: str):
 
 
 def video(minutes: float, width: int, height: int) -> VideoInfo:
-    return VideoInfo(
+    return planned_info(
+        duration_seconds=minutes * 60, width=width, height=height, num_frames=int(minutes * 60 * 30),
         source="<planned>",
-        container="mp4",
-        codec="h264",
-        width=width,
-        height=height,
-        rotation=0,
-        start_seconds=0.0,
-        duration_seconds=minutes * 60,
-        average_fps=30.0,
-        num_frames=int(minutes * 60 * 30),
-        num_frames_source="header",
-        is_variable_frame_rate=False,
-    )
+    )  # fmt: skip
 
 
 def main() -> None:

@@ -123,7 +123,7 @@ def write_long_cases(directory: Path, *, seed: int, count: int) -> list[tuple[Pa
     """``count`` videos of 1-1.5 h (160 x 90, 2 fps source), 3 events of 5-25 s each, distinct colours."""
     import random
 
-    from videoqa.synthetic import PALETTE, Event, write_video
+    from videoqa.synthetic import PALETTE, Event, write_video_once
 
     rng = random.Random(seed)
     directory.mkdir(parents=True, exist_ok=True)
@@ -138,10 +138,7 @@ def write_long_cases(directory: Path, *, seed: int, count: int) -> list[tuple[Pa
             start = round(rng.uniform(a + 1.0, b - length - 1.0), 1)
             events.append(Event(start, round(start + length, 1), color))
         path = directory / f"long-{seed}-{n}.mp4"
-        if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp.mp4")
-            write_video(tmp, duration_seconds=duration, fps=2.0, events=events)
-            tmp.replace(path)
+        write_video_once(path, duration_seconds=duration, fps=2.0, events=events)
         cases.append((path, events))
     return cases
 

@@ -25,20 +25,17 @@ SETTINGS = {"fps": 1.0, "min_pixels": 16 * 28 * 28, "max_pixels": 64 * 28 * 28, 
 
 
 def make_bucket(count: int, minutes: float) -> Path:
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
 
     folder = WORK / f"videos-{count}x{minutes:g}min"
     folder.mkdir(parents=True, exist_ok=True)
     seconds = minutes * 60
     for i in range(count):
-        path = folder / f"v{i}.mp4"
-        if not path.exists():
-            tmp = folder / f".v{i}.tmp.mp4"
-            events = [Event(seconds * 0.3, seconds * 0.3 + 8, "red")]
-            write_video(
-                tmp, duration_seconds=seconds, fps=25, width=640, height=360, events=events, gop_seconds=2
-            )
-            os.replace(tmp, path)
+        events = [Event(seconds * 0.3, seconds * 0.3 + 8, "red")]
+        write_video_once(
+            folder / f"v{i}.mp4", duration_seconds=seconds, fps=25, width=640, height=360, events=events,
+            gop_seconds=2,
+        )  # fmt: skip
     questions = WORK / "questions.jsonl"
     rows = [
         {"question_id": "red", "question": "a red square appears", "task": "grounding"},

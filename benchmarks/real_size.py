@@ -59,15 +59,12 @@ def build(name: str, target: Path) -> None:
 
 
 def _video() -> Path:
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
 
-    path = WORK / "real-size-4s-320x240.mp4"
-    if not path.exists():
-        WORK.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.mp4")
-        write_video(tmp, duration_seconds=4.0, fps=25, width=320, height=240, events=[Event(1.0, 3.0, "red")])
-        tmp.replace(path)
-    return path
+    return write_video_once(
+        WORK / "real-size-4s-320x240.mp4", duration_seconds=4.0, fps=25, width=320, height=240,
+        events=[Event(1.0, 3.0, "red")],
+    )  # fmt: skip
 
 
 def run(target: Path, max_new_tokens: int) -> dict:

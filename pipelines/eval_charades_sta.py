@@ -1,24 +1,4 @@
-"""Evaluate a model on Charades-STA (R@1, IoU >= m; mIoU) on a Ray cluster.
-
-Temporal grounding: R@1 at IoU 0.3/0.5/0.7 and mIoU.
-
-    ray job submit --address http://<head>:8265 --working-dir . -- \\
-        python pipelines/eval_charades_sta.py \\
-            --annotations data/charades_sta_test.txt --durations data/Charades_v1_test.csv \\
-            --videos s3://my-bucket/charades/Charades_v1_480/ \\
-            --output s3://my-bucket/eval/charades-sta/qwen2.5-vl-7b/ \\
-            --model Qwen/Qwen2.5-VL-7B-Instruct --replicas 8 --gpus-per-replica 1 --decode-workers 16 --resume
-
-The annotation files are read on the driver (ship them in the working dir); videos and output may be
-any folder the workers share, or a bucket. Inside a Ray job the script joins the job's cluster; on one
-machine it starts a local Ray, like ``videoqa eval charades-sta``.
-Flags: ``videoqa eval charades-sta --help``.
-
-Generated from the declaration in videoqa/eval/benchmarks/ by
-``python -m videoqa.eval._pipelines --write pipelines/``; edit the declaration, not this file.
-"""
-
-from __future__ import annotations
+"""``videoqa eval charades-sta`` as a ``ray job submit`` entry point: see pipelines/README.md."""
 
 import sys
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import shutil
@@ -10,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from videoqa.batch import read_tables
-from videoqa.synthetic import Event, write_video
+from videoqa.synthetic import Event, write_video_once
 
 # name -> (duration_seconds, events); 4 fps, 160x90 H.264: real files, a few hundred ms to decode.
 GOOD = {
@@ -34,16 +35,22 @@ GOOD_ITEMS = {
 }
 
 
+def run_args(videos: object = "v", questions: object = "q", output: object = "o", *flags: str):
+    """Parsed ``videoqa run`` arguments: ``--videos``, ``--questions``, ``--output`` and ``flags``."""
+    from videoqa.batch._cli import add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["--videos", str(videos), "--questions", str(questions), "--output", str(output), *flags]
+    return parser.parse_args(argv)
+
+
 def write_good_videos(folder: Path, videos: dict | None = None, *, fps: float = 4.0) -> Path:
     """Write the GOOD videos (cached in tests/.media-cache/batch, copied into ``folder``)."""
     cache = Path(os.environ.get("VIDEOQA_TEST_MEDIA", Path(__file__).parent / ".media-cache")) / "batch-v1"
     for name, (duration, events) in (videos or GOOD).items():
         cached = cache / f"{fps:g}fps-{name.replace('/', '_')}"
-        if not cached.exists():
-            cache.mkdir(parents=True, exist_ok=True)
-            tmp = cached.with_name(cached.name + ".tmp.mp4")
-            write_video(tmp, duration_seconds=duration, fps=fps, events=events)
-            os.replace(tmp, cached)
+        write_video_once(cached, duration_seconds=duration, fps=fps, events=events)
         target = folder / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(cached, target)

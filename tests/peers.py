@@ -12,7 +12,7 @@ The README's "Tested versions" section lists the same table.
 from __future__ import annotations
 
 from importlib import metadata
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -100,3 +100,24 @@ def skip_unless_reference_qwen3_processor() -> None:
             "pair around a video's patches (5.10.1-5.24.0), unlike the reference layout (4.57.0, 5.25.0) "
             "videoqa follows; the reference-layout tests still run"
         )
+
+
+def recipe_inputs(
+    model, video_part: dict, prompt: str, *, vision_kwargs: dict | None = None, **processor: Any
+):
+    """``(inputs, metadata)`` of the official recipe for one video and a prompt: qwen-vl-utils reads and
+    resizes the video (``process_vision_info(**vision_kwargs)``), the model's processor tokenises it."""
+    from qwen_vl_utils import process_vision_info
+    from transformers.video_utils import VideoMetadata
+
+    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": prompt}]}]
+    _, videos, video_kwargs = process_vision_info(
+        messages, return_video_kwargs=True, return_video_metadata=True, **(vision_kwargs or {})
+    )
+    ((video, meta),) = videos
+    text = model.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    inputs = model.processor(
+        text=[text], videos=[video], video_metadata=[VideoMetadata(**meta)], do_resize=False,
+        return_tensors="pt", **processor, **video_kwargs,
+    )  # fmt: skip
+    return inputs, meta

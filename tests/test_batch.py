@@ -25,6 +25,7 @@ from tests.batch_util import (
     QUESTIONS,
     comparable,
     items,
+    run_args,
     tables,
     write_good_videos,
     write_questions,
@@ -104,22 +105,13 @@ def test_every_item_has_exactly_one_row_and_scripted_answers_are_exact(reference
 def test_videoqa_run_records_the_settings_and_hash_of_the_python_api(reference, bucket):
     """One question through ``videoqa run`` (defaults) and ``videoqa.analyze``: same settings and hash."""
     import videoqa
-    from videoqa.batch._cli import add_arguments, config_from_args
+    from videoqa.batch._cli import config_from_args
 
     _, t, _ = reference
     row = t["answers"].set_index(["video_id", "question_id"]).loc[("a.mp4", "red")]
     in_job = videoqa.Analysis.model_validate_json(row["analysis_json"])
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    argv = [
-        "--videos",
-        str(bucket / "videos"),
-        "--questions",
-        str(bucket / "questions.jsonl"),
-        "--output",
-        "o",
-    ]
-    from_cli = config_from_args(parser.parse_args([*argv, "--model", "builtin:scripted"]))
+    args = run_args(bucket / "videos", bucket / "questions.jsonl", "o", "--model", "builtin:scripted")
+    from_cli = config_from_args(args)
     assert (in_job.settings, in_job.config_hash) == (from_cli.settings, from_cli.config_hash)
     assert row["config_hash"] == in_job.config_hash
     api = videoqa.analyze(
@@ -365,7 +357,6 @@ def test_guard_kills_a_hung_call_and_gives_up_after_max_attempts(tracker):
 
 
 def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_path, capsys):
-    import argparse
 
     from videoqa.batch import _demo
 

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import ValidationError
 
+from tests.batch_util import run_args
 from videoqa.analysis import Question
 from videoqa.batch import JobConfig
 from videoqa.batch._cli import add_arguments, config_from_args
@@ -373,10 +374,7 @@ def test_model_actor_session_gets_the_job_settings():
 def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     from videoqa.batch._cli import run
 
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--videos", str(tmp_path / "none"), "--questions", "q.jsonl", "--output", "o"])
-    assert run(args) == 2
+    assert run(run_args(tmp_path / "none", "q.jsonl")) == 2
     assert capsys.readouterr().out == (
         f"videoqa run: --videos {str(tmp_path / 'none')!r}: nothing exists there; "
         "give a folder, prefix, glob or manifest.\n"
@@ -385,10 +383,8 @@ def test_cli_reports_bad_inputs_without_a_traceback(tmp_path, capsys):
     (tmp_path / "q.jsonl").write_text(
         json.dumps({"question_id": "x", "question": "?", "task": "count"}) + "\n"
     )
-    args = parser.parse_args(
-        ["--videos", str(tmp_path / "v.mp4"), "--questions", str(tmp_path / "q.jsonl"), "--output", "o"]
-    )
-    assert run(args) == 2  # an invalid question row is reported before Ray starts
+    # an invalid question row is reported before Ray starts
+    assert run(run_args(tmp_path / "v.mp4", tmp_path / "q.jsonl")) == 2
     assert capsys.readouterr().out.startswith(
         f"videoqa run: --questions {tmp_path / 'q.jsonl'}, line 1: not a valid question"
     )
@@ -505,16 +501,7 @@ def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, cap
     (tmp_path / "v").mkdir()
     (tmp_path / "v" / "a.mp4").write_bytes(b"x")
     (tmp_path / "q.jsonl").write_text(json.dumps({"question_id": "q1", "question": "?"}) + "\n")
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    argv = [
-        "--videos",
-        str(tmp_path / "v"),
-        "--questions",
-        str(tmp_path / "q.jsonl"),
-        "--output",
-        str(tmp_path / "o"),
-    ]
+    argv = [tmp_path / "v", tmp_path / "q.jsonl", tmp_path / "o"]
 
     def fake_run(config, planned, *, started):  # the summary of a run whose only item failed
         progress = Progress(total_videos=1, total_items=1, interval_seconds=1e9)
@@ -526,11 +513,11 @@ def test_run_exit_code_and_summary_count_failed_items(tmp_path, monkeypatch, cap
         return _job._summary(config, progress, 1, 0, [], 1.0)
 
     monkeypatch.setattr(_job, "run_planned", fake_run)
-    assert _cli.run(parser.parse_args(argv)) == 1
+    assert _cli.run(run_args(*argv)) == 1
     out = capsys.readouterr().out
     assert "failures 1 (1 videos failed)" in out and "(0.000 h of video)" in out and "exit code 1" in out
     # a file as --cache-dir is refused before anything runs
-    assert _cli.run(parser.parse_args([*argv, "--cache-dir", str(tmp_path / "q.jsonl")])) == 2
+    assert _cli.run(run_args(*argv, "--cache-dir", str(tmp_path / "q.jsonl"))) == 2
     assert "is not a directory" in capsys.readouterr().out
 
 
@@ -565,12 +552,7 @@ def test_without_an_address_a_local_ray_starts_even_with_a_stale_address_file(tm
 
 
 def test_retry_failed_is_a_flag_that_needs_resume():
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(
-        ["--videos", "v", "--questions", "q", "--output", "o", "--resume", "--retry-failed"]
-    )
-    assert config_from_args(args).retry_failed is True
+    assert config_from_args(run_args("v", "q", "o", "--resume", "--retry-failed")).retry_failed is True
     assert JobConfig(videos="v", questions="q", output="o").retry_failed is False
     with pytest.raises(ValidationError, match="retry_failed=True needs resume=True"):
         JobConfig(videos="v", questions="q", output="o", retry_failed=True)
@@ -617,9 +599,4 @@ def test_model_actors_get_the_runtime_knobs_which_leave_the_hash_alone(tiny_qwen
     )
     assert build_session(base, num_gpus=0).model.load_options.prefix_reuse is True
     assert knobs.config_hash == base.config_hash  # the same answers: the same item keys
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(
-        ["--videos", "v", "--questions", "q", "--output", "o", "--max-batch-tokens", "8"]
-    )
-    assert config_from_args(args).max_batch_tokens == 8
+    assert config_from_args(run_args("v", "q", "o", "--max-batch-tokens", "8")).max_batch_tokens == 8

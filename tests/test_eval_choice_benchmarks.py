@@ -162,6 +162,11 @@ def test_mlvu_videomme_and_longvideobench_end_to_end(ray_cluster, tmp_path):
         "AC": 100.0, "PQA": 100.0, "TR": 0.0, "NQA": None, "Overall": 200 / 3
     }  # fmt: skip
     assert summary["all"]["M-Avg"] == pytest.approx(200 / 3)
+    assert json.loads((tmp_path / "out-mlvu" / "mlvu_submission.json").read_text()) == [
+        {"question_id": "plotQA_0", "question_type": "plotQA", "option": "A"},
+        {"question_id": "count_0", "question_type": "count", "option": "B"},
+        {"question_id": "topic_reasoning_0", "question_type": "topic_reasoning", "option": "A"},
+    ]
 
     (tmp_path / "videomme.json").write_text(VIDEOMME_TEMPLATE)
     out = tmp_path / "out-videomme"
@@ -193,3 +198,5 @@ def test_mlvu_videomme_and_longvideobench_end_to_end(ray_cluster, tmp_path):
     assert {k: summary["all"].get(k) for k in ("15", "60", "600", "Overall")} == {
         "15": 100.0, "60": 0.0, "600": None, "Overall": 50.0
     }  # fmt: skip
+    submission = json.loads((tmp_path / "out-lvb" / "longvideobench_test_for_submission.json").read_text())
+    assert sorted(submission) == ["lvbvid01_0", "lvbvid01_1"] and all(submission.values())

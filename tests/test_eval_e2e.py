@@ -116,6 +116,10 @@ def test_charades_sta_perfect_grounding(ray_cluster, charades_videos, tmp_path):
 
     table = Path(result.paths["table"]).read_text()
     assert table == result.table and "| Qwen2.5-VL-7B (published) | – | – | – | 43.6 |" in table
+    # lmms-eval's submission file, next to the results
+    submission = json.loads(Path(result.paths["charades_sta_submission.json"]).read_text())
+    assert submission["AAAA1.mp4>>>a red square appears.>>>[10.0, 20.0]"] == rows[0]["prediction_text"]
+    assert len(submission) == 3
     assert "| builtin:scripted (this run, all 3 queries) | 100.0 | 100.0 | 100.0 | 93.3 |" in table
 
     # --resume passes through: nothing is asked again, the scores are the same
@@ -131,16 +135,21 @@ def test_charades_sta_perfect_grounding(ray_cluster, charades_videos, tmp_path):
     assert native_rows[0]["prompt"] == prompts.grounding_prompt("a red square appears.")
 
 
+SHIFTED_MISSING_BROKEN = [
+    {"image_id": "BBBB2.mp4", "caption": "a green square is shown.", "timestamp": [9.0, 19.0], "id": 0},
+    {"image_id": "GONE9.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 1},
+    {"image_id": "AAAA1.mp4", "caption": "a yellow square is shown.", "timestamp": [1.0, 2.0], "id": 2},
+    {"image_id": "BROKE.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 3},
+    {"image_id": "AAAA1.mp4", "caption": "a red square appears.", "timestamp": [10.0, 20.0], "id": 4},
+]
+"""TimeChat's JSON variant over the charades_videos fixture: the green event really is 5-15 s (the
+annotation says 9-19 s), GONE9 is missing, no yellow square exists, BROKE is not a video."""
+
+
 def test_charades_sta_shifted_ground_truth_missing_and_broken_videos(ray_cluster, charades_videos, tmp_path):
     # TimeChat's JSON variant; the green event really is 5-15 s, the annotation says 9-19 s
     annotations = tmp_path / "test.caption_coco_format.json"
-    annotations.write_text(json.dumps({"annotations": [
-        {"image_id": "BBBB2.mp4", "caption": "a green square is shown.", "timestamp": [9.0, 19.0], "id": 0},
-        {"image_id": "GONE9.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 1},
-        {"image_id": "AAAA1.mp4", "caption": "a yellow square is shown.", "timestamp": [1.0, 2.0], "id": 2},
-        {"image_id": "BROKE.mp4", "caption": "a red square is shown.", "timestamp": [1.0, 2.0], "id": 3},
-        {"image_id": "AAAA1.mp4", "caption": "a red square appears.", "timestamp": [10.0, 20.0], "id": 4},
-    ]}))  # fmt: skip
+    annotations.write_text(json.dumps({"annotations": SHIFTED_MISSING_BROKEN}))
     config = EvalConfig(
         benchmark="charades-sta", annotations=str(annotations), videos=str(charades_videos), limit=4,
         output=str(tmp_path / "out"), model="builtin:scripted", job=_job(),

@@ -190,7 +190,14 @@ def test_markdown_table_shows_published_numbers_and_the_clipping_choice():
 
 
 def test_write_report_files(tmp_path):
-    rows = [{"query_id": "0", "iou": 1.0}, {"query_id": "1", "iou": 0.5}]
+    gt = {
+        "video_id": "V",
+        "sentence": "s.",
+        "gt_start_seconds": 0.0,
+        "gt_end_seconds": 2.0,
+        "prediction_text": "",
+    }
+    rows = [{**gt, "query_id": "0", "iou": 1.0}, {**gt, "query_id": "1", "iou": 0.5}]
     paths = write_report(tmp_path / "out", rows, _charades_summary())
     import pyarrow.parquet as pq
 

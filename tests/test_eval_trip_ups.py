@@ -202,12 +202,20 @@ def test_rescoring_in_the_other_mode_keeps_the_first_results(tmp_path):
                "strategy": "single", "sampling_note": "2 fps", "limit": None, "num_missing_videos": 0,
                "num_items_missing_video": 0, "clip_ground_truth_to_duration": False, "num_unparsed": 0,
                "num_failed": 0, "all": scores, "answerable": scores}  # fmt: skip
-    write_report(tmp_path, [{"iou": 1.0}], {**summary, "scoring": "native"})
-    paths = write_report(tmp_path, [{"iou": 0.5}], {**summary, "scoring": "lmms_eval"})
+    row = {"video_id": "V", "sentence": "s.", "gt_start_seconds": 0.0, "gt_end_seconds": 1.0}
+    write_report(
+        tmp_path, [{**row, "iou": 1.0, "prediction_text": "0 - 1"}], {**summary, "scoring": "native"}
+    )
+    paths = write_report(tmp_path, [{**row, "iou": 0.5, "prediction_text": "0 - 2"}],
+                         {**summary, "scoring": "lmms_eval"})  # fmt: skip
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([
         "items.parquet", "summary.json", "results.md", "items.native.parquet", "summary.native.json",
         "results.native.md", "items.lmms_eval.parquet", "summary.lmms_eval.json", "results.lmms_eval.md",
+        "charades_sta_submission.json", "charades_sta_submission.native.json",
+        "charades_sta_submission.lmms_eval.json",
     ])  # fmt: skip
+    submission = json.loads((tmp_path / "charades_sta_submission.native.json").read_text())
+    assert submission == {"V.mp4>>>s.>>>[0.0, 1.0]": "0 - 1"}  # the first mode's file is kept
     assert json.loads((tmp_path / "summary.native.json").read_text())["scoring"] == "native"
     assert json.loads((tmp_path / "summary.json").read_text())["scoring"] == "lmms_eval"
     assert paths["summary.lmms_eval"] == str(tmp_path / "summary.lmms_eval.json")

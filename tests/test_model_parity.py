@@ -15,6 +15,7 @@ import pytest
 import torch
 
 import videoqa
+from tests.peers import recipe_inputs
 from videoqa.model import GenerationRequest
 from videoqa.video._types import SamplingPlan, Window
 
@@ -24,26 +25,8 @@ SETTINGS = {"min_pixels": 4 * 28 * 28, "max_pixels": 8 * 28 * 28}
 
 def reference_inputs(model, path, fps):
     """What the official recipe feeds the model: qwen-vl-utils reads and resizes, the processor tokenises."""
-    from qwen_vl_utils import process_vision_info
-    from transformers.video_utils import VideoMetadata
-
     video_part = {"type": "video", "video": str(path), "fps": fps, **SETTINGS}
-    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": PROMPT}]}]
-    _, videos, video_kwargs = process_vision_info(
-        messages, return_video_kwargs=True, return_video_metadata=True
-    )
-    ((video, meta),) = videos
-    text = model.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = model.processor(
-        text=[text],
-        videos=[video],
-        video_metadata=[VideoMetadata(**meta)],
-        do_resize=False,
-        cap_pixels_per_frame=False,
-        return_tensors="pt",
-        **video_kwargs,
-    )
-    return inputs, meta
+    return recipe_inputs(model, video_part, PROMPT, cap_pixels_per_frame=False)
 
 
 @pytest.mark.parametrize(("fps", "frames", "second_per_grid"), [(2.0, 20, 1.0), (0.5, 4, 5.0)])

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import videoqa
-from tests.peers import peer_note, skip_unless_reference_qwen3_processor
+from tests.peers import peer_note, recipe_inputs, skip_unless_reference_qwen3_processor
 from tests.test_sampling import monkeypatch_module, qwen_decord  # noqa: F401 (module fixtures used here)
 from videoqa.model import GenerationRequest
 from videoqa.model._batching import plan_batches
@@ -111,25 +111,8 @@ def test_linspace_equals_torch():
 
 def reference_inputs(model, path):
     """The official recipe: qwen-vl-utils reads and resizes, the processor writes the timestamps."""
-    from qwen_vl_utils import process_vision_info
-    from transformers.video_utils import VideoMetadata
-
     video_part = {"type": "video", "video": str(path), **REFERENCE}
-    messages = [{"role": "user", "content": [video_part, {"type": "text", "text": PROMPT}]}]
-    _, videos, video_kwargs = process_vision_info(
-        messages, return_video_kwargs=True, return_video_metadata=True, image_patch_size=16
-    )
-    ((video, meta),) = videos
-    text = model.processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    inputs = model.processor(
-        text=[text],
-        videos=[video],
-        video_metadata=[VideoMetadata(**meta)],
-        do_resize=False,
-        return_tensors="pt",
-        **video_kwargs,
-    )
-    return inputs, meta
+    return recipe_inputs(model, video_part, PROMPT, vision_kwargs={"image_patch_size": 16})
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +120,15 @@ def cfr_video(tmp_path_factory):
     """10 s, 10 fps, 160x90, first frame at 0, red square 3.0-4.5 s."""
     path = tmp_path_factory.mktemp("q3cfr") / "cfr.mp4"
     return write_video(path, duration_seconds=10.0, fps=10, events=(Event(3.0, 4.5, "red"),))
+
+
+@pytest.fixture(scope="module")
+def recipe(tiny_qwen3, cfr_video, request):
+    """(inputs, metadata) of the official recipe on ``cfr_video`` (qwen-vl-utils reading with decord),
+    where the installed processor writes the reference layout (skipped otherwise)."""
+    skip_unless_reference_qwen3_processor()
+    request.getfixturevalue("qwen_decord")
+    return reference_inputs(tiny_qwen3, cfr_video)
 
 
 @pytest.fixture(scope="module")
@@ -201,11 +193,9 @@ def dataclasses_replace_clip(clip, start: int, stop: int):
     return dataclasses.replace(clip, frames=clip.frames[start:stop], pts_seconds=pts, window=window)
 
 
-@pytest.mark.usefixtures("qwen_decord")
-def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, cfr_video, ours):
-    skip_unless_reference_qwen3_processor()
+def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwen3, recipe, ours):
     m = tiny_qwen3
-    ref, meta = reference_inputs(m, cfr_video)
+    ref, meta = recipe
     clip, _, built = ours
     # 100 frames at 10 fps: qwen-vl-utils reads 20 (2 fps), indices linspace(0, 99, 20).round().
     assert meta["frames_indices"] == [
@@ -244,11 +234,9 @@ def test_prompt_text_and_ids_equal_the_processor_on_constant_rate_video(tiny_qwe
     assert text.count("<|video_pad|>") == clip.window.visual_tokens == 60
 
 
-@pytest.mark.usefixtures("qwen_decord")
-def test_position_ids_equal_get_rope_index(tiny_qwen3, cfr_video, ours):
-    skip_unless_reference_qwen3_processor()
+def test_position_ids_equal_get_rope_index(tiny_qwen3, recipe, ours):
     m = tiny_qwen3
-    ref, _ = reference_inputs(m, cfr_video)
+    ref, _ = recipe
     _, _, built = ours
     theirs, _ = m.model.model.get_rope_index(
         ref["input_ids"], mm_token_type_ids=ref["mm_token_type_ids"], video_grid_thw=ref["video_grid_thw"]

@@ -118,47 +118,22 @@ def test_span_and_window_rows():
     assert len({r["item_key"] for r in rows.answers + rows.spans + rows.windows}) == 1
 
 
+def _failure(error, video: str = "x.mp4", **kwargs):
+    """The failures row of ``error`` for QUESTION about ``video`` (its id the same), model "m"."""
+    ident = {"video": video, "video_id": video.rsplit("/", 1)[-1], "question": QUESTION, "model_id": "m"}
+    return failure_row(error, **ident, settings=SETTINGS, config=config_hash("m", SETTINGS), **kwargs)
+
+
 def test_failure_row_from_media_error_and_tuple():
-    cfg = config_hash("m", SETTINGS)
     err = errors.TruncatedVideoError("s3://b/bad.mp4", "no moov atom; re-upload the file")
-    row = failure_row(
-        err,
-        video="s3://b/bad.mp4",
-        video_id="bad.mp4",
-        question=QUESTION,
-        model_id="m",
-        settings=SETTINGS,
-        config=cfg,
-        stage="probe",
-        attempts=1,
-    )
+    row = _failure(err, "s3://b/bad.mp4", stage="probe", attempts=1)
+    assert (row["video"], row["video_id"]) == ("s3://b/bad.mp4", "bad.mp4")
     assert row["error_type"] == "TruncatedVideoError"
     assert row["error"] == "s3://b/bad.mp4: no moov atom; re-upload the file"
     assert (row["status"], row["stage"], row["transient"], row["attempts"]) == ("failed", "probe", False, 1)
-    timeout = failure_row(
-        errors.DecodeTimeoutError("x.mp4", "decoder hung"),
-        video="x.mp4",
-        video_id="x.mp4",
-        question=QUESTION,
-        model_id="m",
-        settings=SETTINGS,
-        config=cfg,
-        stage="decode",
-        attempts=3,
-    )
+    timeout = _failure(errors.DecodeTimeoutError("x.mp4", "decoder hung"), stage="decode", attempts=3)
     assert timeout["transient"] is True
-    died = failure_row(
-        ("WorkerDied", "worker died 3 times"),
-        video="x.mp4",
-        video_id="x.mp4",
-        question=QUESTION,
-        model_id="m",
-        settings=SETTINGS,
-        config=cfg,
-        stage="decode",
-        attempts=3,
-        transient=True,
-    )
+    died = _failure(("WorkerDied", "worker died 3 times"), stage="decode", attempts=3, transient=True)
     assert (died["error_type"], died["error"], died["transient"]) == (
         "WorkerDied",
         "worker died 3 times",

@@ -11,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 
+from videoqa.synthetic import planned_info
 from videoqa.video import VideoInfo, plan_sampling, smart_resize
 
 QWEN_TOTAL_PIXELS = 128000 * 28 * 28 * 0.9
@@ -26,21 +27,10 @@ def _info(
     rotation: int = 0,
     num_frames: int | None = None,
 ) -> VideoInfo:
-    frames = max(1, round(seconds * fps)) if num_frames is None else num_frames
-    return VideoInfo(
-        source="memory://test.mp4",
-        container="mp4",
-        codec="h264",
-        width=width,
-        height=height,
-        rotation=rotation,
-        start_seconds=start,
-        duration_seconds=seconds,
-        average_fps=fps,
-        num_frames=frames,
-        num_frames_source="header",
-        is_variable_frame_rate=False,
-    )
+    return planned_info(
+        duration_seconds=seconds, fps=fps, width=width, height=height, start_seconds=start,
+        rotation=rotation, num_frames=num_frames, source="memory://test.mp4",
+    )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------- smart_resize

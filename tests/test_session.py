@@ -7,8 +7,6 @@ truth (exactly 37.0-44.0 s: the last 2 fps frame showing it is at 44.0 s).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,7 +20,7 @@ from videoqa.core.settings import Settings, config_hash
 from videoqa.errors import ModelError
 from videoqa.model._protocol import Generation, GenerationOptions
 from videoqa.model._scripted import ScriptedModel
-from videoqa.synthetic import Event, write_video
+from videoqa.synthetic import Event, write_video_once
 
 SMALL = {"min_pixels": 8 * 28 * 28, "max_pixels": 8 * 28 * 28}
 RED = "When is the red square shown?"
@@ -30,14 +28,7 @@ RED = "When is the red square shown?"
 
 def _cached_video(name: str, **write_kwargs) -> Path:
     """A test video generated once into tests/.media-cache (built under a temporary name, then renamed)."""
-    path = CACHE_DIR / f"session-v1-{name}"
-    if not path.exists():
-        CACHE_DIR.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=CACHE_DIR) as tmp:
-            tmp_path = Path(tmp) / path.name
-            write_video(tmp_path, **write_kwargs)
-            os.replace(tmp_path, path)
-    return path
+    return write_video_once(CACHE_DIR / f"session-v1-{name}", **write_kwargs)
 
 
 def long_red_blue_video() -> Path:

@@ -21,23 +21,13 @@ from videoqa.core.parsing import ParsedSpan
 from videoqa.core.prompts import build_prompt, search_prompt
 from videoqa.core.settings import Settings
 from videoqa.model.families import family
+from videoqa.synthetic import planned_info
 from videoqa.video._types import VideoInfo
 
 
 def _info(duration=7200.0, start=0.0, fps=2.0) -> VideoInfo:
-    return VideoInfo(
-        source="v.mp4",
-        container="mp4",
-        codec="h264",
-        width=112,
-        height=64,
-        rotation=0,
-        start_seconds=start,
-        duration_seconds=duration,
-        average_fps=fps,
-        num_frames=round(duration * fps),
-        num_frames_source="header",
-        is_variable_frame_rate=False,
+    return planned_info(
+        duration_seconds=duration, fps=fps, width=112, height=64, start_seconds=start, source="v.mp4"
     )
 
 

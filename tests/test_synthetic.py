@@ -78,3 +78,17 @@ def test_arguments_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must end after it starts"):
         Event(2, 1)
     assert np.array_equal(draw_frame(0, width=64, height=36), draw_frame(0, width=64, height=36))
+
+
+def test_write_video_once_writes_a_missing_file_and_keeps_an_existing_one(tmp_path):
+    from videoqa.synthetic import write_video_once
+
+    path = write_video_once(tmp_path / "new" / "a.mkv", duration_seconds=1.0, fps=4)
+    assert [p.name for p in (tmp_path / "new").iterdir()] == ["a.mkv"]  # no temporary left behind
+    from videoqa import probe
+
+    info = probe(path)
+    assert (info.container, info.num_frames) == ("matroska,webm", 4)
+    written = path.stat().st_mtime_ns
+    assert write_video_once(path, duration_seconds=9.0, fps=4) == path
+    assert path.stat().st_mtime_ns == written

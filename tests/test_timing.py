@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from videoqa.model import temporal_ids
+from videoqa.synthetic import planned_info
 from videoqa.video import VideoInfo, Window, plan_sampling
 
 TEXT_BEFORE = 5
@@ -20,19 +21,8 @@ VIDEO_TOKEN = 60
 
 
 def _info(seconds: float, fps: float = 30.0, width: int = 112, height: int = 56) -> VideoInfo:
-    return VideoInfo(
-        source="memory://timing.mp4",
-        container="mp4",
-        codec="h264",
-        width=width,
-        height=height,
-        rotation=0,
-        start_seconds=0.0,
-        duration_seconds=seconds,
-        average_fps=fps,
-        num_frames=round(seconds * fps),
-        num_frames_source="header",
-        is_variable_frame_rate=False,
+    return planned_info(
+        duration_seconds=seconds, fps=fps, width=width, height=height, source="memory://timing.mp4"
     )
 
 

@@ -80,10 +80,11 @@ def build_untrained(path: Path, *, seed: int, hidden: int, layers: int, vision_h
     import torch
     from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from videoqa.model._tiny import SPECIAL_TOKENS, _tiny_processor, _train_tokenizer
+    from videoqa.model._tiny import _tiny_processor, _train_tokenizer
+    from videoqa.model._tiny_common import qwen25_vision_config, special_token_ids
 
     tokenizer = _train_tokenizer(vocab_size=640, corpus=corpus())  # saturates: every word one token
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_ids, vision_ids = special_token_ids(tokenizer)
     heads = hidden // 32
     text = {
         "vocab_size": -(-len(tokenizer) // 64) * 64,
@@ -97,31 +98,14 @@ def build_untrained(path: Path, *, seed: int, hidden: int, layers: int, vision_h
         "tie_word_embeddings": True,
         # head_dim 32: 16 rotary frequencies; time gets 12 of them (periods 6 to 17,000 ids at theta 1e5)
         "rope_parameters": {"rope_type": "default", "rope_theta": 1e5, "mrope_section": [12, 2, 2]},
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
+        **text_ids,
     }
-    vision = {
-        "depth": 2,
-        "hidden_size": vision_hidden,
-        "intermediate_size": 2 * vision_hidden,
-        "num_heads": 2,
-        "out_hidden_size": hidden,
-        "patch_size": 14,
-        "spatial_merge_size": 2,
-        "temporal_patch_size": 2,
-        "tokens_per_second": 2,
-        "window_size": 112,
-        "fullatt_block_indexes": [1],
-    }
+    vision = qwen25_vision_config(hidden_size=vision_hidden, out_hidden_size=hidden)
     config = Qwen2_5_VLConfig(
         text_config=text,
         vision_config=vision,
         tie_word_embeddings=True,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_ids,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config).eval()

@@ -117,7 +117,6 @@ def _html_target_problem(path: str | None) -> str | None:
 def run(args: argparse.Namespace) -> int:
     from videoqa.core._flags import settings_from_args
     from videoqa.core._session import Session, make_question
-    from videoqa.core.settings import Settings
     from videoqa.errors import VideoQAError
 
     if args.task == "choice" and not args.options:
@@ -128,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: --html {args.html}: {problem}", file=sys.stderr)
         return 2
     try:
-        settings = settings_from_args(args, Settings.for_model(args.model))
+        settings = settings_from_args(args, model=args.model)
         engine = {"model_options": {"engine": args.engine}} if args.engine != "transformers" else {}
         session = Session(
             args.model, settings, cache_dir=args.cache_dir, progress=False if args.quiet else None, **engine

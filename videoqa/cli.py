@@ -18,8 +18,8 @@ _COMMANDS = {
     "analyze": ("videoqa._analyze_cli", "Ask one question of one video."),
     "run": ("videoqa.batch._cli", "Run a batch job over a bucket of videos on Ray."),
     "demo": ("videoqa.batch._demo", "Offline demo: generate a small bucket and run the full Ray job on it."),
-    "eval": ("videoqa.eval._cli", "Evaluate on Charades-STA or LVBench."),
-    "report": ("videoqa.report._cli", "Write an HTML timeline report of a job's output."),
+    "eval": ("videoqa.eval._cli", "Evaluate a model on a benchmark (videoqa eval --help lists them)."),
+    "report": ("videoqa.report._cli", "Write an HTML report of a job's or an evaluation's output."),
     "compact": ("videoqa.batch._compact", "Merge a job's output files into large ones (one row per item)."),
 }
 

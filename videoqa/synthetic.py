@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import struct
+import tempfile
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,9 +37,11 @@ __all__ = [
     "draw_frame",
     "frame_start_times",
     "has_square",
+    "planned_info",
     "read_frame_index",
     "visible_colors",
     "write_video",
+    "write_video_once",
 ]
 
 Codec = Literal["h264", "hevc", "vp9", "av1"]
@@ -245,6 +248,30 @@ def visible_colors(frame: np.ndarray) -> set[str]:
 # --------------------------------------------------------------------------------------------- writing
 
 
+def planned_info(
+    *,
+    duration_seconds: float,
+    fps: float = 30.0,
+    width: int = 1280,
+    height: int = 720,
+    start_seconds: float = 0.0,
+    rotation: int = 0,
+    num_frames: int | None = None,
+    source: str = "memory://planned.mp4",
+) -> Any:
+    """The :class:`~videoqa.VideoInfo` :func:`videoqa.probe` gives a constant-rate H.264 mp4 of these
+    facts (``num_frames`` default: ``duration_seconds * fps`` rounded, at least 1): to plan sampling
+    without a file (tests, ``benchmarks/gpu_plan.py``)."""
+    from videoqa.video import VideoInfo
+
+    return VideoInfo(
+        source=source, container="mp4", codec="h264", width=width, height=height, rotation=rotation,
+        start_seconds=start_seconds, duration_seconds=duration_seconds, average_fps=fps,
+        num_frames=max(1, round(duration_seconds * fps)) if num_frames is None else num_frames,
+        num_frames_source="header", is_variable_frame_rate=False,
+    )  # fmt: skip
+
+
 def frame_start_times(
     *,
     duration_seconds: float,
@@ -337,6 +364,20 @@ def write_video(
             output.mux(packet)
     if rotation:
         _patch_mp4_rotation(path, rotation)
+    return path
+
+
+def write_video_once(path: str | os.PathLike[str], **video: Any) -> Path:
+    """:func:`write_video` (``video``: its arguments) unless ``path`` exists already; written under a
+    temporary name in the same folder (created if missing) and renamed, so that a parallel or an
+    interrupted run never sees a half-written file. Returns ``path``."""
+    path = Path(path)
+    if path.exists():
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".tmp-") as tmp:
+        part = write_video(Path(tmp) / path.name, **video)
+        os.replace(part, path)
     return path
 
 

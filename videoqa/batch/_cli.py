@@ -67,8 +67,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
     if "video_extensions" in given:
         given["video_extensions"] = tuple(e for e in given["video_extensions"].split(",") if e)
     model = given.get("model") or base.get("model") or JobConfig.model_fields["model"].default
-    start = Settings(**base.pop("settings")) if "settings" in base else Settings.for_model(model)
-    settings = settings_from_args(args, start)
+    given_settings = Settings(**base.pop("settings")) if "settings" in base else None
+    settings = settings_from_args(args, model=model, given=given_settings)
     given = {k: v for k, v in given.items() if k not in Settings.model_fields}
     return JobConfig.model_validate({**base, **given, "settings": settings})
 

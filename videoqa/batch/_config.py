@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from videoqa.core.settings import Settings, model_config_hash
+from videoqa.core.settings import Settings, model_config_hash, starting_settings
 from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["DEFAULT_VIDEO_EXTENSIONS", "JobConfig"]
@@ -58,6 +58,11 @@ class JobConfig(BaseModel):
         description="Timed text given with the frames (videoqa.text.load_cues): 'auto' (a subtitle file "
         "next to each video, e.g. talk.srt / talk.en.vtt, else a text subtitle stream in it), 'sidecar', "
         "'stream', a .srt/.vtt/.ass file, or None (frames only).",
+    )
+    subtitle_map: str | None = Field(
+        default=None,
+        description="JSON {video: subtitle file} or CSV/JSONL (video, subtitles): a subtitle file per video "
+        "(URL or video id), over 'subtitles' for the videos it names (e.g. Video-MME's subtitle/ folder).",
     )
     subtitles_language: str | None = Field(
         default=None, description="Subtitle language to pick ('en', 'fra'); None: the first found."
@@ -184,7 +189,7 @@ class JobConfig(BaseModel):
             names = {Settings.column(name): name for name in Settings.model_fields}
             data["settings"] = {names.get(k, k): v for k, v in dict(data.pop("sampling")).items()}
         if "settings" not in data and isinstance(data.get("model"), str):
-            data["settings"] = Settings.for_model(data["model"])
+            data["settings"] = starting_settings(data["model"])
         return data
 
     @field_validator("subtitles")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -58,17 +57,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def write_demo_bucket(root: Path) -> tuple[Path, Path]:
     """Write the demo videos (skipped when already there) and questions; returns (videos, questions)."""
-    from videoqa.synthetic import Event, write_video
+    from videoqa.synthetic import Event, write_video_once
 
     videos = root / "videos"
     for name, (duration, events) in DEMO_VIDEOS.items():
-        path = videos / name
-        if path.exists():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp.mp4")
-        write_video(tmp, duration_seconds=duration, fps=4, events=[Event(a, b, c) for a, b, c in events])
-        os.replace(tmp, path)
+        write_video_once(
+            videos / name, duration_seconds=duration, fps=4, events=[Event(a, b, c) for a, b, c in events]
+        )
     questions = root / "questions.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in DEMO_QUESTIONS), encoding="utf-8")
     return videos, questions
@@ -130,7 +125,7 @@ def answers_report(output: str) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from videoqa.batch._config import JobConfig
     from videoqa.batch._job import run_job
-    from videoqa.core.settings import Settings
+    from videoqa.core.settings import starting_settings
     from videoqa.model.families import builtin_model
 
     root = Path(args.output).resolve()
@@ -144,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
     print(f"model: {args.model}: {note}")
-    settings = Settings(**{**Settings.for_model(args.model).model_dump(), "fps": 1.0, "max_new_tokens": 24})
+    settings = starting_settings(args.model, flags={"fps": 1.0, "max_new_tokens": 24})
     config = JobConfig(
         videos=str(videos),
         questions=str(questions),

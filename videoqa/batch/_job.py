@@ -8,22 +8,22 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from videoqa.batch._config import JobConfig
 from videoqa.batch._inputs import list_videos, match_questions, read_questions
 from videoqa.batch._local_ray import join_ray, local_ray
-from videoqa.batch._model import ModelStage
+from videoqa.batch._pipeline import STAGES, gpu_actor_env
 from videoqa.batch._progress import JobSummary, Progress
 from videoqa.batch._resume import read_resume_state, repair_stale_failures
-from videoqa.batch._stages import _fail, decode_clips, make_unit, probe_and_plan, write_outputs
+from videoqa.batch._stages import _fail, make_unit, write_outputs
 from videoqa.batch._windows import WindowBoard
 from videoqa.batch._writer import drop_rows
 from videoqa.core._progress import Progress as Bars
 from videoqa.records import Failure, item_key, question_hash
 
-__all__ = ["PlannedUnits", "plan_units", "run_job", "run_planned"]
+__all__ = ["PlannedUnits", "gpu_actor_env", "plan_units", "run_job", "run_planned"]
 
 logger = logging.getLogger("videoqa.batch")
 
@@ -121,26 +121,16 @@ def _gpus_per_replica(config: JobConfig) -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
 
 
-def gpu_actor_env(driver_env: Mapping[str, str]) -> dict[str, str]:
-    """Environment of GPU model actors: expandable allocator segments against fragmentation
-    (variable-length windows otherwise strand memory between calls), unless the driver sets its own."""
-    return {"PYTORCH_CUDA_ALLOC_CONF": driver_env.get("PYTORCH_CUDA_ALLOC_CONF", "expandable_segments:True")}
-
-
 def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any, board: Any) -> Any:
+    """The job's dataset: the units through every declared stage (:data:`videoqa.batch._pipeline.STAGES`)."""
     import ray
-    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
+    from ray.data import DataContext
 
     context = DataContext.get_current()
     context.enable_progress_bars = False  # the job logs its own progress lines
     context.enable_auto_log_stats = False
-    config_json = config.model_dump_json()
-    stage_kwargs = {"config_json": config_json, "tracker": tracker}
+    handles = {"config_json": config.model_dump_json(), "tracker": tracker, "board": board}
     gpus = _gpus_per_replica(config)
-    model_resources: dict[str, Any] = {"num_cpus": config.cpus_per_replica}
-    if gpus > 0:  # never pass num_gpus=0: Ray Data treats it as a GPU request (ray#45201)
-        model_resources["num_gpus"] = gpus
-        model_resources["runtime_env"] = {"env_vars": gpu_actor_env(os.environ)}
     logger.info(
         "videoqa run: %d videos, model %s on %d replica(s) x %s GPU, %d decode workers",
         len(units), config.model, config.replicas, gpus, config.decode_workers,
@@ -151,28 +141,9 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any,
     # window or small, so a block per row costs nothing.
     ds = ray.data.from_items(units, override_num_blocks=len(units))
     ds.context.target_max_block_size = ONE_ROW_BLOCK_BYTES
-    ds = ds.map(probe_and_plan, fn_kwargs=stage_kwargs, num_cpus=0.5)
-    # Decoding stays out of the model actor (a hung decoder must not take the replica down): Ray Data
-    # fuses a task stage into the next actor stage when their resources match, and the decode tasks'
-    # memory reservation (which also caps concurrent decoders by a node's RAM) makes them differ.
-    ds = ds.map_batches(
-        decode_clips,
-        fn_kwargs=stage_kwargs,
-        batch_size=1,
-        batch_format="pyarrow",
-        num_cpus=1,
-        memory=config.decode_memory_bytes,
-        compute=TaskPoolStrategy(size=config.decode_workers),
-    )
-    ds = ds.map_batches(
-        ModelStage,
-        fn_constructor_kwargs={**stage_kwargs, "board": board},
-        batch_size=config.windows_per_call,
-        batch_format="pyarrow",
-        compute=ActorPoolStrategy(size=config.replicas, max_tasks_in_flight_per_actor=2),
-        **model_resources,
-    )
-    return ds.map(write_outputs, fn_kwargs={"config_json": config_json}, num_cpus=0.25)
+    for stage in STAGES:
+        ds = stage.apply(ds, config=config, handles=handles, gpus=gpus)
+    return ds
 
 
 def run_job(config: JobConfig, *, progress: bool | None = False) -> JobSummary:
@@ -260,6 +231,9 @@ def _run_units(
         progress.update(write_outputs(_fail(unit, lost), config_json=config.model_dump_json()))
 
 
+_DECODE_STAGE = "decode_clips"
+
+
 def _decode_block_stats(ds: Any) -> tuple[int, int, int]:
     """(blocks, most rows in a block, largest block in bytes) the decode stage produced, from Ray Data's
     own execution stats of ``ds`` (the run that just ended)."""
@@ -267,12 +241,20 @@ def _decode_block_stats(ds: Any) -> tuple[int, int, int]:
     while pending:
         summary = pending.pop()
         for op in summary.operators_stats:
-            if "decode_clips" in op.operator_name and op.output_num_rows is not None:
+            if _DECODE_STAGE in op.operator_name and op.output_num_rows is not None:
                 rows, size = op.output_num_rows, op.output_size_bytes
                 return rows.count, int(rows.max), int(size.max)
         pending += summary.parents
     logger.warning("Ray Data's stats hold no decode operator; the summary's decode block figures are 0")
     return 0, 0, 0
+
+
+_COUNTED = (
+    "videos", "videos_failed", "answers", "no_event", "prompt_tokens", "reused_prompt_tokens", "failures",
+    "spans", "model_calls", "decode_seconds", "model_seconds", "failure_types", "decode_blocks",
+    "decode_block_max_rows", "decode_block_max_bytes",
+)  # fmt: skip
+"""The :class:`JobSummary` fields that :class:`Progress` counts under the same name."""
 
 
 def _summary(
@@ -283,25 +265,11 @@ def _summary(
         output=config.output.rstrip("/"),
         model_id=config.model,
         config_hash=config.config_hash,
-        videos=progress.videos,
-        videos_failed=progress.videos_failed,
         video_hours=hours,
         questions=total,
         skipped=skipped,
-        answers=progress.answers,
-        no_event=progress.no_event,
-        prompt_tokens=progress.prompt_tokens,
-        reused_prompt_tokens=progress.reused_prompt_tokens,
-        failures=progress.failures,
-        spans=progress.spans,
-        model_calls=progress.model_calls,
         unmatched_questions=unmatched,
-        decode_seconds=progress.decode_seconds,
-        model_seconds=progress.model_seconds,
         wall_seconds=wall,
         video_hours_per_hour=hours / (wall / 3600) if wall > 0 else 0.0,
-        failure_types=progress.failure_types,
-        decode_blocks=progress.decode_blocks,
-        decode_block_max_rows=progress.decode_block_max_rows,
-        decode_block_max_bytes=progress.decode_block_max_bytes,
+        **{name: getattr(progress, name) for name in _COUNTED},
     )

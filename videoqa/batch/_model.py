@@ -25,20 +25,6 @@ __all__ = ["ModelStage"]
 _NOT_PER_QUESTION = frozenset({"ModelOutOfMemoryError"})
 
 
-_MODEL_COLUMNS = (
-    "unit_key",
-    "video",
-    "video_id",
-    "questions_json",
-    "info_pickle",
-    "transcript_pickle",
-    "failure_json",
-    "window_position",
-    "window_count",
-    "decode_seconds",
-)
-
-
 class ModelStage:
     """Ray Data actor holding one :class:`videoqa.Session` (one model replica).
 
@@ -59,7 +45,7 @@ class ModelStage:
 
         The clips are unpickled straight from the Arrow buffers, never copied into a Python bytes.
         """
-        _require(dict.fromkeys(batch.column_names), "ModelStage", CLIP_COLUMNS)
+        _require(dict.fromkeys(batch.column_names), "ModelStage")
         clips = [batch.column(name) for name in CLIP_COLUMNS]
         rows = batch.drop_columns(list(CLIP_COLUMNS)).to_pylist()
         empty = dict.fromkeys(CLIP_COLUMNS, b"")
@@ -73,7 +59,7 @@ class ModelStage:
 
         from videoqa.batch._windows import WindowResult
 
-        _require(row, "ModelStage", _MODEL_COLUMNS)
+        _require(row, "ModelStage")
         if row["failure_json"]:
             ray.get(self._board.close.remote(row["unit_key"]))
             return row

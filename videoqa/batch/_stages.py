@@ -3,17 +3,10 @@
 A unit is decoded once and all its questions are answered from the same clips. The decode stage
 streams a unit as one row (and one block) per first-pass window, so a decode task holds one
 window at a time; the model stage turns the windows back into one row per unit (see
-:mod:`videoqa.batch._windows`). Column flow (every stage keeps every column, empty values are
-``b""`` / ``""``, so blocks always share a schema)::
-
-    unit_key video video_id questions_json                      <- the driver (list + resume)
-      + duration_seconds info_pickle plan_pickle transcript_pickle | failure_json  <- probe_and_plan (CPU)
-    one row per window:
-      + clips_pickle clip_frames (one window) window_position window_count decode_seconds
-                                                   | failure_json  <- decode_clips    (CPU task, bounded)
-    one row per unit again (from its last window):
-      + tables_json model_calls model_seconds      | failure_json  <- ModelStage      (actor, GPU or CPU)
-    -> one small summary row per unit, after writing its Parquet files   <- write_outputs (CPU task)
+:mod:`videoqa.batch._windows`). The stages, the columns each reads and fills, and their Ray
+resources are declared once in :mod:`videoqa.batch._pipeline`; the column diagram is
+``docs/stages.md``, generated from that declaration. Every stage keeps every column (empty values
+are ``b""`` / ``""``, so blocks always share a schema).
 
 A unit that failed in an earlier stage carries ``failure_json`` (and ``window_position`` -1) and
 passes the later stages untouched until ``write_outputs`` turns it into one failures row per question.
@@ -24,7 +17,7 @@ from __future__ import annotations
 import json
 import pickle
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -32,6 +25,8 @@ import numpy as np
 from videoqa.analysis import Question
 from videoqa.batch._config import JobConfig
 from videoqa.batch._guard import guarded, is_transient
+from videoqa.batch._pipeline import UNIT_FIELDS
+from videoqa.batch._pipeline import stage as declared_stage
 from videoqa.batch._writer import write_unit
 from videoqa.records import Failure, TableRows, failure_row
 
@@ -47,30 +42,8 @@ __all__ = [
     "write_outputs",
 ]
 
-_UNIT = (
-    # (column, Arrow type, value before the stage that fills it)
-    ("unit_key", "string", ""),
-    ("video", "string", ""),
-    ("video_id", "string", ""),
-    ("questions_json", "string", "[]"),
-    ("duration_seconds", "float64", 0.0),
-    ("info_pickle", "binary", b""),
-    ("plan_pickle", "binary", b""),
-    ("transcript_pickle", "binary", b""),  # the video's timed text (videoqa.text.Transcript); b"": none
-    ("clips_pickle", "large_binary", b""),  # one window's Clip, pickled without its frames...
-    ("clip_frames", "large_binary", b""),  # ... whose bytes are here, out of band (never copied)
-    ("window_position", "int64", -1),  # of the window in clips_pickle; -1: a row of the whole unit
-    ("window_count", "int64", 0),  # first-pass windows of the unit
-    ("failure_json", "string", ""),
-    ("tables_json", "large_string", ""),
-    ("model_calls", "int64", 0),
-    ("decode_seconds", "float64", 0.0),
-    ("model_seconds", "float64", 0.0),
-    ("superseded_json", "string", "{}"),
-)
-"""The unit's columns, defined once: :data:`UNIT_COLUMNS`, :func:`make_unit` and :func:`unit_schema`."""
-
-UNIT_COLUMNS = tuple(name for name, _, _ in _UNIT)
+UNIT_COLUMNS = tuple(c.name for c in UNIT_FIELDS)
+"""The unit's columns, in schema order (declared in :data:`videoqa.batch._pipeline.UNIT_FIELDS`)."""
 CLIP_COLUMNS = ("clips_pickle", "clip_frames")
 """The columns of a row's decoded window (empty on unit rows)."""
 
@@ -89,7 +62,7 @@ def make_unit(
     (``--retry-failed``); the writer removes those rows.
     """
     return {
-        **{name: empty for name, _, empty in _UNIT},
+        **{c.name: c.empty for c in UNIT_FIELDS},
         "unit_key": unit_key,
         "video": video,
         "video_id": video_id,
@@ -98,11 +71,12 @@ def make_unit(
     }
 
 
-def _require(row: dict[str, Any], stage: str, columns: tuple[str, ...]) -> None:
-    missing = [c for c in columns if c not in row]
+def _require(row: Mapping[str, Any], name: str) -> None:
+    """Raise when ``row`` lacks a column the stage ``name`` declares it needs."""
+    missing = [c for c in declared_stage(name).needs if c not in row]
     if missing:
         raise KeyError(
-            f"Required input columns {missing} not found at the input of {stage}. Input: {sorted(row)}"
+            f"Required input columns {missing} not found at the input of {name}. Input: {sorted(row)}"
         )
 
 
@@ -133,7 +107,7 @@ def _guarded_task(stage: str, video: str, work: Any, *, config: JobConfig, track
 
 def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> dict[str, Any]:
     """Probe the video and plan its first pass (CPU task; killed and retried if it hangs)."""
-    _require(row, "probe_and_plan", ("video", "failure_json"))
+    _require(row, "probe_and_plan")
     if row["failure_json"]:
         return row
     config = JobConfig.model_validate_json(config_json)
@@ -148,7 +122,7 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
         from videoqa.model.families import sampling_profile_for
 
         plan = first_pass_plan(info, config.settings, sampling_profile_for(config.model)).plan
-        return info, plan, _transcript(row["video"], info, config)
+        return info, plan, _transcript(row["video"], row["video_id"], info, config)
 
     outcome = _guarded_task("probe", row["video"], work, config=config, tracker=tracker)
     if outcome.failure:
@@ -163,15 +137,18 @@ def probe_and_plan(row: dict[str, Any], *, config_json: str, tracker: Any) -> di
     }
 
 
-def _transcript(video: str, info: Any, config: JobConfig) -> Any:
+def _transcript(video: str, video_id: str, info: Any, config: JobConfig) -> Any:
     """The video's timed text (read here, on a CPU worker, not on the model actor); None when off."""
-    if config.subtitles is None or config.settings.subtitles_max_tokens == 0:
+    from videoqa.batch._subtitle_map import subtitles_of
+
+    subtitles = subtitles_of(video, video_id, config)
+    if subtitles is None or config.settings.subtitles_max_tokens == 0:
         return None
     from videoqa.text import load_cues
 
     return load_cues(
         video,
-        subtitles=config.subtitles,
+        subtitles=subtitles,
         language=config.subtitles_language,
         info=info,
         storage_options=config.storage_options,
@@ -224,11 +201,11 @@ def unit_schema() -> Any:
     """Arrow schema of a unit between stages (built lazily: pyarrow loads only where it is used)."""
     import pyarrow as pa
 
-    return pa.schema([(name, getattr(pa, arrow_type)()) for name, arrow_type, _ in _UNIT])
+    return pa.schema([(c.name, getattr(pa, c.arrow_type)()) for c in UNIT_FIELDS])
 
 
 def _decode_windows(row: dict[str, Any], *, config_json: str, tracker: Any) -> Iterator[dict[str, Any]]:
-    _require(row, "decode_clips", ("video", "plan_pickle", "failure_json"))
+    _require(row, "decode_clips")
     if row["failure_json"]:
         yield row
         return
@@ -338,18 +315,13 @@ def _unit_tables(row: dict[str, Any], config: JobConfig) -> TableRows:
     return _failure_tables(row, questions, Failure.model_validate_json(row["failure_json"]), config)
 
 
-_WRITE_COLUMNS = tuple(
-    c for c in UNIT_COLUMNS if c not in ("info_pickle", "plan_pickle", "clips_pickle", "transcript_pickle")
-)
-
-
 def write_outputs(row: dict[str, Any], *, config_json: str) -> dict[str, Any]:
     """Write the unit's rows to Parquet (retrying transient I/O errors) and return its summary row.
 
     Output that cannot be written (a permanent error such as a permission denied, or a transient one
     still failing after ``max_attempts``) raises: the job stops rather than lose rows.
     """
-    _require(row, "write_outputs", _WRITE_COLUMNS)
+    _require(row, "write_outputs")
     config = JobConfig.model_validate_json(config_json)
     tables = _unit_tables(row, config)
     for attempt in range(1, config.max_attempts + 1):

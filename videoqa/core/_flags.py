@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from videoqa.core.settings import Settings
+from videoqa.core.settings import Settings, starting_settings
 
 __all__ = ["add_deprecated_flag", "add_model_flags", "add_settings_flags", "settings_from_args"]
 
@@ -110,8 +110,15 @@ def add_settings_flags(parser: argparse.ArgumentParser, *, defaults: Settings | 
         _add_flag(groups[group], name, info, getattr(base, name))
 
 
-def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
-    """``base`` (default ``Settings()``) with every settings flag given on the command line applied."""
-    given = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
-    start = base if base is not None else Settings()
-    return Settings(**{**start.model_dump(), **given}) if given else start
+def settings_from_args(
+    args: argparse.Namespace,
+    *,
+    model: str,
+    given: Settings | None = None,
+    defaults: Settings | None = None,
+) -> Settings:
+    """The settings a command runs ``model`` with: :func:`~videoqa.core.settings.starting_settings`
+    (``given`` settings, e.g. a config file's, else the model's over ``defaults``) with every settings
+    flag given on the command line applied."""
+    flags = {name: getattr(args, name) for name in Settings.model_fields if hasattr(args, name)}
+    return starting_settings(model, given=given, defaults=defaults, flags=flags)

@@ -22,7 +22,7 @@ from videoqa.core._cache import VisualCache, video_fingerprint, window_fingerpri
 from videoqa.core._passes import Encoded, StageTimer, run_questions, sampling_profile
 from videoqa.core._progress import Progress
 from videoqa.core._strategies import first_pass_plan
-from videoqa.core.settings import Settings, Strategy
+from videoqa.core.settings import Settings, Strategy, starting_settings
 from videoqa.errors import DecodeError, ModelError
 from videoqa.model._protocol import Generation, GenerationRequest, VideoLanguageModel
 from videoqa.model.families import DEFAULT_MODEL, SamplingProfile, family
@@ -69,10 +69,8 @@ class Session:
     ):
         if settings is not None and not isinstance(settings, Settings):
             raise TypeError(f"settings must be a videoqa.Settings, got {type(settings).__name__}")
-        if settings is None:
-            settings = Settings.for_model(model if isinstance(model, str) else getattr(model, "model_id", ""))
-        if overrides:
-            settings = Settings(**{**settings.model_dump(), **overrides})
+        model_id = model if isinstance(model, str) else getattr(model, "model_id", "")
+        settings = starting_settings(model_id, given=settings, flags=overrides)
         self.settings: Settings = settings
         if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
             raise ValueError(f"num_threads must be an integer >= 1, got {num_threads!r}")

@@ -24,8 +24,10 @@ Every other field of the file (``max_length``, ...) is ignored.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -56,6 +58,7 @@ __all__ = [
     "config_hash",
     "digest",
     "model_config_hash",
+    "starting_settings",
 ]
 
 Strategy = Literal["auto", "single", "coarse_to_fine"]
@@ -187,13 +190,8 @@ class Settings(BaseModel):
 
     def generation_options(self) -> GenerationOptions:
         """How the model picks tokens (``max_new_tokens`` is passed on its own)."""
-        return GenerationOptions(
-            do_sample=self.do_sample,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            top_k=self.top_k,
-            repetition_penalty=self.repetition_penalty,
-        )
+        names = {f.name for f in dataclasses.fields(GenerationOptions)}
+        return GenerationOptions(**self.model_dump(include=names))
 
     @classmethod
     def for_model(cls, model: str, base: Settings | None = None) -> Settings:
@@ -224,6 +222,24 @@ class Settings(BaseModel):
     def from_columns(cls, row: dict[str, Any]) -> Settings:
         """The settings of a row (other columns are ignored)."""
         return cls(**{name: row[cls.column(name)] for name in cls.model_fields if cls.column(name) in row})
+
+
+def starting_settings(
+    model: str,
+    *,
+    given: Settings | None = None,
+    defaults: Settings | None = None,
+    flags: Mapping[str, Any] | None = None,
+) -> Settings:
+    """The settings a run of ``model`` starts from: the one rule every entry point applies (``Session``,
+    ``JobConfig``, ``EvalConfig``, ``videoqa analyze`` / ``run`` / ``eval`` / ``demo``).
+
+    ``given`` (settings the caller gave) replace the model's; without them, :meth:`Settings.for_model`
+    lays the fields the model is declared with over ``defaults`` (``Settings()``, or a benchmark's).
+    ``flags`` (fields set on the command line, or keyword overrides) go over the result.
+    """
+    start = given if given is not None else Settings.for_model(model, defaults)
+    return Settings(**{**start.model_dump(), **flags}) if flags else start
 
 
 def digest(payload: Any) -> str:

@@ -20,6 +20,7 @@ from videoqa.eval._common import AnnotationError
 from videoqa.eval._declare import (
     Benchmark,
     Loaded,
+    PageSpec,
     UnknownBenchmarkError,
     benchmark_names,
     get_benchmark,
@@ -52,6 +53,7 @@ __all__ = [
     "GroundingItem",
     "GroundingScores",
     "Loaded",
+    "PageSpec",
     "UnknownBenchmarkError",
     "benchmark_names",
     "charades_question",

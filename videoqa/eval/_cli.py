@@ -21,7 +21,8 @@ from videoqa.model.families import DEFAULT_MODEL
 
 __all__ = ["add_arguments", "config_from_args", "main", "run"]
 
-_JOB_SKIP = ("videos", "questions", "output", "model", "settings", "storage_options", "video_extensions")
+_JOB_SKIP = ("videos", "questions", "output", "model", "settings", "storage_options", "video_extensions",
+             "subtitle_map")  # fmt: skip
 """JobConfig fields without a job flag here: the evaluation sets them, or they have their own flag."""
 
 
@@ -49,6 +50,8 @@ def _add_common(p: argparse.ArgumentParser, benchmark: Benchmark) -> None:
             "--clip-ground-truth", action="store_true",
             help="Clip ground-truth spans to [0, duration] before scoring (off by default, as lmms-eval).",
         )  # fmt: skip
+    if "subtitles_dir" in benchmark.options:
+        data.add_argument("--subtitles-dir", metavar="DIR", help=OPTIONS["subtitles_dir"])
     data.add_argument("--limit", type=int, help="Evaluate only the first N items (a quick subset).")
     data.add_argument("--output", required=True, help="Folder or bucket prefix for the results.")
     data.add_argument(
@@ -98,10 +101,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace) -> Any:
     from videoqa.batch._config import JobConfig
     from videoqa.core._flags import settings_from_args
-    from videoqa.eval._run import EvalConfig, start_settings
+    from videoqa.eval._run import EvalConfig, eval_settings
 
     # the model's starting settings over the benchmark's (as EvalConfig without settings), then the flags
-    settings = settings_from_args(args, start_settings(args.benchmark, args.prompt, args.model))
+    defaults = eval_settings(args.benchmark, args.prompt)
+    settings = settings_from_args(args, model=args.model, defaults=defaults)
     job_fields = set(JobConfig.model_fields) - set(_JOB_SKIP) | {"storage_options"}
     job = {k: getattr(args, k) for k in sorted(job_fields) if getattr(args, k, None) is not None}
     return EvalConfig(
@@ -115,6 +119,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         prompt=args.prompt,
         scoring=args.scoring,
         clip_ground_truth=getattr(args, "clip_ground_truth", False),
+        subtitles_dir=getattr(args, "subtitles_dir", None),
         limit=args.limit,
         video_suffix=args.video_suffix,
         settings=settings,

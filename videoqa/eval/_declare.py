@@ -33,6 +33,7 @@ __all__ = [
     "Benchmark",
     "EvalItem",
     "Loaded",
+    "PageSpec",
     "PromptStyle",
     "Scoring",
     "UnknownBenchmarkError",
@@ -58,6 +59,8 @@ _ALIASES = {"lmms-eval": "lmms_eval"}
 OPTIONS: dict[str, str] = {
     "durations": "--durations FILE: video durations in seconds (CSV or JSON); default: probe the videos.",
     "clip_ground_truth": "--clip-ground-truth: clip ground-truth spans to [0, duration] before scoring.",
+    "subtitles_dir": "--subtitles-dir DIR: the benchmark's subtitle files in their official layout (the "
+    "'with subtitles' setting): a video's cues go into its prompts in the model family's timed-text layout.",
 }
 """Optional :class:`~videoqa.eval.EvalConfig` inputs a benchmark may take (``Benchmark.options``)."""
 
@@ -88,6 +91,35 @@ class Loaded:
     set_aside: Sequence[Any] = ()
     """Annotations not kept (:class:`videoqa.eval._common.SetAside`: file, line, why); reported in the
     summary, scored nowhere."""
+
+
+def _no_spans(row: Mapping[str, Any]) -> list[tuple[float, float]]:
+    return []
+
+
+def _answer_text(row: Mapping[str, Any]) -> str:
+    return str(row.get("answer", ""))
+
+
+@dataclass(frozen=True)
+class PageSpec:
+    """What the results page (``videoqa report EVAL_OUTPUT``) reads from the benchmark's per-item rows."""
+
+    id_column: str = "question_id"
+    """The row column holding the item id (the batch job's ``question_id``)."""
+    score_column: str = "correct"
+    """The per-item score (a bool or a number in [0, 1]): the page ranks the worst items by it and shows
+    its mean, in percent, per category and per duration bucket."""
+    score_label: str = "accuracy"
+    """What that mean is called (``accuracy``, ``mIoU``...)."""
+    text_column: str = "question"
+    """The row column holding what was asked (the question, the query sentence)."""
+    breakdowns: tuple[str, ...] = ()
+    """Row columns whose values are categories (a list value counts under each of its entries)."""
+    truth_spans: Callable[[Mapping[str, Any]], list[tuple[float, float]]] = _no_spans
+    """Ground-truth spans of one row, seconds from the video's first frame (drawn on its timeline)."""
+    expected: Callable[[Mapping[str, Any]], str] = _answer_text
+    """The expected answer of one row, as text."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +154,10 @@ class Benchmark:
     """lmms-eval's ``max_new_tokens`` of the task (greedy decoding), used with the lmms_eval prompt."""
     options: tuple[str, ...] = ()
     """Which of :data:`OPTIONS` it takes; any other given is refused."""
+    subtitles_for: Callable[[Any, str], Any] | None = None
+    """With the ``subtitles_dir`` option: ``(item, folder) ->`` the subtitle file of the item's video
+    (a path :func:`videoqa.text.load_cues` reads), its cues (a :class:`videoqa.text.Transcript`, for a
+    format it does not read), or None (that video has none)."""
     published: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Published numbers in percent, ``{model: {column: value}}``."""
     published_sources: Mapping[str, str] = field(default_factory=dict)
@@ -130,6 +166,8 @@ class Benchmark:
     official_outputs: Callable[[Sequence[dict[str, Any]], Mapping[str, Any]], dict[str, str]] | None = None
     """``{file name: text}`` of the files the benchmark's official scorer or leaderboard takes (e.g.
     QVHighlights' ``submission.jsonl``), from the per-item rows; written next to the results."""
+    page: PageSpec = field(default_factory=PageSpec)
+    """How the results page ranks, groups and draws the per-item rows."""
     annotation_help: str = "Annotation file of the benchmark."
     pipeline_example: tuple[str, ...] = ()
     """Lines of flags (data only) of the ``ray job submit`` example in ``pipelines/eval_<slug>.py``."""
@@ -179,6 +217,8 @@ def register(benchmark: Benchmark, *, replace: bool = False) -> Benchmark:
     unknown = set(benchmark.options) - set(OPTIONS)
     if unknown:
         raise ValueError(f"{benchmark.name}: unknown options {sorted(unknown)}; known: {sorted(OPTIONS)}")
+    if ("subtitles_dir" in benchmark.options) != (benchmark.subtitles_for is not None):
+        raise ValueError(f"{benchmark.name}: the subtitles_dir option and subtitles_for come together")
     _REGISTRY[benchmark.name] = benchmark
     return benchmark
 

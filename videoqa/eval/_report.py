@@ -15,7 +15,7 @@ from typing import Any
 
 from videoqa.eval._declare import all_benchmarks, canonical_style, get_benchmark
 
-__all__ = ["markdown_table", "published", "write_report"]
+__all__ = ["markdown_table", "published", "result_notes", "results_rows", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -29,31 +29,41 @@ def _cell(value: Any) -> str:
     return "–" if value is None else f"{float(value):.1f}"
 
 
-def markdown_table(summary: dict[str, Any]) -> str:
-    """The results table of a ``summary.json`` dict, with the published numbers and the caveats under it."""
+def results_rows(summary: dict[str, Any]) -> tuple[tuple[str, ...], list[tuple[str, list[Any]]]]:
+    """``(columns, [(row label, [value per column]), ...])`` of the results table of a ``summary.json``:
+    this run over all items (and over the answerable subset when videos are missing), then the
+    published rows; a value is None where there is none. The Markdown table and the results page
+    both show these."""
     bench = get_benchmark(summary["benchmark"])
     columns = bench.table_columns(summary) if bench.table_columns else bench.columns
+    runs = [("all", f"all {bench.count_text(summary['all'][bench.count_key])}")]
+    if summary["num_missing_videos"]:
+        answerable = bench.count_text(summary["answerable"][bench.count_key])
+        runs.append(("answerable", f"answerable subset, {answerable}"))
+    rows = [(f"{summary['model']} (this run, {label})", [summary[key].get(c) for c in columns])
+            for key, label in runs]  # fmt: skip
+    rows += [
+        (f"{name} (published)", [scores.get(c) for c in columns]) for name, scores in bench.published.items()
+    ]
+    return tuple(columns), rows
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    """The results table of a ``summary.json`` dict, with the published numbers and the caveats under it."""
+    columns, rows = results_rows(summary)
     lines = [
         f"## {summary['title']}",
         "",
         "| Model | " + " | ".join(columns) + " |",
         "|---|" + "---:|" * len(columns),
     ]
-    runs = [("all", f"all {bench.count_text(summary['all'][bench.count_key])}")]
-    if summary["num_missing_videos"]:
-        answerable = bench.count_text(summary["answerable"][bench.count_key])
-        runs.append(("answerable", f"answerable subset, {answerable}"))
-    for key, label in runs:
-        scores = summary[key]
-        cells = " | ".join(_cell(scores.get(c)) for c in columns)
-        lines.append(f"| {summary['model']} (this run, {label}) | {cells} |")
-    for name, scores in bench.published.items():
-        lines.append(f"| {name} (published) | " + " | ".join(_cell(scores.get(c)) for c in columns) + " |")
-    lines += ["", *(f"- {note}" for note in _notes(summary)), ""]
+    lines += [f"| {label} | " + " | ".join(_cell(v) for v in values) + " |" for label, values in rows]
+    lines += ["", *(f"- {note}" for note in result_notes(summary)), ""]
     return "\n".join(lines)
 
 
-def _notes(summary: dict[str, Any]) -> list[str]:
+def result_notes(summary: dict[str, Any]) -> list[str]:
+    """The caveats under the results table (published sources, limit, set-aside lines, missing videos...)."""
     bench = get_benchmark(summary["benchmark"])
     n_all = summary["all"][bench.count_key]
     notes = []

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from videoqa.analysis import Question
-from videoqa.core.settings import Settings, model_config_hash
+from videoqa.core.settings import Settings, model_config_hash, starting_settings
 from videoqa.eval._declare import (
     OPTIONS,
     Benchmark,
@@ -40,7 +40,7 @@ __all__ = ["EVAL_SETTINGS", "EvalConfig", "EvalResult", "eval_settings", "find_v
 
 log = logging.getLogger(__name__)
 
-_EVAL_SETS = frozenset({"videos", "questions", "output", "model", "settings", "sampling"})
+_EVAL_SETS = frozenset({"videos", "questions", "output", "model", "settings", "sampling", "subtitle_map"})
 """JobConfig fields the evaluation sets itself (``EvalConfig.job`` holds the others)."""
 
 EVAL_SETTINGS = Settings(strategy="single", min_pixels=16 * 28 * 28, total_pixels=24576 * 28 * 28)
@@ -68,7 +68,7 @@ def eval_settings(benchmark: str, prompt: str, **overrides: Any) -> Settings:
 def start_settings(benchmark: Benchmark, prompt: str, model: str) -> Settings:
     """What an evaluation of ``model`` starts from: :func:`eval_settings` with the fields the model is
     declared with (``Settings.for_model``: ``builtin:tiny-grounder``'s budgets...)."""
-    return Settings.for_model(model, eval_settings(benchmark, prompt))
+    return starting_settings(model, defaults=eval_settings(benchmark, prompt))
 
 
 class EvalConfig(BaseModel):
@@ -107,6 +107,7 @@ class EvalConfig(BaseModel):
         "(lmms_eval: per-item results as lmms-eval's, for like-for-like comparison with published numbers).",
     )
     clip_ground_truth: bool = Field(default=False, description=OPTIONS["clip_ground_truth"])
+    subtitles_dir: str | None = Field(default=None, description=OPTIONS["subtitles_dir"])
     limit: int | None = Field(default=None, ge=1, description="Evaluate only the first N items of the file.")
     video_suffix: str | None = Field(
         default=None,
@@ -205,6 +206,8 @@ class _Prepared:
     annotation_format: str
     set_aside: list[str]
     """Annotations the loader did not keep, each ``"file:line: record: why"``."""
+    subtitles: dict[str, Any]
+    """video id -> its subtitle file or cues (``--subtitles-dir``), for the videos found that have one."""
 
 
 # ------------------------------------------------------------------------------------------ prepare
@@ -229,7 +232,12 @@ def prepare(config: EvalConfig) -> _Prepared:
         )
     questions = {q.question_id: q for q in (declared.question(item, config.prompt) for item in items)}
     set_aside = [str(entry) for entry in loaded.set_aside]
-    return _Prepared(items, questions, urls, missing, loaded.comparable, loaded.annotation_format, set_aside)
+    from videoqa.eval._subtitles import find_subtitles
+
+    subtitles = find_subtitles(declared, config.subtitles_dir, items, urls) if config.subtitles_dir else {}
+    return _Prepared(
+        items, questions, urls, missing, loaded.comparable, loaded.annotation_format, set_aside, subtitles
+    )
 
 
 # ------------------------------------------------------------------------------------------ batch job
@@ -263,9 +271,16 @@ def _write_job_inputs(config: EvalConfig, prep: _Prepared) -> tuple[str, str]:
 def _run_batch(config: EvalConfig, prep: _Prepared, progress: bool | None) -> Any:
     """Run the batch job over the videos found; returns the job config (its hash selects our rows)."""
     from videoqa.batch import JobConfig, run_job
+    from videoqa.eval._subtitles import write_subtitle_map
 
     manifest, questions = _write_job_inputs(config, prep)
+    subtitles = (
+        write_subtitle_map(config, prep.subtitles, prep.urls, write=_write_text)
+        if config.subtitles_dir
+        else {}
+    )
     job = JobConfig(
+        **subtitles,
         videos=manifest,
         questions=questions,
         output=posixpath.join(config.output.rstrip("/"), "batch"),
@@ -394,6 +409,8 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
         "videos": config.videos,
         "limit": config.limit,
         "clip_ground_truth_to_duration": config.clip_ground_truth,
+        "subtitles_dir": config.subtitles_dir,
+        "num_videos_with_subtitles": len(prep.subtitles),
         "num_items": len(prep.items),
         "num_set_aside": len(prep.set_aside),
         "set_aside": prep.set_aside,

@@ -76,7 +76,7 @@ def write_synthetic_cases(
 ) -> list[SyntheticCase]:
     """``count`` videos (160 x 90 H.264, ``source_fps``) of 1 to 3 events (3-30 s) each; a case per
     event and one for a colour that never appears. Existing files of the same name are reused."""
-    from videoqa.synthetic import PALETTE, Event, write_video
+    from videoqa.synthetic import PALETTE, Event, write_video_once
 
     rng = random.Random(seed)
     directory = Path(directory)
@@ -91,10 +91,7 @@ def write_synthetic_cases(
             start = round(rng.uniform(0.0, duration - length), 1)
             events.append(Event(start, round(start + length, 1), color))
         path = directory / f"synthetic-{seed}-{n}.mp4"
-        if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp.mp4")
-            write_video(tmp, duration_seconds=duration, fps=source_fps, events=events)
-            os.replace(tmp, path)
+        write_video_once(path, duration_seconds=duration, fps=source_fps, events=events)
         cases += [SyntheticCase(path, e.color, (e.start_seconds, e.end_seconds)) for e in events]
         cases.append(SyntheticCase(path, colors[-1], None))
     return cases

@@ -29,7 +29,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal, get_args
 
-from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS
+from videoqa.model._tiny_common import CHAT_TEMPLATE, SPECIAL_TOKENS, qwen25_vision_config, special_token_ids
 from videoqa.model._tiny_common import save_greedy as _save_greedy
 from videoqa.model._tiny_common import train_bpe as _train_bpe
 from videoqa.model._tiny_common import train_tokenizer as _train_tokenizer
@@ -50,7 +50,7 @@ TINY_KINDS: tuple[TinyKind, ...] = get_args(TinyKind)
 
 
 def _tiny_config(kind: TinyKind, tokenizer):
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_ids, special = special_token_ids(tokenizer)
     vocab_size = -(-len(tokenizer) // 64) * 64
     text = {
         "vocab_size": vocab_size,
@@ -64,33 +64,12 @@ def _tiny_config(kind: TinyKind, tokenizer):
         "initializer_range": 0.1,
         # head_dim 16 -> 8 rotary frequencies split over (t, h, w), as [16, 24, 24] splits 64 in the 7B.
         "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [2, 3, 3]},
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
-    }
-    special = {
-        "image_token_id": ids["<|image_pad|>"],
-        "video_token_id": ids["<|video_pad|>"],
-        "vision_start_token_id": ids["<|vision_start|>"],
-        "vision_end_token_id": ids["<|vision_end|>"],
+        **text_ids,
     }
     if kind == "qwen2.5-vl":
         from transformers import Qwen2_5_VLConfig
 
-        vision = {
-            "depth": 2,
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_heads": 2,
-            "out_hidden_size": 64,
-            "patch_size": 14,
-            "spatial_merge_size": 2,
-            "temporal_patch_size": 2,
-            "tokens_per_second": 2,
-            "window_size": 112,
-            "fullatt_block_indexes": [1],
-            "initializer_range": 0.1,
-        }
+        vision = qwen25_vision_config(hidden_size=32, out_hidden_size=64, initializer_range=0.1)
         return Qwen2_5_VLConfig(text_config=text, vision_config=vision, **special)
     from transformers import Qwen2VLConfig
 

@@ -10,7 +10,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHAT_TEMPLATE", "SPECIAL_TOKENS", "save_greedy", "train_bpe", "train_tokenizer"]
+__all__ = [
+    "CHAT_TEMPLATE",
+    "SPECIAL_TOKENS",
+    "qwen25_vision_config",
+    "save_greedy",
+    "special_token_ids",
+    "train_bpe",
+    "train_tokenizer",
+]
 
 # Qwen's special tokens, in the order the real tokenizer numbers them (151643 onwards).
 SPECIAL_TOKENS = (
@@ -64,6 +72,44 @@ and describe each event with sentences. Provide the result in json format with '
 The quick brown fox jumps over the lazy dog while the camera pans slowly to the left.
 What colour is the square? How many people are in the room? Where is the ball at the end?
 """
+
+
+def qwen25_vision_config(*, hidden_size: int, out_hidden_size: int, **extra: Any) -> dict[str, Any]:
+    """A 2-block Qwen2.5-VL vision config of ``hidden_size`` in the released layout (14-pixel patches,
+    2 x 2 merge, 2-frame temporal patches, 2 tokens per second, 112-pixel attention windows, full
+    attention in the last block), with ``extra`` fields."""
+    return {
+        "depth": 2,
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_heads": 2,
+        "out_hidden_size": out_hidden_size,
+        "patch_size": 14,
+        "spatial_merge_size": 2,
+        "temporal_patch_size": 2,
+        "tokens_per_second": 2,
+        "window_size": 112,
+        "fullatt_block_indexes": [1],
+        **extra,
+    }
+
+
+def special_token_ids(tokenizer: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """The special-token ids of a tiny checkpoint's configs, from its tokenizer: (the text config's
+    ``bos`` / ``eos`` / ``pad`` ids, the model config's image / video / vision start and end ids)."""
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text = {
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+    }
+    vision = {
+        "image_token_id": ids["<|image_pad|>"],
+        "video_token_id": ids["<|video_pad|>"],
+        "vision_start_token_id": ids["<|vision_start|>"],
+        "vision_end_token_id": ids["<|vision_end|>"],
+    }
+    return text, vision
 
 
 def train_bpe(vocab_size: int = 640, corpus: str = _CORPUS) -> tuple[dict[str, int], list[tuple[str, str]]]:

@@ -35,9 +35,9 @@ def _chat_template() -> str:
 def _config(tokenizer: Any, *, moe: bool = False) -> Any:
     from transformers import Qwen3VLConfig, Qwen3VLMoeConfig
 
-    from videoqa.model._tiny_common import SPECIAL_TOKENS
+    from videoqa.model._tiny_common import special_token_ids
 
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_ids, vision_ids = special_token_ids(tokenizer)
     text = {
         "vocab_size": -(-len(tokenizer) // 64) * 64,
         "hidden_size": 64,
@@ -55,9 +55,7 @@ def _config(tokenizer: Any, *, moe: bool = False) -> Any:
             "mrope_section": [3, 3, 2],
             "mrope_interleaved": True,
         },
-        "bos_token_id": ids["<|endoftext|>"],
-        "eos_token_id": ids["<|im_end|>"],
-        "pad_token_id": ids["<|endoftext|>"],
+        **text_ids,
     }
     if moe:  # Qwen3-VL-30B-A3B's layout, shrunk: every layer sparse, 4 experts, 2 per token
         text.update(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=32, decoder_sparse_step=1)
@@ -77,10 +75,7 @@ def _config(tokenizer: Any, *, moe: bool = False) -> Any:
     return (Qwen3VLMoeConfig if moe else Qwen3VLConfig)(
         text_config=text,
         vision_config=vision,
-        image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"],
+        **vision_ids,
     )
 
 

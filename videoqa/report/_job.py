@@ -9,7 +9,7 @@ be a local folder or any fsspec URL (``s3://bucket/job``).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from videoqa.analysis import Analysis
@@ -106,16 +106,7 @@ def _answer_view(row: AnswerRow, color: str) -> AnswerView:
 
 
 def _failure_view(row: FailureRow) -> FailureView:
-    return FailureView(
-        video=row.video,
-        video_id=row.video_id,
-        question_id=row.question_id,
-        stage=row.stage,
-        error_type=row.error_type,
-        error=row.error,
-        attempts=row.attempts,
-        transient=row.transient,
-    )
+    return FailureView(**row.model_dump(include={f.name for f in fields(FailureView)}))
 
 
 def _video_views(tables: JobTables) -> list[VideoView]:

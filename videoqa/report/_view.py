@@ -248,14 +248,16 @@ def _transcript_lane(video: VideoView) -> LaneInput | None:
     return LaneInput(label=label, title=f"{label} from {source}", color="#6a5acd", bars=bars)
 
 
-def video_timeline(video: VideoView, *, with_steps: bool = False) -> Timeline | None:
-    """The timeline of one video: the transcript lane when the answers had timed text, a lane per
-    answer with spans (and per step when ``with_steps``).
+def video_timeline(
+    video: VideoView, *, with_steps: bool = False, extra_lanes: Sequence[LaneInput] = ()
+) -> Timeline | None:
+    """The timeline of one video: ``extra_lanes`` (e.g. an evaluation's ground truth), the transcript
+    lane when the answers had timed text, a lane per answer with spans (and per step when ``with_steps``).
 
     Returns None when there is nothing to draw (no spans, no steps shown).
     """
     transcript = _transcript_lane(video)
-    lanes = [transcript] if transcript is not None else []
+    lanes = [*extra_lanes, *([transcript] if transcript is not None else [])]
     for answer in video.answers:
         if answer.spans or answer.task in ("grounding", "events"):
             lanes.append(_answer_lane(answer))
@@ -265,9 +267,11 @@ def video_timeline(video: VideoView, *, with_steps: bool = False) -> Timeline | 
         return None
     duration = video.duration_seconds
     if duration is None or not duration > 0:
-        ends = [s.end_seconds for a in video.answers for s in a.spans] + [
-            w.end_seconds for a in video.answers for w in a.windows
-        ]
+        ends = (
+            [s.end_seconds for a in video.answers for s in a.spans]
+            + [w.end_seconds for a in video.answers for w in a.windows]
+            + [b.end_seconds for lane in extra_lanes for b in lane.bars]
+        )
         duration = max([*ends, 1.0]) - video.start_seconds
         video.notes.append("The video's duration is unknown; the timeline ends at the last span.")
     return build_timeline(start_seconds=video.start_seconds, duration_seconds=duration, lanes=lanes)

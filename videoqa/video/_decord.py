@@ -59,38 +59,32 @@ def decode_decord(
         raise MissingExtraError(feature="decode(backend='decord')", extra="decord", module="decord")
     if timeout_seconds <= 0:
         raise ValueError(f"timeout_seconds must be positive, got {timeout_seconds}")
-    return _clips(source, plan, num_threads, storage_options, timeout_seconds)
 
+    def clips() -> Iterator[Clip]:
+        from videoqa.video._probe import probe
 
-def _clips(
-    source: str | os.PathLike[str],
-    plan: SamplingPlan,
-    num_threads: int,
-    storage_options: dict[str, Any] | None,
-    timeout_seconds: float,
-) -> Iterator[Clip]:
-    from videoqa.video._probe import probe
+        info = probe(source, storage_options=storage_options)  # typed errors for broken files
+        if plan.stream_index is not None and plan.stream_index != info.stream_index:
+            raise UnsupportedVideoError(
+                info.source,
+                f"decord reads only FFmpeg's best video stream ({info.stream_index}), not stream "
+                f"{plan.stream_index}; decode that stream with decode_backend='pyav'",
+            )
+        with _local_copy(source, storage_options) as path:
+            worker = _Worker(path, info.source, num_threads, timeout_seconds)
+            try:
+                for window in plan.windows:
+                    # decord 0.6 applies the display matrix itself and takes the size as displayed
+                    # (tests/test_decode_decord.py checks 90/180/270 against the drawn frame index).
+                    request = ("window", list(window.pts_seconds), window.height, window.width)
+                    frames, pts, warnings, far = worker.request(request)
+                    yield Clip(
+                        window=window, frames=frames, pts_seconds=pts, warnings=warnings, stale_targets=far
+                    )
+            finally:
+                worker.close()
 
-    info = probe(source, storage_options=storage_options)  # typed errors for broken files
-    if plan.stream_index is not None and plan.stream_index != info.stream_index:
-        raise UnsupportedVideoError(
-            info.source,
-            f"decord reads only FFmpeg's best video stream ({info.stream_index}), not stream "
-            f"{plan.stream_index}; decode that stream with decode_backend='pyav'",
-        )
-    with _local_copy(source, storage_options) as path:
-        worker = _Worker(path, info.source, num_threads, timeout_seconds)
-        try:
-            for window in plan.windows:
-                # decord 0.6 applies the display matrix itself and takes the size as displayed
-                # (tests/test_decode_decord.py checks 90/180/270 against the drawn frame index).
-                request = ("window", list(window.pts_seconds), window.height, window.width)
-                frames, pts, warnings, far = worker.request(request)
-                yield Clip(
-                    window=window, frames=frames, pts_seconds=pts, warnings=warnings, stale_targets=far
-                )
-        finally:
-            worker.close()
+    return clips()
 
 
 @contextlib.contextmanager

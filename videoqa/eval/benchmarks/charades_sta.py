@@ -7,18 +7,28 @@ Videos: ``<videos>/<VID>.mp4`` (``Charades_v1_480/``).
 Prompts: ``lmms_eval`` is lmms-eval's ``temporal_grounding_charades`` prompt, held once in
 :func:`videoqa.core.prompts.grounding_prompt` (style ``lmms_eval``, typo "seonds" and the doubled
 "." kept); ``native`` leaves the prompt to the session (the Qwen cookbook wording).
+
+Official output: Charades-STA has no submission server; ``charades_sta_submission.json`` is the
+de-facto file, lmms-eval's (``temporal_grounding_process_results_generation`` and
+``eval_tvg.py`` of its ``charades_sta`` task): one JSON object ``{"<video>.mp4>>><caption>>>>[start,
+end]": "<model text>"}``, the ground truth written as a Python list (``eval_tvg.py`` evaluates it),
+the value the model's text, which ``eval_tvg.py`` reads the span from (``""`` when there is none:
+a missing video or a failure). Two queries with the same video, sentence and times share one key
+there, and so here.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._charades import GroundingItem, load_charades_sta, read_durations
-from videoqa.eval._declare import Benchmark, Loaded, PromptStyle
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec, PromptStyle
 from videoqa.eval._score import score_grounding
 
-__all__ = ["BENCHMARK", "charades_question"]
+__all__ = ["BENCHMARK", "GROUNDING_PAGE", "charades_question", "lmms_eval_submission"]
 
 
 def charades_question(item: GroundingItem, *, style: PromptStyle = "lmms_eval") -> Question:
@@ -55,6 +65,28 @@ def grounding_notes(summary: Any) -> list[str]:
     ]
 
 
+def lmms_eval_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
+    """``charades_sta_submission.json``: lmms-eval's submission (the input of its ``eval_tvg.py``)."""
+    entries = {
+        f"{r['video_id']}.mp4>>>{r['sentence']}>>>{[r['gt_start_seconds'], r['gt_end_seconds']]}": (
+            r["prediction_text"] or ""
+        )
+        for r in rows
+    }
+    return {"charades_sta_submission.json": json.dumps(entries, indent=1, ensure_ascii=False) + "\n"}
+
+
+GROUNDING_PAGE = PageSpec(
+    id_column="query_id",
+    score_column="iou",
+    score_label="mIoU",
+    text_column="sentence",
+    truth_spans=lambda row: [(row["gt_scored_start_seconds"], row["gt_scored_end_seconds"])],
+    expected=lambda row: f"{row['gt_scored_start_seconds']:.1f}-{row['gt_scored_end_seconds']:.1f} s",
+)
+"""The results page of a grounding benchmark: items ranked by IoU, the scored ground truth drawn."""
+
+
 BENCHMARK = Benchmark(
     name="charades-sta",
     title="Charades-STA (R@1, IoU >= m; mIoU)",
@@ -66,6 +98,8 @@ BENCHMARK = Benchmark(
     count_key="num_queries",
     nouns=("query", "queries"),
     notes=grounding_notes,
+    page=GROUNDING_PAGE,
+    official_outputs=lmms_eval_submission,
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=50,
     options=("durations", "clip_ground_truth"),

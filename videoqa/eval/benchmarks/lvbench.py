@@ -15,7 +15,7 @@ import json
 from typing import Any
 
 from videoqa.analysis import Question
-from videoqa.eval._declare import Benchmark, Loaded, PromptStyle
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec, PromptStyle
 from videoqa.eval._lvbench import ChoiceItem, load_lvbench
 from videoqa.eval._score import score_choice
 
@@ -72,6 +72,12 @@ def choice_notes(summary: Any) -> list[str]:
     return notes
 
 
+def _time_reference(row: Any) -> list[tuple[float, float]]:
+    """The annotated ``time_reference`` (where the answer is), when it was read into seconds."""
+    start, end = row["time_reference_start_seconds"], row["time_reference_end_seconds"]
+    return [] if start is None or end is None else [(start, end)]
+
+
 def _columns(summary: Any) -> tuple[str, ...]:
     """The leaderboard's capabilities, then any other question type the file uses, then Overall."""
     known = ("ER", "EU", "KIR", "TG", "Rea", "Sum")
@@ -91,6 +97,7 @@ BENCHMARK = Benchmark(
     table_columns=_columns,
     official_outputs=official_answers,
     notes=choice_notes,
+    page=PageSpec(breakdowns=("capabilities", "video_type"), truth_spans=_time_reference),
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=16,
     published={

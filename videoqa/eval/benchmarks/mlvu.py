@@ -13,27 +13,39 @@ scored and is set aside; a candidate listed twice (e.g. ``['Blue', 'Red', 'White
 is kept, and every letter whose text equals the answer counts as right; spaces around candidates
 are stripped.
 
+Official output: ``mlvu_submission.json``, the file MLVU's online evaluation takes (JUNJIE99/MLVU
+``Evaluation_Test/README.md`` and ``test_bench.py``): a JSON list ``[{"question_id", "question_type",
+"option": <letter>}, ...]``; the test set's ``question_id`` is kept (the dev set has none: its id here
+is ``<question_type>_<index>``), a question without a letter gets ``""``.
+
 Metrics: accuracy per task (the paper's TR, AR, NQA, ER, PQA, AO, AC), **M-Avg** = the mean of the
 seven task accuracies (the paper's headline number), and Overall = over all questions.
-Prompt ``native`` (restated from MLVU's multiple-choice evaluation): ``Question: <q>\\nOptions:\\n(A) ..\\n
-...Only give the best option.``; lmms-eval's MLVU task reads another copy of the data (letters as
-answers), so no lmms_eval style is offered here.
+Prompts: ``native`` (the default; restated from MLVU's multiple-choice evaluation): ``Question:
+<q>\\nOptions:\\n(A) ..\\n...Only give the best option.``; ``lmms_eval``, restated from lmms-eval's
+``mlvu_dev`` task (``mlvu_doc_to_text`` with the YAML's default post-prompt, ``max_new_tokens`` 16, as
+of commit 75571cfe): the question field of its copy of the data followed by ``"\\nOnly give the best
+option.\\nBest option: ("``. That copy (``sy1998/MLVU_dev``) holds the question with its options
+already in it; their layout is not in lmms-eval's code and is taken here as MLVU's own template
+(``<q>\\n(A) <c0>\\n(B) <c1>...``, ``Evaluation_Test/test_bench.py``'s ``qa_template``), not checked
+against that copy.
 """
 
 from __future__ import annotations
 
+import json
 import string
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._common import AnnotationError, SetAside, read_json
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 from videoqa.eval._lmms_eval import lmms_eval_letter
 from videoqa.eval._metrics import choice_scores
 
-__all__ = ["BENCHMARK", "TASKS", "MLVUItem", "load_mlvu"]
+__all__ = ["BENCHMARK", "TASKS", "MLVUItem", "load_mlvu", "mlvu_submission"]
 
 TASKS: dict[str, str] = {
     "topic_reasoning": "TR", "anomaly_reco": "AR", "findNeedle": "NQA", "ego": "ER",
@@ -48,6 +60,8 @@ class MLVUItem:
     video_id: str
     task: str
     """The paper's abbreviation (``TR``, ``NQA`` ...)."""
+    question_type: str
+    """As annotated (``plotQA``, ``findNeedle`` ...)."""
     question: str
     options: tuple[str, ...]
     answer: str
@@ -83,7 +97,8 @@ def _item(entry: Any, index: int, path: Path) -> MLVUItem | str:
     qtype = str(entry.get("question_type", ""))
     video = str(entry["video"])
     return MLVUItem(
-        item_id=f"{qtype}_{index}", video_id=video.rsplit(".", 1)[0], task=TASKS.get(qtype, qtype),
+        item_id=str(entry.get("question_id") or f"{qtype}_{index}"), video_id=video.rsplit(".", 1)[0],
+        task=TASKS.get(qtype, qtype), question_type=qtype,
         question=str(entry["question"]).strip(), options=options, answer=answer,
     )  # fmt: skip
 
@@ -111,9 +126,15 @@ def load_mlvu(path: str | Path) -> tuple[list[MLVUItem], list[SetAside]]:
     return items, aside
 
 
+LMMS_EVAL_POST_PROMPT = "\nOnly give the best option.\nBest option: ("
+
+
 def _question(item: MLVUItem, style: str) -> Question:
     lines = "".join(f"({string.ascii_uppercase[k]}) {o}\n" for k, o in enumerate(item.options))
-    prompt = f"Question: {item.question}\nOptions:\n{lines}Only give the best option."
+    if style == "lmms_eval":
+        prompt = f"{item.question}\n{lines.rstrip()}{LMMS_EVAL_POST_PROMPT}"
+    else:
+        prompt = f"Question: {item.question}\nOptions:\n{lines}Only give the best option."
     return Question(
         question_id=item.item_id,
         question=item.question,
@@ -141,6 +162,7 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
             answerable.append((correct, (item.task,)))
         rows.append({
             "question_id": item.item_id, "video_id": item.video_id, "task": item.task,
+            "question_type": item.question_type,
             "question": item.question, "options": list(item.options), "answer": item.answer,
             "pred_letter": letter, "correct": correct, "status": pred.status,
             "prediction_text": pred.raw_text, "prompt": prompts[item.item_id], "error": pred.error,
@@ -160,6 +182,19 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
     }
 
 
+def mlvu_submission(rows: Sequence[Mapping[str, Any]], summary: Any) -> dict[str, str]:
+    """``mlvu_submission.json``: MLVU's online-evaluation input, one entry per question."""
+    entries = [
+        {
+            "question_id": r["question_id"],
+            "question_type": r["question_type"],
+            "option": r["pred_letter"] or "",
+        }
+        for r in rows
+    ]
+    return {"mlvu_submission.json": json.dumps(entries, indent=1, ensure_ascii=False) + "\n"}
+
+
 def _load(config: Any) -> Loaded:
     items, aside = load_mlvu(config.annotations)
     return Loaded(items, "MLVU json", set_aside=aside)
@@ -175,7 +210,10 @@ BENCHMARK = Benchmark(
     columns=(*TASKS.values(), "M-Avg"),
     count_key="num_questions",
     notes=lambda s: [f"Answers without an option letter (scored wrong): {s['num_without_letter']}."],
-    prompt_styles=("native",),
+    page=PageSpec(breakdowns=("task",)),
+    official_outputs=mlvu_submission,
+    prompt_styles=("native", "lmms_eval"),
+    lmms_eval_max_new_tokens=16,
     annotation_help="The MLVU/json folder (1_plotQA.json ... 7_topic_reasoning.json) or one task file.",
     pipeline_example=("--annotations data/MLVU/json", "--videos s3://my-bucket/mlvu/video/"),
 )

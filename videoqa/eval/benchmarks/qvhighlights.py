@@ -13,6 +13,11 @@ against all windows of the query (each window matched once, VOC-interpolated), a
 queries; **mAP** averages mAP@0.5, 0.55, ..., 0.95. Unlike the official script, a query with no
 span stays in the denominator (AP 0, R1 miss) rather than being dropped from the mAP mean.
 
+Prompts: ``native`` (the default) asks for every matching moment, most relevant first;
+``lmms_eval`` is lmms-eval's ``timelens_qvhighlights`` prompt (one span;
+:func:`~videoqa.eval.benchmarks.activitynet_captions.timelens_prompt`, ``max_new_tokens`` 50), which
+runs on TimeLens's re-annotation there, so its numbers are not comparable with TimeLens tables.
+
 Official output: ``submission.jsonl``, one ``{"qid", "query", "vid", "pred_relevant_windows":
 [[start, end, score], ...]}`` per query (the prediction format of ``standalone_eval/README.md``).
 """
@@ -27,7 +32,7 @@ from typing import Any
 
 from videoqa.analysis import Question
 from videoqa.eval._common import AnnotationError, SetAside, ground_truth_problem, read_json_records
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 from videoqa.eval._lmms_eval import lmms_eval_span
 from videoqa.eval._metrics import ordered_span, temporal_iou
 
@@ -167,6 +172,11 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
 
 
 def _question(item: MomentItem, style: str) -> Question:
+    from videoqa.eval.benchmarks.activitynet_captions import timelens_prompt
+
+    if style == "lmms_eval":
+        return Question(question_id=item.item_id, question=item.query, task="grounding",
+                        prompt=timelens_prompt(item.query))  # fmt: skip
     prompt = (
         f"Find every moment of the video that matches the query: '{item.query}'. Give the start and end "
         "time in seconds of each moment, most relevant first, one per line, as '<start time> - <end time> "
@@ -200,7 +210,16 @@ BENCHMARK = Benchmark(
     count_key="num_queries",
     nouns=("query", "queries"),
     notes=lambda s: [f"Queries with no span (AP 0, in the denominator): {s['num_unparsed']}."],
-    prompt_styles=("native",),
+    page=PageSpec(
+        id_column="qid",
+        score_column="ap",
+        score_label="mAP (AP averaged over IoU 0.5:0.95)",
+        text_column="query",
+        truth_spans=lambda row: [tuple(w) for w in row["gt_windows"]],
+        expected=lambda row: ", ".join(f"{s:g}-{e:g} s" for s, e in row["gt_windows"]),
+    ),
+    prompt_styles=("native", "lmms_eval"),
+    lmms_eval_max_new_tokens=50,
     official_outputs=_submission,
     annotation_help="highlight_val_release.jsonl (or highlight_test_with_gt.jsonl).",
     pipeline_example=(

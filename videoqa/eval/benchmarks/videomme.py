@@ -16,9 +16,12 @@ C, or D) of the correct option.\\n" + question + "\\n" + option lines + "\\n" + 
 question with A, B, C, or D."`` (the text mentions subtitles even without them, as lmms-eval's
 does), ``max_new_tokens`` 16; ``native`` is videoqa's choice prompt.
 
-Subtitles: the "with subtitles" setting needs each video's subtitle text, which comes from the
-subtitle channel (``videoqa/text/``, another work item). :func:`subtitles_for` is the one hook:
-it returns None today, and the prompt then has no subtitle block.
+Subtitles: the "with subtitles" setting is ``--subtitles-dir DIR``, DIR holding Video-MME's
+``subtitle/`` folder as released (``<videoID>.srt``, SubRip, one per video that has speech):
+:func:`subtitles_for` names each video's file, the batch job reads it with
+:func:`videoqa.text.load_cues` and writes its cues into the video's prompts in the model family's
+timed-text layout (Qwen2.5-VL: one block of ``[start - end seconds] words`` lines before the
+question). A video without a file is asked without text (Video-MME's protocol: some have none).
 
 Official output: ``videomme_results.json``, the template's shape with each question's ``response``
 (the input of Video-MME's ``eval_your_results.py``).
@@ -34,7 +37,7 @@ from typing import Any
 from videoqa.analysis import Question
 from videoqa.eval._choice import ChoiceQuestion, letters, score_groups
 from videoqa.eval._common import AnnotationError, iter_lines
-from videoqa.eval._declare import Benchmark, Loaded
+from videoqa.eval._declare import Benchmark, Loaded, PageSpec
 
 __all__ = ["BENCHMARK", "load_videomme", "subtitles_for"]
 
@@ -47,10 +50,13 @@ LMMS_EVAL_INSTRUCTION = (
 LMMS_EVAL_POST_PROMPT = "\nAnswer the question with A, B, C, or D."
 
 
-def subtitles_for(item: ChoiceQuestion) -> str | None:
-    """The subtitle text of ``item``'s video, for the "with subtitles" setting; None until the subtitle
-    channel (``videoqa/text/``) provides it."""
-    return None
+def subtitles_for(item: ChoiceQuestion, folder: str) -> str | None:
+    """``<folder>/<videoID>.srt`` (Video-MME's ``subtitle/`` layout) when it exists, else None."""
+    import fsspec
+
+    path = f"{folder.rstrip('/')}/{item.video_id}.srt"
+    fs, root = fsspec.core.url_to_fs(path)
+    return path if fs.isfile(root) else None
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
@@ -133,6 +139,16 @@ def _results_json(rows: Any, summary: Any) -> dict[str, str]:
     return {"videomme_results.json": json.dumps(list(videos.values()), indent=1, ensure_ascii=False) + "\n"}
 
 
+def _subtitles_note(summary: Any) -> str:
+    """ "With subtitles" (how many videos had a file) or "without subtitles" (the shared note)."""
+    if not summary.get("subtitles_dir"):
+        return "Without subtitles (give --subtitles-dir for the 'with subtitles' setting)."
+    return (
+        f"With subtitles from {summary['subtitles_dir']}: {summary['num_videos_with_subtitles']} of "
+        f"{summary['num_videos'] - summary['num_missing_videos']} videos found have a subtitle file."
+    )
+
+
 def _load(config: Any) -> Loaded:
     return Loaded(load_videomme(config.annotations), "Video-MME")
 
@@ -148,11 +164,14 @@ BENCHMARK = Benchmark(
     count_key="num_questions",
     notes=lambda s: [
         f"Answers without an option letter (scored wrong): {s['num_without_letter']}.",
-        "Without subtitles (the subtitle channel is not wired yet); per-domain and per-task accuracy "
-        "in summary.json (all.breakdowns).",
+        _subtitles_note(s),
+        "Per-domain and per-task accuracy in summary.json (all.breakdowns).",
     ],
+    page=PageSpec(breakdowns=("duration", "domain", "task_type")),
     prompt_styles=("lmms_eval", "native"),
     lmms_eval_max_new_tokens=16,
+    options=("subtitles_dir",),
+    subtitles_for=subtitles_for,
     official_outputs=_results_json,
     annotation_help="Video-MME's test table (.parquet/.json/.jsonl) or the results-template JSON.",
     pipeline_example=("--annotations data/videomme/test.parquet", "--videos s3://my-bucket/videomme/data/"),
