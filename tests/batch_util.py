@@ -82,3 +82,8 @@ def comparable(df: pd.DataFrame) -> pd.DataFrame:
         ]
     keys = [c for c in ("item_key", "span_index", "step_index", "window_index") if c in df]
     return df.sort_values(keys).reset_index(drop=True)
+
+
+def read_table(output: str, table: str):
+    """One table through the one reader, read_tables."""
+    return read_tables(output, tables=[table])[table]

@@ -48,3 +48,13 @@ def long_video() -> Path:
 def broken_video(request: pytest.FixtureRequest) -> tuple[str, Path]:
     """(key, path) of each damaged file in turn."""
     return request.param, media_path(request.param)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A videos folder of empty files: two containers, nested folders, a suffix in capitals, a non-video."""
+    for name in ("a.mp4", "b.MKV", "sub/c.mp4", "sub/deep/d.mp4", "notes.txt"):
+        path = tmp_path / "videos" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    return tmp_path / "videos"

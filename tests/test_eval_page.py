@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
+from tests.report_util import Elements, decode_data_uri, expected_x
 from tests.test_eval_e2e import SHIFTED_MISSING_BROKEN
-from tests.test_report import Elements, decode_data_uri, expected_x
 from videoqa.eval import EvalConfig, run_eval
 from videoqa.eval._page import TRUTH_COLOR, build_eval_page, render_eval_html
 from videoqa.synthetic import Event, has_square, write_video

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tests.test_report import MODEL_ID, Elements, expected_x, make_analysis, write_job
+from tests.report_util import MODEL_ID, Elements, expected_x, make_analysis, write_job
 from videoqa.core.settings import Settings
 from videoqa.eval import get_benchmark
 from videoqa.eval._charades import GroundingItem

@@ -11,7 +11,7 @@ import pytest
 
 import videoqa
 import videoqa.model._scripted as scripted_module
-from tests.test_session import RED, SMALL, long_red_blue_video
+from tests.session_util import RED, SMALL, long_red_blue_video
 from videoqa import Session
 from videoqa.analysis import Question, Span
 from videoqa.core.settings import Settings, config_hash

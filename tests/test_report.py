@@ -3,150 +3,37 @@
 The job output is written the way the batch job writes it (``videoqa.records`` rows through the
 batch writer's ``write_unit``) for a real generated video with known events, a video that does not
 exist and a failed item, so every number on the page is known exactly. The browser checks
-(screenshot, rendered positions, scripts not run) are in ``test_report_browser.py``.
+(screenshot, rendered positions, scripts not run) are in ``test_report_browser.py``, the analysis page
+and ``videoqa report`` on other folders in ``test_report_pages.py``.
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import re
-from html.parser import HTMLParser
 from pathlib import Path
 
-import numpy as np
 import pytest
 
-from videoqa.analysis import Analysis, Question, Span, Step, WindowUsage
-from videoqa.core.settings import Settings
-from videoqa.records import TableRows, analysis_to_rows, config_hash, failure_row
-from videoqa.report import render_job_html, render_job_report
+from tests.report_util import (
+    EVENT_VIDEO_SECONDS,
+    MISSING_VIDEO_SECONDS,
+    MODEL_ID,
+    SCRIPT_ANSWER,
+    SCRIPT_LABEL,
+    SCRIPT_QUESTION,
+    Elements,
+    build_job,
+    decode_data_uri,
+    expected_x,
+    make_analysis,
+    write_job,
+)
+from videoqa.analysis import Analysis
+from videoqa.report import render_job_html
 from videoqa.report._render import DEFAULT_MAX_THUMBNAIL_SPANS
 from videoqa.report._timeline import TIMELINE_LAYOUT, build_timeline, format_seconds, x_of_seconds
 from videoqa.report._view import MAX_SPAN_CARDS
 from videoqa.synthetic import has_square, read_frame_index
-
-MODEL_ID = "builtin:scripted"
-EVENT_VIDEO_SECONDS = 60.0  # tests/media.py "events_mp4": 4 fps, red 37.0-44.5 s, blue 10.0-12.0 s
-EVENT_VIDEO_FPS = 4.0
-MISSING_VIDEO_SECONDS = 30.0
-SCRIPT_QUESTION = (
-    "When is the <script>document.title='pwned';"
-    "document.body.appendChild(document.createElement('xss-ran'))</script> shown?"
-)
-SCRIPT_ANSWER = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script>'
-SCRIPT_LABEL = "</text><script>document.title='pwned'</script>"
-
-# --------------------------------------------------------------------------------------- job helpers
-
-
-def _window(index: int, start: float, end: float, fps: float) -> WindowUsage:
-    n = round((end - start) * fps)
-    return WindowUsage(
-        index=index,
-        start_seconds=start,
-        end_seconds=end,
-        num_frames=n,
-        sampled_fps=fps,
-        second_per_grid=2 / fps,
-        height=56,
-        width=84,
-        visual_tokens=n // 2 * 6,
-        pts_seconds=[start + k / fps for k in range(n)],
-        temporal_ids=[int(k * 2 / fps * 2) for k in range(n // 2)],
-    )
-
-
-def make_analysis(
-    video: str,
-    question_id: str,
-    question: str,
-    task: str,
-    spans: list[tuple[float, float, str | None]],
-    *,
-    duration: float,
-    answer: str | None = None,
-    options: list[str] | None = None,
-    choice: str | None = None,
-) -> Analysis:
-    """A coarse-to-fine Analysis: a coarse pass over two halves at 0.5 fps, then a fine pass at 2 fps
-    over the first span +- 8 s (the whole video when there is no span)."""
-    final = [Span(start_seconds=a, end_seconds=b, label=label) for a, b, label in spans]
-    half = duration / 2
-    coarse = Step(
-        name="coarse",
-        windows=[_window(0, 0.0, half, 0.5), _window(1, half, duration, 0.5)],
-        raw_texts=["coarse text A", "coarse text B"],
-        spans=[Span(start_seconds=max(0.0, a - 4), end_seconds=min(duration, b + 4)) for a, b, _ in spans],
-    )
-    fine_window = (max(0.0, spans[0][0] - 8), min(duration, spans[0][1] + 8)) if spans else (0.0, duration)
-    fine = Step(name="fine", windows=[_window(0, *fine_window, 2.0)], raw_texts=["fine text"], spans=final)
-    return Analysis(
-        video=video,
-        question=Question(question_id=question_id, question=question, task=task, options=options),
-        answer=answer if answer is not None else "; ".join(f"{a:g}-{b:g} s" for a, b, _ in spans),
-        choice=choice,
-        spans=final,
-        raw_text=f"final raw text of {question_id}",
-        model_id=MODEL_ID,
-        strategy="coarse_to_fine",
-        video_duration_seconds=duration,
-        steps=[coarse, fine],
-    )
-
-
-def write_job(output: Path, analyses: list[Analysis], failures: list[tuple[str, str, Exception]]) -> None:
-    """Write a job's tables as the batch job does: records rows, one writer unit per video."""
-    from videoqa.batch._writer import write_unit
-
-    settings = Settings(strategy="coarse_to_fine", fps=2.0)
-    config = config_hash(MODEL_ID, settings)
-    units: dict[str, TableRows] = {}
-    for a in analyses:
-        rows = analysis_to_rows(
-            a, video=a.video, video_id=Path(a.video).name, model_id=MODEL_ID, settings=settings, config=config
-        )
-        units.setdefault(a.video, TableRows()).extend(rows)
-    for video, question_id, error in failures:
-        row = failure_row(
-            error,
-            video=video,
-            video_id=Path(video).name,
-            question=Question(question_id=question_id, question="What happens?"),
-            model_id=MODEL_ID,
-            settings=settings,
-            config=config,
-            stage="probe",
-            attempts=1,
-        )
-        units.setdefault(video, TableRows()).failures.append(row)
-    for rows in units.values():
-        write_unit(str(output), rows)
-
-
-def build_job(output: Path, event_video: Path) -> list[Analysis]:
-    """Three answers on the event video, one on a missing video, and one failed item."""
-    from videoqa.errors import TruncatedVideoError
-
-    video, missing = str(event_video), str(output.parent / "gone" / "missing.mp4")
-    analyses = [
-        make_analysis(video, "q1", "When is the red square shown?", "grounding", [(37.0, 44.5, None)],
-                      duration=EVENT_VIDEO_SECONDS),
-        make_analysis(video, "q2", "List the coloured squares.", "events",
-                      [(10.0, 12.0, "blue square"), (37.0, 44.5, SCRIPT_LABEL)],
-                      duration=EVENT_VIDEO_SECONDS),
-        make_analysis(video, "q3", "Which colour comes first?", "choice", [], duration=EVENT_VIDEO_SECONDS,
-                      answer="A", options=["blue", "red"], choice="A"),
-        make_analysis(missing, "q4", SCRIPT_QUESTION, "grounding", [(5.0, 9.0, None)],
-                      duration=MISSING_VIDEO_SECONDS, answer=SCRIPT_ANSWER),
-    ]  # fmt: skip
-    broken = str(output.parent / "broken.mp4")
-    write_job(
-        output,
-        analyses,
-        [(broken, "q1", TruncatedVideoError(broken, "the file ends before its index <moov>"))],
-    )
-    return analyses
 
 
 @pytest.fixture(scope="module")
@@ -154,40 +41,6 @@ def job(tmp_path_factory: pytest.TempPathFactory, event_video: Path) -> tuple[Pa
     output = tmp_path_factory.mktemp("report") / "out"
     analyses = build_job(output, event_video)
     return output, analyses, render_job_html(str(output))
-
-
-# ------------------------------------------------------------------------------------------ HTML parsing
-
-
-class Elements(HTMLParser):
-    """Every start tag as (tag, attrs) and the text inside elements of interest."""
-
-    def __init__(self, html: str):
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {k: v or "" for k, v in attrs}))
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    def find(self, tag: str, cls: str | None = None) -> list[dict[str, str]]:
-        return [a for t, a in self.tags if t == tag and (cls is None or cls in a.get("class", "").split())]
-
-
-def expected_x(t: float, duration: float, start: float = 0.0) -> float:
-    """Independent of the code under test: 230 px label column, 20 px right margin, 960 px svg."""
-    return 230 + (t - start) / duration * (960 - 230 - 20)
-
-
-def decode_data_uri(uri: str) -> np.ndarray:
-    from PIL import Image
-
-    assert uri.startswith("data:image/jpeg;base64,")
-    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))).convert("RGB"))
 
 
 # ------------------------------------------------------------------------------------------------ tests
@@ -448,160 +301,3 @@ def test_job_report_is_self_contained(job: tuple[Path, list[Analysis], str]) -> 
     assert "http://" not in html and "https://" not in html and "@import" not in html
     csp = next(a["content"] for t, a in page.tags if t == "meta" and a.get("http-equiv"))
     assert "default-src 'none'" in csp and "img-src data:" in csp
-
-
-def test_analysis_to_html_shows_the_coarse_to_fine_steps(event_video: Path) -> None:
-    analysis = make_analysis(str(event_video), "q1", "When is the red square shown?", "grounding",
-                             [(37.0, 44.5, None)], duration=EVENT_VIDEO_SECONDS)  # fmt: skip
-    html = analysis.to_html()
-    page = Elements(html)
-    (span,) = page.find("rect", "span")
-    assert float(span["x"]) == pytest.approx(expected_x(37.0, 60.0), abs=1e-3)
-    windows = page.find("rect", "window")
-    assert [(w["data-start-seconds"], w["data-end-seconds"]) for w in windows] == [
-        ("0.0", "30.0"),
-        ("30.0", "60.0"),
-        ("29.0", "52.5"),
-    ]
-    assert [float(w["x"]) for w in windows] == pytest.approx([230, 585, expected_x(29.0, 60.0)], abs=1e-3)
-    assert float(windows[2]["width"]) == pytest.approx(23.5 / 60 * 710, abs=1e-3)
-    assert len(page.find("rect", "step-span")) == 2  # coarse found 33-48.5, fine found 37-44.5
-    assert [s["data-step"] for s in page.find("div", "step")] == ["0", "1"]
-    text = re.sub(r"\s+", " ", " ".join(page.text))
-    assert "step 1: coarse @ 0.5 fps" in text and "step 2: fine @ 2 fps" in text
-    assert "coarse text A" in text and "coarse text B" in text and "fine text" in text
-    assert "33.00–48.50 s" in text  # what the coarse step answered
-    assert len([a for t, a in page.tags if t == "img"]) == 2
-
-
-@pytest.mark.parametrize(
-    ("key", "video_start", "span", "frames"),
-    [
-        # 10 fps from 2.5 s: the frame shown at 3.0 s is #5; the last one before 4.0 s is #14 (3.9 s).
-        ("start_mp4", 2.5, (3.0, 4.0), (5, 14)),
-        # coded 90x160 with a 90 degree display matrix: thumbnails come upright, 168 x 94.
-        ("rot90_mp4", 0.0, (0.5, 1.5), (5, 14)),
-    ],
-)
-def test_analysis_thumbnails_on_shifted_and_rotated_videos(
-    media_file, key: str, video_start: float, span: tuple[float, float], frames: tuple[int, int]
-) -> None:
-    video = str(media_file(key))
-    analysis = make_analysis(video, "q1", "When?", "grounding", [(*span, None)], duration=4.0)
-    analysis = analysis.model_copy(update={"video_start_seconds": video_start, "steps": []})
-    html = analysis.to_html()
-    page = Elements(html)
-    (bar,) = page.find("rect", "span")
-    assert float(bar["x"]) == pytest.approx(expected_x(span[0], 4.0, start=video_start), abs=1e-3)
-    # The axis runs from the video's first frame: 0.5 s ticks over its 4 s.
-    ticks = re.findall(r'class="tick-label"[^>]*>([^<]+)<', html)
-    assert ticks == [format_seconds(video_start + k / 2, step_seconds=0.5) for k in range(9)]
-    assert ticks[0] == ("0:02.5" if video_start else "0:00.0")
-    images = [decode_data_uri(a["src"]) for t, a in page.tags if t == "img"]
-    assert [im.shape[:2] for im in images] == [(94, 168), (94, 168)]
-    assert [read_frame_index(im) for im in images] == list(frames)
-
-
-def test_analysis_to_html_without_thumbnails_or_spans() -> None:
-    analysis = make_analysis("/nowhere/x.mp4", "q1", "What is shown? <b>bold</b>", "qa", [], duration=10.0,
-                             answer="a <i>grey</i> frame")  # fmt: skip
-    html = analysis.to_html(thumbnails=False)
-    assert (
-        "<b>bold</b>" not in html and "&lt;b&gt;bold&lt;/b&gt;" in html and "&lt;i&gt;grey&lt;/i&gt;" in html
-    )
-    assert 'class="span"' not in html and html.count('class="window"') == 3
-
-
-def test_cli_report_writes_report_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from videoqa.cli import main
-
-    output = tmp_path / "out"
-    write_job(output, [make_analysis("/nowhere/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)],
-                                     duration=10.0)], [])  # fmt: skip
-    assert main(["report", str(output), "--no-thumbnails"]) == 0
-    assert f"Wrote {output}/report.html" in capsys.readouterr().out
-    assert (output / "report.html").read_text().count('class="span"') == 1
-    elsewhere = tmp_path / "elsewhere.html"
-    assert render_job_report(str(output), report_path=str(elsewhere)) == str(elsewhere)
-    assert 'class="placeholder"' in elsewhere.read_text()  # the video does not exist: placeholders
-
-
-def test_analyze_cli_writes_the_analysis_page(
-    tmp_path: Path, event_video: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    from videoqa.cli import main
-
-    page_path = tmp_path / "answer.html"
-    argv = ["analyze", str(event_video), "When does the red square appear?", "--task", "grounding",
-            "--model", "builtin:scripted", "--strategy", "coarse_to_fine",
-            "--json", "--html", str(page_path)]  # fmt: skip
-    assert main(argv) == 0
-    analysis = Analysis.model_validate_json(capsys.readouterr().out)
-    assert [s.name for s in analysis.steps] == ["coarse", "fine"] and len(analysis.spans) == 1
-    html = page_path.read_text(encoding="utf-8")
-    page = Elements(html)
-    (bar,) = page.find("rect", "span")
-    span = analysis.spans[0]
-    assert float(bar["x"]) == pytest.approx(expected_x(span.start_seconds, EVENT_VIDEO_SECONDS), abs=1e-3)
-    assert len(page.find("rect", "window")) == len(analysis.windows)
-    assert [s["data-step"] for s in page.find("div", "step")] == ["0", "1"]
-    frames = [decode_data_uri(a["src"]) for t, a in page.tags if t == "img"]
-    assert len(frames) == 2 and all(has_square(f, "red") for f in frames)  # the event's first and last frames
-
-
-def test_report_of_a_folder_that_is_not_a_job_output(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
-        render_job_report(str(tmp_path / "nope"))
-    with pytest.raises(FileNotFoundError, match="neither an 'answers' nor a 'failures' table"):
-        render_job_report(str(tmp_path))
-
-
-def test_report_skips_foreign_parquet_files_with_a_note(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    output = tmp_path / "out"
-    write_job(output, [make_analysis("/nowhere/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)],
-                                     duration=10.0)], [])  # fmt: skip
-    foreign = output / "answers" / "part-foreign.parquet"
-    pq.write_table(pa.table({"x": [1, 2], "name": ["a", "b"]}), foreign)
-    garbage = output / "spans" / "part-garbage.parquet"
-    garbage.write_bytes(b"not parquet at all")
-    # an answers file of an older videoqa, before the outcome column: still read, outcome derived
-    (old,) = [p for p in (output / "answers").glob("part-*.parquet") if p != foreign]
-    pq.write_table(pq.read_table(old).drop_columns(["outcome"]), old)
-    with caplog.at_level("WARNING", logger="videoqa.report._job"):
-        html = render_job_html(str(output), thumbnails=False)
-    page = Elements(html)
-    notes = [n for n in " ".join(page.text).split("Skipped ") if "part-" in n]
-    assert len(notes) == 2
-    assert f"{foreign}: not a videoqa answers table (it has no item_key column)." in html.replace(
-        "&#39;", "'"
-    )
-    assert f"{garbage}: not a readable Parquet file" in html
-    assert len(page.find("tr", "answer")) == 1 and html.count('class="span"') == 1
-    assert sum("Skipping" in r.getMessage() for r in caplog.records) == 2
-
-
-def test_report_of_a_job_in_a_bucket() -> None:
-    """Any fsspec URL works for the output (memory:// here; s3:// and gs:// take the same path)."""
-    import fsspec
-
-    from videoqa.batch._writer import write_unit
-
-    analysis = make_analysis(
-        "memory://videos/a.mp4", "q1", "When?", "grounding", [(1.0, 2.0, None)], duration=10.0
-    )
-    settings = Settings()
-    rows = analysis_to_rows(analysis, video=analysis.video, video_id="a.mp4", model_id=MODEL_ID,
-                            settings=settings, config=config_hash(MODEL_ID, settings))  # fmt: skip
-    write_unit("memory://bucket/job", rows)
-    try:
-        assert render_job_report("memory://bucket/job") == "memory://bucket/job/report.html"
-        with fsspec.open("memory://bucket/job/report.html", "r", encoding="utf-8") as handle:
-            html = handle.read()
-        assert html.count('class="span"') == 1 and "No thumbnails for this video" in html
-    finally:
-        fsspec.filesystem("memory").rm("/bucket", recursive=True)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.test_report import Elements, expected_x
+from tests.report_util import Elements, expected_x
 from videoqa.report import render_job_report
 
 CHROMIUM = shutil.which("chromium")
