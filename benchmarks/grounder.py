@@ -15,8 +15,11 @@ seeds the training script never uses (training: 0 and 10000).
    Prints each figure and its ratio to the right-time mIoU.
 3. **Coarse-to-fine on a 1-hour video** (``--long``): 600 s coarse windows at 0.5 fps, 2 fps
    re-looks; one question per event; prints the start and end errors in seconds.
+4. **Hour-long search** (``--long-videos N``): N held-out videos of 1-1.5 h, 3 events each, before
+   (``search_budget=0``) and after (the search); see :func:`long_videos`.
 
     python benchmarks/grounder.py --videos 24 --long     # the shipped builtin:tiny-grounder
+    python benchmarks/grounder.py --skip-single --long-videos 12   # the hour-long search
     python benchmarks/grounder.py --model /tmp/tiny-grounder --videos 24 --long
 """
 
@@ -172,9 +175,11 @@ def _search_run(runner, cases, budget: float, cache: Path) -> list[dict]:
                     "seconds": seconds / len(events),
                 }
             )
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in results[0].timings_seconds.items() if v >= 0.05)
         print(
             f"  budget {budget}: {path.name}: "
-            + "; ".join(f"{x['truth']} -> {x['found']}" for x in rows[-len(events) :]),
+            + "; ".join(f"{x['truth']} -> {x['found']}" for x in rows[-len(events) :])
+            + f"  [seconds: {stages}]",
             flush=True,
         )
     return rows
@@ -200,8 +205,13 @@ def long_videos(runner, args) -> None:
     """Before (``search_budget=0``: one fine look per candidate) vs after (the search, default budget)."""
     import tempfile
 
+    t0 = time.perf_counter()
     cases = write_long_cases(WORK / "long", seed=LONG_SEED, count=args.long_videos)
-    print(f"{len(cases)} videos of 1-1.5 h, 3 events each (seed {LONG_SEED})", flush=True)
+    print(
+        f"{len(cases)} videos of 1-1.5 h, 3 events each (seed {LONG_SEED}; written or found in "
+        f"{WORK / 'long'} in {time.perf_counter() - t0:.0f} s)",
+        flush=True,
+    )
     budget = videoqa.Settings().search_budget
     before, after = [], []
     with tempfile.TemporaryDirectory() as cache:  # the coarse features are shared by both runs
@@ -232,7 +242,17 @@ def main() -> None:
         help="hour-long search: N videos of 1-1.5 h, before (search_budget=0) vs after (default budget)",
     )
     parser.add_argument("--skip-single", action="store_true", help="skip the single-window part")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads (default 1: the tiny model gains nothing from more, and on a busy machine "
+        "two threads contending were several times slower; the answers are the same)",
+    )
     args = parser.parse_args()
+    import torch
+
+    torch.set_num_threads(args.threads)
     runner = videoqa.load_model(args.model)
     if not args.skip_single:
         single_window(runner, args)

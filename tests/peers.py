@@ -29,7 +29,7 @@ PEERS: dict[str, Peer] = {
         "5.25.0",
         "Qwen2-VL/Qwen2.5-VL/Qwen3-VL processors and get_rope_index, generate on the pixel path "
         "(test_model_parity, test_qwen3_parity, test_qwen3_time, test_timing, test_model_runner, "
-        "test_official_checkpoints)",
+        "test_model_generation, test_official_checkpoints)",
     ),
     "qwen-vl-utils": Peer(
         "qwen-vl-utils",

@@ -80,3 +80,47 @@ def write_with_subtitles(
                 out.mux(packet)
     plain.unlink()
     return path
+
+
+def write_with_speech(
+    path: Path,
+    words: Sequence[TimedLine],
+    *,
+    audio_start_seconds: float,
+    audio_seconds: float,
+    rate: int = 44100,
+    **video_kwargs: object,
+) -> Path:
+    """A video at ``path`` with an AAC audio stream whose tone "words" (``TONE_WORDS``) are heard at
+    ``words``' absolute times; the audio's first sample has pts ``audio_start_seconds``."""
+    import av
+    import numpy as np
+
+    from videoqa.text._tiny_whisper import tone_word_audio
+
+    samples = np.zeros(round(audio_seconds * rate), dtype=np.float32)
+    for start, end, word in words:
+        first = round((start - audio_start_seconds) * rate)
+        wave = tone_word_audio(word, end - start, sample_rate=rate)
+        samples[first : first + len(wave)] += wave
+    plain = path.with_name(path.stem + ".plain" + path.suffix)
+    write_video(plain, **video_kwargs)  # type: ignore[arg-type]
+    with av.open(str(plain)) as src, av.open(str(path), "w") as out:
+        video_in = src.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        audio = out.add_stream("aac", rate=rate, layout="mono")
+        for packet in src.demux(video_in):
+            if packet.dts is None:
+                continue
+            packet.stream = video_out
+            out.mux(packet)
+        offset, n = round(audio_start_seconds * rate), 1024
+        for i in range(0, len(samples), n):
+            frame = av.AudioFrame.from_ndarray(samples[None, i : i + n].copy(), format="fltp", layout="mono")
+            frame.sample_rate, frame.pts, frame.time_base = rate, offset + i, Fraction(1, rate)
+            for packet in audio.encode(frame):
+                out.mux(packet)
+        for packet in audio.encode():
+            out.mux(packet)
+    plain.unlink()
+    return path

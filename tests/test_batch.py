@@ -369,9 +369,15 @@ def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_pa
     # Each answer next to the truth with its score: 37-44 s for 37-44.5 s is IoU 7 / 7.5.
     assert "kitchen.mp4      red      37-44.5 s          IoU 0.93" in printed
     assert "street.mp4       red      does not occur     right (absent)" in printed
-    assert "grounding: mean IoU 0.90 over 6 questions, 6 with IoU >= 0.5" in printed
+    # meeting.mp4 shows no square; when the budget is mentioned comes from its subtitles (meeting.srt)
+    assert "meeting.mp4      budget   41.3-44.6 s        IoU 1.00" in printed
+    assert (
+        "meeting.mp4 budget: from the subtitles (sidecar meeting.srt): 41.3-44.6 s "
+        "'The budget for next year is approved.'" in printed
+    )
+    assert "grounding: mean IoU 0.93 over 9 questions, 9 with IoU >= 0.5" in printed
     t = tables(str(tmp_path / "output"))
-    assert len(t["answers"]) == 7 and t["failures"].empty
+    assert len(t["answers"]) == 10 and t["failures"].empty
     spans = {(r.video_id, r.question_id): (r.start_seconds, r.end_seconds) for r in t["spans"].itertuples()}
     # Sampled at 1 fps: a span runs from the first to the last sampled frame inside the true interval.
     assert spans == {
@@ -379,6 +385,7 @@ def test_demo_with_the_scripted_model_finds_the_true_intervals(ray_local, tmp_pa
         ("kitchen.mp4", "blue"): (70.0, 74.0),
         ("lab/bench.mp4", "blue"): (5.0, 8.0),
         ("lab/bench.mp4", "red"): (88.0, 100.0),
+        ("meeting.mp4", "budget"): (41.3, 44.6),
     }
     assert (
         t["answers"].set_index("video_id").loc["street.mp4"].set_index("question_id").loc["colour", "choice"]

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.test_model_runner import PROMPT, make_clip
+from tests.model_util import PROMPT, make_clip
 from videoqa.errors import ModelOutOfMemoryError
 from videoqa.model import GenerationRequest, load_model
 

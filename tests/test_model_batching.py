@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 import torch
 
-from tests.test_model_runner import PROMPT, make_clip
+from tests.model_util import PROMPT, make_clip
 from videoqa.errors import DeviceFailedError, ModelOutOfMemoryError
 from videoqa.model import GenerationRequest
 from videoqa.model._batching import bytes_per_prompt_token, plan_batches, token_budget

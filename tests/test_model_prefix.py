@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from tests.test_model_runner import make_clip
+from tests.model_util import make_clip
 from videoqa.analysis import Question
 from videoqa.core.prompts import build_prompt
 from videoqa.model import GenerationRequest

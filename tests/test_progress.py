@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import sys
+
+import pytest
 
 from tests.test_search import RED, SEARCH, WRONG, CoarseScript, _video
 from videoqa import Session
@@ -56,3 +59,47 @@ def test_cli_all_occurrences_and_quiet(capsys):
     a = json.loads(out)
     assert a["question"]["occurrences"] == "all"
     assert [(s["start_seconds"], s["end_seconds"]) for s in a["spans"]] == [(60.0, 69.5), (220.0, 229.5)]
+
+
+def test_a_batch_job_counts_items_answered_or_failed_on_its_bar():
+    from videoqa.batch._progress import Progress as JobProgress
+
+    stream = _Terminal()
+    bars = Progress(True, stream=stream)
+    bars.stage("job")
+    counts = JobProgress(
+        total_videos=2,
+        total_items=5,
+        interval_seconds=1e9,
+        bar=bars.bar(5, unit="item", done="answered"),
+    )
+    unit = dict(answers=2, no_event=0, prompt_tokens=0, reused_prompt_tokens=0, failures=1, spans=0,
+                model_calls=3, decode_seconds=0.0, model_seconds=0.0, duration_seconds=5.0,
+                failure_types_json='{"E": 1}')  # fmt: skip
+    counts.update(unit)
+    counts.bar.refresh()
+    assert "job: items answered:  60%" in stream.getvalue() and "3/5" in stream.getvalue()
+    counts.update({**unit, "answers": 0, "failures": 2})
+    counts.bar.close()
+    assert "job: items answered: 100%" in stream.getvalue() and "5/5" in stream.getvalue()
+
+
+@pytest.mark.ray
+def test_eval_shows_items_answered_on_a_terminal_unless_quiet(ray_cluster, tmp_path, monkeypatch):
+    from videoqa.eval._cli import main
+    from videoqa.synthetic import Event, write_video
+
+    videos = tmp_path / "videos"
+    write_video(videos / "AAAA1.mp4", duration_seconds=20, fps=2.0,
+                events=[Event(2.0, 4.0, "red"), Event(5.0, 15.0, "green")])  # fmt: skip
+    annotations = tmp_path / "charades_sta_test.txt"
+    annotations.write_text("AAAA1 2.0 4.0##a red square appears.\nAAAA1 5.0 15.0##a green square appears.\n")
+    argv = ["charades-sta", "--annotations", str(annotations), "--videos", str(videos),
+            "--model", "builtin:scripted", "--local-num-cpus", "2", "--decode-workers", "1"]  # fmt: skip
+    shown, quiet = _Terminal(), _Terminal()
+    monkeypatch.setattr(sys, "stderr", shown)
+    assert main([*argv, "--output", str(tmp_path / "shown")]) == 0
+    assert "job: items answered: 100%" in shown.getvalue() and "2/2" in shown.getvalue()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    assert main([*argv, "--output", str(tmp_path / "quiet"), "--quiet"]) == 0
+    assert "items answered" not in quiet.getvalue()

@@ -45,11 +45,11 @@ def _video() -> Path:
 
 class CoarseScript(ScriptedModel):
     """Answers the coarse windows (sampled below 1 fps) from ``coarse``, keyed by window start;
-    every fine look is the scripted model's own reading of the frames."""
+    a fine look is the scripted model's own reading of the frames unless ``fine`` has its start."""
 
-    def __init__(self, coarse: dict[float, str]):
+    def __init__(self, coarse: dict[float, str], fine: dict[float, str] | None = None):
         super().__init__()
-        self.coarse = coarse
+        self.coarse, self.fine = coarse, fine or {}
 
     def generate(self, requests, *, max_new_tokens, options=None):
         out = super().generate(requests, max_new_tokens=max_new_tokens, options=options)
@@ -57,6 +57,8 @@ class CoarseScript(ScriptedModel):
             w = r.features[0].window
             if w.sampled_fps < 1:
                 out[k] = dataclasses.replace(out[k], text=self.coarse.get(w.start_seconds, ABSENT))
+            elif w.start_seconds in self.fine:
+                out[k] = dataclasses.replace(out[k], text=self.fine[w.start_seconds])
         return out
 
 
@@ -134,6 +136,34 @@ def test_budget_limits_the_fine_tokens_and_says_what_was_dropped():
     assert a.parse_error.startswith(
         "the fine search did not confirm any of 1 coarse lead(s) within its budget"
     )
+
+
+LONG_LEAD = {100.0: "The event happens in 50 - 99 seconds."}  # 150-199 s; the red square is at 200-210 s
+
+
+def test_a_refine_window_reaches_8_coarse_intervals_past_the_edge_not_half_a_long_first_look():
+    a = Session(CoarseScript(LONG_LEAD), search_budget=2.0, **SEARCH).analyze(_video(), RED, task="grounding")
+    # the first look (147-202 s, 55 s) ends 2 s into the event: 200.0-201.5 s touches its end; the
+    # refine window is the span -u (6 s) to +16 s (8 intervals of 2 s), on the 1 s grid: the whole
+    # event with a margin, as the fine model is trained to read it (half the first look: 194-229 s)
+    assert _regions(a) == [("fine", 147.0, 202.0), ("search", 194.0, 218.0)]
+    assert a.spans == [Span(start_seconds=200.0, end_seconds=209.5)]
+    notes = [n for s in a.steps for n in s.notes]
+    assert notes == [
+        "lead 0: found 200.0-201.5 s; its end touches the window edge: refine",
+        "lead 0: found 200.0-209.5 s; kept",
+    ]
+
+
+def test_a_refine_look_that_names_another_place_keeps_the_span_it_refines():
+    misread = {194.0: "The event happens in 20.0 - 23.0 seconds."}  # 214-217 s: not where the span was
+    model = CoarseScript(LONG_LEAD, fine=misread)
+    a = Session(model, search_budget=2.0, **SEARCH).analyze(_video(), RED, task="grounding")
+    assert _regions(a) == [("fine", 147.0, 202.0), ("search", 194.0, 218.0)]
+    assert a.spans == [Span(start_seconds=200.0, end_seconds=201.5)]
+    assert a.steps[-1].notes == [
+        "lead 0: refine look found 214.0-217.0 s, apart from 200.0-201.5 s; kept 200.0-201.5 s"
+    ]
 
 
 GREEN_COARSE = {0.0: "The event happens in 62 - 68 seconds.", 200.0: "The event happens in 45 - 50 seconds."}

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.model_util import make_clip
 from tests.test_model_prefix import _full_prefills, _visible
-from tests.test_model_runner import make_clip
 from videoqa import Session
 from videoqa.model import GenerationRequest
 from videoqa.synthetic import write_video

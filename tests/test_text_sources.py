@@ -197,11 +197,6 @@ def test_bad_subtitles_argument_is_rejected_before_any_work(tmp_path: Path) -> N
         load_cues(tmp_path / "x.mp4", subtitles="yes")
 
 
-def test_speech_recognition_is_refused_with_a_clear_message(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"subtitles='asr' \(speech recognition\) is not implemented"):
-        load_cues(tmp_path / "x.mp4", subtitles="asr")
-
-
 def test_a_folder_of_many_videos_is_listed_once(tmp_path: Path, monkeypatch) -> None:
     from videoqa.text import _sidecar
 

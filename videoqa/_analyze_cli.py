@@ -46,9 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subtitles",
         default="auto",
-        metavar="auto|sidecar|stream|none|FILE",
+        metavar="auto|sidecar|stream|asr|asr:MODEL|none|FILE",
         help="Timed text given with the frames: auto (default: a subtitle file next to the video, e.g. "
-        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, none, or a "
+        "talk.srt / talk.en.vtt, else a text subtitle stream in it), sidecar, stream, asr (speech "
+        "recognition, Whisper large-v3-turbo) or asr:MODEL (a Whisper id or folder), none, or a "
         ".srt/.vtt/.ass/.ssa file.",
     )
     parser.add_argument("--subtitles-language", help="Subtitle language to pick (en, fra, ...).")

@@ -57,7 +57,8 @@ class JobConfig(BaseModel):
         default="auto",
         description="Timed text given with the frames (videoqa.text.load_cues): 'auto' (a subtitle file "
         "next to each video, e.g. talk.srt / talk.en.vtt, else a text subtitle stream in it), 'sidecar', "
-        "'stream', a .srt/.vtt/.ass file, or None (frames only).",
+        "'stream', 'asr' / 'asr:<Whisper model id or path>' (speech recognition), a .srt/.vtt/.ass file, "
+        "or None (frames only).",
     )
     subtitle_map: str | None = Field(
         default=None,

@@ -13,6 +13,11 @@ question. ``builtin:tiny-qwen2.5-vl`` is the same architecture with random weigh
 meaningful). ``builtin:scripted`` is a rule-based stand-in that reads the coloured squares from
 the frames it is given. Each answer is printed next to the truth with its score (the IoU for
 grounding), and the mean IoU.
+
+Speech: ``meeting.mp4`` has a subtitle file next to it (``meeting.srt``, found by the job's
+``subtitles="auto"``) and is asked "when does the speaker mention the budget?". Its answer comes
+from the subtitles (grounding by what is said, :mod:`videoqa.core._heard_pass`): no frame shows it,
+and a frames-only model (the tiny grounder) could not know it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEMO_VIDEOS", "add_arguments", "run", "write_demo_bucket"]
+__all__ = ["DEMO_SPEECH_VIDEOS", "DEMO_VIDEOS", "add_arguments", "run", "write_demo_bucket"]
 
 # name -> (duration_seconds, [(start, end, colour)]): the ground truth the demo prints.
 DEMO_VIDEOS: dict[str, tuple[float, list[tuple[float, float, str]]]] = {
@@ -30,6 +35,20 @@ DEMO_VIDEOS: dict[str, tuple[float, list[tuple[float, float, str]]]] = {
     "street.mp4": (60.0, [(12.0, 20.0, "green")]),
     "lab/bench.mp4": (120.0, [(5.0, 9.0, "blue"), (88.0, 101.0, "red")]),
 }
+# name -> (duration_seconds, its subtitles [(start, end, text)], written next to it as name.srt): no
+# coloured square; what happens is only said.
+DEMO_SPEECH_VIDEOS: dict[str, tuple[float, list[tuple[float, float, str]]]] = {
+    "meeting.mp4": (
+        80.0,
+        [
+            (4.0, 7.5, "Good morning everyone, let us begin."),
+            (41.3, 44.6, "The budget for next year is approved."),
+            (70.0, 72.5, "Thank you, we adjourn."),
+        ],
+    ),
+}
+SPEECH_QUESTIONS = {"budget": "budget"}
+"""question_id -> the word whose cue is the truth."""
 DEMO_QUESTIONS = [
     {"question_id": "red", "question": "a red square appears", "task": "grounding", "videos": "*"},
     {"question_id": "blue", "question": "a blue square appears", "task": "grounding", "videos": "*"},
@@ -39,6 +58,12 @@ DEMO_QUESTIONS = [
         "task": "choice",
         "options": ["red", "green", "blue"],
         "videos": "street.mp4",
+    },
+    {
+        "question_id": "budget",
+        "question": "When does the speaker mention the budget?",
+        "task": "grounding",
+        "videos": "meeting.mp4",
     },
 ]
 
@@ -58,23 +83,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def write_demo_bucket(root: Path) -> tuple[Path, Path]:
     """Write the demo videos (skipped when already there) and questions; returns (videos, questions)."""
     from videoqa.synthetic import Event, write_video_once
+    from videoqa.text import format_srt
 
     videos = root / "videos"
-    for name, (duration, events) in DEMO_VIDEOS.items():
+    every = {**DEMO_VIDEOS, **{name: (d, []) for name, (d, _) in DEMO_SPEECH_VIDEOS.items()}}
+    for name, (duration, events) in every.items():
         write_video_once(
             videos / name, duration_seconds=duration, fps=4, events=[Event(a, b, c) for a, b, c in events]
         )
+    for name, (_, cues) in DEMO_SPEECH_VIDEOS.items():
+        (videos / name).with_suffix(".srt").write_text(format_srt(cues), encoding="utf-8")
     questions = root / "questions.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in DEMO_QUESTIONS), encoding="utf-8")
     return videos, questions
 
 
+def _true_spans(video_id: str, question_id: str) -> list[tuple[float, float]]:
+    """The true intervals of a grounding question: its colour's events, or the cue saying its word."""
+    word = SPEECH_QUESTIONS.get(question_id)
+    if word is not None:
+        cues = DEMO_SPEECH_VIDEOS.get(video_id, (0.0, []))[1]
+        return [(a, b) for a, b, text in cues if word in text.lower()]
+    return [(a, b) for a, b, c in DEMO_VIDEOS.get(video_id, (0.0, []))[1] if c == question_id]
+
+
 def _truth(video_id: str, question_id: str) -> str:
-    colour = {"red": "red", "blue": "blue"}.get(question_id)
-    events = DEMO_VIDEOS[video_id][1]
-    if colour is None:
+    if question_id == "colour":
+        events = DEMO_VIDEOS[video_id][1]
         return "(" + "ABC"[["red", "green", "blue"].index(events[0][2])] + ") " + events[0][2]
-    spans = [f"{a:g}-{b:g} s" for a, b, c in events if c == colour]
+    spans = [f"{a:g}-{b:g} s" for a, b in _true_spans(video_id, question_id)]
     return ", ".join(spans) or "does not occur"
 
 
@@ -83,7 +120,7 @@ def _score(row: dict[str, Any], span: tuple[float, float] | None) -> tuple[str, 
     if row["task"] == "choice":
         truth = _truth(row["video_id"], row["question_id"])
         return ("right" if row["choice"] == truth[1] else "wrong"), None
-    true_spans = [(a, b) for a, b, c in DEMO_VIDEOS[row["video_id"]][1] if c == row["question_id"]]
+    true_spans = _true_spans(row["video_id"], row["question_id"])
     if not true_spans:
         iou = 1.0 if row["outcome"] == "no_event" else 0.0
         return ("right" if iou else "wrong") + " (absent)", iou
@@ -99,7 +136,7 @@ def answers_report(output: str) -> list[str]:
     """Lines comparing each answer with the true intervals of the demo videos, with the IoU."""
     from videoqa.batch import read_tables
 
-    tables = read_tables(output, tables=["answers", "spans"])
+    tables = read_tables(output, tables=["answers", "spans", "subtitles"])
     first_span = {}
     for span in sorted(tables["spans"].to_pylist(), key=lambda r: -r["span_index"]):
         first_span[span["item_key"]] = (span["start_seconds"], span["end_seconds"])
@@ -112,6 +149,7 @@ def answers_report(output: str) -> list[str]:
         if iou is not None:
             ious.append(iou)
         lines.append(f"{row['video_id']:<16} {row['question_id']:<8} {truth:<18} {score:<16} {answer}")
+    lines += _speech_lines(tables["subtitles"].to_pylist())
     if ious:
         hits = sum(i >= 0.5 for i in ious)
         lines.append(
@@ -119,6 +157,19 @@ def answers_report(output: str) -> list[str]:
             f"{hits} with IoU >= 0.5 "
             "(a right 'does not occur' counts as 1)"
         )
+    return lines
+
+
+def _speech_lines(cues: list[dict[str, Any]]) -> list[str]:
+    """For each speech question, the cue its answer came from (the ``subtitles`` table)."""
+    lines = []
+    for cue in sorted(cues, key=lambda c: (c["video_id"], c["question_id"], c["start_seconds"])):
+        if cue["question_id"] in SPEECH_QUESTIONS:
+            where = cue["source"].replace("\\", "/").rsplit("/", 1)[-1]
+            lines.append(
+                f"{cue['video_id']} {cue['question_id']}: from the subtitles ({cue['kind']} {where}): "
+                f"{cue['start_seconds']:g}-{cue['end_seconds']:g} s {cue['text']!r}"
+            )
     return lines
 
 
@@ -137,7 +188,10 @@ def run(args: argparse.Namespace) -> int:
         if found is not None and found[1].note
         else f"{args.model} (a real model: answers are its own)"
     )
-    print(f"videoqa demo: {len(DEMO_VIDEOS)} generated videos in {videos}, questions in {questions}")
+    print(
+        f"videoqa demo: {len(DEMO_VIDEOS) + len(DEMO_SPEECH_VIDEOS)} generated videos in {videos}, "
+        f"questions in {questions}"
+    )
     print(f"model: {args.model}: {note}")
     settings = starting_settings(args.model, flags={"fps": 1.0, "max_new_tokens": 24})
     config = JobConfig(

@@ -20,6 +20,7 @@ from videoqa.batch._resume import read_resume_state, repair_stale_failures
 from videoqa.batch._stages import _fail, make_unit, write_outputs
 from videoqa.batch._windows import WindowBoard
 from videoqa.batch._writer import drop_rows
+from videoqa.core._progress import Progress as Bars
 from videoqa.records import Failure, item_key, question_hash
 
 __all__ = ["PlannedUnits", "gpu_actor_env", "plan_units", "run_job", "run_planned"]
@@ -145,17 +146,20 @@ def _build_dataset(config: JobConfig, units: list[dict[str, Any]], tracker: Any,
     return ds
 
 
-def run_job(config: JobConfig) -> JobSummary:
+def run_job(config: JobConfig, *, progress: bool | None = False) -> JobSummary:
     """Run a batch job to completion and return its summary.
 
     Every (video, question) in scope ends with exactly one answers row or one failures row under
     ``config.output``. Raises only for bad inputs (listing, questions file) or unwritable output.
+    ``progress``: a bar of the items answered on stderr (``None``: only when it is a terminal).
     """
     started = time.perf_counter()
-    return run_planned(config, plan_units(config), started=started)
+    return run_planned(config, plan_units(config), started=started, progress=progress)
 
 
-def run_planned(config: JobConfig, planned: PlannedUnits, *, started: float) -> JobSummary:
+def run_planned(
+    config: JobConfig, planned: PlannedUnits, *, started: float, progress: bool | None = False
+) -> JobSummary:
     """Run the units :func:`plan_units` planned; ``started`` (``time.perf_counter()``) opens the wall time.
 
     Callers that report bad inputs (``videoqa run``) plan first, so that only planning errors are
@@ -171,23 +175,27 @@ def run_planned(config: JobConfig, planned: PlannedUnits, *, started: float) -> 
     logger.info(
         "%d items in scope, %d already written (skipped), %d videos to process", total, skipped, len(units)
     )
-    progress = Progress(
+    bars = Bars(progress)
+    bars.stage("job")
+    counts = Progress(
         total_videos=len(units),
         total_items=total - skipped,
         interval_seconds=config.progress_interval_seconds,
+        bar=bars.bar(total - skipped, unit="item", done="answered"),
     )
-    if units:
-        with _ray_session(config):
-            actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
-            name = uuid.uuid4().hex[:12]
-            tracker = actor(AttemptTracker).options(name=f"videoqa-attempts-{name}").remote()
-            board = actor(WindowBoard).options(name=f"videoqa-windows-{name}").remote()
-            try:
-                _run_units(config, units, tracker, board, progress)
-            finally:
-                ray.kill(tracker)
-                ray.kill(board)
-    return _summary(config, progress, total, skipped, unmatched, time.perf_counter() - started)
+    with contextlib.closing(counts.bar):
+        if units:
+            with _ray_session(config):
+                actor = ray.remote(num_cpus=0, max_restarts=-1, max_task_retries=-1)
+                name = uuid.uuid4().hex[:12]
+                tracker = actor(AttemptTracker).options(name=f"videoqa-attempts-{name}").remote()
+                board = actor(WindowBoard).options(name=f"videoqa-windows-{name}").remote()
+                try:
+                    _run_units(config, units, tracker, board, counts)
+                finally:
+                    ray.kill(tracker)
+                    ray.kill(board)
+    return _summary(config, counts, total, skipped, unmatched, time.perf_counter() - started)
 
 
 def _run_units(

@@ -86,9 +86,13 @@ class JobSummary(BaseModel):
 
 
 class Progress:
-    """Counts finished units and logs a progress line at most every ``interval_seconds``."""
+    """Counts finished units and logs a progress line at most every ``interval_seconds``; ``bar``
+    (``videoqa.core._progress.Progress.bar``) counts the items answered or failed."""
 
-    def __init__(self, *, total_videos: int, total_items: int, interval_seconds: float):
+    def __init__(
+        self, *, total_videos: int, total_items: int, interval_seconds: float, bar: Any = None
+    ) -> None:
+        self.bar = bar
         self.total_videos = total_videos
         self.total_items = total_items
         self.interval_seconds = interval_seconds
@@ -123,6 +127,8 @@ class Progress:
         self.model_seconds += float(unit["model_seconds"])
         if not answered and int(unit["failures"]) > 0:  # a failed stage, or every question failed
             self.videos_failed += 1
+        if self.bar is not None:
+            self.bar.update(int(unit["answers"]) + int(unit["failures"]))
         for error_type, count in json.loads(unit["failure_types_json"]).items():
             self.failure_types[error_type] = self.failure_types.get(error_type, 0) + count
         now = time.perf_counter()

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from videoqa.analysis import Analysis, AnswerOutcome, Question, Span, Step, SubtitleUsage, TextCue
 from videoqa.core._cache import window_fingerprint
+from videoqa.core._heard_pass import transcript_steps
 from videoqa.core._strategies import (
     Candidate,
     ResolvedStrategy,
@@ -185,6 +186,9 @@ def _subtitle_usage(run: _Run, steps: list[Step]) -> SubtitleUsage | None:
     if t is None:
         return None
     seen = [(w.start_seconds, w.end_seconds) for step in steps for w in step.windows]
+    seen += [
+        (s.start_seconds, s.end_seconds) for step in steps if step.name == "transcript" for s in step.spans
+    ]
     cues = sorted(
         {c for a, b in seen for c in t.between(a, b)}, key=lambda c: (c.start_seconds, c.end_seconds)
     )
@@ -272,8 +276,20 @@ def run_questions(
     with timer("plan"):
         first_pass = first_pass_plan(info, session.settings, session.sampling)
     run = _Run(session, source, info, first_pass.strategy, timer, started, transcript)
-    stage(session, "single pass" if first_pass.strategy == "single" else "coarse pass")
-    first = session.encode_plan(source, first_pass.plan, timer, clips)
+    heard = {  # grounding what is said: from the cues (videoqa.core._heard_pass)
+        i: _analysis(
+            run, questions[i], [step], Outcome("\n".join(map(_span_text, step.spans)), step.spans), text
+        )
+        for i, (step, text) in transcript_steps(transcript, questions).items()
+    }
+    asked = [q for i, q in enumerate(questions) if i not in heard]
+    answers = iter(_run_strategy(run, first_pass, asked, clips) if asked else [])
+    return [heard[i] if i in heard else next(answers) for i in range(len(questions))]
+
+
+def _run_strategy(run: _Run, first_pass: Any, questions: Sequence[Question], clips: Any) -> list[Analysis]:
+    stage(run.session, "single pass" if first_pass.strategy == "single" else "coarse pass")
+    first = run.session.encode_plan(run.source, first_pass.plan, run.timer, clips)
     if first_pass.strategy == "single":
         return _run_single(run, questions, first)
     return _run_coarse_to_fine(run, questions, first)

@@ -3,8 +3,9 @@
 ``Session(..., progress=None)`` shows it when stderr is a terminal (``True`` forces it, ``False``
 silences it; ``videoqa analyze --quiet``). A bar counts the windows of a pass decoded and encoded
 (``coarse pass: windows 3/9 [00:41<01:22]``: elapsed and expected time), the grounding search
-shows its rounds and the fine looks checked so far. Nothing is printed when disabled, and nothing
-here changes an answer.
+shows its rounds and the fine looks checked so far. ``videoqa eval`` shows the items answered
+(``eval: items answered 40/120``). Nothing is printed when disabled, and nothing here changes an
+answer.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ class Progress:
         """Name the pass whose windows come next (``coarse pass``, ``fine pass``...)."""
         self.label = label
 
-    def bar(self, total: int, *, unit: str = "window") -> Any:
+    def bar(self, total: int, *, unit: str = "window", done: str = "decoded+encoded") -> Any:
         """A bar of ``total`` steps under the current label (a no-op object when disabled)."""
         if not self.enabled or total <= 0:
             return _Silent()
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=f"{self.label}: {unit}s decoded+encoded", unit=unit, file=self.stream)
+        return tqdm(total=total, desc=f"{self.label}: {unit}s {done}", unit=unit, file=self.stream)
 
     def update_search(self, round_index: int, looks: int) -> None:
         """One round of the grounding search done; ``looks`` fine windows checked so far."""

@@ -29,10 +29,11 @@ Search, per question (:class:`GroundingSearch`, pure bookkeeping; the rounds run
    coarse window (widened by ``u``), one window per lead and round, until one shows the event.
 4. **Refine**: a confirmed span within one temporal patch plus one frame of an edge of its
    window (and that edge is not the video's) is looked at again through a window extended past
-   that edge (half a scan window) and ``u`` on the other side; at most twice per lead. Scan and
-   refine windows are widened to whole temporal patches at ``fine_fps`` (1 s at 2 fps). A refine
-   look that finds
-   nothing keeps the span it was refining.
+   that edge by ``8`` coarse intervals (16 s at 0.5 fps; not half a long first look: the fine
+   model reads a short window around the event best) and ``u`` on the other side; at most twice
+   per lead. Scan and refine windows are widened to whole temporal patches at ``fine_fps`` (1 s at
+   2 fps). A refine look that finds nothing, or a span that does not overlap the one it refines
+   (another event, or a misreading), keeps the span it was refining.
 
 Budget: every fine window's visual tokens count against ``search_budget x`` the coarse pass's
 visual tokens; a window that does not fit is not looked at (the first look of the first lead is
@@ -57,6 +58,8 @@ Occurrences = Literal["first", "all"]
 LookKind = Literal["first", "scan", "refine"]
 _SCAN_INTERVALS = 16
 """A scan window spans at least this many coarse frame intervals (32 s at 0.5 fps)."""
+_REFINE_INTERVALS = 8
+"""A refine window reaches this many coarse frame intervals past the edge the span touched."""
 _MAX_REFINES = 2
 
 
@@ -226,6 +229,13 @@ class GroundingSearch:
                 look.note = f"lead {look.lead}: {look.kind} look {_fmt(look.region)}: {said}; search on"
             return
         span = spans[0]  # a refine look sees the whole event: its span replaces the one it refines
+        if look.kind == "refine" and s.span is not None and not _overlaps(span, s.span):
+            s.done = True
+            look.note = (
+                f"lead {look.lead}: refine look found {_fmt_span(span)}, apart from "
+                f"{_fmt_span(s.span)}; kept {_fmt_span(s.span)}"
+            )
+            return
         s.span = span
         edges = [side for side in (0, 1) if self._touches(look, span, side)]
         if edges and s.refines < _MAX_REFINES:
@@ -279,7 +289,7 @@ class GroundingSearch:
         span, u = s.span, s.lead.uncertainty_seconds
         if span is None:
             raise RuntimeError("refine needs a confirmed span")
-        grow = self._step_seconds(s) / 2
+        grow = _REFINE_INTERVALS * s.lead.interval_seconds
         a = span.start_seconds - (grow if 0 in s.edges else u)
         b = span.end_seconds + (grow if 1 in s.edges else u)
         return (max(self.info.start_seconds, a), min(self.info.end_seconds, b))
@@ -300,6 +310,10 @@ class GroundingSearch:
                 b = min(hi, s.covered[0] + overlap)
                 return (max(lo, b - step), b)
         return None
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a.start_seconds <= b.end_seconds and b.start_seconds <= a.end_seconds
 
 
 def _fmt(region: tuple[float, float]) -> str:

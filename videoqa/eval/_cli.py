@@ -54,6 +54,9 @@ def _add_common(p: argparse.ArgumentParser, benchmark: Benchmark) -> None:
         data.add_argument("--subtitles-dir", metavar="DIR", help=OPTIONS["subtitles_dir"])
     data.add_argument("--limit", type=int, help="Evaluate only the first N items (a quick subset).")
     data.add_argument("--output", required=True, help="Folder or bucket prefix for the results.")
+    data.add_argument(
+        "--quiet", action="store_true", help="No progress bar (it shows only on a terminal anyway)."
+    )
 
     model = p.add_argument_group("model and prompt")
     model.add_argument("--model", default=DEFAULT_MODEL, help="HF id, local path or builtin:*.")
@@ -132,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     from videoqa.eval._run import run_eval
 
     try:
-        result = run_eval(config_from_args(args))
+        result = run_eval(config_from_args(args), progress=False if args.quiet else None)
     except (ValidationError, AnnotationError, FileNotFoundError) as exc:  # nothing has run yet
         print(f"videoqa eval {args.benchmark}: {exc}")
         return 2

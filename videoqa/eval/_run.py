@@ -268,7 +268,7 @@ def _write_job_inputs(config: EvalConfig, prep: _Prepared) -> tuple[str, str]:
     return manifest, questions
 
 
-def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
+def _run_batch(config: EvalConfig, prep: _Prepared, progress: bool | None) -> Any:
     """Run the batch job over the videos found; returns the job config (its hash selects our rows)."""
     from videoqa.batch import JobConfig, run_job
     from videoqa.eval._subtitles import write_subtitle_map
@@ -288,7 +288,7 @@ def _run_batch(config: EvalConfig, prep: _Prepared) -> Any:
         settings=config.resolved_settings(),
         **config.job,
     )
-    summary = run_job(job)
+    summary = run_job(job, progress=progress)
     log.info("batch job finished: %s", summary)
     return job
 
@@ -422,8 +422,11 @@ def _summary(config: EvalConfig, prep: _Prepared, scores: dict[str, Any]) -> dic
     }
 
 
-def run_eval(config: EvalConfig) -> EvalResult:
-    """Evaluate ``config.model`` on the benchmark; see the module docstring for the steps."""
+def run_eval(config: EvalConfig, *, progress: bool | None = None) -> EvalResult:
+    """Evaluate ``config.model`` on the benchmark; see the module docstring for the steps.
+
+    ``progress``: a bar of the items answered of those with a video, on stderr (``None``: only when
+    it is a terminal; ``False``: never, ``videoqa eval --quiet``)."""
     from videoqa.eval._prompts import prompt_text
     from videoqa.eval._report import markdown_table, write_report
 
@@ -434,7 +437,7 @@ def run_eval(config: EvalConfig) -> EvalResult:
             len(prep.missing_videos), len(prep.missing_videos) + len(prep.urls), config.videos,
             ", ".join(prep.missing_videos[:5]),
         )  # fmt: skip
-    preds = _predictions(_run_batch(config, prep), prep) if prep.urls else {}
+    preds = _predictions(_run_batch(config, prep, progress), prep) if prep.urls else {}
     preds = _complete(prep, preds)
     prompts = {qid: prompt_text(q) for qid, q in prep.questions.items()}
     rows, scores = config.declaration.score(prep.items, preds, prompts, config)

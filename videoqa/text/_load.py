@@ -5,6 +5,7 @@ Placement on the video's timeline (the frames' pts clock):
 - a subtitle *stream* shares the container's clock with the video: a cue's pts is used as is;
 - a *sidecar* file counts from the first frame, as players show it (time 0 of the file is the
   video's first frame): ``VideoInfo.start_seconds`` is added to its times;
+- *speech* (``"asr"``) is timed from the audio frames' pts, the same clock: used as is;
 - cues that start at or after the video's end are dropped (with a note), cues that run past it
   end with it; cues that end before the first frame are dropped, cues that start before it
   start with it. A cue is never moved to another time.
@@ -18,9 +19,10 @@ from dataclasses import replace
 from typing import Any, Literal, get_args
 
 from videoqa.errors import SubtitleError
+from videoqa.text._asr import asr_model_of
 from videoqa.text._parse import FORMATS, decode_bytes, parse_subtitles
 from videoqa.text._sidecar import choose_sidecar, find_sidecars, read_bytes
-from videoqa.text._streams import choose_stream, read_stream_cues, subtitle_streams
+from videoqa.text._streams import choose_stream, open_container, read_stream_cues, subtitle_streams
 from videoqa.text._types import Cue, Transcript
 
 __all__ = ["SUBTITLE_MODES", "SubtitleMode", "check_subtitles", "load_cues", "read_subtitle_file"]
@@ -36,15 +38,12 @@ def check_subtitles(value: str | os.PathLike[str] | None) -> str | None:
     given = os.fspath(value)
     if given.strip().lower() in ("", "none"):
         return None
-    if given == "asr":
-        raise ValueError(
-            "subtitles='asr' (speech recognition) is not implemented in this version of videoqa; "
-            "give a subtitle file (.srt/.vtt/.ass) or transcribe the audio first (e.g. with Whisper) "
-            "and pass the .srt"
-        )
+    if asr_model_of(given) is not None:
+        return given
     if given not in SUBTITLE_MODES and os.path.splitext(given)[1].lower() not in FORMATS:
         raise ValueError(
-            f"subtitles must be one of {SUBTITLE_MODES}, None, or a .srt/.vtt/.ass/.ssa file; got {given!r}"
+            f"subtitles must be one of {SUBTITLE_MODES}, 'asr', 'asr:<Whisper model id or path>', None, "
+            f"or a .srt/.vtt/.ass/.ssa file; got {given!r}"
         )
     return given
 
@@ -63,8 +62,9 @@ def load_cues(
     Args:
         subtitles: ``"auto"`` (a sidecar file next to the video, else a text subtitle stream inside
             it, else nothing), ``"sidecar"``, ``"stream"``, a path or URL of a
-            ``.srt``/``.vtt``/``.ass``/``.ssa`` file, or None (no text). Speech recognition
-            (``"asr"``) is not implemented yet: it is refused with a message saying so.
+            ``.srt``/``.vtt``/``.ass``/``.ssa`` file, ``"asr"`` (speech recognition with
+            Whisper large-v3-turbo) or ``"asr:<model id or path>"`` (any Whisper checkpoint),
+            or None (no text).
         language: wanted language (``"en"``, ``"eng"``, ``"fr"``); None takes the first found.
         info: the video's :class:`~videoqa.VideoInfo` if already probed (else it is probed).
         encoding: text encoding of subtitle files without a byte-order mark (default UTF-8).
@@ -79,6 +79,12 @@ def load_cues(
         from videoqa.video import probe
 
         info = probe(video, storage_options=storage_options)
+    asr_model = asr_model_of(given)
+    if asr_model is not None:
+        from videoqa.text._asr import transcribe
+
+        spoken = transcribe(video, model=asr_model, language=language, storage_options=storage_options)
+        return _on_timeline(spoken, info)
     if given not in SUBTITLE_MODES:
         return _on_timeline(
             read_subtitle_file(given, storage_options=storage_options, encoding=encoding), info
@@ -120,28 +126,19 @@ def read_subtitle_file(
 
 
 def _from_stream(video: str, *, language: str | None, storage_options: dict[str, Any] | None) -> Transcript:
-    import av
-
-    from videoqa.video._source import open_source
-
-    with open_source(video, storage_options=storage_options) as opened:
-        try:
-            container = av.open(opened.target)
-        except av.FFmpegError as exc:
-            raise SubtitleError(video, f"cannot open the container to read subtitles ({exc})") from exc
-        with container:
-            choice, notes = choose_stream(subtitle_streams(container), language=language)
-            if choice is None:
-                return Transcript(notes=tuple(notes) or ("no subtitle file or text subtitle stream",))
-            cues = read_stream_cues(container, choice, name=video)
+    with open_container(video, storage_options=storage_options, what="subtitles") as container:
+        choice, notes = choose_stream(subtitle_streams(container), language=language)
+        if choice is None:
+            return Transcript(notes=tuple(notes) or ("no subtitle file or text subtitle stream",))
+        cues = read_stream_cues(container, choice, name=video)
     return Transcript(
         cues=tuple(cues), kind="stream", source=choice.name, language=choice.language, notes=tuple(notes)
     )
 
 
 def _on_timeline(transcript: Transcript, info: Any) -> Transcript:
-    """Cues moved onto the video's timeline (sidecars and speech: + start_seconds) and cut to the video."""
-    offset = info.start_seconds if transcript.kind in ("sidecar", "asr") else 0.0
+    """Cues moved onto the video's timeline (sidecars: + start_seconds) and cut to the video."""
+    offset = info.start_seconds if transcript.kind == "sidecar" else 0.0
     first, last = info.start_seconds, info.end_seconds
     kept, late, early = [], 0, 0
     for cue in sorted(transcript.cues, key=lambda c: (c.start_seconds, c.end_seconds)):

@@ -8,11 +8,11 @@ file's zero); :mod:`videoqa.text._load` places them on the video's timeline.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 from videoqa.errors import SubtitleError
 
-__all__ = ["FORMATS", "clean_text", "decode_bytes", "parse_subtitles"]
+__all__ = ["FORMATS", "clean_text", "decode_bytes", "format_srt", "parse_subtitles"]
 
 FORMATS = {".srt": "srt", ".vtt": "vtt", ".ass": "ass", ".ssa": "ass"}
 """File suffix -> parser."""
@@ -74,6 +74,16 @@ def parse_subtitles(text: str, *, fmt: str, name: str) -> list[Raw]:
         if words:
             cues.append((start, end, words, line))
     return cues
+
+
+def format_srt(cues: Iterable[tuple[float, float, str]]) -> str:
+    """SubRip text of ``(start seconds, end seconds, text)`` cues, numbered from 1 (times to the ms)."""
+
+    def stamp(t: float) -> str:
+        ms = round(t * 1000)
+        return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
+
+    return "\n".join(f"{k + 1}\n{stamp(a)} --> {stamp(b)}\n{text}\n" for k, (a, b, text) in enumerate(cues))
 
 
 def _seconds(h: str | None, m: str, s: str, frac: str | None, *, digits: int | None = None) -> float:

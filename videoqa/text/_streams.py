@@ -8,6 +8,8 @@ Bitmap subtitles (DVD, PGS) hold pictures, not text: they are listed in the note
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +18,33 @@ from videoqa.text._languages import language_matches
 from videoqa.text._parse import clean_text
 from videoqa.text._types import Cue
 
-__all__ = ["TEXT_CODECS", "StreamChoice", "choose_stream", "read_stream_cues", "subtitle_streams"]
+__all__ = [
+    "TEXT_CODECS",
+    "StreamChoice",
+    "choose_stream",
+    "open_container",
+    "read_stream_cues",
+    "subtitle_streams",
+]
 
 TEXT_CODECS = frozenset({"subrip", "srt", "ass", "ssa", "mov_text", "webvtt", "text"})
 """Subtitle codecs that carry text (FFmpeg decoder names)."""
+
+
+@contextmanager
+def open_container(video: str, *, storage_options: dict[str, Any] | None, what: str) -> Iterator[Any]:
+    """The PyAV container of ``video`` (local or in a bucket); unreadable: a SubtitleError naming it."""
+    import av
+
+    from videoqa.video._source import open_source
+
+    with open_source(video, storage_options=storage_options) as opened:
+        try:
+            container = av.open(opened.target)
+        except av.FFmpegError as exc:
+            raise SubtitleError(video, f"cannot open the container to read {what} ({exc})") from exc
+        with container:
+            yield container
 
 
 @dataclass(frozen=True)
