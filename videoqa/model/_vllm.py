@@ -250,8 +250,9 @@ class VllmModel:
 
         inner = self.inner
         datas = [inner._check_features(f) for f in request.features]
+        # the runner's user text: the question, after the timed-text block of families that use one
         text = _inputs.chat_text(
-            inner.processor, request.prompt, num_videos=len(datas), system=request.system_prompt
+            inner.processor, inner._user_text(request), num_videos=len(datas), system=request.system_prompt
         )
         timestamps = None
         if self.temporal.kind == "timestamp_text":
