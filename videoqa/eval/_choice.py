@@ -17,11 +17,21 @@ from typing import Any
 
 from videoqa.eval._lmms_eval import lmms_eval_letter
 
-__all__ = ["ChoiceQuestion", "letters", "score_groups"]
+__all__ = ["ChoiceQuestion", "choice_letter", "letters", "score_groups"]
 
 
 def letters(count: int) -> str:
     return string.ascii_uppercase[:count]
+
+
+def choice_letter(pred: Any, choices: str, scoring: str) -> str | None:
+    """The letter an answer gives under ``scoring``: none unless it ran (``status == "ok"``);
+    lmms-eval's reading of the raw text among ``choices`` (``lmms_eval``), or videoqa's parsed one."""
+    if pred.status != "ok":
+        return None
+    if scoring == "lmms_eval":
+        return lmms_eval_letter(pred.raw_text or "", choices)
+    return pred.letter.strip().upper() if pred.letter else None
 
 
 @dataclass(frozen=True)
@@ -64,14 +74,7 @@ def score_groups(
     rows, everything, answerable = [], [], []
     for item in items:
         pred = predictions[item.item_id]
-        letter = None
-        if pred.status == "ok":
-            text = pred.raw_text or ""
-            letter = (
-                lmms_eval_letter(text, letters(len(item.options)))
-                if config.scoring == "lmms_eval"
-                else pred.letter
-            )
+        letter = choice_letter(pred, letters(len(item.options)), config.scoring)
         right = letter is not None and letter in item.right_letters
         everything.append((right, item.groups))
         if pred.status != "missing_video":

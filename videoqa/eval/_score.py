@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from videoqa.eval._charades import GroundingItem
+from videoqa.eval._choice import choice_letter
 from videoqa.eval._declare import SCORINGS, Scoring, canonical_style
-from videoqa.eval._lmms_eval import lmms_eval_letter, lmms_eval_span
+from videoqa.eval._lmms_eval import lmms_eval_span
 from videoqa.eval._lvbench import CAPABILITY_ORDER, ChoiceItem
 from videoqa.eval._metrics import choice_scores, clip_span, grounding_scores, ordered_span, temporal_iou
 
@@ -156,14 +157,6 @@ def _time_ref(item: ChoiceItem, index: int) -> float | None:
     return None if item.time_reference_seconds is None else item.time_reference_seconds[index]
 
 
-def _letter(pred: Prediction, scoring: Scoring) -> str | None:
-    if pred.status != "ok":
-        return None
-    if scoring == "lmms_eval":
-        return lmms_eval_letter(pred.raw_text or "", "ABCD")
-    return pred.letter.strip().upper() if pred.letter else None
-
-
 def score_choice(
     items: Sequence[ChoiceItem],
     predictions: Mapping[str, Prediction],
@@ -185,7 +178,7 @@ def score_choice(
     without_letter = failed = 0
     for item in items:
         pred = predictions[item.question_id]
-        letter = _letter(pred, scoring)
+        letter = choice_letter(pred, "ABCD", scoring)
         correct = pred.status == "ok" and letter == item.answer
         without_letter += pred.status == "ok" and letter is None
         failed += pred.status == "failed"

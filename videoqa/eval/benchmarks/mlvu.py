@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from videoqa.analysis import Question
+from videoqa.eval._choice import choice_letter, letters
 from videoqa.eval._common import AnnotationError, SetAside, read_json
 from videoqa.eval._declare import Benchmark, Loaded, PageSpec
-from videoqa.eval._lmms_eval import lmms_eval_letter
 from videoqa.eval._metrics import choice_scores
 
 __all__ = ["BENCHMARK", "TASKS", "MLVUItem", "load_mlvu", "mlvu_submission"]
@@ -148,14 +148,7 @@ def _score(items, predictions, prompts, config) -> tuple[list[dict[str, Any]], d
     rows, everything, answerable = [], [], []
     for item in items:
         pred = predictions[item.item_id]
-        letters = string.ascii_uppercase[: len(item.options)]
-        letter = None
-        if pred.status == "ok":
-            letter = (
-                lmms_eval_letter(pred.raw_text or "", letters)
-                if config.scoring == "lmms_eval"
-                else pred.letter
-            )
+        letter = choice_letter(pred, letters(len(item.options)), config.scoring)
         correct = letter in item.right_letters
         everything.append((correct, (item.task,)))
         if pred.status != "missing_video":
