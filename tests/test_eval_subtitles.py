@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 
 from videoqa.eval._choice import ChoiceQuestion
-from videoqa.eval._subtitles import srt_text
 from videoqa.eval.benchmarks import longvideobench, videomme
 
 VIDEOMME_SRT = """1
@@ -68,9 +67,9 @@ def test_videomme_subtitle_file_by_video_id(tmp_path):
 
 
 def test_cues_written_as_subrip():
-    from videoqa.text import Cue
+    from videoqa.text import format_srt
 
-    assert srt_text([Cue(0.0, 1.5, "one"), Cue(61.25, 3725.0, "two")]) == (
+    assert format_srt([(-0.4, 1.5, "one"), (61.25, 3725.0, "two")]) == (
         "1\n00:00:00,000 --> 00:00:01,500\none\n\n2\n00:01:01,250 --> 01:02:05,000\ntwo\n"
     )
 

@@ -18,7 +18,9 @@ import posixpath
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-__all__ = ["find_subtitles", "srt_text", "write_subtitle_map"]
+from videoqa.text import format_srt
+
+__all__ = ["find_subtitles", "write_subtitle_map"]
 
 
 def find_subtitles(
@@ -36,22 +38,6 @@ def find_subtitles(
     return found
 
 
-def _clock(seconds: float) -> str:
-    millis = round(max(0.0, seconds) * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d},{rest % 1000:03d}"
-
-
-def srt_text(cues: Sequence[Any]) -> str:
-    """SubRip text of ``cues`` (times from the file's zero, as a sidecar counts them)."""
-    blocks = [
-        f"{k}\n{_clock(c.start_seconds)} --> {_clock(c.end_seconds)}\n{c.text}\n"
-        for k, c in enumerate(cues, start=1)
-    ]
-    return "\n".join(blocks)
-
-
 def write_subtitle_map(
     config: Any, subtitles: Mapping[str, Any], urls: Mapping[str, str], *, write: Callable[..., None]
 ) -> dict[str, Any]:
@@ -65,7 +51,7 @@ def write_subtitle_map(
             files[urls[video_id]] = source
         else:
             path = posixpath.join(folder, "subtitles", f"{video_id}.srt")
-            write(path, srt_text(source.cues), opts)
+            write(path, format_srt((c.start_seconds, c.end_seconds, c.text) for c in source.cues), opts)
             files[urls[video_id]] = path
     map_path = posixpath.join(folder, "subtitle_map.json")
     write(map_path, json.dumps(files, indent=1) + "\n", opts)

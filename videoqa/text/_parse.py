@@ -77,10 +77,11 @@ def parse_subtitles(text: str, *, fmt: str, name: str) -> list[Raw]:
 
 
 def format_srt(cues: Iterable[tuple[float, float, str]]) -> str:
-    """SubRip text of ``(start seconds, end seconds, text)`` cues, numbered from 1 (times to the ms)."""
+    """SubRip text of ``(start seconds, end seconds, text)`` cues, numbered from 1 (times to the ms;
+    SubRip has no negative times, so a time before the file's zero is written as 0)."""
 
     def stamp(t: float) -> str:
-        ms = round(t * 1000)
+        ms = round(max(0.0, t) * 1000)
         return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
 
     return "\n".join(f"{k + 1}\n{stamp(a)} --> {stamp(b)}\n{text}\n" for k, (a, b, text) in enumerate(cues))
